@@ -1,0 +1,604 @@
+"""The run journal: typed, schema-versioned records appended as JSON lines.
+
+This module implements the journal contract of ``docs/architecture.md``. The engine
+appends with :class:`JournalWriter`; analysis and reports read with :func:`read_run`.
+Files of a run directory:
+
+- ``journal.jsonl`` — a :class:`RunHeader` first, then events (:class:`Phase`,
+  :class:`FaultEvent`, :class:`JobEvent`, :class:`Integrity`, :class:`BatchResult`,
+  :class:`Cleanup`, :class:`Decision`, :class:`Note`, :class:`End`), each with ``type``;
+- ``canary.jsonl``, ``monitor.jsonl``, ``requests.jsonl`` — probe and load samples.
+
+Every line is flushed as it is written; records that matter after a crash (the header,
+fault planned/injected/active/reverted/revert_failed, end) are also fsynced. A killed
+harness leaves a readable prefix: the reader drops a truncated last line and a run with no
+``end`` record is reported as crashed. Pure: no UI, docker or network imports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from faultlab.errors import InputError, Problem
+
+__all__ = [
+    "SCHEMA",
+    "JOURNAL_FILE",
+    "CANARY_FILE",
+    "MONITOR_FILE",
+    "REQUESTS_FILE",
+    "Record",
+    "RunHeader",
+    "Phase",
+    "FaultEvent",
+    "JobEvent",
+    "Integrity",
+    "BatchResult",
+    "Cleanup",
+    "Decision",
+    "Note",
+    "End",
+    "UnknownRecord",
+    "CanarySample",
+    "MonitorSample",
+    "RequestSample",
+    "RECORD_TYPES",
+    "record_from_dict",
+    "register_record",
+    "JournalWriter",
+    "Run",
+    "read_run",
+]
+
+SCHEMA = "faultlab.journal/1"
+JOURNAL_FILE = "journal.jsonl"
+CANARY_FILE = "canary.jsonl"
+MONITOR_FILE = "monitor.jsonl"
+REQUESTS_FILE = "requests.jsonl"
+
+RECORD_TYPES: dict[str, type[Record]] = {}
+"""The journal's record classes keyed by their ``type``; new kinds register with
+:func:`register_record`."""
+
+
+def register_record(cls: type[Record]) -> type[Record]:
+    """Class decorator adding a record type to :data:`RECORD_TYPES`."""
+    RECORD_TYPES[cls.type] = cls
+    return cls
+
+
+def _known_fields(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls) if f.init and f.name != "extra"}
+
+
+@dataclass(frozen=True)
+class Record:
+    """Base of journal lines. ``extra`` keeps keys this version does not know (round-trips)."""
+
+    type: ClassVar[str] = ""
+    extra: Mapping[str, Any] = field(default_factory=dict, kw_only=True, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of this record, ``type`` first."""
+        out: dict[str, Any] = {"type": self.type} if self.type else {}
+        for f in dataclasses.fields(self):
+            if f.name != "extra":
+                out[f.name] = getattr(self, f.name)
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Record:
+        """Build from a JSON object; unknown keys go to ``extra``, missing ones take defaults."""
+        known = _known_fields(cls)
+        kwargs = {k: v for k, v in data.items() if k in known}
+        extra = {k: v for k, v in data.items() if k not in known and k != "type"}
+        return cls(**kwargs, extra=extra)
+
+
+@register_record
+@dataclass(frozen=True)
+class RunHeader(Record):
+    """The first line of ``journal.jsonl``: what ran, when (wall time of the origin), targets."""
+
+    type: ClassVar[str] = "run"
+    run_id: str
+    schema: str = SCHEMA
+    scenario: Mapping[str, Any] = field(default_factory=dict)
+    stack: Mapping[str, Any] = field(default_factory=dict)
+    origin_wall: str = ""
+    faultlab_version: str = ""
+    host: str = ""
+    targets: Mapping[str, Any] = field(default_factory=dict)
+    steady_state: Mapping[str, Any] = field(default_factory=dict)
+    window_s: float = 1.0
+    hold_s: float = 5.0
+    probe_interval_s: float = 0.1
+    duration_s: float | None = None
+
+
+@register_record
+@dataclass(frozen=True)
+class Phase(Record):
+    """A phase of the run begins or ends (``stack_up``, ``baseline``, ``load``, ...)."""
+
+    type: ClassVar[str] = "phase"
+    t: float
+    name: str
+    state: str
+
+
+@register_record
+@dataclass(frozen=True)
+class FaultEvent(Record):
+    """A fault's life: ``planned`` (with its revert plan, before injecting), ``injected``,
+    ``active`` (the actual moment it took effect), ``reverted`` or ``revert_failed``."""
+
+    type: ClassVar[str] = "fault"
+    t: float
+    event: str
+    fault_id: str
+    kind: str = ""
+    target: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    planned_t: float | None = None
+    revert_plan: str | None = None
+    error: str | None = None
+
+
+@register_record
+@dataclass(frozen=True)
+class JobEvent(Record):
+    """A job of the stack (the nightly batch) ``started``, ``finished`` or ``failed``."""
+
+    type: ClassVar[str] = "job"
+    t: float
+    job: str
+    event: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@register_record
+@dataclass(frozen=True)
+class Integrity(Record):
+    """The data-integrity check after the run: counts checked and every violation."""
+
+    type: ClassVar[str] = "integrity"
+    t: float
+    acknowledged: int = 0
+    checked: Mapping[str, int] = field(default_factory=dict)
+    violations: list[Mapping[str, Any]] = field(default_factory=list)
+
+
+@register_record
+@dataclass(frozen=True)
+class BatchResult(Record):
+    """The batch against its window: when it ran and the margin left before market open."""
+
+    type: ClassVar[str] = "batch"
+    t: float
+    job: str = "batch"
+    started_t: float | None = None
+    finished_t: float | None = None
+    window_s: float | None = None
+    market_open_t: float | None = None
+    margin_s: float | None = None
+    ok: bool | None = None
+
+
+@register_record
+@dataclass(frozen=True)
+class Cleanup(Record):
+    """Clean-up evidence: one thing reverted or removed, and whether that worked."""
+
+    type: ClassVar[str] = "cleanup"
+    t: float
+    what: str
+    ok: bool = True
+
+
+@register_record
+@dataclass(frozen=True)
+class Decision(Record):
+    """A decision taken during the run (``abort``, ...) and why."""
+
+    type: ClassVar[str] = "decision"
+    t: float
+    what: str
+    why: str = ""
+
+
+@register_record
+@dataclass(frozen=True)
+class Note(Record):
+    """A free-form note (``info`` or ``warning``)."""
+
+    type: ClassVar[str] = "note"
+    t: float
+    message: str
+    level: str = "info"
+
+
+@register_record
+@dataclass(frozen=True)
+class End(Record):
+    """The last line of a run that ended: ``completed``, ``aborted``, ``interrupted``, ``failed``."""
+
+    type: ClassVar[str] = "end"
+    t: float
+    status: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class UnknownRecord(Record):
+    """A line whose ``type`` this version does not know; kept verbatim."""
+
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The line as it was read."""
+        return dict(self.raw)
+
+
+@dataclass(frozen=True)
+class CanarySample(Record):
+    """One canary request: sent at ``t_send``, done at ``t_done``; ``ack`` is what the
+    system acknowledged (a client order id), None if nothing was acknowledged."""
+
+    t_send: float
+    t_done: float
+    ok: bool
+    latency_s: float
+    status: int | None = None
+    error: str | None = None
+    ack: str | None = None
+
+
+@dataclass(frozen=True)
+class MonitorSample(Record):
+    """One poll of the stack's own monitoring (readiness endpoint, metrics)."""
+
+    t: float
+    ready: bool
+    status: int | None = None
+    latency_s: float | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RequestSample(Record):
+    """One request of the load generator; ``t`` is its send time."""
+
+    t: float
+    name: str
+    ok: bool
+    latency_s: float
+    status: int | None = None
+    ack: str | None = None
+    error: str | None = None
+
+
+_FSYNCED_FAULT_EVENTS = frozenset({"planned", "injected", "active", "reverted", "revert_failed"})
+
+
+def record_from_dict(data: Mapping[str, Any]) -> Record:
+    """The typed record of one ``journal.jsonl`` object (``UnknownRecord`` if unknown)."""
+    cls = RECORD_TYPES.get(str(data.get("type", "")))
+    if cls is None:
+        return UnknownRecord(raw=dict(data))
+    return cls.from_dict(data)
+
+
+def _dumps(obj: Mapping[str, Any]) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_json_default) + "\n"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, Path):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+class _AppendFile:
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+        self._fh = open(path, "a", encoding="utf-8")
+
+    def append(self, line: str, *, sync: bool) -> None:
+        with self._lock:
+            if self._fh.closed:
+                raise ValueError(f"{self.path} is closed")
+            self._fh.write(line)
+            self._fh.flush()
+            if sync:
+                os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._fh.closed:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+                self._fh.close()
+
+
+class JournalWriter:
+    """Appends a run's journal and sample files; safe to use from many threads.
+
+    Open it with :meth:`open`, which writes the header first. ``t(...)`` gives seconds since
+    the run's origin on ``clock`` (``time.monotonic`` when not given).
+    """
+
+    def __init__(self, run_dir: str | os.PathLike[str], *, origin: float, clock: Any = None):
+        from faultlab.engine.clock import MonotonicClock
+
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.origin = origin
+        self.clock = clock or MonotonicClock()
+        self._files: dict[str, _AppendFile] = {}
+        self._files_lock = threading.Lock()
+        self._header_written = (self.run_dir / JOURNAL_FILE).exists() and (
+            self.run_dir / JOURNAL_FILE
+        ).stat().st_size > 0
+
+    @classmethod
+    def open(
+        cls,
+        run_dir: str | os.PathLike[str],
+        header: RunHeader,
+        *,
+        origin: float,
+        clock: Any = None,
+    ) -> JournalWriter:
+        """Create the run directory and write ``header`` as the first, fsynced line."""
+        writer = cls(run_dir, origin=origin, clock=clock)
+        if writer._header_written:
+            raise FileExistsError(f"{writer.run_dir / JOURNAL_FILE} already has a header")
+        writer._file(JOURNAL_FILE).append(_dumps(header.to_dict()), sync=True)
+        writer._header_written = True
+        return writer
+
+    def __enter__(self) -> JournalWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def t(self) -> float:
+        """Seconds since the run's origin, now."""
+        return self.clock.now() - self.origin
+
+    def _file(self, name: str) -> _AppendFile:
+        with self._files_lock:
+            handle = self._files.get(name)
+            if handle is None:
+                handle = self._files[name] = _AppendFile(self.run_dir / name)
+            return handle
+
+    def write(self, record: Record) -> None:
+        """Append one event to ``journal.jsonl`` (fsynced when it matters after a crash)."""
+        if isinstance(record, RunHeader):
+            raise ValueError("the header is written by JournalWriter.open")
+        if not self._header_written:
+            raise ValueError("write the header first (JournalWriter.open)")
+        sync = isinstance(record, End) or (
+            isinstance(record, FaultEvent) and record.event in _FSYNCED_FAULT_EVENTS
+        )
+        self._file(JOURNAL_FILE).append(_dumps(record.to_dict()), sync=sync)
+
+    def _sample(self, name: str, cls: type[Record], sample: Record | Mapping[str, Any]) -> None:
+        data = sample.to_dict() if isinstance(sample, Record) else cls.from_dict(sample).to_dict()
+        self._file(name).append(_dumps(data), sync=False)
+
+    def canary(self, sample: CanarySample | Mapping[str, Any]) -> None:
+        """Append a canary sample to ``canary.jsonl``."""
+        self._sample(CANARY_FILE, CanarySample, sample)
+
+    def monitor(self, sample: MonitorSample | Mapping[str, Any]) -> None:
+        """Append a monitor sample to ``monitor.jsonl``."""
+        self._sample(MONITOR_FILE, MonitorSample, sample)
+
+    def request(self, sample: RequestSample | Mapping[str, Any]) -> None:
+        """Append a load-generator request to ``requests.jsonl``."""
+        self._sample(REQUESTS_FILE, RequestSample, sample)
+
+    def phase(self, name: str, state: str) -> Phase:
+        """Journal that phase ``name`` begins or ends now."""
+        record = Phase(t=self.t(), name=name, state=state)
+        self.write(record)
+        return record
+
+    def note(self, message: str, level: str = "info") -> Note:
+        """Journal a note now."""
+        record = Note(t=self.t(), message=message, level=level)
+        self.write(record)
+        return record
+
+    def fault(self, event: str, fault_id: str, **fields: Any) -> FaultEvent:
+        """Journal a fault event now (``fields`` are the other :class:`FaultEvent` fields)."""
+        record = FaultEvent(t=self.t(), event=event, fault_id=fault_id, **fields)
+        self.write(record)
+        return record
+
+    def end(self, status: str, reason: str = "") -> End:
+        """Journal the end of the run (fsynced)."""
+        record = End(t=self.t(), status=status, reason=reason)
+        self.write(record)
+        return record
+
+    def close(self) -> None:
+        """Flush, fsync and close every file (idempotent)."""
+        with self._files_lock:
+            files, self._files = list(self._files.values()), {}
+        for handle in files:
+            handle.close()
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run directory as read back: header, events in order, and the samples.
+
+    ``crashed`` is True when there is no ``end`` record (the harness was killed);
+    ``truncated`` lists files whose last line was cut off and dropped.
+    """
+
+    run_dir: Path
+    header: RunHeader
+    records: tuple[Record, ...]
+    canary: tuple[CanarySample, ...]
+    monitor: tuple[MonitorSample, ...]
+    requests: tuple[RequestSample, ...]
+    truncated: tuple[str, ...] = ()
+    skipped_lines: int = 0
+
+    @property
+    def end(self) -> End | None:
+        """The end record, or None when the run crashed."""
+        for record in reversed(self.records):
+            if isinstance(record, End):
+                return record
+        return None
+
+    @property
+    def crashed(self) -> bool:
+        """True when the harness never wrote an ``end`` record."""
+        return self.end is None
+
+    @property
+    def status(self) -> str:
+        """The end status, or ``crashed``."""
+        end = self.end
+        return end.status if end is not None else "crashed"
+
+    def events(self, type_: str | type[Record]) -> list[Record]:
+        """The records of one type (by ``type`` string or class), in journal order."""
+        name = type_ if isinstance(type_, str) else type_.type
+        return self.by_type.get(name, [])
+
+    @property
+    def by_type(self) -> dict[str, list[Record]]:
+        """Every record grouped by ``type``."""
+        groups: dict[str, list[Record]] = {}
+        for r in self.records:
+            key = r.type if not isinstance(r, UnknownRecord) else str(r.raw.get("type", ""))
+            groups.setdefault(key, []).append(r)
+        return groups
+
+    @property
+    def faults(self) -> list[FaultEvent]:
+        """Every fault event, in journal order."""
+        return [r for r in self.records if isinstance(r, FaultEvent)]
+
+    @property
+    def phases(self) -> list[Phase]:
+        """Every phase record, in journal order."""
+        return [r for r in self.records if isinstance(r, Phase)]
+
+
+def _read_lines(path: Path, *, strict: bool) -> tuple[list[tuple[int, dict]], bool, int]:
+    """Parsed objects with line numbers, whether the last line was truncated, lines skipped."""
+    if not path.exists():
+        return [], False, 0
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    ends_with_newline = raw.endswith(b"\n")
+    if ends_with_newline:
+        lines.pop()
+    out: list[tuple[int, dict]] = []
+    truncated, skipped = False, 0
+    last = len(lines)
+    problems: list[Problem] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            if number == last:
+                truncated = True
+                continue
+            if strict:
+                problems.append(Problem(str(path), number, 1, "", f"unreadable journal line: {exc}"))
+            skipped += 1
+            continue
+        out.append((number, obj))
+    if problems:
+        raise InputError(problems)
+    return out, truncated, skipped
+
+
+def _samples(path: Path, cls: type[Record]) -> tuple[list, bool, int]:
+    rows, truncated, skipped = _read_lines(path, strict=False)
+    samples = []
+    for _, obj in rows:
+        try:
+            samples.append(cls.from_dict(obj))
+        except TypeError:
+            skipped += 1
+    return samples, truncated, skipped
+
+
+def read_run(run_dir: str | os.PathLike[str]) -> Run:
+    """Read a run directory back into a typed :class:`Run`.
+
+    Tolerates a truncated last line in every file (a killed harness); a journal line that
+    cannot be read elsewhere, a missing header or an unknown schema is an ``InputError``.
+    Sample files skip unreadable lines (counted in ``skipped_lines``): several processes
+    append to them.
+    """
+    run_dir = Path(run_dir)
+    journal_path = run_dir / JOURNAL_FILE
+    if not journal_path.exists():
+        raise InputError([Problem(str(journal_path), 0, 0, "", "no journal in this run directory")])
+    rows, journal_truncated, _ = _read_lines(journal_path, strict=True)
+    if not rows or rows[0][1].get("type") != "run":
+        raise InputError([Problem(str(journal_path), 1, 1, "", "the first line is not a 'run' header")])
+    header = RunHeader.from_dict(rows[0][1])
+    if header.schema != SCHEMA:
+        raise InputError(
+            [Problem(str(journal_path), 1, 1, "schema", f"unsupported schema {header.schema!r}, expected {SCHEMA!r}")]
+        )
+    records: list[Record] = []
+    problems: list[Problem] = []
+    for number, obj in rows[1:]:
+        try:
+            records.append(record_from_dict(obj))
+        except TypeError as exc:
+            problems.append(Problem(str(journal_path), number, 1, str(obj.get("type", "")), f"bad record: {exc}"))
+    if problems:
+        raise InputError(problems)
+    truncated = [JOURNAL_FILE] if journal_truncated else []
+    skipped_total = 0
+    loaded: dict[str, list] = {}
+    for name, cls in ((CANARY_FILE, CanarySample), (MONITOR_FILE, MonitorSample), (REQUESTS_FILE, RequestSample)):
+        samples, was_truncated, skipped = _samples(run_dir / name, cls)
+        loaded[name] = samples
+        skipped_total += skipped
+        if was_truncated:
+            truncated.append(name)
+    return Run(
+        run_dir=run_dir,
+        header=header,
+        records=tuple(records),
+        canary=tuple(loaded[CANARY_FILE]),
+        monitor=tuple(loaded[MONITOR_FILE]),
+        requests=tuple(sorted(loaded[REQUESTS_FILE], key=lambda r: r.t)),
+        truncated=tuple(truncated),
+        skipped_lines=skipped_total,
+    )
+
