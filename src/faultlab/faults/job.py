@@ -1,0 +1,32 @@
+"""Job faults on a stack's one-shot jobs, such as the nightly batch."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from faultlab.faults.base import FaultKind, FaultParams
+from faultlab.faults.process import Signal
+from faultlab.model.types import Percentage
+
+__all__ = ["JobCrash"]
+
+
+class JobCrashParams(FaultParams):
+    at_progress: Percentage | None = Field(
+        None,
+        description="crash once the job reports this progress (like 50%); default: at `at`",
+    )
+    signal: Signal = Field("SIGKILL", description="signal sent to the job's process")
+    rerun: bool = Field(True, description="start the job again after the crash")
+
+
+class JobCrash(FaultKind):
+    """Crash a running job mid-run (and rerun it, to check it resumes from its checkpoint)."""
+
+    name: ClassVar[str] = "job_crash"
+    summary: ClassVar[str] = "crash a running job (at a time or a progress), then rerun it"
+    Params = JobCrashParams
+    target_types = frozenset({"job"})
+    needs_for = False

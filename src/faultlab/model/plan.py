@@ -1,0 +1,149 @@
+"""The drill plan: which scenarios, how many trials, who takes part, and the CI gate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, PlainValidator, PrivateAttr, WithJsonSchema, field_validator
+
+from faultlab import units
+from faultlab.model.document import Document, resolve_path
+from faultlab.model.scenario import Scenario
+from faultlab.model.types import StrictModel
+
+__all__ = ["DrillPlan", "Participant", "Approval", "GateTolerance", "GATE_METRICS", "GATE_STATISTICS"]
+
+GATE_METRICS = (
+    "mttd",
+    "rto",
+    "recovery_after_clear",
+    "impact",
+    "execution_delay",
+    "batch_margin",
+    "success_rate",
+    "p99_latency",
+    "lost_orders",
+    "duplicate_executions",
+)
+"""Measures the gate compares with the baseline."""
+
+GATE_STATISTICS = ("p50", "p90", "p95", "p99", "max", "min", "mean")
+"""Statistics over the trials of a scenario."""
+
+_TOLERANCE_RE = re.compile(r"\+?(\d+(?:\.\d+)?)(%|us|ms|s|m|h)?")
+_TOLERANCE_PATTERN = r"^\+?\d+(\.\d+)?(%|us|ms|s|m|h)?$"
+
+
+class Participant(StrictModel):
+    """Someone taking part in the drill."""
+
+    name: str = Field(min_length=1)
+    role: str = Field(min_length=1, description="like 'incident commander', 'DBA', 'observer'")
+
+
+class Approval(StrictModel):
+    """Someone who approved the plan or its report."""
+
+    name: str = Field(min_length=1)
+    role: str = Field(min_length=1)
+    date: dt.date | None = None
+
+
+class GateTolerance(StrictModel):
+    """How much worse than the baseline a measure may get: ``+20%`` or ``+1s`` (or ``+0``)."""
+
+    model_config = {"frozen": True}
+
+    text: str
+    relative: float | None = Field(None, description="allowed increase as a fraction of the baseline")
+    absolute: float | None = Field(None, description="allowed increase in the measure's unit (seconds for times)")
+
+
+def _tolerance(value: Any) -> GateTolerance:
+    if isinstance(value, GateTolerance):
+        return value
+    right = "write how much worse is allowed, like '+20%', '+1s' or '+0'"
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"expected a tolerance, got {value!r}; {right}")
+    text = str(value).strip()
+    match = _TOLERANCE_RE.fullmatch(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a tolerance; {right}")
+    number, unit = match.groups()
+    if unit == "%":
+        return GateTolerance(text=text, relative=float(number) / 100)
+    if unit:
+        return GateTolerance(text=text, absolute=units.parse_duration(number + unit))
+    return GateTolerance(text=text, absolute=float(number))
+
+
+def _gate_key(value: Any) -> str:
+    from faultlab.registry import unknown_name_message
+
+    if not isinstance(value, str) or "." not in value:
+        raise ValueError(
+            f"expected MEASURE.STATISTIC like 'rto.p90', got {value!r}; measures: "
+            + ", ".join(GATE_METRICS)
+        )
+    metric, _, stat = value.partition(".")
+    if metric not in GATE_METRICS:
+        raise ValueError(unknown_name_message("measure", metric, GATE_METRICS))
+    if stat not in GATE_STATISTICS:
+        raise ValueError(unknown_name_message("statistic", stat, GATE_STATISTICS))
+    return value
+
+
+GateKey = Annotated[
+    str,
+    PlainValidator(_gate_key),
+    WithJsonSchema(
+        {"type": "string", "pattern": rf"^({'|'.join(GATE_METRICS)})\.({'|'.join(GATE_STATISTICS)})$"}
+    ),
+]
+
+Tolerance = Annotated[
+    GateTolerance,
+    PlainValidator(_tolerance),
+    WithJsonSchema({"type": "string", "pattern": _TOLERANCE_PATTERN}),
+]
+
+
+class DrillPlan(Document):
+    """A drill: scenarios (globs relative to the plan), trials, people, languages, the gate."""
+
+    title: str = Field(min_length=1)
+    environment: str = Field(min_length=1, description="where the drill runs, for the report")
+    scenarios: list[str] = Field(min_length=1, description="scenario files or globs, relative to the plan")
+    trials: int = Field(1, ge=1, le=1000, description="runs per scenario")
+    participants: list[Participant] = Field(default_factory=list)
+    approvals: list[Approval] = Field(default_factory=list)
+    languages: list[Literal["en", "ja"]] = Field(["en"], min_length=1, description="report languages")
+    baseline: Path | None = Field(None, description="baseline run or index the gate compares with")
+    gate: dict[GateKey, Tolerance] = Field(
+        default_factory=dict, description="allowed regressions, like {'rto.p90': '+20%'}"
+    )
+
+    _scenario_files: list[Path] = PrivateAttr(default_factory=list)
+    _scenarios: list[Scenario] = PrivateAttr(default_factory=list)
+
+    _resolve_baseline = field_validator("baseline", mode="before")(resolve_path)
+
+    @field_validator("languages")
+    @classmethod
+    def _no_repeats(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a language is listed twice")
+        return value
+
+    @property
+    def scenario_files(self) -> list[Path]:
+        """The scenario files the globs matched, in order, each once (set by the loader)."""
+        return list(self._scenario_files)
+
+    @property
+    def resolved_scenarios(self) -> list[Scenario]:
+        """The loaded scenarios, in the order of :attr:`scenario_files` (set by the loader)."""
+        return list(self._scenarios)

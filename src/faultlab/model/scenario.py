@@ -1,0 +1,226 @@
+"""The scenario document: one failure test: load, faults on a timeline, pre-set targets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Union
+
+from pydantic import Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
+
+from faultlab.model.document import Document, resolve_path
+from faultlab.model.stack import Stack
+from faultlab.model.types import Duration, Fraction, Name, Rate, StrictModel
+
+__all__ = [
+    "Scenario",
+    "Load",
+    "Canary",
+    "SteadyState",
+    "SuccessRateFloor",
+    "LatencyCeiling",
+    "FaultStep",
+    "JobStep",
+    "TimelineEntry",
+    "Targets",
+    "AbortWhen",
+    "FAULT_STEP_KEYS",
+]
+
+FAULT_STEP_KEYS = ("at", "fault", "target", "for")
+"""The keys of a fault step that are not the fault kind's own parameters."""
+
+
+class Load(StrictModel):
+    """The load generator (locust, in its own process): how many users, how fast they start."""
+
+    users: int = Field(ge=0, le=1_000_000, description="simulated users")
+    spawn_rate: float = Field(gt=0, le=100_000, description="users started per second")
+    shape: Name | None = Field(None, description="a load shape from the stack's drill plugin")
+    workers: int = Field(1, ge=1, le=256, description="locust worker processes")
+
+
+class Canary(StrictModel):
+    """The harness's own probe requests (one order each, for the trading stack)."""
+
+    rate: Rate = Field("10/s", description="requests per unit of time, like 20/s")
+    timeout: Duration = Field("1s", description="a request slower than this failed")
+
+
+class SuccessRateFloor(StrictModel):
+    min: Fraction = Field(description="lowest healthy success rate in a window")
+
+
+class LatencyCeiling(StrictModel):
+    max: Duration = Field(description="highest healthy p99 latency in a window")
+
+
+class SteadyState(StrictModel):
+    """When a window counts as healthy (at least one condition)."""
+
+    success_rate: SuccessRateFloor | None = None
+    p99_latency: LatencyCeiling | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> "SteadyState":
+        if self.success_rate is None and self.p99_latency is None:
+            raise ValueError("give `success_rate: {min: ...}` and/or `p99_latency: {max: ...}`")
+        return self
+
+
+class FaultStep(StrictModel):
+    """``{at, fault, target, for?, <parameters of that fault kind>}``.
+
+    The fault's own parameters are written inline and kept, as written, in ``params``; the
+    loader checks them against the kind's ``Params`` model (see :attr:`kind_params`).
+    """
+
+    at: Duration = Field(description="when the fault is injected, from the start of the run")
+    fault: str = Field(min_length=1, description="the fault kind (see `faultlab kinds`)")
+    target: Name | None = Field(
+        None, description="a service, link or job of the stack (left out for load faults)"
+    )
+    for_: Duration | None = Field(
+        None, alias="for", description="how long the fault lasts; reverted at at + for"
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="the kind's parameters, as written")
+
+    _kind_params: Any = PrivateAttr(None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_params(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not ("params" in data and set(data) <= {*FAULT_STEP_KEYS, "for_", "params"}):
+            core = {k: v for k, v in data.items() if k in FAULT_STEP_KEYS or k == "for_"}
+            core["params"] = {k: v for k, v in data.items() if k not in FAULT_STEP_KEYS and k != "for_"}
+            return core
+        return data
+
+    @property
+    def until(self) -> float | None:
+        """When the fault is reverted (``at + for``), or None for an instantaneous fault."""
+        return None if self.for_ is None else self.at + self.for_
+
+    @property
+    def kind(self) -> Any:
+        """The fault kind class from :data:`faultlab.registry.fault_kinds`."""
+        from faultlab.registry import fault_kinds
+
+        return fault_kinds.get(self.fault)
+
+    @property
+    def kind_params(self) -> Any:
+        """The parameters validated by the kind's ``Params`` model (units parsed, defaults in)."""
+        if self._kind_params is None:
+            self._kind_params = self.kind.validate_params(self.params)
+        return self._kind_params
+
+
+class JobStep(StrictModel):
+    """``{at, job: NAME}``: start one of the stack's jobs (like the nightly batch)."""
+
+    at: Duration = Field(description="when the job starts, from the start of the run")
+    job: Name = Field(description="a job of the stack")
+
+
+def _step_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        has_fault, has_job = "fault" in value, "job" in value
+    else:
+        has_fault, has_job = isinstance(value, FaultStep), isinstance(value, JobStep)
+    if has_fault == has_job:
+        return None
+    return "fault-step" if has_fault else "job-step"
+
+
+TimelineEntry = Annotated[
+    Union[Annotated[FaultStep, Tag("fault-step")], Annotated[JobStep, Tag("job-step")]],
+    Discriminator(
+        _step_kind,
+        custom_error_type="timeline_entry",
+        custom_error_message=(
+            "a timeline entry needs exactly one of `fault:` (a fault to inject) "
+            "or `job:` (a stack job to start)"
+        ),
+    ),
+]
+
+
+class Targets(StrictModel):
+    """Objectives fixed before the drill; each one left out is not judged."""
+
+    detect_within: Duration | None = Field(None, description="MTTD: injection to detection by the monitoring")
+    recover_within: Duration | None = Field(None, description="RTO: injection to the recovery point")
+    recover_after_clear_within: Duration | None = Field(
+        None, description="fault cleared to the recovery point"
+    )
+    impact_within: Duration | None = Field(None, description="longest customer impact")
+    execution_delay_p99: Duration | None = Field(None, description="p99 delay from acknowledgement to execution")
+    lost_orders: int | None = Field(None, ge=0, description="acknowledged but absent afterwards")
+    duplicate_orders: int | None = Field(None, ge=0, description="orders stored twice for one client order id")
+    duplicate_executions: int | None = Field(None, ge=0, description="orders executed more than once")
+    stuck_orders: int | None = Field(None, ge=0, description="orders unexecuted past the settle time")
+    batch_margin_min: Duration | None = Field(
+        None, description="least margin between the batch finishing and the market opening"
+    )
+
+
+class SuccessRateAbort(StrictModel):
+    below: Fraction
+    for_: Duration = Field(alias="for")
+
+
+class LatencyAbort(StrictModel):
+    above: Duration
+    for_: Duration = Field(alias="for")
+
+
+class AbortWhen(StrictModel):
+    """Stop the run early (and revert everything) when the system is this bad for this long."""
+
+    success_rate: SuccessRateAbort | None = None
+    p99_latency: LatencyAbort | None = None
+
+
+class Scenario(Document):
+    """One failure test: the stack, the load, the fault timeline, and the targets to meet."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64, description="like FT-01")
+    title: str = Field(min_length=1)
+    stack: Path = Field(description="the stack file, relative to this scenario")
+    load: Load | None = None
+    canary: Canary = Field(default_factory=Canary)
+    steady_state: SteadyState
+    timeline: list[TimelineEntry] = Field(min_length=1)
+    duration: Duration = Field(description="how long the load runs")
+    targets: Targets = Field(default_factory=Targets)
+    abort_when: AbortWhen | None = None
+    hold: Duration = Field("5s", description="how long healthy it must stay to count as recovered")
+    window: Duration = Field("1s", description="length of the sliding window judged healthy or not")
+    settle: Duration = Field("5s", description="wait after the load stops, before the integrity check")
+    description: str = Field("", description="free text for the report")
+    assumptions: str = Field("", description="free text for the report")
+
+    _stack: Stack | None = PrivateAttr(None)
+
+    _resolve_stack = field_validator("stack", mode="before")(resolve_path)
+
+    @property
+    def resolved_stack(self) -> Stack:
+        """The stack this scenario runs against (attached by the loader)."""
+        if self._stack is None:
+            raise RuntimeError("this scenario was not loaded with faultlab.loader.load_scenario")
+        return self._stack
+
+    def steps(self) -> list[tuple[str, FaultStep | JobStep]]:
+        """Every timeline entry with its id (``timeline[0]``, as journalled), in file order."""
+        return [(f"timeline[{i}]", step) for i, step in enumerate(self.timeline)]
+
+    def fault_steps(self) -> list[tuple[str, FaultStep]]:
+        """The fault entries with their ids."""
+        return [(sid, s) for sid, s in self.steps() if isinstance(s, FaultStep)]
+
+    def job_steps(self) -> list[tuple[str, JobStep]]:
+        """The job entries with their ids."""
+        return [(sid, s) for sid, s in self.steps() if isinstance(s, JobStep)]
+
+

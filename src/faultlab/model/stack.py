@@ -1,0 +1,259 @@
+"""The stack document: which services run, how they start, which links join them."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema, field_validator, model_validator
+
+from faultlab.model.types import Duration, Name, StrictModel
+
+__all__ = [
+    "Stack",
+    "Service",
+    "Postgres",
+    "Readiness",
+    "Link",
+    "Job",
+    "Monitor",
+    "Port",
+    "RestartPolicy",
+    "INTERPOLATION",
+]
+
+INTERPOLATION = re.compile(r"\$\$|\$\{([^}]*)\}")
+"""``${port}``, ``${link.NAME}``, ``${service.NAME}``, ``${run_dir}``; ``$$`` is a literal ``$``."""
+
+
+def _port(value: Any) -> int | Literal["auto"]:
+    if value == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected 'auto' or a port number, got {value!r}")
+    if not 1 <= value <= 65535:
+        raise ValueError(f"port {value} is outside 1..65535; or write 'auto' to get a free one")
+    return value
+
+
+Port = Annotated[
+    int | Literal["auto"],
+    PlainValidator(_port),
+    WithJsonSchema(
+        {"anyOf": [{"const": "auto"}, {"type": "integer", "minimum": 1, "maximum": 65535}]}
+    ),
+]
+"""``auto`` (the runtime picks a free port on 127.0.0.1) or a fixed port number."""
+
+RestartPolicy = Literal["no", "on-failure", "always", "unless-stopped"]
+
+
+def _command_list(value: Any) -> Any:
+    if isinstance(value, str):
+        example = ", ".join(value.split()[:3]) or "python, -m, app"
+        raise ValueError(f"write the command as a list of arguments, like [{example}]")
+    return value
+
+
+def _env_text(value: Any) -> Any:
+    # Numbers are accepted as their text (PORT: 8080); booleans are not: yes/no is ambiguous.
+    if isinstance(value, dict):
+        return {
+            k: str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+            for k, v in value.items()
+        }
+    return value
+
+
+Command = Annotated[list[str], BeforeValidator(_command_list), Field(min_length=1)]
+"""An argv list; ``${...}`` is interpolated in every argument."""
+
+Environment = Annotated[dict[str, str], BeforeValidator(_env_text)]
+"""Environment variables; ``${...}`` is interpolated in every value."""
+
+
+class Postgres(StrictModel):
+    """A built-in PostgreSQL service (pgserver wheel or system binaries; a container on docker)."""
+
+    database: str = Field("postgres", min_length=1, max_length=63, description="database created at start")
+    user: str = Field("postgres", min_length=1, max_length=63, description="role created at start")
+    version: str | None = Field(None, description="PostgreSQL major version (docker runtime)")
+    max_connections: int = Field(100, ge=5, le=10000, description="server max_connections")
+
+
+class Readiness(StrictModel):
+    """How to tell a service is up: an HTTP path that answers 2xx, or an open TCP port."""
+
+    http: str | None = Field(None, pattern=r"^/", description="path polled on the service's port")
+    tcp: Literal[True] | None = Field(None, description="true: ready once the port accepts connections")
+    timeout: Duration = Field("30s", description="give up after this long")
+
+    @model_validator(mode="after")
+    def _one_check(self) -> "Readiness":
+        if (self.http is None) == (self.tcp is None):
+            raise ValueError("give exactly one of `http: /path` or `tcp: true`")
+        return self
+
+
+class Service(StrictModel):
+    """One service: a built-in ``postgres``, or a ``command`` and/or an ``image``."""
+
+    postgres: Postgres | None = None
+    command: Command | None = Field(None, description="argv; ${...} interpolated")
+    image: str | None = Field(None, min_length=1, description="container image (docker runtime)")
+    port: Port | None = Field(None, description="'auto' or a port number")
+    env: Environment = Field(default_factory=dict, description="environment; ${...} interpolated")
+    ready: Readiness | None = None
+    restart: RestartPolicy = Field("no", description="docker's restart policies")
+
+    @field_validator("restart", mode="before")
+    @classmethod
+    def _yaml_no(cls, value: Any) -> Any:
+        return "no" if value is False else value
+
+    @model_validator(mode="after")
+    def _one_way_to_run(self) -> "Service":
+        if self.postgres is not None:
+            extra = [k for k in ("command", "image") if getattr(self, k) is not None]
+            if extra:
+                raise ValueError(f"a postgres service has no {' or '.join(extra)}")
+        elif self.command is None and self.image is None:
+            raise ValueError("a service needs `postgres: {...}`, `command: [...]` or `image: ...`")
+        return self
+
+    @property
+    def target_type(self) -> str:
+        """``postgres`` for a built-in PostgreSQL service, else ``service`` (fault targets)."""
+        return "postgres" if self.postgres is not None else "service"
+
+
+class Link(StrictModel):
+    """A connection from one service (or job) to another, routed through a fault proxy."""
+
+    from_: Name = Field(alias="from", description="the service or job that connects")
+    to: Name = Field(description="the service it connects to")
+
+
+class Job(StrictModel):
+    """A one-shot job (like the nightly batch), started by a ``{at, job: NAME}`` timeline entry."""
+
+    command: Command = Field(description="argv; ${...} interpolated")
+    env: Environment = Field(default_factory=dict, description="environment; ${...} interpolated")
+    window: Duration | None = Field(None, description="the job must finish within this of its start")
+    market_open_after: Duration | None = Field(
+        None, description="the market opens this long after the window ends (margin = open - finish)"
+    )
+
+    @model_validator(mode="after")
+    def _open_needs_window(self) -> "Job":
+        if self.market_open_after is not None and self.window is None:
+            raise ValueError("`market_open_after` counts from the end of `window`: give `window` too")
+        return self
+
+
+class Monitor(StrictModel):
+    """The stack's own monitoring, which the harness watches to measure detection."""
+
+    service: Name = Field(description="the service that serves the endpoints")
+    ready: str = Field("/health/ready", pattern=r"^/", description="readiness path (non-2xx: problem seen)")
+    metrics: str | None = Field(None, pattern=r"^/", description="Prometheus metrics path")
+
+
+class Stack(StrictModel):
+    """A stack: services, the links between them (each through a fault proxy), and jobs."""
+
+    name: Name
+    services: dict[Name, Service] = Field(min_length=1)
+    links: dict[Name, Link] = Field(default_factory=dict)
+    jobs: dict[Name, Job] = Field(default_factory=dict)
+    monitor: Monitor | None = None
+    plugin: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
+        description="python module of the system's drill plugin (canary, integrity check, locustfile)",
+    )
+    allow_hosts: list[str] = Field(
+        default_factory=list, description="hosts besides loopback that load and faults may reach"
+    )
+
+    def target_type(self, name: str) -> str | None:
+        """What ``name`` is as a fault target: link, service, postgres, job, or None."""
+        if name in self.services:
+            return self.services[name].target_type
+        if name in self.links:
+            return "link"
+        if name in self.jobs:
+            return "job"
+        return None
+
+    def check(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Problems a valid shape can still have, as ``(yaml path, message)`` pairs.
+
+        Names used by links, the monitor and ``${...}`` interpolations must exist; a name
+        may not be both a service and a link or job (a fault target must be unambiguous).
+        """
+        from faultlab.registry import unknown_name_message
+
+        found: list[tuple[tuple[str | int, ...], str]] = []
+        for name in self.links:
+            if name in self.services:
+                found.append((("links", name), f"{name!r} is both a service and a link; rename one"))
+        for name in self.jobs:
+            if name in self.services or name in self.links:
+                found.append((("jobs", name), f"{name!r} is also a service or link; rename one"))
+
+        for name, link in self.links.items():
+            if link.from_ not in self.services and link.from_ not in self.jobs:
+                found.append(
+                    (("links", name, "from"), unknown_name_message("service or job", link.from_, [*self.services, *self.jobs]))
+                )
+            if link.to not in self.services:
+                found.append((("links", name, "to"), unknown_name_message("service", link.to, self.services)))
+            elif self.services[link.to].postgres is None and self.services[link.to].port is None:
+                found.append((("links", name, "to"), f"service {link.to!r} has no `port`, so nothing can connect to it"))
+            if link.from_ == link.to:
+                found.append((("links", name), "a link goes from one service to another, not to itself"))
+
+        if self.monitor is not None and self.monitor.service not in self.services:
+            found.append((("monitor", "service"), unknown_name_message("service", self.monitor.service, self.services)))
+
+        for section, owners in (("services", self.services), ("jobs", self.jobs)):
+            for owner_name, owner in owners.items():
+                has_port = section == "services" and (owner.port is not None or owner.postgres is not None)
+                texts: list[tuple[tuple[str | int, ...], str]] = [
+                    ((section, owner_name, "command", i), arg) for i, arg in enumerate(owner.command or [])
+                ]
+                texts += [((section, owner_name, "env", key), value) for key, value in owner.env.items()]
+                for path, text in texts:
+                    for message in self._interpolation_problems(text, has_port):
+                        found.append((path, message))
+        return found
+
+    def _interpolation_problems(self, text: str, has_port: bool) -> list[str]:
+        from faultlab.registry import unknown_name_message
+
+        problems = []
+        for match in INTERPOLATION.finditer(text):
+            ref = match.group(1)
+            if ref is None:
+                continue
+            kind, _, name = ref.partition(".")
+            if ref == "port":
+                if not has_port:
+                    problems.append("${port} is used but this has no `port`")
+            elif ref == "run_dir":
+                pass
+            elif kind == "link" and name:
+                if name not in self.links:
+                    problems.append("in ${%s}: %s" % (ref, unknown_name_message("link", name, self.links)))
+            elif kind == "service" and name:
+                if name not in self.services:
+                    problems.append("in ${%s}: %s" % (ref, unknown_name_message("service", name, self.services)))
+                elif self.services[name].postgres is None and self.services[name].port is None:
+                    problems.append(f"in ${{{ref}}}: service {name!r} has no `port`")
+            else:
+                problems.append(
+                    f"unknown interpolation ${{{ref}}}; use ${{port}}, ${{link.NAME}}, "
+                    "${service.NAME} or ${run_dir} (write $$ for a literal $)"
+                )
+        return problems
