@@ -1,0 +1,50 @@
+"""Pure analysis of a saved run: windows, MTTD, RTO, customer impact, integrity verdicts.
+
+Nothing here touches the network, a UI, docker, matplotlib or jinja2: a saved journal in,
+typed results out (``analyse(run) -> Analysis``).
+"""
+
+from faultlab.analysis.core import analyse
+from faultlab.analysis.model import (
+    Analysis,
+    Baseline,
+    BatchResult,
+    CustomerImpact,
+    Deviation,
+    ErrorBudget,
+    ExecutionDelay,
+    FaultSpan,
+    Finding,
+    ImpactCounts,
+    IntegrityResult,
+    LatencyStats,
+    Measure,
+    MeasureStatus,
+    TimelineEvent,
+    Verdict,
+    Window,
+)
+from faultlab.analysis.rundir import RunJournal, load_run
+
+__all__ = [
+    "analyse",
+    "load_run",
+    "RunJournal",
+    "Analysis",
+    "Baseline",
+    "BatchResult",
+    "CustomerImpact",
+    "Deviation",
+    "ErrorBudget",
+    "ExecutionDelay",
+    "FaultSpan",
+    "Finding",
+    "ImpactCounts",
+    "IntegrityResult",
+    "LatencyStats",
+    "Measure",
+    "MeasureStatus",
+    "TimelineEvent",
+    "Verdict",
+    "Window",
+]

@@ -1,0 +1,334 @@
+"""The typed results of analysing one run. Language-neutral: reports put words on them.
+
+Every measured figure is a ``Measure`` that carries its resolution and the basis of that
+resolution, and a status that says when there is no number (not detected, not recovered).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = [
+    "MeasureStatus",
+    "Measure",
+    "Window",
+    "FaultSpan",
+    "Baseline",
+    "LatencyStats",
+    "ExecutionDelay",
+    "ImpactCounts",
+    "CustomerImpact",
+    "ErrorBudget",
+    "BatchResult",
+    "IntegrityResult",
+    "Verdict",
+    "TimelineEvent",
+    "Deviation",
+    "Finding",
+    "Analysis",
+]
+
+
+class MeasureStatus:
+    """Why a measure has (or has no) value. Plain strings so they survive JSON."""
+
+    MEASURED = "measured"
+    NOT_DETECTED = "not_detected"
+    NOT_RECOVERED = "not_recovered"
+    NO_IMPACT = "no_impact"
+    NOT_MEASURED = "not_measured"
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One figure with its unit and resolution.
+
+    ``value`` is None unless ``status`` is ``measured``. ``resolution`` is in ``unit``;
+    ``basis`` names where the resolution comes from (``window_step``, ``monitor_interval``,
+    ``probe_interval``, ``journal`` for event timestamps, ``exact`` for counts).
+    """
+
+    value: float | None
+    unit: str
+    resolution: float | None
+    basis: str
+    status: str = MeasureStatus.MEASURED
+
+    @property
+    def measured(self) -> bool:
+        """True when the figure is a number."""
+        return self.status == MeasureStatus.MEASURED and self.value is not None
+
+
+@dataclass(frozen=True)
+class Window:
+    """One sliding window ``[start, end)`` of samples and whether it met the steady state."""
+
+    start: float
+    end: float
+    samples: int
+    ok: int
+    success_rate: float | None
+    p99_latency_s: float | None
+    throughput_rps: float
+    execution_delay_p99_s: float | None
+    healthy: bool
+
+
+@dataclass(frozen=True)
+class FaultSpan:
+    """One fault from the timeline: when it was planned, took effect and was cleared."""
+
+    fault_id: str
+    kind: str
+    target: str
+    params: dict[str, Any]
+    planned_t: float | None
+    injected_t: float | None
+    active_t: float | None
+    reverted_t: float | None
+    revert_failed: bool
+    revert_plan: str
+
+    @property
+    def slip_s(self) -> float | None:
+        """Actual minus planned start (DESIGN: slip), when both are known."""
+        if self.active_t is None or self.planned_t is None:
+            return None
+        return self.active_t - self.planned_t
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Distribution of latencies (seconds) over a set of samples."""
+
+    count: int
+    p50_s: float | None
+    p99_s: float | None
+    max_s: float | None
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Steady-state metrics before the first fault took effect."""
+
+    start: float
+    end: float
+    samples: int
+    success_rate: float | None
+    latency: LatencyStats
+    throughput_rps: float | None
+    healthy_windows: int
+    windows: int
+    met_steady_state: bool | None
+
+
+@dataclass(frozen=True)
+class ExecutionDelay:
+    """Execution delay (order acknowledged to executed) before, during and after the faults."""
+
+    before: LatencyStats
+    during: LatencyStats
+    after: LatencyStats
+
+    @property
+    def recorded(self) -> bool:
+        """True when any sample carried an execution delay."""
+        return bool(self.before.count or self.during.count or self.after.count)
+
+
+@dataclass(frozen=True)
+class ImpactCounts:
+    """Requests by outcome: rejected (answered with an error), failed (no answer), delayed."""
+
+    source: str
+    sent: int
+    ok: int
+    rejected: int
+    failed: int
+    delayed: int
+
+
+@dataclass(frozen=True)
+class CustomerImpact:
+    """Counts per source (canary, load, total) over the whole run and within the impact."""
+
+    whole_run: list[ImpactCounts]
+    during_impact: list[ImpactCounts]
+    delayed_threshold_s: float | None
+
+
+@dataclass(frozen=True)
+class ErrorBudget:
+    """How much of the run's error budget (1 - success_rate.min) the failures used."""
+
+    allowed_failure_ratio: float | None
+    requests: int
+    failures: int
+    consumed: Measure
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One batch job against its window and the margin left before the market opens."""
+
+    job: str
+    started_t: float | None
+    finished_t: float | None
+    duration_s: float | None
+    window_s: float | None
+    within_window: bool | None
+    market_open_t: float | None
+    margin_s: float | None
+    ok: bool
+
+
+@dataclass(frozen=True)
+class IntegrityResult:
+    """The data-integrity check after the run, as journalled by the stack's checker."""
+
+    t: float | None
+    acknowledged: int | None
+    checked: dict[str, int]
+    violations: list[dict[str, Any]]
+
+    def order_ids(self, kind: str) -> list[str]:
+        """Every order id named by violations of ``kind`` (e.g. ``lost``)."""
+        ids: list[str] = []
+        for violation in self.violations:
+            if violation.get("kind") == kind:
+                ids.extend(str(i) for i in violation.get("order_ids") or [])
+        return ids
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A pre-set target against its measured value.
+
+    ``comparison`` is ``le`` (measured must be at most the target) or ``ge``. ``outcome``
+    is ``met``, ``missed`` or ``not_assessed`` (counted as missed). ``preset`` is False for
+    the built-in data-integrity rules that apply even when a scenario states no target.
+    ``evidence`` names what caused a miss (order ids, the reason no number exists).
+    """
+
+    target: str
+    target_value: float
+    unit: str
+    comparison: str
+    measured: Measure
+    outcome: str
+    preset: bool = True
+    evidence: list[str] = field(default_factory=list)
+
+    @property
+    def met(self) -> bool:
+        """True when the target was met."""
+        return self.outcome == "met"
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    """One moment of the run: a journalled event or a derived one (impact, detection...)."""
+
+    t: float
+    wall: str | None
+    kind: str
+    what: str
+    detail: str = ""
+    derived: bool = False
+    ok: bool = True
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """Something that did not go as planned: a slip, a failed revert, an abort, a gap.
+
+    ``kind`` picks the sentence a report writes; ``params`` fills it in.
+    """
+
+    kind: str
+    t: float | None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A finding from a missed target or a notable observation.
+
+    ``kind`` picks the sentence a report writes; ``params`` fills it in. ``severity`` is
+    ``high``, ``medium`` or ``low``.
+    """
+
+    id: str
+    severity: str
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The full analysis of one run: ``faultlab.analysis.analyse(run)`` returns this."""
+
+    run_id: str
+    run_dir: str
+    schema: str
+    scenario: dict[str, Any]
+    stack: dict[str, Any]
+    origin_wall: str | None
+    faultlab_version: str | None
+    host: str | None
+    status: str
+    end_reason: str
+    crashed: bool
+    duration_s: float | None
+    last_t: float | None
+    window_s: float
+    step_s: float
+    hold_s: float
+    probe_interval_s: float
+    monitor_interval_s: float | None
+    steady_state: dict[str, Any]
+    targets: dict[str, Any]
+    header: dict[str, Any]
+    faults: list[FaultSpan]
+    t_inject: float | None
+    t_clear: float | None
+    impact_start: Measure
+    detection: Measure
+    recovery_point: Measure
+    rto_from_inject: Measure
+    rto_from_clear: Measure
+    backlog_drain: Measure
+    baseline: Baseline | None
+    execution_delay: ExecutionDelay
+    customer_impact: CustomerImpact
+    error_budget: ErrorBudget
+    batches: list[BatchResult]
+    integrity: IntegrityResult | None
+    cleanup: list[dict[str, Any]]
+    verdicts: list[Verdict]
+    timeline: list[TimelineEvent]
+    deviations: list[Deviation]
+    findings: list[Finding]
+    windows: list[Window]
+    problems: list[str]
+
+    @property
+    def all_met(self) -> bool:
+        """True when every target was met."""
+        return all(v.met for v in self.verdicts)
+
+    @property
+    def passed(self) -> bool:
+        """True when every target was met and the run completed (exit code 0)."""
+        return self.all_met and self.status == "completed"
+
+    def to_dict(self) -> dict[str, Any]:
+        """All figures as plain JSON-ready data (``result.json``)."""
+        data = asdict(self)
+        data["all_met"] = self.all_met
+        data["passed"] = self.passed
+        for fault, span in zip(data["faults"], self.faults):
+            fault["slip_s"] = span.slip_s
+        return data

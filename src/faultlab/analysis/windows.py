@@ -1,0 +1,200 @@
+"""Samples and sliding windows: the raw material every time-based measure is computed from."""
+
+from __future__ import annotations
+
+import math
+import re
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from faultlab.analysis.model import LatencyStats, Window
+
+__all__ = [
+    "Sample",
+    "SteadyState",
+    "samples_from",
+    "percentile",
+    "latency_stats",
+    "sliding_windows",
+    "seconds",
+]
+
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def seconds(value: Any) -> float | None:
+    """A duration as seconds: a number (already seconds) or a string like ``250ms``, ``2m``."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        return None
+    return float(match.group(1)) * _UNIT_S[match.group(2)]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One request as analysis sees it; ``t`` is when it was sent."""
+
+    t: float
+    ok: bool
+    latency_s: float | None
+    status: int | None
+    source: str
+    execution_delay_s: float | None = None
+    ack: str | None = None
+
+    @property
+    def answered(self) -> bool:
+        """True when the system answered (a status), even with an error."""
+        return self.status is not None
+
+
+@dataclass(frozen=True)
+class SteadyState:
+    """The scenario's ``steady_state``: the bounds a healthy window stays within."""
+
+    success_rate_min: float | None
+    p99_latency_max_s: float | None
+
+    @classmethod
+    def from_journal(cls, raw: dict[str, Any] | None) -> "SteadyState":
+        """Read ``{"success_rate": {"min": ..}, "p99_latency": {"max": ..}}``."""
+        raw = raw or {}
+        rate = raw.get("success_rate")
+        p99 = raw.get("p99_latency")
+        rate_min = rate.get("min") if isinstance(rate, dict) else rate
+        p99_max = p99.get("max") if isinstance(p99, dict) else p99
+        return cls(
+            success_rate_min=float(rate_min) if rate_min is not None else None,
+            p99_latency_max_s=seconds(p99_max),
+        )
+
+    def admits(self, success_rate: float | None, p99_s: float | None) -> bool:
+        """True when these figures meet the steady state (no samples never do)."""
+        if success_rate is None:
+            return False
+        if self.success_rate_min is not None and success_rate < self.success_rate_min:
+            return False
+        if self.p99_latency_max_s is not None and (p99_s is None or p99_s > self.p99_latency_max_s):
+            return False
+        return True
+
+    def is_bad(self, sample: Sample) -> bool:
+        """True when this one sample failed or was slower than the p99 bound."""
+        if not sample.ok:
+            return True
+        limit = self.p99_latency_max_s
+        return limit is not None and sample.latency_s is not None and sample.latency_s > limit
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def samples_from(rows: Iterable[dict[str, Any]], source: str, problems: list[str]) -> list[Sample]:
+    """Canary (``t_send``) or load (``t``) rows as samples sorted by send time."""
+    out: list[Sample] = []
+    skipped = 0
+    for row in rows:
+        t = _number(row.get("t_send", row.get("t")))
+        if t is None:
+            skipped += 1
+            continue
+        latency = _number(row.get("latency_s"))
+        done = _number(row.get("t_done"))
+        if latency is None and done is not None:
+            latency = done - t
+        status = row.get("status")
+        out.append(
+            Sample(
+                t=t,
+                ok=bool(row.get("ok")),
+                latency_s=latency,
+                status=int(status) if isinstance(status, int) and not isinstance(status, bool) else None,
+                source=source,
+                execution_delay_s=_number(row.get("execution_delay_s")),
+                ack=row.get("ack"),
+            )
+        )
+    if skipped:
+        problems.append(f"{source}: {skipped} sample(s) without a send time skipped")
+    out.sort(key=lambda s: s.t)
+    return out
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (``q`` in 0..1) of already sorted values; None when empty."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(q * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def latency_stats(values: Iterable[float | None]) -> LatencyStats:
+    """Count, p50, p99 and max of the values that are present."""
+    ordered = sorted(v for v in values if v is not None)
+    return LatencyStats(
+        count=len(ordered),
+        p50_s=percentile(ordered, 0.50),
+        p99_s=percentile(ordered, 0.99),
+        max_s=ordered[-1] if ordered else None,
+    )
+
+
+def sliding_windows(
+    samples: Sequence[Sample],
+    steady: SteadyState,
+    *,
+    window_s: float,
+    step_s: float,
+    start: float,
+    stop: float,
+) -> list[Window]:
+    """Windows ``[s, s + window_s)`` for ``s = start, start + step_s, ...`` ending by ``stop``.
+
+    ``samples`` must be sorted by ``t``. A window without samples is not healthy: there is
+    no evidence that it was.
+    """
+    times = [s.t for s in samples]
+    windows: list[Window] = []
+    k = 0
+    eps = step_s * 1e-6
+    while True:
+        lo_t = round(start + k * step_s, 9)
+        hi_t = round(lo_t + window_s, 9)
+        if hi_t > stop + eps:
+            break
+        k += 1
+        lo, hi = bisect_left(times, lo_t - eps), bisect_left(times, hi_t - eps)
+        chunk = samples[lo:hi]
+        n = len(chunk)
+        ok = sum(1 for s in chunk if s.ok)
+        rate = ok / n if n else None
+        p99 = percentile(sorted(s.latency_s for s in chunk if s.latency_s is not None), 0.99)
+        delays = sorted(s.execution_delay_s for s in chunk if s.execution_delay_s is not None)
+        windows.append(
+            Window(
+                start=lo_t,
+                end=hi_t,
+                samples=n,
+                ok=ok,
+                success_rate=rate,
+                p99_latency_s=p99,
+                throughput_rps=ok / window_s,
+                execution_delay_p99_s=percentile(delays, 0.99),
+                healthy=steady.admits(rate, p99),
+            )
+        )
+    return windows
