@@ -80,7 +80,7 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError(f"expected a duration, got {_shown(value)}; {right}")
     if not isinstance(value, str):
-        raise ValueError(f"{_shown(value)} has no unit; {right} (e.g. '{_shown(value)}s')")
+        raise ValueError(f"{_shown(value)} has no unit; {right}")
     match = _DURATION_RE.fullmatch(value)
     if not match:
         if re.fullmatch(rf"\s*{_NUMBER}\s*", value):

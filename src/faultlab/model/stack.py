@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema, field_validator, model_validator
 
+from faultlab.model.document import Document
 from faultlab.model.types import Duration, Name, StrictModel
 
 __all__ = [
@@ -159,7 +160,7 @@ class Monitor(StrictModel):
     metrics: str | None = Field(None, pattern=r"^/", description="Prometheus metrics path")
 
 
-class Stack(StrictModel):
+class Stack(Document):
     """A stack: services, the links between them (each through a fault proxy), and jobs."""
 
     name: Name
