@@ -31,7 +31,7 @@ import psutil
 
 from faultlab.errors import ServiceFailed
 
-__all__ = ["RestartPolicy", "ServiceSpec", "Service", "Supervisor", "kill_process_group"]
+__all__ = ["RestartPolicy", "ServiceSpec", "Service", "Supervisor", "kill_process_group", "group_members"]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,19 @@ class ServiceSpec:
         return RestartPolicy(self.restart)
 
 
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes whose process group is ``pgid``."""
+    members = []
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE or os.getpgid(proc.pid) != pgid:
+                continue
+        except (ProcessLookupError, psutil.Error):
+            continue
+        members.append(proc.pid)
+    return members
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -86,7 +99,8 @@ def _group_alive(pgid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    # zombies keep the group "existing" until their (possibly non-reaping) parent waits
+    return bool(group_members(pgid))
 
 
 def kill_process_group(pgid: int, *, grace_s: float = 5.0, sig: int = signal.SIGTERM) -> bool:
