@@ -1,0 +1,633 @@
+"""The order gateway: HTTP JSON order intake in front of PostgreSQL (aiohttp + asyncpg).
+
+Run with ``python -m tradingstack.gateway``. An order is acknowledged only after it is
+committed in PostgreSQL together with its outbox entry (one stored-function call, one
+transaction, ``synchronous_commit`` on); the router sends it on to the exchange.
+
+Endpoints:
+
+- ``POST /orders`` ``{"client_order_id", "account", "symbol", "side": buy|sell,
+  "type": market|limit|stop, "quantity", "price"}`` (``price`` is the limit price of a limit
+  order and the trigger of a stop order). 201 accepted; 200 the same order again (retry with
+  the same ``client_order_id``, also under concurrent duplicates); 422 rejected by the risk
+  check (persisted, so retries get the same answer); 409 same id, different order; 400 bad
+  input; 429 over the admission limit; 503 database unavailable or circuit open; 504 the
+  database did not answer within the request deadline. Errors are ``{"error", "detail"}``.
+- ``GET /orders/{id}``, ``GET /orders/by-client/{client_order_id}``, ``DELETE /orders/{id}``
+  (cancel request: 202, the router confirms it with the exchange; 409 if already closed).
+- ``GET /accounts/{id}``: cash, buying power, positions.
+- ``GET /health/live`` (the process answers), ``GET /health/ready`` (200/503; ready when the
+  database answered a probe within ``READY_STALE``; the body also carries the exchange-link
+  state from the outbox and order ages, the router heartbeat, batch progress and ``alerts``),
+  ``GET /metrics`` (Prometheus).
+
+Environment (defaults for ``TRADINGSTACK_PROFILE=strong`` / ``weak``):
+
+==========================  ============  ==========  =======================================
+``GATEWAY_PORT``            required                  listens on 127.0.0.1 only
+``DATABASE_URL``            required                  libpq URL of the trading database
+``TRADINGSTACK_PROFILE``    strong                    ``weak`` = slower recovery (see below)
+``DB_CONNECT_TIMEOUT``      1.0 s         10 s        per connection attempt
+``DB_STATEMENT_TIMEOUT``    1.5 s         30 s        server statement_timeout and client timeout
+``DB_POOL_SIZE``            16            16          pooled connections
+``DB_POOL_TIMEOUT``         1.0 s         30 s        waiting for a pooled connection
+``REQUEST_TIMEOUT``         2.5 s         60 s        deadline of one request, retries included
+``DB_RETRY_BACKOFF_BASE``   0.05 s        2 s         backoff after a lost connection / opening
+``DB_RETRY_BACKOFF_MAX``    1.0 s         30 s        backoff cap
+``CB_FAILURE_THRESHOLD``    5             1           consecutive DB failures that open the circuit
+``ADMISSION_LIMIT``         256           0 (off)     concurrent order requests before 429
+``READY_DB_TIMEOUT``        0.4 s                     bound of one readiness probe
+``READY_INTERVAL``          0.1 s                     readiness probe period
+``READY_STALE``             0.7 s                     not ready when no probe succeeded for this long
+``MONITOR_INTERVAL``        1.0 s                     outbox / execution / batch statistics period
+``OUTBOX_AGE_ALERT``        3.0 s                     oldest unsent outbox entry -> alert
+``EXEC_DELAY_ALERT``        3.0 s                     oldest sent, unfilled market order -> alert
+``ROUTER_STALE_ALERT``      3.0 s                     router heartbeat age -> alert
+``MARKET_BUY_COLLAR``       0.05                      cash reserved above the last price
+``SKIP_MIGRATIONS``         unset                     set to 1 to skip applying the schema
+==========================  ============  ==========  =======================================
+
+The ``strong`` profile also closes the circuit as soon as a readiness probe succeeds again;
+the ``weak`` profile waits out its (long) backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import time
+from decimal import Decimal
+
+__all__ = ["GatewaySettings", "create_app", "main"]
+
+log = logging.getLogger("tradingstack.gateway")
+
+_ORDER_COLUMNS = ("id, client_order_id, account_id, symbol, side, type, quantity, limit_price, stop_price, "
+                  "status, reason, cancel_requested, fill_price, created_at, sent_at, done_at")
+
+
+class GatewaySettings:
+    """Every tunable of the gateway, read from the environment once at start."""
+
+    def __init__(self) -> None:
+        from tradingstack.resilience import profile, setting  # noqa: PLC0415
+
+        self.port = int(os.environ["GATEWAY_PORT"])
+        self.database_url = os.environ["DATABASE_URL"]
+        self.profile = profile()
+        self.connect_timeout = setting("DB_CONNECT_TIMEOUT", 1.0, 10.0)
+        self.statement_timeout = setting("DB_STATEMENT_TIMEOUT", 1.5, 30.0)
+        self.pool_size = int(setting("DB_POOL_SIZE", 16, 16))
+        self.pool_timeout = setting("DB_POOL_TIMEOUT", 1.0, 30.0)
+        self.request_timeout = setting("REQUEST_TIMEOUT", 2.5, 60.0)
+        self.backoff_base = setting("DB_RETRY_BACKOFF_BASE", 0.05, 2.0)
+        self.backoff_max = setting("DB_RETRY_BACKOFF_MAX", 1.0, 30.0)
+        self.cb_threshold = int(setting("CB_FAILURE_THRESHOLD", 5, 1))
+        self.admission_limit = int(setting("ADMISSION_LIMIT", 256, 0))
+        self.ready_db_timeout = setting("READY_DB_TIMEOUT", 0.4)
+        self.ready_interval = setting("READY_INTERVAL", 0.1)
+        self.ready_stale = setting("READY_STALE", 0.7)
+        self.monitor_interval = setting("MONITOR_INTERVAL", 1.0)
+        self.outbox_age_alert = setting("OUTBOX_AGE_ALERT", 3.0)
+        self.exec_delay_alert = setting("EXEC_DELAY_ALERT", 3.0)
+        self.router_stale_alert = setting("ROUTER_STALE_ALERT", 3.0)
+        self.collar = setting("MARKET_BUY_COLLAR", 0.05)
+        self.skip_migrations = os.environ.get("SKIP_MIGRATIONS", "") not in ("", "0")
+        self.probe_closes_circuit = self.profile == "strong"
+
+
+class _Metrics:
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram  # noqa: PLC0415
+
+        self.registry = r = CollectorRegistry()
+        fine = (.001, .002, .005, .01, .02, .03, .05, .075, .1, .25, .5, 1, 2.5, 5, 10, 30, 60)
+        self.requests = Counter("gateway_requests", "HTTP requests by endpoint and outcome",
+                                ["endpoint", "outcome"], registry=r)
+        self.latency = Histogram("gateway_request_seconds", "Request latency", ["endpoint"],
+                                 buckets=fine, registry=r)
+        self.inflight = Gauge("gateway_inflight_orders", "Order requests in progress", registry=r)
+        self.pool_size = Gauge("gateway_db_pool_size", "Open pooled connections", registry=r)
+        self.pool_idle = Gauge("gateway_db_pool_idle", "Idle pooled connections", registry=r)
+        self.pool_max = Gauge("gateway_db_pool_max", "Configured pool size", registry=r)
+        self.db_up = Gauge("gateway_db_up", "1 when the last readiness probe succeeded", registry=r)
+        self.ready = Gauge("gateway_ready", "1 when /health/ready reports ready", registry=r)
+        self.circuit = Gauge("gateway_db_circuit_state", "0 closed, 1 half-open, 2 open", registry=r)
+        self.outbox_backlog = Gauge("outbox_backlog", "Outbox entries not yet sent", registry=r)
+        self.outbox_age = Gauge("outbox_oldest_age_seconds", "Age of the oldest unsent entry", registry=r)
+        self.unfilled_age = Gauge("execution_oldest_pending_seconds",
+                                  "Age of the oldest sent, unfilled market order", registry=r)
+        self.router_age = Gauge("router_heartbeat_age_seconds", "Seconds since the router's heartbeat",
+                                registry=r)
+        self.exec_delay = Histogram("execution_delay_seconds", "Acceptance to recorded execution",
+                                    buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2, 5, 10, 30, 60, 300, 3600),
+                                    registry=r)
+        self.batch_processed = Gauge("batch_processed_executions", "Executions settled by the latest batch",
+                                     registry=r)
+        self.batch_total = Gauge("batch_total_executions", "Executions the latest batch must settle",
+                                 registry=r)
+        self.batch_progress = Gauge("batch_progress_ratio", "processed / total of the latest batch", registry=r)
+        self.batch_running = Gauge("batch_running", "1 while the latest batch is running", registry=r)
+        self.batch_margin = Gauge("batch_margin_seconds",
+                                  "Margin left before the batch window closes (projected while running)",
+                                  registry=r)
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not serve a request in time (mapped to 503/504)."""
+
+    def __init__(self, code: str, detail: str, status: int = 503, retry_after: float | None = None):
+        self.code, self.detail, self.status, self.retry_after = code, detail, status, retry_after
+        super().__init__(f"{code}: {detail}")
+
+
+def _jsonable(value):
+    if isinstance(value, Decimal):
+        return float(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def _order_json(row) -> dict:
+    out = {k: _jsonable(v) for k, v in dict(row).items() if k != "created"}
+    out["order_id"] = out.pop("id", out.get("order_id"))
+    out["account"] = out.pop("account_id", None)
+    out["price"] = out.get("limit_price") if out.get("type") == "limit" else out.get("stop_price")
+    return out
+
+
+class Gateway:
+    """The gateway's state: the pool, the breaker, monitoring, and the request handlers."""
+
+    def __init__(self, settings: GatewaySettings):
+        from tradingstack.resilience import CircuitBreaker  # noqa: PLC0415
+
+        self.s = settings
+        self.m = _Metrics()
+        self.m.pool_max.set(settings.pool_size)
+        self.breaker = CircuitBreaker("database", settings.cb_threshold, settings.backoff_base,
+                                      settings.backoff_max)
+        self.pool = None
+        self.inflight = 0
+        self.db_ok_at = 0.0
+        self.db_error = "not probed yet"
+        self.stats: dict = {}
+        self.stats_at = 0.0
+        self.exec_seq = None
+        self.tasks: list[asyncio.Task] = []
+
+    # -- database access -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Apply the schema (retrying until the database answers), open the pool, start monitors."""
+        import asyncpg  # noqa: PLC0415
+
+        from tradingstack.resilience import backoff_delay  # noqa: PLC0415
+        from tradingstack.schema import apply_async  # noqa: PLC0415
+
+        attempt = 0
+        while not self.s.skip_migrations:
+            try:
+                await apply_async(self.s.database_url, connect_timeout=self.s.connect_timeout)
+                break
+            except Exception as exc:  # noqa: BLE001  (any failure: keep trying, the supervisor's deadline rules)
+                log.warning("schema not applied yet: %s", exc)
+                await asyncio.sleep(backoff_delay(attempt, 0.1, 2.0))
+                attempt += 1
+        self.pool = asyncpg.create_pool(
+            self.s.database_url, min_size=min(4, self.s.pool_size), max_size=self.s.pool_size,
+            timeout=self.s.connect_timeout, command_timeout=self.s.statement_timeout,
+            max_inactive_connection_lifetime=60,
+            server_settings={"statement_timeout": str(int(self.s.statement_timeout * 1000)),
+                             "idle_in_transaction_session_timeout": "10000",
+                             "application_name": "tradingstack.gateway"})
+        await self.pool
+        self.tasks = [asyncio.create_task(self._probe_loop()), asyncio.create_task(self._monitor_loop())]
+
+    async def stop(self) -> None:
+        """Stop monitors and close the pool."""
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.pool is not None:
+            self.pool.terminate()
+
+    async def db(self, op, *, write: bool = True):
+        """Run ``op(conn)`` under the breaker, retrying lost connections within the deadline."""
+        import asyncpg  # noqa: PLC0415
+
+        from tradingstack.resilience import CircuitOpen, backoff_delay  # noqa: PLC0415
+
+        deadline = time.monotonic() + self.s.request_timeout
+        attempt = 0
+        while True:
+            try:
+                self.breaker.check()
+            except CircuitOpen as exc:
+                raise DatabaseUnavailable("circuit_open", str(exc), 503, exc.retry_after) from exc
+            remaining = deadline - time.monotonic()
+            try:
+                async with asyncio.timeout(max(0.01, remaining)):
+                    async with self.pool.acquire(timeout=min(self.s.pool_timeout, max(0.01, remaining))) as conn:
+                        try:
+                            result = await op(conn)
+                        except (TimeoutError, asyncpg.QueryCanceledError):
+                            # A stalled server leaves the connection mid-query: drop it, do not reuse.
+                            conn.terminate()
+                            raise
+                self.breaker.success()
+                return result
+            except asyncpg.ReadOnlySQLTransactionError as exc:
+                self.breaker.release_trial()
+                raise DatabaseUnavailable("database_read_only", "the database refuses writes", 503) from exc
+            except (asyncpg.QueryCanceledError, TimeoutError) as exc:
+                self.breaker.failure()
+                raise DatabaseUnavailable("database_timeout",
+                                          f"no answer from the database within {self.s.request_timeout:g}s "
+                                          f"({type(exc).__name__})", 504) from exc
+            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                    asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
+                    asyncpg.AdminShutdownError, asyncpg.CrashShutdownError) as exc:
+                self.breaker.failure()
+                delay = backoff_delay(attempt, self.s.backoff_base, self.s.backoff_max)
+                attempt += 1
+                if time.monotonic() + delay >= deadline - 0.05:
+                    raise DatabaseUnavailable("database_unavailable", f"{type(exc).__name__}: {exc}", 503) from exc
+                await asyncio.sleep(delay)
+
+    # -- monitoring ---------------------------------------------------------------------------
+
+    async def _probe_loop(self) -> None:
+        import asyncpg  # noqa: PLC0415
+
+        conn = None
+        while True:
+            started = time.monotonic()
+            try:
+                async with asyncio.timeout(self.s.ready_db_timeout):
+                    if conn is None or conn.is_closed():
+                        conn = await asyncpg.connect(self.s.database_url, timeout=self.s.ready_db_timeout,
+                                                     server_settings={"application_name": "gateway-probe"})
+                    await conn.fetchval("SELECT 1")
+                self.db_ok_at, self.db_error = time.monotonic(), ""
+                if self.s.probe_closes_circuit and self.breaker.state != "closed":
+                    self.breaker.success()
+            except asyncio.CancelledError:
+                if conn is not None:
+                    conn.terminate()
+                raise
+            except Exception as exc:  # noqa: BLE001  (any probe failure means "not ready")
+                self.db_error = f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
+                if conn is not None:
+                    conn.terminate()
+                    conn = None
+            self.m.db_up.set(1 if self.db_ok_at and time.monotonic() - self.db_ok_at < self.s.ready_stale else 0)
+            await asyncio.sleep(max(0.0, self.s.ready_interval - (time.monotonic() - started)))
+
+    async def _monitor_loop(self) -> None:
+        import asyncpg  # noqa: PLC0415
+
+        conn = None
+        query = """
+            SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL) AS backlog,
+                   (SELECT extract(epoch FROM clock_timestamp() - min(created_at))::float8
+                      FROM outbox WHERE sent_at IS NULL) AS outbox_age,
+                   (SELECT extract(epoch FROM clock_timestamp() - min(sent_at))::float8
+                      FROM orders WHERE status = 'sent' AND type = 'market') AS unfilled_age,
+                   (SELECT extract(epoch FROM clock_timestamp() - value::timestamptz)::float8
+                      FROM router_state WHERE name = 'heartbeat') AS router_age,
+                   (SELECT coalesce(max(seq), 0) FROM executions) AS exec_seq"""
+        while True:
+            started = time.monotonic()
+            try:
+                async with asyncio.timeout(max(1.0, self.s.monitor_interval)):
+                    if conn is None or conn.is_closed():
+                        conn = await asyncpg.connect(self.s.database_url, timeout=1.0,
+                                                     server_settings={"application_name": "gateway-monitor"})
+                    row = await conn.fetchrow(query)
+                    if self.exec_seq is None:
+                        self.exec_seq = row["exec_seq"]
+                    delays = await conn.fetch(
+                        "SELECT e.seq, extract(epoch FROM e.recorded_at - o.created_at)::float8 AS delay "
+                        "FROM executions e JOIN orders o ON o.id = e.order_id WHERE e.seq > $1 "
+                        "ORDER BY e.seq LIMIT 20000", self.exec_seq)
+                    batch = await conn.fetchrow(
+                        "SELECT status, processed, total, window_s, margin_s, "
+                        "extract(epoch FROM deadline - clock_timestamp())::float8 AS left_s "
+                        "FROM batch_runs ORDER BY id DESC LIMIT 1")
+                for d in delays:
+                    self.m.exec_delay.observe(max(0.0, d["delay"]))
+                if delays:
+                    self.exec_seq = delays[-1]["seq"]
+                self._record_stats(row, batch)
+            except asyncio.CancelledError:
+                if conn is not None:
+                    conn.terminate()
+                raise
+            except Exception as exc:  # noqa: BLE001  (statistics are best effort)
+                log.debug("monitor query failed: %s", exc)
+                if conn is not None:
+                    conn.terminate()
+                    conn = None
+            await asyncio.sleep(max(0.0, self.s.monitor_interval - (time.monotonic() - started)))
+
+    def _record_stats(self, row, batch) -> None:
+        stats = {"outbox_backlog": row["backlog"], "outbox_oldest_age_s": row["outbox_age"] or 0.0,
+                 "oldest_unfilled_market_age_s": row["unfilled_age"] or 0.0,
+                 "router_heartbeat_age_s": row["router_age"]}
+        self.m.outbox_backlog.set(stats["outbox_backlog"])
+        self.m.outbox_age.set(stats["outbox_oldest_age_s"])
+        self.m.unfilled_age.set(stats["oldest_unfilled_market_age_s"])
+        if row["router_age"] is not None:
+            self.m.router_age.set(row["router_age"])
+        if batch is not None:
+            running = batch["status"] == "running"
+            total = batch["total"] or 0
+            stats["batch"] = {"status": batch["status"], "processed": batch["processed"], "total": total,
+                              "margin_s": batch["margin_s"] if not running else batch["left_s"]}
+            self.m.batch_processed.set(batch["processed"])
+            self.m.batch_total.set(total)
+            self.m.batch_progress.set(batch["processed"] / total if total else (0.0 if running else 1.0))
+            self.m.batch_running.set(1 if running else 0)
+            self.m.batch_margin.set(stats["batch"]["margin_s"] or 0.0)
+        self.stats, self.stats_at = stats, time.monotonic()
+
+    def readiness(self) -> dict:
+        """The readiness verdict and what it is based on (never touches the database)."""
+        now = time.monotonic()
+        db_age = now - self.db_ok_at if self.db_ok_at else None
+        db_ok = db_age is not None and db_age < self.s.ready_stale
+        alerts = []
+        if not db_ok:
+            alerts.append("database_unreachable")
+        if self.breaker.state == "open":
+            alerts.append("database_circuit_open")
+        stats = dict(self.stats)
+        stale_stats = not self.stats_at or now - self.stats_at > 3 * self.s.monitor_interval + 1
+        link = "unknown" if stale_stats else "ok"
+        if not stale_stats:
+            if stats["outbox_oldest_age_s"] > self.s.outbox_age_alert:
+                alerts.append("outbox_backlog_age")
+                link = "degraded"
+            if stats["oldest_unfilled_market_age_s"] > self.s.exec_delay_alert:
+                alerts.append("execution_delay")
+                link = "degraded"
+            age = stats.get("router_heartbeat_age_s")
+            if age is None or age > self.s.router_stale_alert:
+                alerts.append("router_down")
+                link = "degraded"
+        ready = db_ok and self.pool is not None
+        self.m.ready.set(1 if ready else 0)
+        return {"ready": ready, "profile": self.s.profile,
+                "db": {"ok": db_ok, "last_ok_age_s": None if db_age is None else round(db_age, 3),
+                       "error": self.db_error or None, "circuit": self.breaker.state},
+                "exchange_link": link, "alerts": alerts, **stats}
+
+    # -- handlers -------------------------------------------------------------------------------
+
+    async def place_order(self, request):
+        from aiohttp import web  # noqa: PLC0415
+
+        if self.s.admission_limit and self.inflight >= self.s.admission_limit:
+            return _error(web, 429, "over_capacity", "too many orders in progress; retry shortly", 0.2)
+        self.inflight += 1
+        self.m.inflight.set(self.inflight)
+        try:
+            try:
+                body = await request.json()
+                order = _validate(body)
+            except (ValueError, TypeError, KeyError) as exc:
+                return _error(web, 400, "invalid_order", str(exc))
+
+            async def op(conn):
+                return await conn.fetchrow(
+                    "SELECT * FROM place_order($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    order["client_order_id"], order["account"], order["symbol"], order["side"],
+                    order["type"], order["quantity"], order["limit_price"], order["stop_price"],
+                    Decimal(str(self.s.collar)))
+
+            row = await self.db(op)
+            out = _order_json(row)
+            if not row["created"] and not _same_order(row, order):
+                return _error(web, 409, "client_order_id_conflict",
+                              "this client_order_id was used for a different order", extra={"order": out})
+            if row["status"] == "rejected":
+                return web.json_response(out, status=422, dumps=_dumps)
+            return web.json_response(out, status=201 if row["created"] else 200, dumps=_dumps)
+        finally:
+            self.inflight -= 1
+            self.m.inflight.set(self.inflight)
+
+    async def get_order(self, request):
+        from aiohttp import web  # noqa: PLC0415
+
+        key = request.match_info["key"]
+        by_client = request.match_info.get("kind") == "by-client"
+        if not by_client and not key.isdigit():
+            return _error(web, 400, "invalid_order_id", "order id must be an integer")
+        where = "client_order_id = $1" if by_client else "id = $1"
+        param = key if by_client else int(key)
+
+        async def op(conn):
+            return await conn.fetchrow(
+                f"SELECT {_ORDER_COLUMNS}, (SELECT row_to_json(e) FROM (SELECT exec_id, quantity, price, "
+                f"executed_at FROM executions WHERE order_id = orders.id) e)::text AS execution "
+                f"FROM orders WHERE {where}", param)
+
+        row = await self.db(op, write=False)
+        if row is None:
+            return _error(web, 404, "not_found", f"no order {key}")
+        out = _order_json(row)
+        out["execution"] = json.loads(row["execution"]) if row["execution"] else None
+        return web.json_response(out, dumps=_dumps)
+
+    async def cancel_order(self, request):
+        from aiohttp import web  # noqa: PLC0415
+
+        key = request.match_info["key"]
+        if not key.isdigit():
+            return _error(web, 400, "invalid_order_id", "order id must be an integer")
+
+        async def op(conn):
+            async with conn.transaction():
+                row = await conn.fetchrow(
+                    "UPDATE orders SET cancel_requested = true WHERE id = $1 AND status IN ('accepted', 'sent') "
+                    "AND NOT cancel_requested RETURNING id", int(key))
+                if row is not None:
+                    await conn.execute("INSERT INTO outbox (order_id, kind) VALUES ($1, 'cancel')", int(key))
+                current = await conn.fetchrow(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = $1", int(key))
+                return row is not None, current
+
+        requested, current = await self.db(op)
+        if current is None:
+            return _error(web, 404, "not_found", f"no order {key}")
+        out = _order_json(current)
+        if requested or (current["cancel_requested"] and current["status"] in ("accepted", "sent")):
+            return web.json_response({**out, "cancel": "requested"}, status=202, dumps=_dumps)
+        return _error(web, 409, "not_cancellable", f"order is {current['status']}", extra={"order": out})
+
+    async def get_account(self, request):
+        from aiohttp import web  # noqa: PLC0415
+
+        key = request.match_info["key"]
+        if not key.isdigit():
+            return _error(web, 400, "invalid_account", "account id must be an integer")
+
+        async def op(conn):
+            account = await conn.fetchrow("SELECT id, cash, buying_power FROM accounts WHERE id = $1", int(key))
+            positions = await conn.fetch(
+                "SELECT symbol, quantity, available FROM positions WHERE account_id = $1 "
+                "AND (quantity <> 0 OR available <> 0) ORDER BY symbol", int(key))
+            return account, positions
+
+        account, positions = await self.db(op, write=False)
+        if account is None:
+            return _error(web, 404, "not_found", f"no account {key}")
+        return web.json_response({"account": account["id"], "cash": float(account["cash"]),
+                                  "buying_power": float(account["buying_power"]),
+                                  "positions": [dict(p) for p in positions]}, dumps=_dumps)
+
+    async def live(self, request):
+        from aiohttp import web  # noqa: PLC0415
+
+        return web.json_response({"live": True})
+
+    async def ready(self, request):
+        from aiohttp import web  # noqa: PLC0415
+
+        verdict = self.readiness()
+        return web.json_response(verdict, status=200 if verdict["ready"] else 503, dumps=_dumps)
+
+    async def metrics(self, request):
+        from aiohttp import web  # noqa: PLC0415
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
+
+        if self.pool is not None:
+            self.m.pool_size.set(self.pool.get_size())
+            self.m.pool_idle.set(self.pool.get_idle_size())
+        self.m.circuit.set(self.breaker.code)
+        self.readiness()
+        return web.Response(body=generate_latest(self.m.registry),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _dumps(obj) -> str:
+    return json.dumps(obj, default=_jsonable, separators=(",", ":"))
+
+
+def _error(web, status: int, code: str, detail: str, retry_after: float | None = None, extra: dict | None = None):
+    headers = {"Retry-After": f"{max(1, round(retry_after))}"} if retry_after is not None else None
+    return web.json_response({"error": code, "detail": detail, **(extra or {})}, status=status,
+                             headers=headers, dumps=_dumps)
+
+
+def _validate(body) -> dict:
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    coid = body.get("client_order_id")
+    if not isinstance(coid, str) or not 1 <= len(coid) <= 64:
+        raise ValueError("client_order_id must be a string of 1 to 64 characters")
+    account = body.get("account")
+    if isinstance(account, bool) or not isinstance(account, int) or account <= 0:
+        raise ValueError("account must be a positive integer")
+    symbol = body.get("symbol")
+    if not isinstance(symbol, str) or not 1 <= len(symbol) <= 12:
+        raise ValueError("symbol must be a string of 1 to 12 characters")
+    side = body.get("side")
+    if side not in ("buy", "sell"):
+        raise ValueError("side must be 'buy' or 'sell'")
+    kind = body.get("type", "market")
+    if kind not in ("market", "limit", "stop"):
+        raise ValueError("type must be 'market', 'limit' or 'stop'")
+    quantity = body.get("quantity")
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 1_000_000:
+        raise ValueError("quantity must be an integer from 1 to 1000000")
+    price = body.get("price")
+    if kind != "market":
+        if isinstance(price, bool) or not isinstance(price, (int, float)) or not 0 < price < 1e7:
+            raise ValueError(f"a {kind} order needs a positive price")
+        price = Decimal(str(price)).quantize(Decimal("0.0001"))
+    else:
+        price = None
+    return {"client_order_id": coid, "account": account, "symbol": symbol.upper(), "side": side,
+            "type": kind, "quantity": quantity,
+            "limit_price": price if kind == "limit" else None, "stop_price": price if kind == "stop" else None}
+
+
+def _same_order(row, order: dict) -> bool:
+    return (row["account_id"] == order["account"] and row["symbol"] == order["symbol"]
+            and row["side"] == order["side"] and row["type"] == order["type"]
+            and row["quantity"] == order["quantity"] and row["limit_price"] == order["limit_price"]
+            and row["stop_price"] == order["stop_price"])
+
+
+def create_app(gateway: Gateway):
+    """The aiohttp application serving ``gateway``; DB errors become JSON 503/504 answers."""
+    from aiohttp import web  # noqa: PLC0415
+
+    @web.middleware
+    async def observe(request, handler):
+        route = request.match_info.route.resource
+        endpoint = f"{request.method} {route.canonical if route is not None else 'unmatched'}"
+        started = time.perf_counter()
+        try:
+            response = await handler(request)
+        except DatabaseUnavailable as exc:
+            response = _error(web, exc.status, exc.code, exc.detail, exc.retry_after)
+        except web.HTTPException as exc:
+            response = exc
+        status = response.status
+        outcome = "ok" if status < 400 else "rejected" if status == 422 else f"{status}"
+        gateway.m.requests.labels(endpoint, outcome).inc()
+        gateway.m.latency.labels(endpoint).observe(time.perf_counter() - started)
+        if isinstance(response, web.HTTPException):
+            raise response
+        return response
+
+    app = web.Application(middlewares=[observe])
+    app.router.add_post("/orders", gateway.place_order)
+    app.router.add_get("/orders/{key}", gateway.get_order)
+    app.router.add_get("/orders/{kind:by-client}/{key}", gateway.get_order)
+    app.router.add_delete("/orders/{key}", gateway.cancel_order)
+    app.router.add_get("/accounts/{key}", gateway.get_account)
+    app.router.add_get("/health/live", gateway.live)
+    app.router.add_get("/health/ready", gateway.ready)
+    app.router.add_get("/metrics", gateway.metrics)
+    return app
+
+
+async def serve(settings: GatewaySettings) -> None:
+    """Run the gateway until SIGTERM or SIGINT."""
+    from aiohttp import web  # noqa: PLC0415
+
+    gateway = Gateway(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await gateway.start()
+    runner = web.AppRunner(create_app(gateway), access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", settings.port, backlog=1024).start()
+    log.info("gateway listening on 127.0.0.1:%d (profile %s)", settings.port, settings.profile)
+    print(f"gateway ready on 127.0.0.1:{settings.port}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await gateway.stop()
+
+
+def main() -> int:
+    """Entry point of ``python -m tradingstack.gateway``."""
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(serve(GatewaySettings()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
