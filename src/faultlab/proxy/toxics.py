@@ -1,0 +1,269 @@
+"""Toxic types: their attributes as the API shows them, and what each does to a stream.
+
+A toxic type is registered by name in :data:`TOXIC_TYPES` (the API's ``type`` field).
+Each type declares its attributes with Go types and units, as Toxiproxy's ``toxics/*.go``
+do, and builds a :class:`Stage`: the per-connection, per-direction state that shapes the
+chunks of one direction.
+
+Stages work on *scheduled events* rather than sleeping themselves: a chunk read at time
+``t`` enters the chain as ``[(t, data)]`` and every stage maps the events to new ones
+(later, split, dropped, or turned into a close). The relay's writer then waits for each
+event's time and performs it. This keeps pipelined data pipelined (two chunks read 1 ms
+apart through a 100 ms latency leave 1 ms apart) and lets stages compose in creation
+order, as Toxiproxy's chain of goroutines does, with one writer thread per direction.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from faultlab.proxy.wire import Field
+
+__all__ = ["ToxicType", "TOXIC_TYPES", "Stage", "EOF", "CLOSE", "RESET", "INFINITY"]
+
+INFINITY = float("inf")
+
+
+class _Marker:
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+EOF = _Marker("EOF")
+"""The source finished sending: propagate a half-close once earlier data is written."""
+CLOSE = _Marker("CLOSE")
+"""A toxic ends the connection (both sockets closed)."""
+RESET = _Marker("RESET")
+"""A toxic resets the connection (SO_LINGER 0, so the peers see RST)."""
+
+Event = tuple[float, Any]
+
+
+class Stage:
+    """One toxic's effect on one direction of one connection.
+
+    ``active`` is the toxicity roll for this connection; an inactive stage passes events
+    through untouched. ``process`` maps events to events; ``deadline`` (monotonic seconds,
+    or ``None``) is when the stage closes the connection if no data reaches it first.
+    """
+
+    def __init__(self, attrs: dict[str, int], active: bool, now: float):
+        self.attrs = attrs
+        self.active = active
+        self.started = now
+        self.last_out = 0.0
+
+    def process(self, events: list[Event], now: float) -> list[Event]:
+        if not self.active:
+            return events
+        out: list[Event] = []
+        for when, payload in events:
+            out.extend(self.apply(max(when, self.last_out), payload, now))
+        if out:
+            self.last_out = max(self.last_out, max(t for t, _ in out))
+        return out
+
+    def apply(self, when: float, payload: Any, now: float) -> list[Event]:
+        return [(when, payload)]
+
+    def deadline(self) -> float | None:
+        return None
+
+    def closes_on_removal(self) -> bool:
+        return False
+
+
+class LatencyStage(Stage):
+    def apply(self, when: float, payload: Any, now: float) -> list[Event]:
+        if payload is EOF:
+            return [(when, payload)]
+        latency, jitter = self.attrs["latency"], self.attrs["jitter"]
+        delay = latency + (random.randrange(2 * jitter) - jitter if jitter > 0 else 0)
+        return [(when + max(0, delay) / 1000.0, payload)]
+
+
+class BandwidthStage(Stage):
+    def __init__(self, attrs: dict[str, int], active: bool, now: float):
+        super().__init__(attrs, active, now)
+        self.busy_until = 0.0
+
+    def apply(self, when: float, payload: Any, now: float) -> list[Event]:
+        rate = self.attrs["rate"]  # KB/s, K = 1000, i.e. bytes per millisecond
+        if payload is EOF:
+            return [(max(when, self.busy_until), payload)]
+        if rate == 0:
+            return [(INFINITY, payload)]
+        start = max(when, self.busy_until, now)
+        out: list[Event] = []
+        piece = rate * 100
+        data = payload
+        elapsed = 0.0
+        while len(data) > piece:
+            elapsed += 0.1
+            out.append((start + elapsed, data[:piece]))
+            data = data[piece:]
+        elapsed += len(data) / rate / 1000.0
+        out.append((start + elapsed, data))
+        self.busy_until = start + elapsed
+        return out
+
+
+class SlowCloseStage(Stage):
+    def apply(self, when: float, payload: Any, now: float) -> list[Event]:
+        if payload is EOF:
+            return [(when + max(0, self.attrs["delay"]) / 1000.0, payload)]
+        return [(when, payload)]
+
+
+class TimeoutStage(Stage):
+    def __init__(self, attrs: dict[str, int], active: bool, now: float):
+        super().__init__(attrs, active, now)
+        self.last_seen = now
+
+    def apply(self, when: float, payload: Any, now: float) -> list[Event]:
+        if payload is EOF:
+            return [(when, payload)]
+        self.last_seen = max(now, when)
+        return []
+
+    def deadline(self) -> float | None:
+        timeout = self.attrs["timeout"]
+        if not self.active or timeout <= 0:
+            return None
+        return self.last_seen + timeout / 1000.0
+
+    def closes_on_removal(self) -> bool:
+        return self.active
+
+
+class ResetPeerStage(Stage):
+    def __init__(self, attrs: dict[str, int], active: bool, now: float):
+        super().__init__(attrs, active, now)
+        self.fired = False
+
+    def apply(self, when: float, payload: Any, now: float) -> list[Event]:
+        if self.fired:
+            return []
+        self.fired = True
+        return [(max(when, now) + max(0, self.attrs["timeout"]) / 1000.0, RESET)]
+
+
+class SlicerStage(Stage):
+    def __init__(self, attrs: dict[str, int], active: bool, now: float):
+        super().__init__(attrs, active, now)
+        self.busy_until = 0.0
+
+    def _chunks(self, start: int, end: int) -> list[tuple[int, int]]:
+        average, variation = self.attrs["average_size"], self.attrs["size_variation"]
+        if end - start <= average + variation:
+            return [(start, end)]
+        mid = start + (end - start) // 2
+        if variation > 0:
+            mid += random.randrange(2 * variation) - variation
+        mid = min(max(mid, start + 1), end - 1)
+        return self._chunks(start, mid) + self._chunks(mid, end)
+
+    def apply(self, when: float, payload: Any, now: float) -> list[Event]:
+        if payload is EOF:
+            return [(max(when, self.busy_until), payload)]
+        delay = max(0, self.attrs["delay"]) / 1_000_000.0
+        start = max(when, self.busy_until)
+        out = [(start + i * delay, payload[a:b]) for i, (a, b) in enumerate(self._chunks(0, len(payload)))]
+        self.busy_until = start + len(out) * delay
+        return out
+
+
+class LimitDataStage(Stage):
+    """Forwards ``bytes`` in total, then closes; the count survives updates (``counter``)."""
+
+    def __init__(self, attrs: dict[str, int], active: bool, now: float, counter: list[int]):
+        super().__init__(attrs, active, now)
+        self.counter = counter
+        self.closed = False
+
+    def apply(self, when: float, payload: Any, now: float) -> list[Event]:
+        if self.closed:
+            return []
+        if payload is EOF:
+            return [(when, payload)]
+        remaining = max(0, self.attrs["bytes"] - self.counter[0])
+        data = payload[:remaining]
+        out: list[Event] = []
+        if data:
+            self.counter[0] += len(data)
+            out.append((when, data))
+        if self.attrs["bytes"] - self.counter[0] <= 0:
+            self.closed = True
+            out.append((when, CLOSE))
+        return out
+
+
+def _positive_sizes(attrs: dict[str, int]) -> str | None:
+    if attrs["average_size"] <= 0:
+        return "average_size must be greater than 0"
+    if attrs["size_variation"] < 0:
+        return "size_variation must not be negative"
+    if attrs["size_variation"] > attrs["average_size"]:
+        return "size_variation must not be greater than average_size"
+    return None
+
+
+def _non_negative(*names: str) -> Callable[[dict[str, int]], str | None]:
+    def check(attrs: dict[str, int]) -> str | None:
+        for name in names:
+            if attrs[name] < 0:
+                return f"{name} must not be negative"
+        return None
+
+    return check
+
+
+@dataclass(frozen=True)
+class ToxicType:
+    """A registered toxic type: its Go struct name, attributes (in Go field order) and stage."""
+
+    name: str
+    struct_name: str
+    fields: tuple[Field, ...]
+    stage: type[Stage]
+    validate: Callable[[dict[str, int]], str | None] = field(default=lambda attrs: None)
+    stateful: bool = False
+
+    def defaults(self) -> dict[str, int]:
+        """Every attribute zero-filled, in Go's field order."""
+        return {f.key: 0 for f in self.fields}
+
+    def new_stage(self, attrs: dict[str, int], toxicity: float, now: float, state: Any = None) -> Stage:
+        """A stage for one connection direction, with a fresh toxicity roll."""
+        active = random.random() < toxicity
+        if self.stateful:
+            return self.stage(attrs, active, now, state)  # type: ignore[call-arg]
+        return self.stage(attrs, active, now)
+
+
+def _int64(*names: str) -> tuple[Field, ...]:
+    return tuple(Field(n, "int64") for n in names)
+
+
+TOXIC_TYPES: dict[str, ToxicType] = {
+    t.name: t
+    for t in (
+        ToxicType("noop", "NoopToxic", (), Stage),
+        ToxicType("latency", "LatencyToxic", _int64("latency", "jitter"), LatencyStage),
+        ToxicType("bandwidth", "BandwidthToxic", _int64("rate"), BandwidthStage, _non_negative("rate")),
+        ToxicType("slow_close", "SlowCloseToxic", _int64("delay"), SlowCloseStage),
+        ToxicType("timeout", "TimeoutToxic", _int64("timeout"), TimeoutStage),
+        ToxicType("reset_peer", "ResetToxic", _int64("timeout"), ResetPeerStage),
+        ToxicType("slicer", "SlicerToxic",
+                  (Field("average_size", "int"), Field("size_variation", "int"), Field("delay", "int")),
+                  SlicerStage, _positive_sizes),
+        ToxicType("limit_data", "LimitDataToxic", _int64("bytes"), LimitDataStage, stateful=True),
+    )
+}
+"""Toxic types by the API's ``type`` name."""
