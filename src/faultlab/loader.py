@@ -20,6 +20,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -323,7 +324,7 @@ def _step_type(tp: Any, part: Any) -> Any:
     """The type found at ``part`` inside a value of type ``tp`` (for naming known keys)."""
     tp = _unwrap(tp)
     origin = get_origin(tp)
-    if origin is Union or (origin is not None and str(origin) == "types.UnionType"):
+    if origin in (Union, types.UnionType):
         members = get_args(tp)
         for member in members:
             if get_origin(member) is Annotated and any(getattr(m, "tag", None) == part for m in get_args(member)[1:]):
@@ -352,7 +353,7 @@ def _known_keys(model: Any, loc: Loc) -> list[str] | None:
         if tp is None:
             return None
     tp = _unwrap(tp)
-    if get_origin(tp) in (Union,) or str(get_origin(tp)) == "types.UnionType":
+    if get_origin(tp) in (Union, types.UnionType):
         tp = next((_unwrap(a) for a in get_args(tp) if isinstance(_unwrap(a), type) and issubclass(_unwrap(a), BaseModel)), None)
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return [info.alias or name for name, info in tp.model_fields.items()]
@@ -438,16 +439,61 @@ def _validate(doc: Parsed, model: type[BaseModel], base_dir: Path) -> Any:
 # --- 3. documents ---------------------------------------------------------------------
 
 
+def _partial_stack(data: dict[Any, Any]) -> tuple[Stack | None, set[Loc]]:
+    """A stack of the well-formed parts of an invalid one, to check names against.
+
+    Malformed services, links and jobs become placeholders, so names that exist are not
+    reported missing; problems found inside a placeholder are dropped (already reported).
+    """
+    from faultlab.model.stack import Job, Link, Monitor, Service
+
+    name = data.get("name")
+    if not isinstance(name, str):
+        name = "stack"
+    placeholders: set[Loc] = set()
+    sections: dict[str, dict[str, Any]] = {}
+    for section, model, stand_in in (
+        ("services", Service, lambda: Service.model_construct(command=["?"], port="auto", env={})),
+        ("links", Link, lambda: Link.model_construct(from_="?", to="?")),
+        ("jobs", Job, lambda: Job.model_construct(command=["?"], env={})),
+    ):
+        raw = data.get(section)
+        entries: dict[str, Any] = {}
+        if isinstance(raw, dict):
+            for key, value in raw.items():
+                if not isinstance(key, str):
+                    continue
+                try:
+                    entries[key] = model.model_validate(value)
+                except ValidationError:
+                    entries[key] = stand_in()
+                    placeholders.add((section, key))
+        sections[section] = entries
+    monitor = None
+    try:
+        monitor = Monitor.model_validate(data.get("monitor")) if data.get("monitor") is not None else None
+    except ValidationError:
+        placeholders.add(("monitor",))
+    stack = Stack.model_construct(name=name, monitor=monitor, plugin=None, allow_hosts=[], **sections)
+    return stack, placeholders
+
+
 def _load_stack(path: Path) -> tuple[Stack | None, list[Problem]]:
+    """The stack and no problems, or the problems and (if any can be made) a partial stack."""
     doc = _read(path)
     if doc.problems:
         return None, doc.problems
     stack = _validate(doc, Stack, path.parent)
+    placeholders: set[Loc] = set()
+    if stack is None and isinstance(doc.data, dict):
+        stack, placeholders = _partial_stack(doc.data)
     if stack is not None:
         for loc, message in stack.check():
-            doc.add(loc, message)
+            if not any(loc[: len(p)] == p for p in placeholders):
+                doc.add(loc, message)
     if doc.problems:
-        return None, doc.problems
+        return stack, doc.problems
+    assert stack is not None
     stack._source = path
     return stack, []
 
@@ -455,9 +501,8 @@ def _load_stack(path: Path) -> tuple[Stack | None, list[Problem]]:
 def load_stack(path: str | os.PathLike[str]) -> Stack:
     """Load and check a stack file; raise InputError with every problem found."""
     stack, problems = _load_stack(_absolute(path))
-    if problems:
+    if problems or stack is None:
         raise InputError(problems)
-    assert stack is not None
     return stack
 
 
@@ -565,9 +610,11 @@ def _check_target(doc: Parsed, loc: Loc, name: str, kind: Any, stack: Stack, tar
         return None
     actual = stack.target_type(target)
     if actual is None:
-        everything = [*stack.services, *stack.links, *stack.jobs]
-        message = unknown_name_message("target", target, candidates or everything)
-        doc.add((*loc, "target"), f"{message} (targets of {name}: a {wanted})")
+        if candidates:
+            message = f"{unknown_name_message('target', target, candidates)} (targets of {name}: a {wanted})"
+        else:
+            message = f"unknown target {target!r}, and stack {stack.name!r} has no {wanted} for {name} to act on"
+        doc.add((*loc, "target"), message)
         return None
     if actual not in types:
         doc.add(
@@ -612,7 +659,7 @@ def _scenario_from(doc: Parsed, path: Path, stacks: dict[Path, tuple[Stack | Non
             if stack_path not in stacks:
                 stacks[stack_path] = _load_stack(stack_path)
             stack, stack_problems = stacks[stack_path]
-            if stack is None and stack_problems:
+            if stack_problems:
                 doc.add(("stack",), f"the stack file {display_path(stack_path)} has problems (listed too)")
     validated = _check_timeline(doc, stack)
     problems = doc.problems + stack_problems
@@ -723,9 +770,9 @@ def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan:
     kind = document_kind(doc.data, path)
     if kind == "stack":
         stack, problems = _load_stack(path)
-        if problems:
+        if problems or stack is None:
             raise InputError(problems)
-        return stack  # type: ignore[return-value]
+        return stack
     if kind == "scenario":
         scenario, problems = _scenario_from(doc, path, {})
         if problems:
