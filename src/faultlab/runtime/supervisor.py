@@ -135,8 +135,18 @@ class Service:
     (will not be restarted), ``stopped`` (by :meth:`stop`).
     """
 
-    def __init__(self, spec: ServiceSpec, log_path: Path, notify: Callable[..., None], env_label: Mapping[str, str]):
+    def __init__(
+        self,
+        spec: ServiceSpec,
+        log_path: Path,
+        notify: Callable[..., None],
+        env_label: Mapping[str, str],
+        ledger: Any = None,
+    ):
         self.spec = spec
+        self._ledger = ledger
+        self._ledger_entry: str | None = None
+        self._paused_entry: str | None = None
         self.name = spec.name
         self.log_path = log_path
         self._notify = notify
@@ -183,6 +193,8 @@ class Service:
         env.update(self.spec.env or {})
         env.update(self._env_label)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self._ledger is not None and self._ledger_entry is None:
+            self._ledger_entry = self._ledger.process_group(self.name)
         with open(self.log_path, "ab") as out:
             out.write(f"--- faultlab: starting {self.name} (start #{self.restart_count + 1}) ---\n".encode())
             out.flush()
@@ -204,6 +216,8 @@ class Service:
         except psutil.Error:
             self.start_time = None
         self._proc = proc
+        if self._ledger is not None and self._ledger_entry is not None:
+            self._ledger.update(self._ledger_entry, pgid=proc.pid, start_time=self.start_time)
         self._started_mono = time.monotonic()
         self._state = "running"
 
@@ -281,6 +295,7 @@ class Service:
         if self._state == "paused":
             os.killpg(pid, signal.SIGCONT)
             self._state = "running"
+            self._forget_paused()
         self._notify(kind="killed", service=self.name, pid=pid, signal=signal.Signals(sig).name)
         return pid
 
@@ -288,7 +303,13 @@ class Service:
         """SIGSTOP the whole group (freeze) and wait (up to 1 s) until the kernel shows the
         leader stopped, so the caller can journal when the freeze took effect; :meth:`resume`
         continues it."""
-        pid = self._signal_group(signal.SIGSTOP)
+        with self._lock:
+            pid = self.pid
+            if pid is None:
+                raise ServiceFailed(f"{self.name} is not running (state {self.state})")
+            if self._ledger is not None and self._paused_entry is None:
+                self._paused_entry = self._ledger.stopped_process(pid, self.start_time, group=True)
+            os.killpg(pid, signal.SIGSTOP)
         self._state = "paused"
         deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline:
@@ -307,11 +328,18 @@ class Service:
             pid = self._signal_group(signal.SIGCONT)
         except (ServiceFailed, ProcessLookupError):
             return None
+        self._forget_paused()
         was_paused = self._state == "paused"
         if was_paused:
             self._state = "running"
             self._notify(kind="resumed", service=self.name, pid=pid)
         return pid
+
+    def _forget_paused(self) -> None:
+        with self._lock:
+            if self._ledger is not None and self._paused_entry is not None:
+                self._ledger.forget(self._paused_entry)
+                self._paused_entry = None
 
     def restart(self, *, grace_s: float | None = None) -> None:
         """Stop the current process (gracefully) and start a fresh one, whatever the policy."""
@@ -339,6 +367,10 @@ class Service:
                 proc.wait()
         if self._monitor is not None and self._monitor is not threading.current_thread():
             self._monitor.join(timeout=10.0)
+        self._forget_paused()
+        if self._ledger is not None and self._ledger_entry is not None:
+            self._ledger.forget(self._ledger_entry)
+            self._ledger_entry = None
         if self._state != "stopped":
             self._state = "stopped"
             self._notify(kind="stopped", service=self.name, exit_code=self.exit_code)
@@ -371,7 +403,9 @@ class Supervisor:
     """Starts and supervises the services of one run; a context manager that stops them all.
 
     ``run_id`` labels every process (environment variable ``FAULTLAB_RUN_ID``) so
-    ``faultlab cleanup`` can find them after the harness is killed; observers see
+    ``faultlab cleanup`` can find them after the harness is killed. With a ``ledger``
+    (:class:`faultlab.runtime.ledger.Ledger`) each service's process group is recorded
+    before it is spawned and forgotten once stopped. Observers see
     ``started``/``restarted`` with ``pid`` and ``start_time`` so the ledger can record each
     process group.
     """
@@ -381,10 +415,12 @@ class Supervisor:
         run_dir: str | os.PathLike[str],
         *,
         run_id: str = "",
+        ledger: Any = None,
         observers: Sequence[Observer] = (),
     ):
         self.run_dir = Path(run_dir)
-        self.run_id = run_id
+        self.ledger = ledger
+        self.run_id = run_id or (ledger.run_id if ledger is not None else "")
         self.services: dict[str, Service] = {}
         self._observers: list[Observer] = list(observers)
         self._lock = threading.Lock()
@@ -408,7 +444,7 @@ class Supervisor:
         if spec.name in self.services and self.services[spec.name].state not in ("stopped", "exited"):
             raise ServiceFailed(f"service {spec.name!r} is already running")
         label = {"FAULTLAB_RUN_ID": self.run_id, "FAULTLAB_SERVICE": spec.name} if self.run_id else {}
-        service = Service(spec, self.run_dir / "services" / f"{spec.name}.log", self._notify, label)
+        service = Service(spec, self.run_dir / "services" / f"{spec.name}.log", self._notify, label, self.ledger)
         service._start()
         self.services[spec.name] = service
         return service
