@@ -142,8 +142,9 @@ def parse_yaml(text: str | bytes, file: str = "<input>") -> Parsed:
             text = text.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             line = text[: exc.start].count(b"\n") + 1
+            column = exc.start - (text.rfind(b"\n", 0, exc.start) + 1) + 1
             doc.problems.append(
-                Problem(file, line, 0, "", f"not UTF-8 text (byte {text[exc.start]:#04x}); is this a YAML file?")
+                Problem(file, line, column, "", f"not UTF-8 text (byte {text[exc.start]:#04x}); is this a YAML file?")
             )
             return doc
     if len(text) > MAX_FILE_BYTES:
@@ -398,7 +399,10 @@ def _message(error: dict[str, Any], known: list[str] | None) -> str:
     if kind == "literal_error":
         expected = re.findall(r"'([^']*)'|(\d+|True|False)", error.get("ctx", {}).get("expected", ""))
         options = [a or b for a, b in expected]
-        what = str(loc[-1]) if loc and isinstance(loc[-1], str) else "value"
+        names = [part for part in loc if isinstance(part, str)]
+        what = names[-1] if names else "value"
+        if loc and isinstance(loc[-1], int) and what.endswith("s"):
+            what = what[:-1]  # one entry of a list: "languages" -> "language"
         if isinstance(value, (str, int, float)) and options:
             return unknown_name_message(what, value, options)
     if kind == "string_pattern_mismatch" and "A-Za-z0-9][A-Za-z0-9_.-]" in message:
@@ -418,7 +422,7 @@ def _located(doc: Parsed, exc: ValidationError, model: Any, prefix: Loc = (), ex
             known = _known_keys(model, tuple(error["loc"][:-1]))
             if known is not None and extra_known and not error["loc"][:-1]:
                 known = [*extra_known, *known]
-        at_key = error["type"] == "extra_forbidden"
+        at_key = error["type"] == "extra_forbidden" or isinstance(error.get("input"), (dict, list))
         problems.append(doc.problem(path, _message(error, known), at_key=at_key))
     return problems
 
@@ -766,6 +770,10 @@ def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan:
     path = _absolute(path)
     doc = _read(path)
     if doc.problems:
+        raise InputError(doc.problems)
+    if not isinstance(doc.data, dict):
+        what = {list: "a list", str: "a text value", int: "a number", float: "a number", bool: "true or false"}
+        doc.add((), f"expected a mapping of keys (a stack, scenario or drill plan), got {what.get(type(doc.data), 'nothing')}")
         raise InputError(doc.problems)
     kind = document_kind(doc.data, path)
     if kind == "stack":
