@@ -140,6 +140,13 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     # -- responses ---------------------------------------------------------------------------
 
+    def setup(self) -> None:
+        super().setup()
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
     def send(self, status: int, body: bytes = b"", content_type: str | None = _JSON,
              headers: dict[str, str] | None = None) -> None:
         self.send_response_only(status)
@@ -150,9 +157,14 @@ class ApiHandler(BaseHTTPRequestHandler):
         self.send_header("Date", formatdate(usegmt=True))
         if status != 204:
             self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        # One write for head and body: separate small writes meet Nagle and delayed ACKs.
+        self._headers_buffer.append(b"\r\n")
         if body and self.command != "HEAD":
-            self.wfile.write(body)
+            self._headers_buffer.append(body)
+        self.wfile.write(b"".join(self._headers_buffer))
+        self._headers_buffer = []
 
     def send_error_body(self, status: int, text: str, headers: dict[str, str]) -> None:
         """What Go's ``http.Error`` writes."""

@@ -1,0 +1,302 @@
+"""Fault proxy benchmark: what a proxy hop costs, direct vs through faultlab's proxy.
+
+Run:  PYTHONPATH=src python benchmarks/proxy_bench.py [--quick]
+
+Everything is on loopback. The proxy runs in its own process (so its resident memory is
+its own and the measuring clients do not share its GIL); the echo/sink server runs in
+another. Measured side by side in one run:
+
+- added latency: 64-byte ping-pong round trips, p50 and p99, direct vs proxied
+- bulk throughput (MB/s), direct vs proxied: 512 MB sent with sendfile, drained with splice
+- 200 concurrent connections x 200 ping-pongs: wall time, direct vs proxied
+- the proxy's peak resident memory while 512 MB flow through it
+- API: time to create and delete 100 proxies
+
+Results are printed as a Markdown table (paste into benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import select
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import psutil
+
+MB = 1 << 20
+NODELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+# -- servers (own process) -----------------------------------------------------------------
+
+
+def _echo_and_sink(ready: mp.Queue) -> None:  # type: ignore[type-arg]
+    """One epoll loop: port A echoes, port B swallows everything (splice to /dev/null)."""
+    echo = socket.create_server(("127.0.0.1", 0), backlog=1024)
+    sink = socket.create_server(("127.0.0.1", 0), backlog=64)
+    ready.put((echo.getsockname()[1], sink.getsockname()[1]))
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    ep = select.epoll()
+    for s in (echo, sink):
+        s.setblocking(False)
+        ep.register(s.fileno(), select.EPOLLIN)
+    conns: dict[int, tuple[socket.socket, str, tuple[int, int] | None]] = {}
+    buf = bytearray(65536)
+    while True:
+        for fd, _ in ep.poll():
+            if fd in (echo.fileno(), sink.fileno()):
+                listener = echo if fd == echo.fileno() else sink
+                while True:
+                    try:
+                        c, _ = listener.accept()
+                    except BlockingIOError:
+                        break
+                    c.setblocking(False)
+                    c.setsockopt(*NODELAY)
+                    kind = "echo" if listener is echo else "sink"
+                    pipe = os.pipe() if kind == "sink" else None
+                    if pipe:
+                        import fcntl
+
+                        fcntl.fcntl(pipe[1], 1031, MB)
+                    conns[c.fileno()] = (c, kind, pipe)
+                    ep.register(c.fileno(), select.EPOLLIN)
+                continue
+            c, kind, pipe = conns[fd]
+            try:
+                if kind == "echo":
+                    n = c.recv_into(buf)
+                    if n:
+                        c.sendall(memoryview(buf)[:n])
+                else:
+                    assert pipe is not None
+                    n = os.splice(fd, pipe[1], MB, flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
+                    moved = 0
+                    while moved < n:
+                        moved += os.splice(pipe[0], devnull, n - moved, flags=os.SPLICE_F_MOVE)
+            except BlockingIOError:
+                continue
+            except OSError:
+                n = 0
+            if not n:
+                ep.unregister(fd)
+                if kind == "sink":
+                    try:
+                        c.sendall(b"k")
+                    except OSError:
+                        pass
+                c.close()
+                if pipe:
+                    os.close(pipe[0])
+                    os.close(pipe[1])
+                del conns[fd]
+
+
+def _start_proxy_process() -> tuple[subprocess.Popen[str], str]:
+    code = (
+        "import sys, time\n"
+        "from faultlab.proxy import ProxyServer\n"
+        "with ProxyServer(host='127.0.0.1', port=0) as s:\n"
+        "    print(s.url, flush=True)\n"
+        "    sys.stdin.read()\n"
+    )
+    env = dict(os.environ)
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.abspath(src), env.get("PYTHONPATH")]))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env=env)
+    assert proc.stdout is not None
+    url = proc.stdout.readline().strip()
+    return proc, url
+
+
+# -- measurements --------------------------------------------------------------------------
+
+
+def ping_pong(port: int, rounds: int) -> tuple[float, float]:
+    """p50 and p99 round-trip time (µs) of 64-byte messages on one connection."""
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(*NODELAY)
+    msg = b"x" * 64
+    times = []
+    for i in range(rounds + 200):
+        t0 = time.perf_counter()
+        s.sendall(msg)
+        got = 0
+        while got < 64:
+            got += len(s.recv(64 - got))
+        if i >= 200:
+            times.append(time.perf_counter() - t0)
+    s.close()
+    times.sort()
+    return times[len(times) // 2] * 1e6, times[int(len(times) * 0.99)] * 1e6
+
+
+def bulk(port: int, total: int) -> float:
+    """MB/s for ``total`` bytes sent with sendfile and acknowledged by the sink after EOF."""
+    fd = os.memfd_create("bench")
+    block = 64 * MB
+    os.ftruncate(fd, block)
+    os.pwrite(fd, os.urandom(MB) * 1, 0)
+    s = socket.create_connection(("127.0.0.1", port))
+    t0 = time.perf_counter()
+    sent = 0
+    while sent < total:
+        offset = 0
+        while offset < block and sent < total:
+            n = os.sendfile(s.fileno(), fd, offset, min(block - offset, total - sent))
+            offset += n
+            sent += n
+    s.shutdown(socket.SHUT_WR)
+    s.recv(1)
+    elapsed = time.perf_counter() - t0
+    s.close()
+    os.close(fd)
+    return total / MB / elapsed
+
+
+def _many_client(port: int, conns: int, rounds: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
+    ep = select.epoll()
+    socks = {}
+    left = {}
+    for _ in range(conns):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.setsockopt(*NODELAY)
+        s.setblocking(False)
+        socks[s.fileno()] = s
+        left[s.fileno()] = rounds
+    msg = b"x" * 64
+    got = dict.fromkeys(socks, 0)
+    t0 = time.perf_counter()
+    for fd, s in socks.items():
+        ep.register(fd, select.EPOLLIN)
+        s.send(msg)
+    active = len(socks)
+    while active:
+        for fd, _ in ep.poll():
+            s = socks[fd]
+            try:
+                data = s.recv(4096)
+            except BlockingIOError:
+                continue
+            got[fd] += len(data)
+            while got[fd] >= 64:
+                got[fd] -= 64
+                left[fd] -= 1
+                if left[fd] == 0:
+                    ep.unregister(fd)
+                    active -= 1
+                else:
+                    s.send(msg)
+    out.put(time.perf_counter() - t0)
+    for s in socks.values():
+        s.close()
+
+
+def many(port: int, conns: int, rounds: int) -> float:
+    """Wall time of ``conns`` connections doing ``rounds`` ping-pongs each, all at once."""
+    out: mp.Queue = mp.Queue()  # type: ignore[type-arg]
+    p = mp.Process(target=_many_client, args=(port, conns, rounds, out))
+    p.start()
+    result = out.get(timeout=120)
+    p.join()
+    return result
+
+
+def rss_during(pid: int, work: callable) -> tuple[float, object]:  # type: ignore[valid-type]
+    proc = psutil.Process(pid)
+    peak = [proc.memory_info().rss]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], proc.memory_info().rss)
+            time.sleep(0.01)
+
+    t = threading.Thread(target=sample)
+    t.start()
+    try:
+        result = work()
+    finally:
+        stop.set()
+        t.join()
+    return peak[0] / MB, result
+
+
+def api_timing(url: str, upstream: int, count: int) -> tuple[float, float]:
+    with httpx.Client(base_url=url) as c:
+        t0 = time.perf_counter()
+        for i in range(count):
+            r = c.post("/proxies", json={"name": f"b{i}", "listen": "127.0.0.1:0", "upstream": f"127.0.0.1:{upstream}"})
+            assert r.status_code == 201, r.text
+        created = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for i in range(count):
+            assert c.delete(f"/proxies/b{i}").status_code == 204
+        return created, time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller volumes (a smoke run)")
+    opts = parser.parse_args()
+    rounds, total, conns, per_conn = (2000, 128 * MB, 50, 50) if opts.quick else (10000, 512 * MB, 200, 200)
+
+    ctx = mp.get_context("fork")
+    ready = ctx.Queue()
+    servers = ctx.Process(target=_echo_and_sink, args=(ready,), daemon=True)
+    servers.start()
+    echo_port, sink_port = ready.get(timeout=10)
+    proxy, url = _start_proxy_process()
+    try:
+        with httpx.Client(base_url=url) as c:
+            echo_proxy = int(c.post("/proxies", json={"name": "echo", "listen": "127.0.0.1:0",
+                                                      "upstream": f"127.0.0.1:{echo_port}"}).json()["listen"].rsplit(":", 1)[1])
+            sink_proxy = int(c.post("/proxies", json={"name": "sink", "listen": "127.0.0.1:0",
+                                                      "upstream": f"127.0.0.1:{sink_port}"}).json()["listen"].rsplit(":", 1)[1])
+        load = os.getloadavg()
+        d50, d99 = ping_pong(echo_port, rounds)
+        p50, p99 = ping_pong(echo_proxy, rounds)
+        direct_bulk = bulk(sink_port, total)
+        rss, proxy_bulk = rss_during(proxy.pid, lambda: bulk(sink_proxy, total))
+        direct_many = many(echo_port, conns, per_conn)
+        proxy_many = many(echo_proxy, conns, per_conn)
+        idle_rss = psutil.Process(proxy.pid).memory_info().rss / MB
+        created, deleted = api_timing(url, echo_port, 100)
+        load_after = os.getloadavg()
+    finally:
+        assert proxy.stdin is not None
+        proxy.stdin.close()
+        proxy.wait(10)
+        servers.terminate()
+        servers.join()
+
+    rows = [
+        ("64 B ping-pong RTT p50 (µs)", f"{d50:.1f}", f"{p50:.1f}", f"+{p50 - d50:.1f} per round trip (2 traversals)"),
+        ("64 B ping-pong RTT p99 (µs)", f"{d99:.1f}", f"{p99:.1f}", f"+{p99 - d99:.1f}"),
+        (f"bulk throughput, {total // MB} MB (MB/s)", f"{direct_bulk:.0f}", f"{proxy_bulk:.0f}",
+         f"{proxy_bulk / direct_bulk * 100:.0f}% of direct"),
+        (f"{conns} conns x {per_conn} ping-pongs (s)", f"{direct_many:.3f}", f"{proxy_many:.3f}",
+         f"+{proxy_many - direct_many:.3f}"),
+        (f"proxy peak RSS while {total // MB} MB flow (MB)", "-", f"{rss:.1f}", f"idle after: {idle_rss:.1f}"),
+        ("API: create 100 proxies (s)", "-", f"{created:.3f}", f"{created * 10:.2f} ms each"),
+        ("API: delete 100 proxies (s)", "-", f"{deleted:.3f}", f"{deleted * 10:.2f} ms each"),
+    ]
+    print(f"load average before {load[0]:.2f} {load[1]:.2f}, after {load_after[0]:.2f}; "
+          f"{os.cpu_count()} CPUs; Python {sys.version.split()[0]}")
+    print("| measure | direct | through proxy | note |")
+    print("| --- | --- | --- | --- |")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
