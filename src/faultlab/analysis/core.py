@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ def _float(value: Any) -> float | None:
 def _wall(origin: datetime | None, t: float | None) -> str | None:
     if origin is None or t is None:
         return None
-    return (origin + timedelta(seconds=t)).isoformat(timespec="milliseconds")
+    return (origin + timedelta(seconds=t)).astimezone(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _faults(run: RunJournal) -> list[FaultSpan]:
@@ -317,7 +317,7 @@ def _timeline(run: RunJournal, origin: datetime | None, derived: list[tuple[floa
 
 
 def _deviations(run: RunJournal, faults: list[FaultSpan], status: str, crashed: bool,
-                tolerance: float) -> list[Deviation]:
+                tolerance: float, problems: list[str]) -> list[Deviation]:
     out: list[Deviation] = []
     if crashed:
         out.append(Deviation("crashed", None, {}))
@@ -346,7 +346,9 @@ def _deviations(run: RunJournal, faults: list[FaultSpan], status: str, crashed: 
     for rec in run.of_type("decision"):
         if rec.get("what") == "abort":
             out.append(Deviation("abort", _float(rec.get("t")), {"why": str(rec.get("why", ""))}))
-    for problem in run.problems:
+    if not run.of_type("integrity"):
+        out.append(Deviation("integrity_missing", None, {}))
+    for problem in problems:
         out.append(Deviation("journal_problem", None, {"problem": problem}))
     return out
 
@@ -367,7 +369,8 @@ def _findings(verdicts: list[Verdict], deviations: list[Deviation], baseline: Ba
         raw.append(("high", "not_recovered", {}))
     severity_of = {"crashed": "high", "run_status": "high", "revert_failed": "high",
                    "not_reverted": "high", "cleanup_failed": "high", "fault_never_active": "medium",
-                   "job_failed": "medium", "abort": "medium", "slip": "low"}
+                   "job_failed": "medium", "abort": "medium", "slip": "low",
+                   "integrity_missing": "medium"}
     for d in deviations:
         if d.kind in severity_of:
             raw.append((severity_of[d.kind], f"deviation_{d.kind}", dict(d.params)))
@@ -473,7 +476,7 @@ def analyse(run: RunJournal | str | Path) -> Analysis:
         consumed = Measure(None, "ratio", None, "exact", MeasureStatus.NOT_MEASURED)
     else:
         value = 0.0 if failures == 0 else failures / (allowed * len(samples))
-        consumed = Measure(value, "ratio", 1.0 / len(samples), "exact")
+        consumed = Measure(value, "ratio", None, "exact")
     budget = ErrorBudget(allowed_failure_ratio=allowed, requests=len(samples), failures=failures, consumed=consumed)
 
     baseline = _baseline(run, samples, windows, steady, t_inject, last_t)
@@ -491,7 +494,7 @@ def analyse(run: RunJournal | str | Path) -> Analysis:
         execution_delay=exec_delay,
         backlog_drain=backlog,
     )
-    deviations = _deviations(run, faults, status, crashed, max(SLIP_TOLERANCE_S, probe_s))
+    deviations = _deviations(run, faults, status, crashed, max(SLIP_TOLERANCE_S, probe_s), problems)
     findings = _findings(verdicts, deviations, baseline, detection, recovery, batches, budget)
     derived = [
         (impact.value, "impact_start", ""),

@@ -19,6 +19,7 @@ from faultlab.errors import ExitCode, FaultlabError, InputError, exit_code_for
 COMMAND_MODULES = [
     "faultlab.cli.validate",
     "faultlab.cli.proxy",
+    "faultlab.cli.report",
 ]
 
 

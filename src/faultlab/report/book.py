@@ -1,0 +1,124 @@
+"""The drill-plan book: an index over every scenario run of a plan, with a combined manifest."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from faultlab.analysis import Analysis, analyse
+from faultlab.report.document import Document, Section, _participants, outcome_text, target_label
+from faultlab.report.format import measure_text, target_text
+from faultlab.report.manifest import MANIFEST_FILE, file_sha256, write_manifest
+from faultlab.report.messages import Catalogue
+from faultlab.report.writer import render_html, render_markdown, report_name, write_reports
+
+__all__ = ["BookFiles", "write_book"]
+
+
+@dataclass(frozen=True)
+class BookFiles:
+    """What ``write_book`` wrote."""
+
+    index_md: Path
+    index_html: Path
+    manifest: Path
+
+
+def _link(plan_dir: Path, run_dir: Path, name: str) -> str:
+    return Path(os.path.relpath(run_dir / name, plan_dir)).as_posix()
+
+
+def _book(plan_dir: Path, analyses: Sequence[Analysis], plan: dict[str, Any], lang: str) -> Document:
+    cat = Catalogue(lang)
+    groups: dict[str, list[Analysis]] = {}
+    for a in analyses:
+        groups.setdefault(str(a.scenario.get("id") or a.run_id), []).append(a)
+    rows, oks = [], []
+    for scenario_id, runs in groups.items():
+        title = runs[0].scenario.get("title", "")
+        parts = []
+        for a in runs:
+            for v in a.verdicts:
+                parts.append(f"{target_label(v.target, cat)}: {measure_text(v.measured, cat)} / "
+                             f"{target_text(v, cat)} ({outcome_text(v, cat)})")
+            if a.status != "completed":
+                parts.append(cat(f"status.{a.status}") if cat.has(f"status.{a.status}") else a.status)
+        passed = all(a.passed for a in runs)
+        rows.append([
+            f"{scenario_id} — {title}",
+            "; ".join(parts) or cat("none"),
+            cat("book.passed") if passed else cat("book.failed"),
+            [{"text": a.run_id, "href": _link(plan_dir, Path(a.run_dir), report_name(lang, True, "html"))}
+             for a in runs],
+        ])
+        oks.append(passed)
+    met = sum(1 for a in analyses for v in a.verdicts if v.met)
+    missed = sum(1 for a in analyses for v in a.verdicts if not v.met)
+    passed_runs = sum(1 for a in analyses if a.passed)
+    totals = cat("book.totals", scenarios=len(groups), runs=len(analyses), passed=passed_runs,
+                 failed=len(analyses) - passed_runs, met=met, missed=missed)
+    summary = Section("summary", f"1. {cat('sec.summary')}", [
+        {"kind": "p", "text": cat("book.intro")},
+        {"kind": "p", "text": totals, "strong": True, "ok": passed_runs == len(analyses)},
+        {"kind": "table",
+         "headers": [cat("book.col.scenario"), cat("book.col.targets"), cat("book.col.verdict"), cat("book.col.report")],
+         "rows": rows, "ok": oks},
+    ])
+    ident = Section("identification", f"2. {cat('sec.identification')}", [{"kind": "kv", "rows": [
+        (cat("id.plan"), str(plan.get("title") or plan.get("id") or plan_dir.name)),
+        (cat("id.environment"), str(plan.get("environment") or cat("none"))),
+        (cat("id.classification"), str(plan.get("classification") or cat("none"))),
+        (cat("id.language"), cat("lang.name")),
+    ]}])
+    people = _participants(cat, plan)
+    people.title = f"3. {people.title}"
+    appendix = Section("appendices", f"4. {cat('sec.appendices')}", [{"kind": "p", "text": cat("book.manifest")}])
+    title = cat("book.title", title=str(plan.get("title") or plan_dir.name))
+    return Document(lang=lang, title=title, banners=[], sections=[summary, ident, people, appendix])
+
+
+def write_book(
+    plan_dir: str | Path,
+    runs: Sequence[str | Path | Analysis],
+    plan_info: dict[str, Any] | None = None,
+    *,
+    langs: Sequence[str] = ("en",),
+) -> BookFiles:
+    """Write ``index.md`` / ``index.html`` over ``runs`` and a manifest of the whole plan dir.
+
+    ``runs`` are run directories (or their analyses). A run without reports gets them
+    written first, so every row links to a report that exists.
+    """
+    plan_dir = Path(plan_dir)
+    plan_dir.mkdir(parents=True, exist_ok=True)
+    plan = dict(plan_info or {})
+    analyses: list[Analysis] = []
+    for run in runs:
+        a = run if isinstance(run, Analysis) else analyse(run)
+        if not (Path(a.run_dir) / MANIFEST_FILE).exists():
+            write_reports(a.run_dir, langs=langs, plan_info=plan, analysis=a)
+        analyses.append(a)
+    index_md = index_html = plan_dir / "index.md"
+    for i, lang in enumerate(dict.fromkeys(langs)):
+        doc = _book(plan_dir, analyses, plan, lang)
+        md = plan_dir / ("index.md" if i == 0 else f"index.{lang}.md")
+        html = plan_dir / ("index.html" if i == 0 else f"index.{lang}.html")
+        md.write_text(render_markdown(doc), encoding="utf-8")
+        html.write_text(render_html(doc), encoding="utf-8")
+        if i == 0:
+            index_md, index_html = md, html
+    runs_info = []
+    for a in analyses:
+        manifest = Path(a.run_dir) / MANIFEST_FILE
+        runs_info.append({
+            "run_id": a.run_id,
+            "scenario": a.scenario.get("id"),
+            "path": Path(os.path.relpath(a.run_dir, plan_dir)).as_posix(),
+            "passed": a.passed,
+            "manifest_sha256": file_sha256(manifest) if manifest.exists() else None,
+        })
+    manifest = write_manifest(plan_dir, {"kind": "plan", "title": plan.get("title"), "runs": runs_info})
+    return BookFiles(index_md=index_md, index_html=index_html, manifest=manifest)

@@ -1,0 +1,554 @@
+"""The report as a language-specific document: sections of blocks, rendered to md and html.
+
+Both formats render the same ``Document``, so they can never disagree on a figure.
+Block kinds: ``p`` (paragraph), ``banner``, ``kv`` (label/value rows), ``table``,
+``list`` and ``charts`` (html only; markdown points to report.html and the CSV).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from faultlab import __version__
+from faultlab.analysis import Analysis, ImpactCounts, LatencyStats, Measure, Verdict
+from faultlab.analysis.targets import INTEGRITY_CHECKS
+from faultlab.report.format import (
+    measure_text,
+    percent_text,
+    resolution_text,
+    seconds_text,
+    target_text,
+    value_text,
+)
+from faultlab.report.messages import Catalogue
+
+__all__ = ["Document", "Section", "build_document", "outcome_text", "target_label", "verdict_row", "EvidenceFile"]
+
+
+@dataclass(frozen=True)
+class EvidenceFile:
+    """A file of the run directory listed in the appendix with its size and SHA-256."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass
+class Section:
+    """A numbered section of the report."""
+
+    id: str
+    title: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Document:
+    """One report in one language, ready to render."""
+
+    lang: str
+    title: str
+    banners: list[dict[str, str]]
+    sections: list[Section]
+
+
+def target_label(name: str, cat: Catalogue) -> str:
+    """The words for a target key (the key itself when the catalogue has none)."""
+    key = f"target.{name}"
+    return cat(key) if cat.has(key) else name
+
+
+def outcome_text(verdict: Verdict, cat: Catalogue) -> str:
+    """``met`` / ``MISSED`` / ``NOT ASSESSED``."""
+    return cat(f"outcome.{verdict.outcome}")
+
+
+def verdict_row(v: Verdict, cat: Catalogue) -> list[str]:
+    """Objective, target, measured, resolution, verdict, evidence: the summary's row."""
+    evidence = ", ".join(cat(f"mstatus.{e}") if cat.has(f"mstatus.{e}") else str(e) for e in v.evidence)
+    return [
+        target_label(v.target, cat),
+        target_text(v, cat),
+        measure_text(v.measured, cat),
+        resolution_text(v.measured, cat),
+        outcome_text(v, cat),
+        evidence or cat("none"),
+    ]
+
+
+def _status(a: Analysis, cat: Catalogue) -> str:
+    key = f"status.{a.status}"
+    return cat(key) if cat.has(key) else a.status
+
+
+def _t(t: float | None, cat: Catalogue) -> str:
+    return cat("none") if t is None else f"{t:.3f}"
+
+
+def _point(m: Measure, cat: Catalogue) -> str:
+    """A moment of the run: ``t = 20.000 s`` or why there is none."""
+    if not m.measured:
+        return measure_text(m, cat)
+    return f"t = {seconds_text(m.value, cat)}"
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [f"{k}: {v}" for k, v in value.items()]
+    return [str(v) if not isinstance(v, dict) else ", ".join(f"{k}: {x}" for k, x in v.items()) for v in value]
+
+
+def _yes_no(value: Any, cat: Catalogue) -> str:
+    if value is None:
+        return cat("none")
+    return cat("yes") if value else cat("no")
+
+
+def _wall_range(a: Analysis) -> str:
+    if not a.origin_wall:
+        return "—"
+    try:
+        origin = datetime.fromisoformat(a.origin_wall).astimezone(timezone.utc)
+    except ValueError:
+        return a.origin_wall
+    start = origin.strftime("%Y-%m-%d %H:%M:%S")
+    if a.last_t is None:
+        return start
+    end = (origin + timedelta(seconds=a.last_t)).strftime("%H:%M:%S")
+    return f"{start} – {end}"
+
+
+def _identification(a: Analysis, cat: Catalogue, plan: dict[str, Any], generated: str) -> Section:
+    sc, st = a.scenario, a.stack
+    rows = [
+        (cat("id.run"), a.run_id),
+        (cat("id.plan"), str(plan.get("title") or plan.get("id") or cat("none"))),
+        (cat("id.scenario"), f"{sc.get('id', '?')} — {sc.get('title', '')}"),
+        (cat("id.scenario_file"), str(sc.get("file") or cat("none"))),
+        (cat("id.scenario_hash"), str(sc.get("sha256") or cat("none"))),
+        (cat("id.stack"), cat("paren", a=st.get("name", "?"), b=st.get("file", ""))),
+        (cat("id.stack_hash"), str(st.get("sha256") or cat("none"))),
+        (cat("id.window"), _wall_range(a)),
+        (cat("id.duration"), seconds_text(a.duration_s, cat)),
+        (cat("id.status"), _status(a, cat)),
+        (cat("id.environment"), str(plan.get("environment") or a.header.get("environment") or cat("none"))),
+        (cat("id.classification"), str(plan.get("classification") or cat("none"))),
+        (cat("id.system_version"), str(plan.get("system_version") or a.header.get("system_version") or cat("none"))),
+        (cat("id.runbook"), str(plan.get("runbook") or plan.get("runbook_version") or cat("none"))),
+        (cat("id.host"), str(a.host or cat("none"))),
+        (cat("id.faultlab"), f"{a.faultlab_version or '?'} / {__version__}"),
+        (cat("id.schema"), a.schema),
+        (cat("id.language"), cat("lang.name")),
+        (cat("id.generated"), generated),
+    ]
+    return Section("identification", cat("sec.identification"), [{"kind": "kv", "rows": rows}])
+
+
+def _overall(a: Analysis, cat: Catalogue) -> tuple[str, bool]:
+    total = len(a.verdicts)
+    missed = sum(1 for v in a.verdicts if not v.met)
+    if a.status != "completed":
+        return cat("overall.incomplete", status=_status(a, cat), missed=missed, total=total), False
+    if missed:
+        return cat("overall.failed", missed=missed, total=total), False
+    return cat("overall.passed", total=total), True
+
+
+def _finding_text(f: Any, a: Analysis, cat: Catalogue) -> str:
+    params = dict(f.params)
+    if f.kind == "target_missed":
+        verdict = next(v for v in a.verdicts if v.target == params["target"])
+        text = cat("find.target_missed", target=target_label(verdict.target, cat),
+                   measured=measure_text(verdict.measured, cat), limit=target_text(verdict, cat))
+        evidence = [e for e in verdict.evidence if e != verdict.measured.status]
+        if evidence:
+            text += " " + cat("find.evidence", evidence=", ".join(evidence))
+        return text
+    if f.kind == "batch_overran":
+        params["margin"] = seconds_text(params.get("margin_s"), cat)
+    if f.kind == "error_budget_exceeded":
+        params["consumed"] = percent_text(params.get("consumed"), cat)
+    params.setdefault("reason", "")
+    key = f"find.{f.kind}"
+    return cat(key, **params) if cat.has(key) else f"{f.kind}: {json.dumps(params, ensure_ascii=False)}"
+
+
+def _summary(a: Analysis, cat: Catalogue) -> Section:
+    text, passed = _overall(a, cat)
+    blocks: list[dict[str, Any]] = [{"kind": "p", "text": text, "strong": True, "ok": passed}]
+    rows = [verdict_row(v, cat) for v in a.verdicts]
+    blocks.append({
+        "kind": "table",
+        "headers": [cat("col.objective"), cat("col.target"), cat("col.measured"), cat("col.resolution"),
+                    cat("col.verdict"), cat("col.evidence")],
+        "rows": rows,
+        "ok": [v.met for v in a.verdicts],
+    })
+    top = [f"{cat('paren', a=f.id, b=cat('sev.' + f.severity))}: {_finding_text(f, a, cat)}" for f in a.findings[:5]]
+    blocks.append({"kind": "p", "text": cat("summary.top_findings"), "strong": True})
+    blocks.append({"kind": "list", "items": top} if top else {"kind": "p", "text": cat("summary.no_findings")})
+    return Section("summary", cat("sec.summary"), blocks)
+
+
+def _scope(a: Analysis, cat: Catalogue, plan: dict[str, Any]) -> Section:
+    scope = plan.get("scope")
+    scope_d = scope if isinstance(scope, dict) else {"functions": scope} if scope else {}
+    services = sorted({p.rsplit("/", 1)[-1].removesuffix(".log") for p in a.header.get("services", [])} |
+                      set(_services_logged(a)))
+    targets = sorted({f.target for f in a.faults if f.target})
+    not_stated = cat("scope.not_stated")
+    rows = [
+        (cat("scope.system"), cat("paren", a=a.stack.get("name", "?"), b=a.stack.get("file", ""))),
+        (cat("scope.services"), ", ".join(services) or cat("none")),
+        (cat("scope.fault_targets"), ", ".join(targets) or cat("none")),
+        (cat("scope.functions"), "; ".join(_as_list(scope_d.get("functions"))) or not_stated),
+        (cat("scope.exclusions"), "; ".join(_as_list(scope_d.get("exclusions") or plan.get("exclusions"))) or not_stated),
+        (cat("scope.rationale"), "; ".join(_as_list(scope_d.get("rationale"))) or not_stated),
+    ]
+    return Section("scope", cat("sec.scope"), [{"kind": "kv", "rows": rows}])
+
+
+def _services_logged(a: Analysis) -> list[str]:
+    logs = Path(a.run_dir) / "services"
+    return [p.stem for p in logs.glob("*.log")] if logs.is_dir() else []
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def _scenario(a: Analysis, cat: Catalogue, plan: dict[str, Any]) -> Section:
+    ss = a.steady_state
+    rate = ss.get("success_rate_min")
+    blocks: list[dict[str, Any]] = [
+        {"kind": "p", "text": f"{a.scenario.get('id', '?')}: {a.scenario.get('title', '')}", "strong": True},
+        {"kind": "p", "text": cat("sc.faults"), "strong": True},
+    ]
+    if a.faults:
+        blocks.append({
+            "kind": "table",
+            "headers": [cat("col.fault"), cat("col.kind"), cat("col.fault_target"), cat("col.params"),
+                        cat("col.planned"), cat("col.active"), cat("col.cleared"), cat("col.slip"),
+                        cat("col.revert_plan")],
+            "rows": [[f.fault_id, f.kind, f.target, _params_text(f.params), _t(f.planned_t, cat),
+                      _t(f.active_t, cat), _t(f.reverted_t, cat), seconds_text(f.slip_s, cat),
+                      f.revert_plan or cat("none")] for f in a.faults],
+        })
+    else:
+        blocks.append({"kind": "p", "text": cat("sc.no_faults")})
+    rows = [
+        (cat("sc.steady"), cat("sc.steady_value",
+                               rate=percent_text(rate, cat) if rate is not None else cat("none"),
+                               p99=seconds_text(ss.get("p99_latency_max_s"), cat))),
+        (cat("sc.window"), " / ".join(seconds_text(x, cat) for x in (a.window_s, a.step_s, a.hold_s))),
+        (cat("id.duration"), seconds_text(a.duration_s, cat)),
+    ]
+    for key, label in (("load", "sc.load"), ("canary", "sc.canary")):
+        if isinstance(a.header.get(key), dict):
+            rows.append((cat(label), _params_text(a.header[key])))
+    blocks.append({"kind": "kv", "rows": rows})
+    assumptions = _as_list(plan.get("assumptions") or a.header.get("assumptions"))
+    if assumptions:
+        blocks.append({"kind": "p", "text": cat("sc.assumptions"), "strong": True})
+        blocks.append({"kind": "list", "items": assumptions})
+    return Section("scenario", cat("sec.scenario"), blocks)
+
+
+def _targets(a: Analysis, cat: Catalogue) -> Section:
+    if not a.verdicts:
+        return Section("targets", cat("sec.targets"), [{"kind": "p", "text": cat("tg.none")}])
+    rows = [[target_label(v.target, cat), target_text(v, cat),
+             cat("source.preset") if v.preset else cat("source.builtin")] for v in a.verdicts]
+    return Section("targets", cat("sec.targets"), [
+        {"kind": "p", "text": cat("tg.intro")},
+        {"kind": "table", "headers": [cat("col.objective"), cat("col.target"), cat("col.source")], "rows": rows},
+    ])
+
+
+def _people(raw: Any) -> list[dict[str, Any]]:
+    if isinstance(raw, dict):
+        return [{"name": k, "role": v} if not isinstance(v, dict) else {"name": k, **v} for k, v in raw.items()]
+    return [p if isinstance(p, dict) else {"name": str(p)} for p in raw or []]
+
+
+def _participants(cat: Catalogue, plan: dict[str, Any]) -> Section:
+    blocks: list[dict[str, Any]] = []
+    people = _people(plan.get("participants"))
+    if not plan:
+        blocks.append({"kind": "p", "text": cat("part.none")})
+    elif people:
+        blocks.append({
+            "kind": "table",
+            "headers": [cat("col.name"), cat("col.role"), cat("col.attended")],
+            "rows": [[str(p.get("name", "")), str(p.get("role", "")),
+                      _yes_no(p.get("attended", p.get("present")), cat)] for p in people],
+        })
+    approvals = _people(plan.get("approvals"))
+    if plan:
+        blocks.append({"kind": "p", "text": cat("part.approvals"), "strong": True})
+        if approvals:
+            blocks.append({
+                "kind": "table",
+                "headers": [cat("col.role"), cat("col.name"), cat("col.decision"), cat("col.date")],
+                "rows": [[str(p.get("role", "")), str(p.get("name", "")), str(p.get("decision", cat("none"))),
+                          str(p.get("date", cat("none")))] for p in approvals],
+            })
+        else:
+            blocks.append({"kind": "p", "text": cat("part.no_approvals")})
+    return Section("participants", cat("sec.participants"), blocks)
+
+
+def _baseline(a: Analysis, cat: Catalogue) -> Section:
+    b = a.baseline
+    if b is None or not b.samples:
+        return Section("baseline", cat("sec.baseline"), [{"kind": "p", "text": cat("bl.none")}])
+    rows = [
+        (cat("bl.period"), f"t = {b.start:.3f} – {b.end:.3f}"),
+        (cat("bl.samples"), str(b.samples)),
+        (cat("bl.success"), percent_text(b.success_rate, cat)),
+        (cat("bl.p50"), seconds_text(b.latency.p50_s, cat)),
+        (cat("bl.p99"), seconds_text(b.latency.p99_s, cat)),
+        (cat("bl.max"), seconds_text(b.latency.max_s, cat)),
+        (cat("bl.throughput"), f"{b.throughput_rps:.2f}" if b.throughput_rps is not None else cat("none")),
+        (cat("bl.healthy"), f"{b.healthy_windows} / {b.windows}"),
+        (cat("bl.steady_met"), _yes_no(b.met_steady_state, cat)),
+    ]
+    return Section("baseline", cat("sec.baseline"), [{"kind": "kv", "rows": rows}])
+
+
+def _event_text(e: Any, a: Analysis, cat: Catalogue) -> str:
+    key = f"ev.{e.what}"
+    if e.kind == "phase":
+        phase = f"phase.{e.detail}"
+        return cat(key, detail=cat(phase) if cat.has(phase) else e.detail)
+    if e.what == "recovered":
+        return cat(key, hold=seconds_text(a.hold_s, cat)) + " " + cat("ev.derived")
+    if e.derived:
+        return cat(key) + " " + cat("ev.derived")
+    return cat(key) if cat.has(key) else cat("ev.other", kind=e.what)
+
+
+def _timeline(a: Analysis, cat: Catalogue) -> Section:
+    if not a.timeline:
+        return Section("timeline", cat("sec.timeline"), [{"kind": "p", "text": cat("tl.none")}])
+    rows = [[f"{e.t:.3f}", e.wall or cat("none"), _event_text(e, a, cat),
+             "" if e.kind == "phase" else e.detail] for e in a.timeline]
+    return Section("timeline", cat("sec.timeline"), [{
+        "kind": "table",
+        "headers": [cat("col.t"), cat("col.wall"), cat("col.event"), cat("col.detail")],
+        "rows": rows,
+        "ok": [e.ok for e in a.timeline],
+    }])
+
+
+def _stats_row(label: str, s: LatencyStats, cat: Catalogue) -> list[str]:
+    return [label, str(s.count), seconds_text(s.p50_s, cat), seconds_text(s.p99_s, cat), seconds_text(s.max_s, cat)]
+
+
+def _impact_rows(rows: Sequence[ImpactCounts], cat: Catalogue) -> list[list[str]]:
+    return [[cat(f"src.{r.source}"), str(r.sent), str(r.ok), str(r.rejected), str(r.failed), str(r.delayed)]
+            for r in rows]
+
+
+def _results(a: Analysis, cat: Catalogue) -> Section:
+    hold = seconds_text(a.hold_s, cat)
+    eb = a.error_budget
+    blocks: list[dict[str, Any]] = [
+        {"kind": "p", "text": cat("res.intro", window=seconds_text(a.window_s, cat), step=seconds_text(a.step_s, cat))},
+        {"kind": "h", "text": cat("res.times")},
+    ]
+    journal_point = lambda t: Measure(t, "s", None, "journal", "measured" if t is not None else "not_measured")  # noqa: E731
+    measures = [
+        ("m.t_inject", journal_point(a.t_inject), True, {}),
+        ("m.impact_start", a.impact_start, True, {}),
+        ("m.detection", a.detection, False, {}),
+        ("m.recovery_point", a.recovery_point, True, {"hold": hold}),
+        ("m.t_clear", journal_point(a.t_clear), True, {}),
+        ("m.rto_inject", a.rto_from_inject, False, {}),
+        ("m.rto_clear", a.rto_from_clear, False, {}),
+        ("m.backlog", a.backlog_drain, False, {}),
+        ("m.error_budget", eb.consumed, False, {"failures": eb.failures, "requests": eb.requests}),
+    ]
+    blocks.append({
+        "kind": "table",
+        "headers": [cat("col.measure"), cat("col.value"), cat("col.resolution"), cat("col.definition")],
+        "rows": [[cat(key), _point(m, cat) if is_point else measure_text(m, cat), resolution_text(m, cat),
+                  cat(f"{key}.def", **params)] for key, m, is_point, params in measures],
+    })
+    blocks.append({"kind": "charts"})
+
+    blocks.append({"kind": "h", "text": cat("res.integrity")})
+    if a.integrity is None:
+        blocks.append({"kind": "p", "text": cat("int.none")})
+    else:
+        blocks.append({"kind": "p", "text": cat("int.acknowledged", n=a.integrity.acknowledged if a.integrity.acknowledged is not None else cat("none"))})
+        rows, oks = [], []
+        for v in a.verdicts:
+            if v.target in INTEGRITY_CHECKS:
+                kinds = INTEGRITY_CHECKS[v.target][1]
+                ids = [str(i) for viol in a.integrity.violations if viol.get("kind") in kinds
+                       for i in viol.get("order_ids") or []]
+                rows.append([target_label(v.target, cat), measure_text(v.measured, cat), target_text(v, cat),
+                             outcome_text(v, cat), ", ".join(ids) or cat("none")])
+                oks.append(v.met)
+        blocks.append({"kind": "table",
+                       "headers": [cat("col.check"), cat("col.count"), cat("col.target"), cat("col.verdict"), cat("col.order_ids")],
+                       "rows": rows, "ok": oks})
+
+    ci = a.customer_impact
+    limit = seconds_text(ci.delayed_threshold_s, cat)
+    headers = [cat("col.source_req"), cat("col.sent"), cat("col.ok"), cat("col.rejected"), cat("col.failed"),
+               cat("col.delayed", limit=limit)]
+    blocks += [
+        {"kind": "h", "text": cat("res.impact")},
+        {"kind": "p", "text": cat("imp.whole"), "strong": True},
+        {"kind": "table", "headers": headers, "rows": _impact_rows(ci.whole_run, cat)},
+        {"kind": "p", "text": cat("imp.during"), "strong": True},
+    ]
+    if a.impact_start.measured:
+        blocks.append({"kind": "table", "headers": headers, "rows": _impact_rows(ci.during_impact, cat)})
+    else:
+        blocks.append({"kind": "p", "text": cat("imp.none")})
+
+    blocks.append({"kind": "h", "text": cat("res.exec")})
+    ed = a.execution_delay
+    if ed.recorded:
+        blocks.append({"kind": "table",
+                       "headers": [cat("col.period"), cat("col.count"), cat("col.p50"), cat("col.p99"), cat("col.max")],
+                       "rows": [_stats_row(cat("period.before"), ed.before, cat),
+                                _stats_row(cat("period.during"), ed.during, cat),
+                                _stats_row(cat("period.after"), ed.after, cat)]})
+    else:
+        blocks.append({"kind": "p", "text": cat("exec.none")})
+
+    blocks.append({"kind": "h", "text": cat("res.batch")})
+    if a.batches:
+        blocks.append({"kind": "table",
+                       "headers": [cat("col.job"), cat("col.started"), cat("col.finished"), cat("col.duration"),
+                                   cat("col.window"), cat("col.within"), cat("col.margin")],
+                       "rows": [[b.job, _t(b.started_t, cat), _t(b.finished_t, cat), seconds_text(b.duration_s, cat),
+                                 seconds_text(b.window_s, cat), _yes_no(b.within_window, cat),
+                                 seconds_text(b.margin_s, cat)] for b in a.batches],
+                       "ok": [bool(b.ok and b.within_window is not False and (b.margin_s is None or b.margin_s >= 0))
+                              for b in a.batches]})
+    else:
+        blocks.append({"kind": "p", "text": cat("batch.none")})
+    return Section("results", cat("sec.results"), blocks)
+
+
+def _deviation_text(d: Any, cat: Catalogue) -> str:
+    params = dict(d.params)
+    params.setdefault("reason", "")
+    return cat(f"dev.{d.kind}", **params)
+
+
+def _deviations(a: Analysis, cat: Catalogue) -> Section:
+    blocks: list[dict[str, Any]] = []
+    if a.deviations:
+        blocks.append({"kind": "table", "headers": [cat("col.t"), cat("col.what")],
+                       "rows": [[_t(d.t, cat), _deviation_text(d, cat)] for d in a.deviations],
+                       "ok": [d.kind in ("slip", "journal_problem", "warning") for d in a.deviations]})
+    else:
+        blocks.append({"kind": "p", "text": cat("dev.none")})
+    blocks.append({"kind": "h", "text": cat("dev.reverts")})
+    if a.faults:
+        def result(f: Any) -> str:
+            return cat("revert.failed") if f.revert_failed else cat("revert.ok") if f.reverted_t is not None else cat("revert.missing")
+        blocks.append({"kind": "table",
+                       "headers": [cat("col.fault"), cat("col.kind"), cat("col.active"), cat("col.cleared"),
+                                   cat("col.revert_plan"), cat("col.result")],
+                       "rows": [[f.fault_id, f.kind, _t(f.active_t, cat), _t(f.reverted_t, cat),
+                                 f.revert_plan or cat("none"), result(f)] for f in a.faults],
+                       "ok": [not f.revert_failed and f.reverted_t is not None for f in a.faults]})
+    else:
+        blocks.append({"kind": "p", "text": cat("sc.no_faults")})
+    blocks.append({"kind": "h", "text": cat("dev.cleanup")})
+    if a.cleanup:
+        blocks.append({"kind": "table", "headers": [cat("col.t"), cat("col.what"), cat("col.result")],
+                       "rows": [[_t(c.get("t"), cat), str(c.get("what", "")),
+                                 cat("cleanup.ok") if c.get("ok") else cat("cleanup.failed")] for c in a.cleanup],
+                       "ok": [bool(c.get("ok")) for c in a.cleanup]})
+    else:
+        blocks.append({"kind": "p", "text": cat("cleanup.none")})
+    return Section("deviations", cat("sec.deviations"), blocks)
+
+
+def _findings(a: Analysis, cat: Catalogue, plan: dict[str, Any]) -> Section:
+    if not a.findings:
+        return Section("findings", cat("sec.findings"), [{"kind": "p", "text": cat("find.none")}])
+    owners = plan.get("owners") if isinstance(plan.get("owners"), dict) else {}
+    rows = []
+    for f in a.findings:
+        subject = f.params.get("target", f.kind)
+        owner = owners.get(subject) or owners.get("default") or cat("owner.tbd")
+        rem = cat("rem.target_missed") if f.kind == "target_missed" else cat("rem.default")
+        rows.append([f.id, cat(f"sev.{f.severity}"), _finding_text(f, a, cat), rem, str(owner)])
+    return Section("findings", cat("sec.findings"), [{
+        "kind": "table",
+        "headers": [cat("col.id"), cat("col.severity"), cat("col.finding"), cat("col.remediation"), cat("col.owner")],
+        "rows": rows,
+    }])
+
+
+def _appendices(a: Analysis, cat: Catalogue, evidence: Sequence[EvidenceFile], tools: dict[str, str]) -> Section:
+    blocks: list[dict[str, Any]] = [
+        {"kind": "p", "text": cat("app.manifest_note")},
+        {"kind": "h", "text": cat("app.evidence")},
+        {"kind": "table", "headers": [cat("col.file"), cat("col.size"), cat("col.sha")],
+         "rows": [[e.path, str(e.size), e.sha256] for e in evidence]},
+        {"kind": "h", "text": cat("app.tools")},
+        {"kind": "table", "headers": [cat("col.tool"), cat("col.version")],
+         "rows": [[k, v] for k, v in tools.items()]},
+    ]
+    if a.problems:
+        blocks += [{"kind": "h", "text": cat("app.problems")}, {"kind": "list", "items": list(a.problems)}]
+    return Section("appendices", cat("sec.appendices"), blocks)
+
+
+def build_document(
+    analysis: Analysis,
+    lang: str = "en",
+    *,
+    plan_info: dict[str, Any] | None = None,
+    evidence: Sequence[EvidenceFile] = (),
+    tools: dict[str, str] | None = None,
+    generated: str | None = None,
+) -> Document:
+    """Lay out the report of ``analysis`` in ``lang`` (sections follow auditors.md)."""
+    cat = Catalogue(lang)
+    plan = dict(plan_info or {})
+    a = analysis
+    generated = generated or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    banners = []
+    if a.crashed:
+        banners.append({"level": "danger", "text": cat("banner.crashed")})
+    elif a.status != "completed":
+        banners.append({"level": "danger", "text": cat("banner.status", status=_status(a, cat), reason=a.end_reason)})
+    sections = [
+        _identification(a, cat, plan, generated),
+        _summary(a, cat),
+        _scope(a, cat, plan),
+        _scenario(a, cat, plan),
+        _targets(a, cat),
+        _participants(cat, plan),
+        _baseline(a, cat),
+        _timeline(a, cat),
+        _results(a, cat),
+        _deviations(a, cat),
+        _findings(a, cat, plan),
+        _appendices(a, cat, evidence, tools or {}),
+    ]
+    for number, section in enumerate(sections, start=1):
+        section.title = f"{number}. {section.title}"
+    title = cat("report.title", scenario_id=a.scenario.get("id", "?"), scenario_title=a.scenario.get("title", ""))
+    return Document(lang=lang, title=title, banners=banners, sections=sections)

@@ -1,0 +1,196 @@
+"""Writing a run's reports into its run directory: md, html, json, junit, csv, manifest."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from faultlab.analysis import Analysis, analyse
+from faultlab.errors import InputError
+from faultlab.report.document import Document, EvidenceFile, build_document
+from faultlab.report.format import seconds_text
+from faultlab.report.junit import write_junit
+from faultlab.report.manifest import MANIFEST_FILE, file_sha256, tool_versions, write_manifest
+from faultlab.report.messages import LANGUAGES, Catalogue
+
+__all__ = [
+    "RESULT_SCHEMA",
+    "TIMESERIES_COLUMNS",
+    "ReportFiles",
+    "report_name",
+    "render_markdown",
+    "render_html",
+    "result_data",
+    "write_reports",
+]
+
+RESULT_SCHEMA = "faultlab.result/1"
+TIMESERIES_COLUMNS = ("start", "end", "samples", "ok", "success_rate", "p99_latency_s",
+                      "throughput_rps", "execution_delay_p99_s", "healthy")
+_GENERATED = ("report.md", "report.html", "result.json", "junit.xml", "timeseries.csv", MANIFEST_FILE)
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """The files ``write_reports`` wrote, by role."""
+
+    reports: dict[str, tuple[Path, Path]]
+    result: Path
+    junit: Path
+    timeseries: Path
+    manifest: Path
+
+
+def report_name(lang: str, primary: bool, suffix: str) -> str:
+    """``report.md`` for the primary language, ``report.ja.md`` for the others."""
+    return f"report.{suffix}" if primary else f"report.{lang}.{suffix}"
+
+
+def _environment() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("faultlab.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "html.j2"]),
+        trim_blocks=False,
+        lstrip_blocks=False,
+        keep_trailing_newline=True,
+    )
+    env.filters["md"] = _md_escape
+    return env
+
+
+def _md_escape(value: Any) -> str:
+    text = str(value).replace("\r", " ").replace("\n", " ")
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+
+
+def render_markdown(doc: Document) -> str:
+    """The document as Markdown."""
+    cat = Catalogue(doc.lang)
+    return _environment().get_template("report.md.j2").render(doc=doc, chart_note=cat("chart.md_note"))
+
+
+def render_html(doc: Document, analysis: Analysis | None = None, charts: Sequence[Any] = ()) -> str:
+    """The document as one self-contained html page with the charts inline."""
+    cat = Catalogue(doc.lang)
+    window = analysis.window_s if analysis is not None else 1.0
+    missing = ""
+    if analysis is not None and not analysis.execution_delay.recorded:
+        missing = cat("chart.no_exec")
+    return _environment().get_template("report.html.j2").render(
+        doc=doc,
+        charts=[{"key": c.key, "title": cat(c.title_key), "svg": c.svg} for c in charts],
+        charts_title=cat("res.charts"),
+        charts_missing=missing,
+        chart_legend=cat("chart.legend", window=seconds_text(window, cat)),
+    )
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def result_data(analysis: Analysis) -> dict[str, Any]:
+    """What ``result.json`` holds: every figure of the analysis (non-finite numbers as null)."""
+    return {"schema": RESULT_SCHEMA, "analysis": _clean(analysis.to_dict())}
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _write_timeseries(analysis: Analysis, path: Path) -> None:
+    # repr() keeps every float exact, so the CSV equals the analysis to the last bit.
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(TIMESERIES_COLUMNS)
+        for w in analysis.windows:
+            out.writerow([_csv_cell(getattr(w, c)) for c in TIMESERIES_COLUMNS])
+
+
+def _evidence(run_dir: Path) -> list[EvidenceFile]:
+    files = []
+    for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(run_dir).as_posix()
+        if rel in _GENERATED or (rel.startswith("report.") and rel.endswith((".md", ".html"))):
+            continue
+        files.append(EvidenceFile(rel, path.stat().st_size, file_sha256(path)))
+    return files
+
+
+def _remove_stale(run_dir: Path) -> None:
+    for path in run_dir.iterdir():
+        name = path.name
+        if path.is_file() and (name in _GENERATED or (name.startswith("report.") and name.endswith((".md", ".html")))):
+            path.unlink()
+
+
+def write_reports(
+    run_dir: str | Path,
+    *,
+    langs: Sequence[str] = ("en",),
+    plan_info: dict[str, Any] | None = None,
+    analysis: Analysis | None = None,
+) -> ReportFiles:
+    """(Re)compute the analysis from the saved journal and write every report into ``run_dir``.
+
+    The first language is written as ``report.md`` / ``report.html``, others as
+    ``report.<lang>.md`` / ``.html``. Previously generated reports are replaced, and
+    ``manifest.json`` is written last, over every file of the run directory.
+    """
+    run_dir = Path(run_dir)
+    for lang in langs:
+        if lang not in LANGUAGES:
+            raise InputError(f"unknown report language {lang!r}; known: {', '.join(LANGUAGES)}")
+    analysis = analysis or analyse(run_dir)
+    _remove_stale(run_dir)
+    evidence = _evidence(run_dir)
+    tools = tool_versions(analysis.header.get("tools") if isinstance(analysis.header.get("tools"), dict) else None)
+
+    timeseries = run_dir / "timeseries.csv"
+    _write_timeseries(analysis, timeseries)
+    result = run_dir / "result.json"
+    result.write_text(json.dumps(result_data(analysis), indent=2, ensure_ascii=False, allow_nan=False) + "\n",
+                      encoding="utf-8")
+    junit = write_junit(analysis, run_dir / "junit.xml")
+
+    from faultlab.report.charts import render_charts
+
+    charts = render_charts(analysis)
+    reports: dict[str, tuple[Path, Path]] = {}
+    for index, lang in enumerate(dict.fromkeys(langs)):
+        doc = build_document(analysis, lang, plan_info=plan_info, evidence=evidence, tools=tools)
+        md = run_dir / report_name(lang, index == 0, "md")
+        html = run_dir / report_name(lang, index == 0, "html")
+        md.write_text(render_markdown(doc), encoding="utf-8")
+        html.write_text(render_html(doc, analysis, charts), encoding="utf-8")
+        reports[lang] = (md, html)
+
+    manifest = write_manifest(run_dir, {
+        "kind": "run",
+        "run_id": analysis.run_id,
+        "status": analysis.status,
+        "scenario": analysis.scenario,
+        "stack": analysis.stack,
+        "run_faultlab_version": analysis.faultlab_version,
+        "run_host": analysis.host,
+        "run_git": analysis.header.get("git"),
+        "tools": tools,
+    })
+    return ReportFiles(reports=reports, result=result, junit=junit, timeseries=timeseries, manifest=manifest)
