@@ -137,7 +137,7 @@ CREATE TABLE batch_chunks (
 CREATE FUNCTION place_order(p_client_order_id text, p_account bigint, p_symbol text, p_side text,
                             p_type text, p_quantity bigint, p_limit numeric, p_stop numeric,
                             p_collar numeric)
-RETURNS TABLE (order_id bigint, created boolean, status text, reason text, account_id bigint,
+RETURNS TABLE (order_id bigint, client_order_id text, created boolean, status text, reason text, account_id bigint,
                symbol text, side text, type text, quantity bigint, limit_price numeric,
                stop_price numeric, created_at timestamptz)
 LANGUAGE plpgsql AS $$
@@ -163,7 +163,7 @@ BEGIN
     ON CONFLICT (client_order_id) DO NOTHING
     RETURNING o.id INTO v_id;
     IF v_id IS NULL THEN
-        RETURN QUERY SELECT o.id, false, o.status, o.reason, o.account_id, o.symbol, o.side, o.type,
+        RETURN QUERY SELECT o.id, o.client_order_id, false, o.status, o.reason, o.account_id, o.symbol, o.side, o.type,
                             o.quantity, o.limit_price, o.stop_price, o.created_at
                      FROM orders o WHERE o.client_order_id = p_client_order_id;
         RETURN;
@@ -191,7 +191,7 @@ BEGIN
     ELSE
         INSERT INTO outbox (order_id, kind) VALUES (v_id, 'new');
     END IF;
-    RETURN QUERY SELECT o.id, true, o.status, o.reason, o.account_id, o.symbol, o.side, o.type,
+    RETURN QUERY SELECT o.id, o.client_order_id, true, o.status, o.reason, o.account_id, o.symbol, o.side, o.type,
                         o.quantity, o.limit_price, o.stop_price, o.created_at
                  FROM orders o WHERE o.id = v_id;
 END $$;

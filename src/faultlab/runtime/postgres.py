@@ -56,11 +56,13 @@ def find_binaries(binaries: str | os.PathLike[str] | None = None) -> Path:
     and then ``/usr/lib/postgresql/*/bin`` (newest first); anything else is a directory.
     """
     if binaries is None:
-        try:
-            import pgserver  # noqa: PLC0415  (heavy-ish; only when actually used)
-        except ImportError as exc:
-            raise ServiceFailed("the pgserver wheel is not installed; pass binaries='system'") from exc
-        path = Path(pgserver.__file__).parent / "pginstall" / "bin"
+        import importlib.util  # noqa: PLC0415
+
+        # Locate the wheel without importing it: its __init__ does work at import time.
+        spec = importlib.util.find_spec("pgserver")
+        if spec is None or not spec.submodule_search_locations:
+            raise ServiceFailed("the pgserver wheel is not installed; pass binaries='system'")
+        path = Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
     elif str(binaries) == "system":
         found = shutil.which("postgres")
         candidates = [Path(found).parent] if found else []

@@ -1,0 +1,163 @@
+"""Locust load for the trading stack: a realistic brokerage mix, every request recorded.
+
+Run it in its own process: ``locust -f <this file> --host http://127.0.0.1:PORT --headless``.
+A user mostly places new orders (market 70 %, limit 20 %, stop 10 %; buys and sells), and
+sometimes looks an order up, cancels a resting one or reads its account. Each request is
+appended to ``FAULTLAB_REQUESTS_FILE`` (JSON lines ``{"t", "name", "ok", "latency_s",
+"status", "ack"}``, ``ack`` = the acknowledged client order id), ``t`` being the send time in
+seconds on ``CLOCK_MONOTONIC`` minus ``FAULTLAB_CLOCK_ORIGIN`` (the harness's run origin).
+
+``LOAD_SHAPE`` picks a shape from :mod:`tradingstack.loadshapes`: ``steady``,
+``market_open`` (the opening rush) or ``stop_cascade``; unset = locust's own
+``--users``/``--run-time``.
+
+Environment:
+
+==========================  ==========  =================================================
+``FAULTLAB_REQUESTS_FILE``  unset       where to append per-request records (off if unset)
+``FAULTLAB_CLOCK_ORIGIN``   0           monotonic time of the run origin
+``LOAD_SHAPE``              unset       steady | market_open | stop_cascade
+``LOAD_ACCOUNTS``           200         accounts 1..N are used
+``LOAD_WAIT_MS``            0           think time between a user's requests (ms)
+``LOAD_TIMEOUT``            5           per-request timeout (s)
+==========================  ==========  =================================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+import uuid
+
+from locust import FastHttpUser, constant, events, task
+
+from tradingstack import loadshapes
+from tradingstack.schema import SYMBOLS
+
+_SYMBOLS = sorted(SYMBOLS)
+_ORIGIN = float(os.environ.get("FAULTLAB_CLOCK_ORIGIN", "0"))
+_ACCOUNTS = int(os.environ.get("LOAD_ACCOUNTS", "200"))
+_SINK: dict = {"file": None, "lines": []}
+
+
+def _record(t_send: float, name: str, ok: bool, latency: float, status: int | None, ack: str | None) -> None:
+    path = os.environ.get("FAULTLAB_REQUESTS_FILE")
+    if not path:
+        return
+    _SINK["lines"].append(json.dumps({"t": round(t_send - _ORIGIN, 6), "name": name, "ok": ok,
+                                      "latency_s": round(latency, 6), "status": status, "ack": ack}))
+    if len(_SINK["lines"]) >= 200:
+        _flush()
+
+
+def _flush() -> None:
+    path = os.environ.get("FAULTLAB_REQUESTS_FILE")
+    if not path or not _SINK["lines"]:
+        return
+    if _SINK["file"] is None:
+        _SINK["file"] = open(path, "a", encoding="utf-8")  # noqa: SIM115  (kept for the run)
+    _SINK["file"].write("\n".join(_SINK["lines"]) + "\n")
+    _SINK["file"].flush()
+    _SINK["lines"].clear()
+
+
+@events.quitting.add_listener
+def _on_quit(**_kwargs) -> None:
+    _flush()
+
+
+@events.report_to_master.add_listener
+def _on_report(**_kwargs) -> None:
+    _flush()
+
+
+class Trader(FastHttpUser):
+    """One brokerage customer: mostly new orders, some queries and cancels."""
+
+    wait_time = constant(float(os.environ.get("LOAD_WAIT_MS", "0")) / 1000)
+    network_timeout = float(os.environ.get("LOAD_TIMEOUT", "5"))
+    connection_timeout = float(os.environ.get("LOAD_TIMEOUT", "5"))
+
+    def on_start(self) -> None:
+        """Pick an account; remember this user's recent orders for queries and cancels."""
+        self.account = random.randint(1, _ACCOUNTS)
+        self.recent: list[int] = []
+        self.resting: list[int] = []
+
+    def _call(self, method: str, path: str, name: str, ok_statuses: tuple[int, ...], body: dict | None = None):
+        t_send = time.monotonic()
+        kwargs = {"json": body} if body is not None else {}
+        with self.client.request(method, path, name=name, catch_response=True, **kwargs) as response:
+            latency = time.monotonic() - t_send
+            status = response.status_code or None
+            ok = status in ok_statuses
+            payload = None
+            if ok:
+                try:
+                    payload = response.json()
+                except ValueError:
+                    ok = False
+            if ok:
+                response.success()
+            else:
+                response.failure(f"HTTP {status}: {(response.text or '')[:120]}")
+            return t_send, latency, status, ok, payload
+
+    @task(16)
+    def place_order(self) -> None:
+        """A new order: market 70 %, limit 20 %, stop 10 % (more stops in a stop cascade)."""
+        symbol = random.choice(_SYMBOLS)
+        reference = SYMBOLS[symbol]
+        side = random.choice(("buy", "sell"))
+        roll = random.random()
+        cascade = getattr(self.environment.shape_class, "stop_cascade", False)
+        body = {"client_order_id": f"L{uuid.uuid4().hex[:24]}", "account": self.account, "symbol": symbol,
+                "side": side, "quantity": random.randint(1, 20)}
+        if cascade and roll < 0.5:
+            body.update(side="sell", type="stop", price=round(reference * random.uniform(0.955, 0.985), 2))
+        elif roll < 0.7:
+            body["type"] = "market"
+        elif roll < 0.9:
+            away = random.uniform(0.9, 0.99) if side == "buy" else random.uniform(1.01, 1.1)
+            body.update(type="limit", price=round(reference * away, 2))
+        else:
+            away = random.uniform(1.02, 1.06) if side == "buy" else random.uniform(0.94, 0.98)
+            body.update(type="stop", price=round(reference * away, 2))
+        t_send, latency, status, ok, payload = self._call("POST", "/orders", "place_order", (200, 201), body)
+        ack = body["client_order_id"] if ok else None
+        _record(t_send, "place_order", ok, latency, status, ack)
+        if ok and payload:
+            self.recent = (self.recent + [payload["order_id"]])[-20:]
+            if body["type"] != "market":
+                self.resting = (self.resting + [payload["order_id"]])[-20:]
+
+    @task(2)
+    def get_order(self) -> None:
+        """Look up one of this user's recent orders."""
+        if not self.recent:
+            return
+        t_send, latency, status, ok, _ = self._call("GET", f"/orders/{random.choice(self.recent)}", "get_order",
+                                                     (200,))
+        _record(t_send, "get_order", ok, latency, status, None)
+
+    @task(1)
+    def cancel_order(self) -> None:
+        """Cancel a resting limit or stop order (409 = it was already filled: fine)."""
+        if not self.resting:
+            return
+        order_id = self.resting.pop(random.randrange(len(self.resting)))
+        t_send, latency, status, ok, _ = self._call("DELETE", f"/orders/{order_id}", "cancel_order", (202, 409))
+        _record(t_send, "cancel_order", ok, latency, status, None)
+
+    @task(1)
+    def get_account(self) -> None:
+        """Read this user's cash and positions."""
+        t_send, latency, status, ok, _ = self._call("GET", f"/accounts/{self.account}", "get_account", (200,))
+        _record(t_send, "get_account", ok, latency, status, None)
+
+
+if os.environ.get("LOAD_SHAPE"):
+    # Locust runs the one LoadTestShape subclass it finds in this module.
+    LoadShape = loadshapes.SHAPES[os.environ["LOAD_SHAPE"]]

@@ -1,0 +1,172 @@
+"""Order intake against the real stack: idempotency, crashes, exchange outage, integrity."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import httpx
+import psycopg
+import pytest
+
+from tradingstack.drill import check_integrity, place_canary_order, wait_settled
+
+pytestmark = pytest.mark.processes
+
+
+def _order(coid: str, **overrides) -> dict:
+    return {"client_order_id": coid, "account": 7, "symbol": "KO", "side": "buy", "type": "market",
+            "quantity": 3, **overrides}
+
+
+def _count(dsn: str, sql: str, *params):
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(sql, params).fetchone()[0]
+
+
+def test_same_client_order_id_twice_creates_one_order(stack):
+    with httpx.Client(base_url=stack.gateway_url, timeout=5) as client:
+        first = client.post("/orders", json=_order("dup-1"))
+        second = client.post("/orders", json=_order("dup-1"))
+        other = client.post("/orders", json=_order("dup-1", quantity=4))
+    assert first.status_code == 201 and second.status_code == 200
+    assert first.json()["order_id"] == second.json()["order_id"]
+    assert other.status_code == 409 and other.json()["error"] == "client_order_id_conflict"
+    assert _count(stack.dsn, "SELECT count(*) FROM orders WHERE client_order_id = 'dup-1'") == 1
+    assert _count(stack.dsn, "SELECT count(*) FROM outbox") == 1
+
+
+def test_concurrent_duplicates_create_one_order_each(stack):
+    coids = [f"race-{i}" for i in range(10)]
+
+    async def burst():
+        async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=10) as client:
+            calls = [client.post("/orders", json=_order(c, account=1 + i % 5))
+                     for i, c in enumerate(coids) for _ in range(8)]
+            return await asyncio.gather(*calls)
+
+    responses = asyncio.run(burst())
+    assert sorted({r.status_code for r in responses}) == [200, 201]
+    by_coid: dict[str, set[int]] = {}
+    for r in responses:
+        by_coid.setdefault(r.json()["client_order_id"], set()).add(r.json()["order_id"])
+    assert all(len(ids) == 1 for ids in by_coid.values()) and len(by_coid) == 10
+    assert sum(r.status_code == 201 for r in responses) == 10
+    assert _count(stack.dsn, "SELECT count(*) FROM orders") == 10
+    wait_settled(stack.dsn, 10)
+    assert check_integrity(stack.dsn, coids) == []
+
+
+def test_risk_check_rejects_and_cancel_releases(stack):
+    with httpx.Client(base_url=stack.gateway_url, timeout=5) as client:
+        too_big = client.post("/orders", json=_order("big", symbol="NVDA", quantity=1_000_000))
+        assert too_big.status_code == 422 and too_big.json()["reason"] == "insufficient buying power"
+        assert client.post("/orders", json=_order("big", symbol="NVDA", quantity=1_000_000)).status_code == 422
+        short = client.post("/orders", json=_order("short", side="sell", quantity=5000))
+        assert short.status_code == 422 and short.json()["reason"] == "insufficient position"
+        assert client.post("/orders", json={"client_order_id": "x"}).status_code == 400
+        resting = client.post("/orders", json=_order("rest", type="limit", price=1.0)).json()
+        before = client.get("/accounts/7").json()["buying_power"]
+        assert client.delete(f"/orders/{resting['order_id']}").status_code == 202
+        deadline = time.monotonic() + 10
+        while client.get(f"/orders/{resting['order_id']}").json()["status"] != "cancelled":
+            assert time.monotonic() < deadline, "cancel not confirmed"
+            time.sleep(0.05)
+        assert client.get("/accounts/7").json()["buying_power"] == pytest.approx(before + 3.0)
+        assert client.delete(f"/orders/{resting['order_id']}").status_code == 409
+    assert check_integrity(stack.dsn, ["rest"]) == []
+
+
+async def _load(url: str, seconds: float, workers: int, acked: list[str], errors: list[str]) -> None:
+    deadline = time.monotonic() + seconds
+
+    async def worker(n: int):
+        async with httpx.AsyncClient(base_url=url, timeout=3) as client:
+            while time.monotonic() < deadline:
+                coid = f"burst-{n}-{uuid.uuid4().hex[:12]}"
+                body = _order(coid, account=1 + n, symbol=("T", "KO", "PFE", "VZ")[n % 4],
+                              side="buy" if n % 2 else "sell")
+                try:
+                    response = await client.post("/orders", json=body)
+                except httpx.HTTPError as exc:
+                    errors.append(type(exc).__name__)
+                    await asyncio.sleep(0.02)
+                    continue
+                if response.status_code in (200, 201):
+                    acked.append(coid)
+                else:
+                    errors.append(str(response.status_code))
+
+    await asyncio.gather(*(worker(n) for n in range(workers)))
+
+
+def test_gateway_sigkill_mid_burst_loses_no_acknowledged_order(stack):
+    acked: list[str] = []
+    errors: list[str] = []
+
+    async def scenario():
+        load = asyncio.create_task(_load(stack.gateway_url, 3.0, 8, acked, errors))
+        await asyncio.sleep(1.0)
+        stack.kill("gateway")
+        killed_at = len(acked)
+        await asyncio.to_thread(stack.start_service, "gateway")
+        await load
+        return killed_at
+
+    killed_at = asyncio.run(scenario())
+    assert killed_at > 20 and len(acked) > killed_at, (killed_at, len(acked))
+    assert errors, "the kill should have cut some requests"
+    assert wait_settled(stack.dsn, 20)["settled"]
+    assert check_integrity(stack.dsn, acked) == []
+    with psycopg.connect(stack.dsn) as conn:
+        statuses = dict(conn.execute("SELECT status, count(*) FROM orders WHERE client_order_id = ANY(%s) "
+                                     "GROUP BY status", (acked,)).fetchall())
+    assert set(statuses) <= {"filled", "rejected"} and sum(statuses.values()) == len(set(acked))
+
+
+def test_exchange_down_orders_queue_then_drain_exactly_once(stack_factory):
+    stack = stack_factory(service_env={"gateway": {"OUTBOX_AGE_ALERT": "0.5", "MONITOR_INTERVAL": "0.2"}})
+    stack.kill("exchange")
+    with httpx.Client(base_url=stack.gateway_url, timeout=5) as client:
+        coids = [f"queued-{i}" for i in range(60)]
+        for i, coid in enumerate(coids):
+            response = client.post("/orders", json=_order(coid, account=1 + i % 10))
+            assert response.status_code == 201, response.text
+        deadline = time.monotonic() + 5
+        while "outbox_backlog_age" not in client.get("/health/ready").json()["alerts"]:
+            assert time.monotonic() < deadline, "backlog alert never raised"
+            time.sleep(0.1)
+        ready = client.get("/health/ready")
+        assert ready.status_code == 200 and ready.json()["exchange_link"] == "degraded"
+        assert ready.json()["outbox_backlog"] == 60
+    assert _count(stack.dsn, "SELECT count(*) FROM executions") == 0
+    stack.start_service("exchange")
+    assert wait_settled(stack.dsn, 20)["settled"]
+    assert _count(stack.dsn, "SELECT count(*) FROM executions WHERE order_id IN "
+                             "(SELECT id FROM orders WHERE client_order_id LIKE 'queued-%%')") == 60
+    assert _count(stack.dsn, "SELECT count(DISTINCT order_id) FROM executions") == 60
+    assert check_integrity(stack.dsn, coids) == []
+
+
+def test_router_crash_backlog_drains_on_restart(stack):
+    stack.kill("router")
+    with httpx.Client(base_url=stack.gateway_url, timeout=5) as client:
+        coids = []
+        for i in range(30):
+            result = place_canary_order(stack.gateway_url, timeout=2, account=1 + i, client=client)
+            assert result.ok and result.ack, result
+            coids.append(result.ack)
+    stack.start_service("router")
+    assert wait_settled(stack.dsn, 20)["settled"]
+    assert check_integrity(stack.dsn, coids) == []
+
+
+def test_integrity_check_reports_lost_and_mismatch(stack):
+    with httpx.Client(base_url=stack.gateway_url, timeout=5) as client:
+        assert client.post("/orders", json=_order("real")).status_code == 201
+    wait_settled(stack.dsn, 10)
+    with psycopg.connect(stack.dsn, autocommit=True) as conn:
+        conn.execute("UPDATE accounts SET buying_power = buying_power + 1 WHERE id = 3")
+    kinds = {v.kind for v in check_integrity(stack.dsn, ["real", "ghost"])}
+    assert kinds == {"lost", "cash_mismatch"}
