@@ -1,0 +1,142 @@
+"""The stack under a frozen database, and the nightly batch crashed and resumed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from tradingstack.drill import check_integrity, place_canary_order
+
+pytestmark = pytest.mark.processes
+
+_SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def _signal_all(pids, signum):
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+def test_db_stall_not_ready_within_a_second_and_orders_fail_fast(stack):
+    client = httpx.Client(base_url=stack.gateway_url, timeout=10)
+    assert client.get("/health/ready").status_code == 200
+    assert place_canary_order(stack.gateway_url, timeout=2).ok
+    pids = stack.postgres.pids()
+    assert len(pids) > 1
+    try:
+        _signal_all(pids, signal.SIGSTOP)
+        frozen = time.monotonic()
+        while client.get("/health/ready").status_code == 200:
+            assert time.monotonic() - frozen < 1.0, "still ready a second after the freeze"
+            time.sleep(0.02)
+        detected = time.monotonic() - frozen
+        body = client.get("/health/ready").json()
+        assert body["ready"] is False and "database_unreachable" in body["alerts"]
+        started = time.perf_counter()
+        response = client.post("/orders", json={"client_order_id": "during-stall", "account": 2, "symbol": "T",
+                                                "side": "buy", "type": "market", "quantity": 1})
+        answered = time.perf_counter() - started
+        assert response.status_code in (503, 504), response.text
+        assert response.json()["error"] in ("database_timeout", "database_unavailable", "circuit_open")
+        assert answered < 3.5, answered
+        # Once the circuit is open, the answer is immediate.
+        started = time.perf_counter()
+        again = client.post("/orders", json={"client_order_id": "during-stall-2", "account": 2, "symbol": "T",
+                                             "side": "buy", "type": "market", "quantity": 1})
+        assert again.status_code in (503, 504) and time.perf_counter() - started < 3.5
+        assert client.get("/health/live").status_code == 200
+    finally:
+        _signal_all(pids, signal.SIGCONT)
+    assert detected < 1.0
+    thawed = time.monotonic()
+    while not place_canary_order(stack.gateway_url, timeout=1).ok:
+        assert time.monotonic() - thawed < 10, "no recovery within 10 s of the thaw"
+        time.sleep(0.1)
+    assert client.get("/health/ready").status_code == 200
+    client.close()
+
+
+def _populate(dsn: str, orders: int) -> None:
+    """Orders with their executions, through the stack's own stored functions."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "SELECT place_order('b' || g, 1 + g %% 50, s.symbol, CASE WHEN g %% 3 = 0 THEN 'sell' ELSE 'buy' END, "
+            "'market', 1 + g %% 17, NULL, NULL, 0.05) "
+            "FROM generate_series(1, %s) g, LATERAL (SELECT symbol FROM symbols ORDER BY symbol "
+            "OFFSET g %% 40 LIMIT 1) s", (orders,))
+        conn.execute("SELECT record_fill('E' || id, id, quantity, 10 + (id % 97) * 0.37, "
+                     "'2026-11-24 15:00:00+00'::timestamptz + id * interval '1 ms') "
+                     "FROM orders WHERE status = 'accepted' ORDER BY id")
+
+
+def _batch(dsn: str, **env) -> subprocess.Popen:
+    full = {**os.environ, "PYTHONPATH": _SRC, "DATABASE_URL": dsn, "BATCH_DATE": "2026-11-24",
+            "BATCH_WINDOW": "60", **{k: str(v) for k, v in env.items()}}
+    return subprocess.Popen([sys.executable, "-m", "tradingstack.batch"], env=full, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _snapshot(dsn: str):
+    with psycopg.connect(dsn) as conn:
+        return (conn.execute("SELECT id, cash, buying_power FROM accounts ORDER BY id").fetchall(),
+                conn.execute("SELECT account_id, symbol, quantity, available FROM positions "
+                             "ORDER BY account_id, symbol").fetchall(),
+                conn.execute("SELECT count(*) FROM executions WHERE settled_run IS NULL").fetchone()[0])
+
+
+def test_batch_killed_halfway_and_resumed_equals_uninterrupted_run(postgres):
+    from tradingstack.schema import apply
+
+    postgres.create_role("trading")
+    postgres.create_database("template_day", owner="trading")
+    template = postgres.dsn("template_day", "trading")
+    apply(template, accounts=50)
+    _populate(template, 2000)
+    for name in ("clean", "crashed"):
+        postgres.create_database(name, owner="trading", template="template_day")
+    clean, crashed = postgres.dsn("clean", "trading"), postgres.dsn("crashed", "trading")
+
+    out, _ = _batch(clean, BATCH_CHUNK=100).communicate(timeout=60)
+    assert '"event": "finished"' in out, out
+
+    runner = _batch(crashed, BATCH_CHUNK=50, BATCH_CHUNK_PAUSE=0.03)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with psycopg.connect(crashed, autocommit=True) as conn:
+                row = conn.execute("SELECT processed, total FROM batch_runs").fetchone()
+            if row and row[0] >= row[1] // 2:
+                break
+            assert time.monotonic() < deadline and runner.poll() is None, "batch never got halfway"
+            time.sleep(0.02)
+        runner.send_signal(signal.SIGKILL)
+    finally:
+        runner.kill()
+        runner.wait(10)
+    with psycopg.connect(crashed) as conn:
+        status, processed, total = conn.execute("SELECT status, processed, total FROM batch_runs").fetchone()
+    assert status == "running" and 0 < processed < total == 2000
+
+    out, _ = _batch(crashed, BATCH_CHUNK=50).communicate(timeout=60)
+    assert '"event": "resume"' in out and '"event": "finished"' in out, out
+    assert _snapshot(crashed) == _snapshot(clean)
+    assert _snapshot(clean)[2] == 0
+    with psycopg.connect(crashed) as conn:
+        chunks, attempts, margin = conn.execute(
+            "SELECT (SELECT sum(executions) FROM batch_chunks), attempts, margin_s FROM batch_runs").fetchone()
+    assert chunks == 2000 and attempts == 2 and 0 < margin < 60
+    out, _ = _batch(crashed).communicate(timeout=60)
+    assert '"processed": 2000' in out and _snapshot(crashed) == _snapshot(clean)
+    assert check_integrity(crashed, []) == []
+    assert check_integrity(clean, []) == []
