@@ -179,6 +179,13 @@ class ApiHandler(BaseHTTPRequestHandler):
     # -- requests ----------------------------------------------------------------------------
 
     def read_body(self) -> bytes:
+        """The request body, read once (every request's body is consumed, keeping keep-alive in step)."""
+        cached = getattr(self, "_body", None)
+        if cached is None:
+            cached = self._body = self._read_body()
+        return cached
+
+    def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             return self._read_chunked()
         length = self.headers.get("Content-Length")
@@ -214,6 +221,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             self.rfile.readline(8)
 
     def dispatch(self) -> None:
+        self._body = None
         path = unquote(urlsplit(self.path).path)
         route = _match(path)
         if route is None:
@@ -232,6 +240,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             self.send_error_body(403, "User agent not allowed", headers)
             return
         try:
+            self.read_body()
             handler(self, headers, *args)
         except ApiError as error:
             self.send_api_error(error, headers)

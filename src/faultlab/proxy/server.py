@@ -72,7 +72,7 @@ class ProxyServer:
                 self.stop()
                 raise InputError(f"{self.config}: {error.message}")
         self._thread = threading.Thread(
-            target=self._http.serve_forever, kwargs={"poll_interval": 0.2}, name="faultlab-proxy-api", daemon=True
+            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, name="faultlab-proxy-api", daemon=True
         )
         self._thread.start()
         return self
