@@ -78,6 +78,12 @@ class Parsed:
     values: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    unreadable: set[Loc] = field(default_factory=set)
+    """Values already reported by the parser (and replaced by None): not reported again."""
+
+    def reported(self, loc: Loc) -> bool:
+        """Whether ``loc`` is, or lies inside, a value the parser already reported."""
+        return any(tuple(loc[: len(bad)]) == bad for bad in self.unreadable)
 
     def problem(self, loc: Loc, message: str, *, at_key: bool = False) -> Problem:
         """A problem located at ``loc`` (or at the nearest enclosing node that has a position)."""
@@ -85,8 +91,9 @@ class Parsed:
         return Problem(self.file, line, column, format_path(loc), message)
 
     def add(self, loc: Loc, message: str, *, at_key: bool = False) -> None:
-        """Record a problem at ``loc``."""
-        self.problems.append(self.problem(loc, message, at_key=at_key))
+        """Record a problem at ``loc`` (unless the parser reported that value already)."""
+        if not self.reported(tuple(loc)):
+            self.problems.append(self.problem(loc, message, at_key=at_key))
 
 
 def _position(doc: Parsed, loc: Loc, at_key: bool) -> tuple[int, int]:
@@ -150,8 +157,9 @@ def parse_yaml(text: str | bytes, file: str = "<input>") -> Parsed:
     if len(text) > MAX_FILE_BYTES:
         doc.problems.append(Problem(file, 0, 0, "", f"file is larger than {MAX_FILE_BYTES} bytes"))
         return doc
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -173,7 +181,8 @@ def parse_yaml(text: str | bytes, file: str = "<input>") -> Parsed:
         doc.problems.append(Problem(file, 0, 0, "", "YAML nested too deeply"))
         return doc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if node is None:
         doc.problems.append(Problem(file, 1, 1, "", "the file is empty"))
         return doc
@@ -203,6 +212,7 @@ class _Builder:
         return node.start_mark.line + 1, node.start_mark.column + 1
 
     def _problem(self, node: yaml.Node, loc: Loc, message: str) -> None:
+        self.doc.unreadable.add(loc)
         line, column = self._mark(node)
         self.doc.problems.append(Problem(self.doc.file, line, column, format_path(loc), message))
 
@@ -243,10 +253,9 @@ class _Builder:
                 self._problem(key_node, loc, "a key must be plain text, not a list or mapping")
                 continue
             key = self._scalar(key_node, loc)
-            try:
-                hash(key)
-            except TypeError:
-                self._problem(key_node, loc, "a key must be plain text")
+            if not isinstance(key, str):
+                # Every key of every document is a name; 1, true or null as a key is a slip.
+                self._problem(key_node, (*loc, key), f"a key must be text, not {key!r}; quote it if you meant '{key_node.value}'")
                 continue
             if key in first_seen:
                 self._problem(
@@ -423,6 +432,8 @@ def _located(doc: Parsed, exc: ValidationError, model: Any, prefix: Loc = (), ex
             if known is not None and extra_known and not error["loc"][:-1]:
                 known = [*extra_known, *known]
         at_key = error["type"] == "extra_forbidden" or isinstance(error.get("input"), (dict, list))
+        if doc.reported(path):
+            continue
         problems.append(doc.problem(path, _message(error, known), at_key=at_key))
     return problems
 
@@ -485,7 +496,7 @@ def _partial_stack(data: dict[Any, Any]) -> tuple[Stack | None, set[Loc]]:
 def _load_stack(path: Path) -> tuple[Stack | None, list[Problem]]:
     """The stack and no problems, or the problems and (if any can be made) a partial stack."""
     doc = _read(path)
-    if doc.problems:
+    if doc.data is None:
         return None, doc.problems
     stack = _validate(doc, Stack, path.parent)
     placeholders: set[Loc] = set()
@@ -643,7 +654,7 @@ _KIND_NAMES = {Stack: "stack", Scenario: "scenario", DrillPlan: "drill plan"}
 
 def _load_scenario(path: Path, stacks: dict[Path, tuple[Stack | None, list[Problem]]] | None = None) -> tuple[Scenario | None, list[Problem]]:
     doc = _read(path)
-    if doc.problems:
+    if doc.data is None:
         return None, doc.problems
     return _scenario_from(doc, path, stacks if stacks is not None else {})
 
@@ -728,7 +739,7 @@ def load_plan(path: str | os.PathLike[str]) -> DrillPlan:
     """Load and check a drill plan and every scenario it names; raise InputError with all problems."""
     path = _absolute(path)
     doc = _read(path)
-    if doc.problems:
+    if doc.data is None:
         raise InputError(doc.problems)
     plan, problems = _plan_from(doc, path)
     if problems:
@@ -769,7 +780,7 @@ def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan:
     """Load a stack, scenario or drill plan, telling which by its keys."""
     path = _absolute(path)
     doc = _read(path)
-    if doc.problems:
+    if doc.data is None:
         raise InputError(doc.problems)
     if not isinstance(doc.data, dict):
         what = {list: "a list", str: "a text value", int: "a number", float: "a number", bool: "true or false"}
