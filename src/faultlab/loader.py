@@ -192,6 +192,9 @@ def parse_yaml(text: str | bytes, file: str = "<input>") -> Parsed:
     except _TooBig as exc:
         doc.problems.append(Problem(file, 0, 0, "", str(exc)))
         doc.data = None
+    if doc.data is None and not doc.problems:
+        line, column = node.start_mark.line + 1, node.start_mark.column + 1
+        doc.problems.append(Problem(file, line, column, "", "the document is empty (null)"))
     return doc
 
 
