@@ -346,8 +346,12 @@ class Proxy:
                     self.stop()
 
     def chain_changed(self, direction: str) -> None:
-        """Tell every live connection that ``direction``'s chain changed (never waits)."""
-        self.relay.call_soon(self._refresh_in_loop, direction)
+        """Tell every live connection that ``direction``'s chain changed.
+
+        Waits only for the loop to switch paths and poke the toxic threads (it never blocks),
+        so data sent after the API answered meets the new chain, as with Toxiproxy.
+        """
+        self.relay.call(self._refresh_in_loop, direction)
 
     def _refresh_in_loop(self, direction: str) -> None:
         for conn in list(self.connections):

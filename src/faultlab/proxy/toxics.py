@@ -64,9 +64,10 @@ class Stage:
             return events
         out: list[Event] = []
         for when, payload in events:
-            out.extend(self.apply(max(when, self.last_out), payload, now))
-        if out:
-            self.last_out = max(self.last_out, max(t for t, _ in out))
+            for due, item in self.apply(when, payload, now):
+                # A stage is sequential, like Toxiproxy's goroutine: nothing overtakes.
+                self.last_out = max(due, self.last_out)
+                out.append((self.last_out, item))
         return out
 
     def apply(self, when: float, payload: Any, now: float) -> list[Event]:
