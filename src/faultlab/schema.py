@@ -87,6 +87,19 @@ def _fault_step_schema(base: dict[str, Any], kinds: Iterable[tuple[str, Any]]) -
     }
 
 
+def _close_pattern_maps(node: Any) -> None:
+    # pydantic writes dict[Name, X] as patternProperties but lets other keys through;
+    # the model refuses them, so the schema must too.
+    if isinstance(node, dict):
+        if "patternProperties" in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for value in node.values():
+            _close_pattern_maps(value)
+    elif isinstance(node, list):
+        for value in node:
+            _close_pattern_maps(value)
+
+
 def document_schema(kind: str, fault_kinds: Iterable[tuple[str, Any]] | None = None) -> dict[str, Any]:
     """The JSON Schema of one document kind (``stack``, ``scenario`` or ``plan``).
 
@@ -105,6 +118,7 @@ def document_schema(kind: str, fault_kinds: Iterable[tuple[str, Any]] | None = N
         schema["$defs"]["FaultStep"] = _fault_step_schema(schema["$defs"]["FaultStep"], fault_kinds)
     else:
         raise ValueError(f"unknown document kind {kind!r}; known: {', '.join(KINDS)}")
+    _close_pattern_maps(schema)
     return {"$schema": DRAFT, "title": _TITLES[kind], **{k: v for k, v in schema.items() if k != "title"}}
 
 
