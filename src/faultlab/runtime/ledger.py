@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 
@@ -224,9 +224,15 @@ class CleanupReport:
         return "\n".join(lines) or "nothing to clean up"
 
 
-Cleaner = Callable[..., list[tuple[str, bool, str]]]
-"""``cleaner(entry, *, run_id, http_timeout_s) -> [(what, ok, detail), ...]``; must be
-idempotent (a resource already gone is success) and may raise (counted as a failure)."""
+class Cleaner(Protocol):
+    """Reverts or removes the resource of one ledger entry, returning ``[(what, ok, detail)]``.
+
+    Must be idempotent (a resource already gone is a success) and may raise (counted as a
+    failure). Takes keyword arguments ``run_id`` and ``http_timeout_s`` and must accept
+    others, so new ones can be added.
+    """
+
+    def __call__(self, entry: Mapping[str, Any], **kwargs: Any) -> list[tuple[str, bool, str]]: ...
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,12 @@ import socket
 import time
 from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from faultlab.errors import ReadinessTimeout, ServiceFailed
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "Deadline",
@@ -106,6 +107,8 @@ class HttpWait(WaitStrategy):
 
     def check(self, deadline: Deadline) -> Observation:
         """One GET with a timeout bounded by the deadline."""
+        import httpx  # importing httpx pulls in rich (its CLI); keep it out of import time
+
         timeout = max(0.01, min(self.request_timeout_s, deadline.remaining()))
         start = time.monotonic()
         try:

@@ -1,0 +1,73 @@
+"""Import hygiene and the frozen public API of the engine and runtime building blocks."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import faultlab
+
+MODULES = [
+    "faultlab.engine.clock",
+    "faultlab.engine.scheduler",
+    "faultlab.engine.journal",
+    "faultlab.engine.probes",
+    "faultlab.engine.load",
+    "faultlab.engine.locust_recorder",
+    "faultlab.runtime.supervisor",
+    "faultlab.runtime.waits",
+    "faultlab.runtime.ports",
+    "faultlab.runtime.ledger",
+]
+
+PUBLIC = {
+    "faultlab.engine.clock": ["Clock", "MonotonicClock", "FakeClock"],
+    "faultlab.engine.scheduler": [
+        "TimelineItem", "PlannedAction", "ActionRecord", "ScheduleResult", "Scheduler", "compile_timeline",
+    ],
+    "faultlab.engine.journal": [
+        "SCHEMA", "JOURNAL_FILE", "CANARY_FILE", "MONITOR_FILE", "REQUESTS_FILE", "Record", "RunHeader", "Phase",
+        "FaultEvent", "JobEvent", "Integrity", "BatchResult", "Cleanup", "Decision", "Note", "End",
+        "UnknownRecord", "CanarySample", "MonitorSample", "RequestSample", "RECORD_TYPES", "record_from_dict",
+        "register_record", "JournalWriter", "Run", "read_run",
+    ],
+    "faultlab.engine.probes": ["CanaryProbe", "MonitorProbe", "parse_prometheus"],
+    "faultlab.engine.load": ["LoadSpec", "LoadDriver", "RECORDER_PATH"],
+    "faultlab.engine.locust_recorder": ["RequestRecorder"],
+    "faultlab.runtime.supervisor": [
+        "RestartPolicy", "ServiceSpec", "Service", "Supervisor", "kill_process_group", "group_members",
+    ],
+    "faultlab.runtime.waits": [
+        "Deadline", "Observation", "WaitStrategy", "HttpWait", "TcpWait", "CallableWait", "AllOf", "wait_for",
+    ],
+    "faultlab.runtime.ports": ["LOOPBACK", "free_port", "free_ports", "start_on_free_port", "is_port_in_use"],
+    "faultlab.runtime.ledger": [
+        "LEDGER_SCHEMA", "RUN_LABEL", "default_state_dir", "Ledger", "CleanupAction", "CleanupReport", "Cleaner",
+        "CLEANERS", "register_cleaner", "cleanup",
+    ],
+}
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_exported_members_are_frozen_and_documented(name):
+    module = importlib.import_module(name)
+    assert sorted(module.__all__) == sorted(PUBLIC[name])
+    for member in module.__all__:
+        value = getattr(module, member)
+        if callable(value) and not isinstance(value, (dict, str)):
+            assert (value.__doc__ or "").strip(), f"{name}.{member} has no docstring"
+
+
+def test_importing_them_loads_no_locust_gevent_rich_or_docker():
+    src = str(Path(faultlab.__file__).resolve().parent.parent)
+    code = (
+        f"import sys; import {', '.join(MODULES)}; "
+        "print(','.join(sorted(m for m in ('locust', 'gevent', 'rich', 'docker') if m in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"PYTHONPATH": src, "PATH": "/usr/bin:/bin"}, check=True)
+    assert out.stdout.strip() == ""
