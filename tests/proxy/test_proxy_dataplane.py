@@ -1,0 +1,290 @@
+"""Lifecycle and data plane: bind/disable/restart/delete, volume, concurrency, back-pressure.
+
+Semantics from Toxiproxy's proxy_test.go and README; the "better than Toxiproxy" cases
+(no API hang under load, no accept blocked by a dead upstream) are checked here too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import select
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+from proxy_helpers import add_toxic, make_proxy, port_of, recv_exactly, round_trip, wait_for
+
+from faultlab.proxy import ProxyServer
+
+
+def refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def closed_by_peer(sock: socket.socket) -> bool:
+    sock.settimeout(2)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_disable_refuses_and_cuts_then_enable_rebinds_same_port(api: httpx.Client, echo_upstream, sockets) -> None:
+    port = make_proxy(api, "p", echo_upstream.address)
+    live = sockets(port)
+    round_trip(live)
+    api.patch("/proxies/p", json={"enabled": False})
+    assert refused(port), "a disabled proxy closes its listener (ECONNREFUSED)"
+    assert closed_by_peer(live), "and every live connection"
+    assert api.patch("/proxies/p", json={"enabled": True}).json()["listen"] == f"127.0.0.1:{port}"
+    assert round_trip(sockets(port)) < 1
+
+
+def test_changing_upstream_restarts_and_drops_connections(api: httpx.Client, upstreams, sockets) -> None:
+    first = upstreams(lambda c: c.sendall(b"1") or c.recv(1))
+    second = upstreams(lambda c: c.sendall(b"2") or c.recv(1))
+    port = make_proxy(api, "p", first.address)
+    live = sockets(port)
+    assert live.recv(1) == b"1"
+    response = api.patch("/proxies/p", json={"upstream": second.address})
+    assert response.json()["listen"] == f"127.0.0.1:{port}"
+    assert closed_by_peer(live)
+    assert sockets(port).recv(1) == b"2"
+
+
+def test_changing_listen_moves_the_listener(api: httpx.Client, echo_upstream, sockets) -> None:
+    port = make_proxy(api, "p", echo_upstream.address)
+    live = sockets(port)
+    round_trip(live)
+    new_port = port_of(api.patch("/proxies/p", json={"listen": "127.0.0.1:0"}).json()["listen"])
+    assert new_port != port and refused(port)
+    assert closed_by_peer(live)
+    assert round_trip(sockets(new_port)) < 1
+
+
+def test_same_listen_by_hostname_is_not_a_change(api: httpx.Client, echo_upstream, sockets) -> None:
+    port = make_proxy(api, "p", echo_upstream.address)
+    live = sockets(port)
+    api.patch("/proxies/p", json={"listen": f"localhost:{port}"})
+    assert round_trip(live) < 1, "localhost:PORT resolves to the bound address: no restart (2.12, #631)"
+
+
+def test_delete_closes_listener_and_connections(api: httpx.Client, echo_upstream, sockets) -> None:
+    port = make_proxy(api, "p", echo_upstream.address)
+    live = sockets(port)
+    round_trip(live)
+    assert api.delete("/proxies/p").status_code == 204
+    assert refused(port)
+    assert closed_by_peer(live)
+
+
+def test_reset_rebinds_disabled_proxies_on_their_port(api: httpx.Client, echo_upstream, sockets) -> None:
+    port = make_proxy(api, "p", echo_upstream.address)
+    api.patch("/proxies/p", json={"enabled": False})
+    api.post("/reset")
+    assert round_trip(sockets(port)) < 1
+
+
+def test_down_upstream_accepts_then_closes(api: httpx.Client, sockets) -> None:
+    dead = socket.create_server(("127.0.0.1", 0))
+    dead_port = dead.getsockname()[1]
+    dead.close()
+    port = make_proxy(api, "p", f"127.0.0.1:{dead_port}")
+    assert closed_by_peer(sockets(port)), "the client sees EOF, not ECONNREFUSED (Toxiproxy #265)"
+
+
+def test_unresolvable_upstream_closes_the_client(api: httpx.Client, sockets) -> None:
+    port = make_proxy(api, "p", "no-such-host.invalid:80")
+    assert closed_by_peer(sockets(port))
+
+
+def test_a_dead_upstream_blocks_no_accept(api: httpx.Client, echo_upstream, sockets) -> None:
+    blackhole = socket.socket()
+    blackhole.bind(("127.0.0.1", 0))
+    blackhole.listen(0)
+    fillers = []
+    try:
+        for _ in range(4):  # fill the accept queue: further SYNs are dropped, connects hang
+            f = socket.socket()
+            f.setblocking(False)
+            f.connect_ex(blackhole.getsockname())
+            fillers.append(f)
+        stuck = make_proxy(api, "stuck", f"127.0.0.1:{blackhole.getsockname()[1]}")
+        fine = make_proxy(api, "fine", echo_upstream.address)
+        hanging = [sockets(stuck) for _ in range(5)]
+        start = time.perf_counter()
+        assert round_trip(sockets(fine)) < 1
+        assert api.get("/proxies").status_code == 200
+        assert time.perf_counter() - start < 1
+        assert all(s.fileno() > 0 for s in hanging)
+    finally:
+        for f in fillers:
+            f.close()
+        blackhole.close()
+
+
+def test_256_mb_byte_exact(api: httpx.Client, echo_upstream, sockets) -> None:
+    port = make_proxy(api, "p", echo_upstream.address)
+    sock = sockets(port, timeout=60)
+    block = hashlib.sha256(b"seed").digest() * (1 << 15)  # 1 MiB, not uniform
+    total = 256 << 20
+    sent_hash = hashlib.sha256()
+
+    def send() -> None:
+        for i in range(total // len(block)):
+            chunk = i.to_bytes(4, "big") + block[4:]
+            sent_hash.update(chunk)
+            sock.sendall(chunk)
+        sock.shutdown(socket.SHUT_WR)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    got_hash = hashlib.sha256()
+    received = 0
+    buffer = bytearray(1 << 20)
+    while True:
+        n = sock.recv_into(buffer)
+        if not n:
+            break
+        got_hash.update(memoryview(buffer)[:n])
+        received += n
+    sender.join()
+    assert received == total
+    assert got_hash.hexdigest() == sent_hash.hexdigest()
+
+
+class EpollEcho:
+    """An echo server on one epoll thread (hundreds of clients without hundreds of threads)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0), backlog=1024)
+        self.sock.setblocking(False)
+        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        ep = select.epoll()
+        ep.register(self.sock.fileno(), select.EPOLLIN)
+        conns: dict[int, socket.socket] = {}
+        while not self._stop.is_set():
+            for fd, _ in ep.poll(0.05):
+                if fd == self.sock.fileno():
+                    while True:
+                        try:
+                            c, _ = self.sock.accept()
+                        except BlockingIOError:
+                            break
+                        conns[c.fileno()] = c
+                        ep.register(c.fileno(), select.EPOLLIN)
+                    continue
+                c = conns[fd]
+                data = c.recv(65536)
+                if data:
+                    c.setblocking(True)
+                    c.sendall(data)
+                else:
+                    ep.unregister(fd)
+                    c.close()
+                    del conns[fd]
+        for c in conns.values():
+            c.close()
+        ep.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+
+
+@pytest.fixture
+def epoll_echo():
+    server = EpollEcho()
+    yield server
+    server.close()
+
+
+def test_500_concurrent_connections(server: ProxyServer, api: httpx.Client, epoll_echo, sockets) -> None:
+    port = make_proxy(api, "p", epoll_echo.address)
+    conns = [sockets(port, timeout=10) for _ in range(500)]
+    for i, conn in enumerate(conns):
+        conn.sendall(b"%05d" % i)
+    for i, conn in enumerate(conns):
+        assert recv_exactly(conn, 5) == b"%05d" % i
+    assert wait_for(lambda: len(server.proxies.get("p").connections) == 500)
+    metrics = api.get("/metrics").text
+    assert 'faultlab_proxy_connections{proxy="p"} 500.0' in metrics
+
+
+def _fill(sock: socket.socket, limit: int) -> int:
+    """Send until the socket would block (or ``limit`` bytes); return bytes accepted."""
+    sock.setblocking(False)
+    chunk = b"z" * (1 << 20)
+    sent = 0
+    idle_since = time.monotonic()
+    while sent < limit and time.monotonic() - idle_since < 0.5:
+        try:
+            sent += sock.send(chunk)
+            idle_since = time.monotonic()
+        except BlockingIOError:
+            time.sleep(0.01)
+    return sent
+
+
+@pytest.mark.parametrize("toxic", [None, {"type": "latency", "stream": "upstream", "attributes": {"latency": 1}}])
+def test_back_pressure_never_buffers_the_stream(api: httpx.Client, upstreams, sockets, toxic) -> None:
+    release = threading.Event()
+    upstream = upstreams(lambda conn: release.wait(10))
+    port = make_proxy(api, "p", upstream.address)
+    if toxic:
+        add_toxic(api, "p", **toxic)
+    sock = sockets(port)
+    try:
+        accepted = _fill(sock, 512 << 20)
+        # socket buffers on both hops + the relay's 1 MiB pipe (or the 16 MiB toxic queue)
+        assert accepted < 80 << 20, f"{accepted >> 20} MiB accepted from a sender nobody reads"
+    finally:
+        release.set()
+
+
+def test_removing_toxics_under_load_never_hangs_the_api(api: httpx.Client, upstreams, sockets) -> None:
+    release = threading.Event()
+    upstream = upstreams(lambda conn: release.wait(10))
+    port = make_proxy(api, "p", upstream.address)
+    try:
+        for round_ in range(3):
+            add_toxic(api, "p", type="latency", name="l", stream="upstream", attributes={"latency": 50})
+            add_toxic(api, "p", type="timeout", name="t", attributes={"timeout": 0})
+            add_toxic(api, "p", type="bandwidth", name="b", stream="upstream", attributes={"rate": 1})
+            flooders = [sockets(port) for _ in range(10)]
+            for s in flooders:
+                _fill(s, 4 << 20)
+            start = time.perf_counter()
+            for name in ("b", "l", "t"):
+                assert api.delete(f"/proxies/p/toxics/{name}", timeout=2).status_code == 204
+            assert api.post("/reset", timeout=2).status_code == 204
+            assert api.delete("/proxies/p", timeout=2).status_code == 204 if round_ == 2 else True
+            assert time.perf_counter() - start < 1.0
+    finally:
+        release.set()
+
+
+def test_embedded_server_stops_every_thread(echo_upstream) -> None:
+    before = set(threading.enumerate())
+    with ProxyServer(host="127.0.0.1", port=0) as srv:
+        with httpx.Client(base_url=srv.url) as api:
+            port = make_proxy(api, "p", echo_upstream.address)
+            add_toxic(api, "p", type="latency", attributes={"latency": 1})
+            conn = socket.create_connection(("127.0.0.1", port))
+            round_trip(conn)
+    conn.close()
+    assert wait_for(lambda: set(threading.enumerate()) <= before | set(echo_upstream._threads), timeout=3), \
+        set(threading.enumerate()) - before
+    assert refused(port)
