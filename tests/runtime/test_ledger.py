@@ -203,3 +203,63 @@ def test_a_recycled_pid_is_never_killed(tmp_path):
     finally:
         bystander.kill()
         bystander.wait()
+
+
+@pytest.mark.processes
+def test_pg_lock_session_and_read_only_setting_are_undone(tmp_path):
+    psycopg = pytest.importorskip("psycopg")
+    from faultlab.errors import ServiceFailed
+    from faultlab.runtime.postgres import PostgresServer
+
+    import shutil
+    import tempfile
+
+    # pytest's private tmp tree is not traversable by the unprivileged postgres user
+    pg_home = Path(tempfile.mkdtemp(prefix="faultlab-ledger-pg-"))
+    pg = PostgresServer(pg_home / "pg")
+    try:
+        pg.start()
+    except ServiceFailed as exc:
+        shutil.rmtree(pg_home, ignore_errors=True)
+        pytest.skip(f"no PostgreSQL here: {exc}")
+    try:
+        dsn = pg.dsn()
+        ledger = Ledger("pg-run", state_dir=tmp_path / "state")
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute("CREATE TABLE orders (id int)")
+        holder = psycopg.connect(dsn)
+        entry = ledger.pg_session(dsn)
+        holder.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+        ledger.update(entry, backend_pid=holder.info.backend_pid)
+        undo = ["SET default_transaction_read_only = off", "ALTER SYSTEM RESET default_transaction_read_only",
+                "SELECT pg_reload_conf()"]
+        ledger.pg_setting(dsn, undo, what="read-only database")
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+            admin.execute("SELECT pg_reload_conf()")
+
+        report = cleanup(tmp_path / "state", force=True)
+        assert not report.failures and report.cleaned_runs == ["pg-run"], str(report)
+        assert any("terminated" == a.detail for a in report.actions), str(report)
+        with pytest.raises(psycopg.OperationalError):
+            holder.execute("SELECT 1")
+        holder.close()
+        deadline = time.monotonic() + 5
+        while True:
+            with psycopg.connect(dsn, autocommit=True) as check:
+                read_only = check.execute("SHOW default_transaction_read_only").fetchone()[0]
+                check.execute("SET lock_timeout = '1s'")
+                check.execute("INSERT INTO orders VALUES (1)")  # the lock is gone
+            if read_only == "off" or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert read_only == "off"
+
+        ledger = Ledger("pg-gone", state_dir=tmp_path / "state")
+        ledger.pg_session(dsn, backend_pid=12345)
+        ledger.pg_setting(dsn, undo)
+    finally:
+        pg.stop()
+        shutil.rmtree(pg_home, ignore_errors=True)
+    report = cleanup(tmp_path / "state", force=True)
+    assert not report.failures and all("server not running" in a.detail for a in report.actions), str(report)

@@ -79,7 +79,9 @@ def test_kill_restarts_per_policy_and_logs_are_captured(tmp_path):
 
 
 def test_no_policy_and_on_failure_limits(tmp_path):
-    with Supervisor(tmp_path) as sup:
+    delays = []
+    observer = lambda kind, **kw: delays.append(kw["delay_s"]) if kind == "restarting" else None  # noqa: E731
+    with Supervisor(tmp_path, observers=[observer]) as sup:
         once = sup.start(ServiceSpec("once", [PY, "-c", "import sys; sys.exit(3)"], restart="no"))
         assert until(lambda: once.state == "exited")
         assert once.exit_code == 3 and once.restart_count == 0
@@ -95,6 +97,7 @@ def test_no_policy_and_on_failure_limits(tmp_path):
         assert until(lambda: flaky.state == "exited" and flaky.restart_count == 2)
         assert flaky.exit_codes == [1, 1, 1]
         assert flaky.log_tail().count("boom") == 3
+        assert delays == [0.01, 0.02]  # docker's doubling backoff
 
 
 def test_pause_resume_and_stop_of_a_paused_group(tmp_path):
