@@ -7,11 +7,13 @@ fills as a market order. Fills move the price a little (``EXCHANGE_IMPACT``), so
 drop can set off a cascade of stop-sell orders. Every order is idempotent on its
 ``order_id``: sending it again returns its current state, never a second fill. Each fill has
 the deterministic id ``E<order_id>`` and a sequence number; ``GET /fills?after=N`` lets the
-router catch up after a crash (a restart without a journal changes ``epoch``).
+router catch up after a crash (a restart without a journal changes ``epoch``). A fill made
+while its order was being submitted is flagged ``immediate`` (it is in the submit answer);
+``deferred_only=1`` leaves those out, and only deferred fills wake a long poll.
 
 Endpoints: ``POST /orders`` (one order or ``{"orders": [...]}``), ``GET /orders/{id}``,
 ``POST /orders/status`` (``{"order_ids": [...]}``), ``DELETE /orders/{id}``, ``POST /cancels``
-(``{"order_ids": [...]}``), ``GET /fills?after=N&wait=S&limit=L``, ``GET /prices``,
+(``{"order_ids": [...]}``), ``GET /fills?after=N&wait=S&limit=L&deferred_only=0|1``, ``GET /prices``,
 ``POST /admin/price`` (``{"symbol": "AAPL" or "*", "price": p}`` or ``{"move_pct": -10}``),
 ``POST /admin/mode`` (``{"silent": true|false, "latency_ms": n}``; silent = accept orders
 but never fill, FT-23), ``GET /health/live``, ``GET /health/ready``, ``GET /metrics``.
@@ -133,7 +135,7 @@ class Exchange:
         self.resting[symbol].add(order_id)
         self._write({"order": order})
         if not self.silent:
-            self._match(symbol)
+            self._match(symbol, immediate=order_id)
         return self._state(order)
 
     def cancel(self, order_id: int) -> dict:
@@ -168,23 +170,27 @@ class Exchange:
             return price <= order["limit"] if side == "buy" else price >= order["limit"]
         return price >= order["stop"] if side == "buy" else price <= order["stop"]
 
-    def _match(self, symbol: str) -> None:
-        """Fill every resting order of ``symbol`` the price now allows; fills move the price."""
+    def _match(self, symbol: str, immediate: int | None = None) -> None:
+        """Fill every resting order of ``symbol`` the price now allows; fills move the price.
+
+        The fill of ``immediate`` (the order being submitted) is answered in the submit
+        response and flagged so, letting the router's fill poll skip it.
+        """
         while True:
             price = self.prices[symbol]
             ready = [self.orders[i] for i in self.resting[symbol] if self._triggered(self.orders[i], price)]
             if not ready:
                 return
             for order in sorted(ready, key=lambda o: o["order_id"]):
-                self._fill(order, self.prices[symbol])
+                self._fill(order, self.prices[symbol], immediate=order["order_id"] == immediate)
 
-    def _fill(self, order: dict, price: float) -> None:
+    def _fill(self, order: dict, price: float, immediate: bool = False) -> None:
         symbol = order["symbol"]
         if order["type"] == "limit":
             price = min(price, order["limit"]) if order["side"] == "buy" else max(price, order["limit"])
         fill = {"seq": len(self.fills) + 1, "exec_id": f"E{order['order_id']}", "order_id": order["order_id"],
                 "symbol": symbol, "side": order["side"], "quantity": order["quantity"], "price": round(price, 4),
-                "executed_at": datetime.now(timezone.utc).isoformat()}
+                "executed_at": datetime.now(timezone.utc).isoformat(), "immediate": immediate}
         self.fills.append(fill)
         order.update(status="filled", fill=fill)
         self.resting[symbol].discard(order["order_id"])
@@ -193,7 +199,8 @@ class Exchange:
         if order["type"] != "limit" and self.impact:
             move = self.impact * order["quantity"] * (1 if order["side"] == "buy" else -1)
             self.prices[symbol] = max(0.01, round(self.prices[symbol] * (1 + max(-0.05, min(0.05, move))), 4))
-        self.fill_event.set()
+        if not immediate:
+            self.fill_event.set()
 
     def set_price(self, symbol: str, price: float | None = None, move_pct: float | None = None) -> dict:
         """Push prices (``symbol='*'`` for all) and fill what that triggers."""
@@ -283,8 +290,10 @@ def create_app(exchange: Exchange):
             except TimeoutError:
                 pass
         fills = exchange.fills[after:after + limit]
-        return web.json_response({"epoch": exchange.epoch, "fills": fills,
-                                  "last_seq": fills[-1]["seq"] if fills else after})
+        last_seq = fills[-1]["seq"] if fills else after
+        if request.query.get("deferred_only") == "1":
+            fills = [f for f in fills if not f.get("immediate")]
+        return web.json_response({"epoch": exchange.epoch, "fills": fills, "last_seq": last_seq})
 
     async def get_prices(request):
         return web.json_response(exchange.prices)

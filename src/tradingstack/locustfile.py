@@ -19,6 +19,7 @@ Environment:
 ``LOAD_SHAPE``              unset       steady | market_open | stop_cascade
 ``LOAD_ACCOUNTS``           200         accounts 1..N are used
 ``LOAD_WAIT_MS``            0           think time between a user's requests (ms)
+``LOAD_RATE_PER_USER``      unset       pace each user to this many requests/s (overrides wait)
 ``LOAD_TIMEOUT``            5           per-request timeout (s)
 ==========================  ==========  =================================================
 """
@@ -31,7 +32,7 @@ import random
 import time
 import uuid
 
-from locust import FastHttpUser, constant, events, task
+from locust import FastHttpUser, constant, constant_throughput, events, task
 
 from tradingstack import loadshapes
 from tradingstack.schema import SYMBOLS
@@ -76,7 +77,8 @@ def _on_report(**_kwargs) -> None:
 class Trader(FastHttpUser):
     """One brokerage customer: mostly new orders, some queries and cancels."""
 
-    wait_time = constant(float(os.environ.get("LOAD_WAIT_MS", "0")) / 1000)
+    wait_time = (constant_throughput(float(os.environ["LOAD_RATE_PER_USER"])) if os.environ.get("LOAD_RATE_PER_USER")
+                 else constant(float(os.environ.get("LOAD_WAIT_MS", "0")) / 1000))
     network_timeout = float(os.environ.get("LOAD_TIMEOUT", "5"))
     connection_timeout = float(os.environ.get("LOAD_TIMEOUT", "5"))
 

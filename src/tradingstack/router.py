@@ -21,7 +21,7 @@ Environment (defaults for ``TRADINGSTACK_PROFILE=strong`` / ``weak``):
 ``EXCHANGE_URL``             required            e.g. ``http://127.0.0.1:9100``
 ``ROUTER_PORT``              unset               serve /health/live, /health/ready, /metrics
 ``ROUTER_BATCH``             500                 outbox entries per exchange request
-``ROUTER_POLL_MS``           10                  outbox poll period when idle
+``ROUTER_POLL_MS``           20                  outbox poll period when idle
 ``EXCHANGE_TIMEOUT``         2.0 s       30 s    one exchange request
 ``ROUTER_BACKOFF_BASE``      0.05 s      2 s     retry backoff base (exchange and database)
 ``ROUTER_BACKOFF_MAX``       1.0 s       30 s    retry backoff cap
@@ -62,7 +62,7 @@ class Router:
         self.port = int(env["ROUTER_PORT"]) if env.get("ROUTER_PORT") else None
         self.profile = profile()
         self.batch = int(setting("ROUTER_BATCH", 500))
-        self.poll = setting("ROUTER_POLL_MS", 10) / 1000
+        self.poll = setting("ROUTER_POLL_MS", 20) / 1000
         self.exchange_timeout = setting("EXCHANGE_TIMEOUT", 2.0, 30.0)
         self.backoff_base = setting("ROUTER_BACKOFF_BASE", 0.05, 2.0)
         self.backoff_max = setting("ROUTER_BACKOFF_MAX", 1.0, 30.0)
@@ -226,13 +226,14 @@ class Router:
         """Catch up with the exchange's fill log (long poll); returns how long to idle."""
         cursor = await self.pool.fetchval("SELECT value FROM router_state WHERE name = 'fill_cursor'")
         epoch, _, seq = (cursor or ":0").partition(":")
-        body = await self._exchange("GET", f"/fills?after={int(seq)}&wait=1&limit=2000",
+        # Immediate fills come back in the send answer (and again on a resend after a crash).
+        body = await self._exchange("GET", f"/fills?after={int(seq)}&wait=1&limit=5000&deferred_only=1",
                                     timeout=self.exchange_timeout + 1.5)
         if body["epoch"] != epoch:
             if cursor is not None and int(seq):
                 log.warning("exchange epoch changed (%s -> %s): reading its fills from the start",
                             epoch, body["epoch"])
-            body = await self._exchange("GET", "/fills?after=0&limit=2000")
+            body = await self._exchange("GET", "/fills?after=0&limit=5000&deferred_only=1")
         async with self.pool.acquire() as conn, conn.transaction():
             await self._record(conn, body["fills"], "poll")
             await conn.execute(

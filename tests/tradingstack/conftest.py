@@ -1,12 +1,16 @@
 """Fixtures bringing the real trading stack up: PostgreSQL + exchange + router + gateway.
 
 Every process runs on 127.0.0.1 on a free port and is stopped at the end of its test
-(stopped processes are continued first); nothing is left behind.
+(stopped processes are continued first); nothing is left behind. The work directories are
+private temporary directories, not pytest's rotating ``tmp_path``: a concurrent pytest
+session pruning old ``pytest-N`` directories must not pull a live data directory away.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,14 +21,22 @@ if str(_SRC) not in sys.path:
 
 
 @pytest.fixture
-def stack_factory(tmp_path):
+def workdir():
+    """A private temporary directory, removed after the test."""
+    path = Path(tempfile.mkdtemp(prefix="tradingstack-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def stack_factory(workdir):
     """Start a :class:`LocalStack` with extra environment; every stack is stopped at the end."""
     from tradingstack.localstack import LocalStack
 
     started: list[LocalStack] = []
 
     def start(**kwargs) -> LocalStack:
-        stack = LocalStack(tmp_path / f"stack{len(started)}", **kwargs)
+        stack = LocalStack(workdir / f"stack{len(started)}", **kwargs)
         started.append(stack)
         stack.start()
         return stack
@@ -41,9 +53,9 @@ def stack(stack_factory):
 
 
 @pytest.fixture
-def postgres(tmp_path):
+def postgres(workdir):
     """A bare PostgreSQL server (no services)."""
     from faultlab.runtime.postgres import PostgresServer
 
-    with PostgresServer(tmp_path / "pg") as server:
+    with PostgresServer(workdir / "pg") as server:
         yield server

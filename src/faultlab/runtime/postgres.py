@@ -146,7 +146,7 @@ class PostgresServer:
         self.binaries = binaries
         self.system_user = system_user
         self.superuser = superuser
-        self.settings = {"max_connections": 200, "fsync": "on", **(settings or {})}
+        self.settings = {"max_connections": 200, "shared_buffers": "128MB", "fsync": "on", **(settings or {})}
         self.start_timeout = start_timeout
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
         self._process: subprocess.Popen[bytes] | None = None

@@ -1,0 +1,174 @@
+"""Trading-stack throughput: saturation, then p50/p99 at 70 % of it, locust on the same box.
+
+    python benchmarks/stack_bench.py [--users 16,32,64] [--seconds 20] [--steady-seconds 30]
+                                     [--write benchmarks/RESULTS.md]
+
+1. Brings the whole stack up (PostgreSQL with fsync on, exchange, router, gateway; no proxy).
+2. Saturation: closed-loop locust (no think time) at each user count; the highest rate of
+   accepted orders (``POST /orders`` answered 201/200) over the steady window is saturation.
+3. Sustained: every user paced (``constant_throughput``) so the total request rate is 70 %
+   of the saturated one; accepted orders/s and the p50/p99 latency of ``POST /orders`` are
+   computed from locust's per-request records (warm-up excluded), plus the execution delay
+   (acceptance to recorded execution) from the database and the outbox backlog at the end.
+
+Results are printed as JSON; ``--write`` replaces the ``## Trading stack`` section of the
+results file. The machine's load average is recorded, since it may be shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+WARMUP_S = 4.0
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def run_locust(stack, workdir: Path, users: int, seconds: float, rate_per_user: float | None = None) -> dict:
+    """One headless locust run; returns rates and latencies over the steady window."""
+    from tradingstack.drill import locustfile_path
+
+    records = workdir / f"requests-{users}-{rate_per_user or 'max'}.jsonl"
+    origin = time.monotonic()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FAULTLAB_REQUESTS_FILE": str(records),
+           "FAULTLAB_CLOCK_ORIGIN": repr(origin), "LOAD_ACCOUNTS": "1000"}
+    env.pop("LOAD_SHAPE", None)
+    if rate_per_user:
+        env["LOAD_RATE_PER_USER"] = f"{rate_per_user:.4f}"
+    load_before = os.getloadavg()[0]
+    subprocess.run([sys.executable, "-m", "locust", "-f", locustfile_path(), "--headless", "-u", str(users),
+                    "-r", str(users), "-t", f"{int(seconds)}s", "--host", stack.gateway_url, "--only-summary",
+                    "--loglevel", "WARNING", "--stop-timeout", "5"],
+                   env=env, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=seconds + 60)
+    load_after = os.getloadavg()[0]
+    rows = [json.loads(line) for line in records.read_text().splitlines() if line.strip()]
+    window = [r for r in rows if WARMUP_S <= r["t"] <= seconds - 1.0]
+    span = max(1e-9, (seconds - 1.0) - WARMUP_S)
+    orders = [r for r in window if r["name"] == "place_order"]
+    accepted = [r for r in orders if r["ok"]]
+    latencies_ms = [r["latency_s"] * 1000 for r in accepted]
+    return {"users": users, "rate_per_user": rate_per_user, "seconds": seconds,
+            "requests_per_s": round(len(window) / span, 1), "accepted_orders_per_s": round(len(accepted) / span, 1),
+            "order_errors": len(orders) - len(accepted),
+            "p50_ms": round(_percentile(latencies_ms, 0.50), 2), "p99_ms": round(_percentile(latencies_ms, 0.99), 2),
+            "mean_ms": round(statistics.fmean(latencies_ms), 2) if latencies_ms else None,
+            "loadavg_before": round(load_before, 2), "loadavg_after": round(load_after, 2)}
+
+
+def execution_delay(dsn: str) -> dict:
+    """Acceptance -> recorded execution, p50 / p99 over every execution, and the backlog."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        p50, p99, n = conn.execute(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d), percentile_cont(0.99) WITHIN GROUP (ORDER BY d), "
+            "count(*) FROM (SELECT extract(epoch FROM e.recorded_at - o.created_at) * 1000 AS d "
+            "FROM executions e JOIN orders o ON o.id = e.order_id WHERE o.type = 'market') x").fetchone()
+        backlog = conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
+    return {"market_executions": n, "exec_delay_p50_ms": round(float(p50 or 0), 1),
+            "exec_delay_p99_ms": round(float(p99 or 0), 1), "outbox_backlog_at_end": backlog}
+
+
+def write_section(path: Path, result: dict) -> None:
+    """Replace (or append) the ``## Trading stack`` section of the results file."""
+    sat, sus = result["saturation"], result["sustained"]
+    lines = [
+        "## Trading stack",
+        "",
+        f"`benchmarks/stack_bench.py`, {result['date']}, {result['host']}: {result['cpus']} cores, "
+        f"Python {result['python']}, PostgreSQL from the pgserver wheel with fsync on and synchronous commit, "
+        "gateway + router + exchange + locust (FastHttpUser, one process) all on this machine, no proxy.",
+        f"The machine was shared with other engineers' work during the run (load average "
+        f"{result['loadavg_start']} at start); numbers are indicative, not a clean-room measurement.",
+        "",
+        "Saturation (closed loop, no think time; accepted orders/s over the steady window):",
+        "",
+        "| users | requests/s | accepted orders/s | p50 ms | p99 ms | order errors |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["sweep"]:
+        lines.append(f"| {r['users']} | {r['requests_per_s']} | {r['accepted_orders_per_s']} | {r['p50_ms']} | "
+                     f"{r['p99_ms']} | {r['order_errors']} |")
+    lines += [
+        "",
+        f"Saturation: **{sat['accepted_orders_per_s']} accepted orders/s** ({sat['requests_per_s']} requests/s "
+        f"in the full mix) at {sat['users']} users.",
+        "",
+        f"Sustained at 70 % of saturation ({sus['users']} paced users, target {result['target_requests_per_s']} "
+        f"requests/s, {sus['seconds']:g} s): **{sus['accepted_orders_per_s']} accepted orders/s, "
+        f"p50 {sus['p50_ms']} ms, p99 {sus['p99_ms']} ms**, {sus['order_errors']} order errors.",
+        f"Execution delay (market orders, acceptance to recorded execution): p50 "
+        f"{result['execution']['exec_delay_p50_ms']} ms, p99 {result['execution']['exec_delay_p99_ms']} ms; "
+        f"outbox backlog at the end {result['execution']['outbox_backlog_at_end']}.",
+        "",
+        f"Target: >= 1,000 accepted orders/s at p99 < 50 ms. Result: "
+        f"{'met' if sus['accepted_orders_per_s'] >= 1000 and sus['p99_ms'] < 50 else 'not met'} "
+        f"on this shared 2-core machine.",
+        "",
+    ]
+    text = path.read_text() if path.exists() else "# Benchmark results\n\n"
+    start = text.find("## Trading stack")
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + "\n".join(lines) + (text[end + 1:] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + "\n".join(lines)
+    path.write_text(text)
+
+
+def main() -> int:
+    """Run the benchmark; print the JSON result."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", default="16,32,64")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--steady-seconds", type=float, default=30)
+    parser.add_argument("--steady-users", type=int, default=64)
+    parser.add_argument("--write", type=Path)
+    args = parser.parse_args()
+
+    from tradingstack.localstack import LocalStack
+
+    result = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "host": platform.node(),
+              "cpus": os.cpu_count(), "python": platform.python_version(),
+              "loadavg_start": round(os.getloadavg()[0], 2)}
+    with tempfile.TemporaryDirectory(prefix="stack-bench-") as tmp:
+        work = Path(tmp)
+        with LocalStack(work / "stack", seed_accounts=1000, env={"LOG_LEVEL": "WARNING"}) as stack:
+            sweep = []
+            for users in (int(u) for u in args.users.split(",")):
+                sweep.append(run_locust(stack, work, users, args.seconds))
+                print(json.dumps(sweep[-1]), flush=True)
+            saturation = max(sweep, key=lambda r: r["accepted_orders_per_s"])
+            target = 0.7 * saturation["requests_per_s"]
+            sustained = run_locust(stack, work, args.steady_users, args.steady_seconds,
+                                   rate_per_user=target / args.steady_users)
+            print(json.dumps(sustained), flush=True)
+            time.sleep(2)
+            result.update(sweep=sweep, saturation=saturation, target_requests_per_s=round(target, 1),
+                          sustained=sustained, execution=execution_delay(stack.dsn))
+    print(json.dumps(result, indent=2))
+    if args.write:
+        write_section(args.write, result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
