@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import itertools
 import json
+import re
 import textwrap
 import threading
 import time
@@ -128,4 +129,6 @@ def test_distributed_mode_with_two_workers(tmp_path, exchange):
     requests = read_run(tmp_path).requests
     assert len(requests) >= 20
     assert {r.name for r in requests} == {"place_order"}
+    totals = re.findall(r"Aggregated\s+(\d+)\s+\d+\(", load.master.log_tail(200))
+    assert totals and int(totals[-1]) == len(requests)  # every request locust counted was recorded
 
