@@ -83,7 +83,7 @@ def test_records_every_request_and_changes_users_mid_run(tmp_path, exchange):
     origin = _run_dir(tmp_path)
     spec = LoadSpec(tmp_path / "locustfile.py", host=exchange, users=1, spawn_rate=50, run_time_s=30)
     with LoadDriver(spec, run_dir=tmp_path, origin=origin) as load:
-        assert load.stats()["user_count"] == 1
+        load.wait_users(1, timeout_s=10)
         time.sleep(1.5)
         t_spike = time.monotonic() - origin
         load.set_users(5, wait_s=10)
@@ -116,6 +116,7 @@ def test_distributed_mode_with_two_workers(tmp_path, exchange):
     load = LoadDriver(spec, run_dir=tmp_path, origin=origin)
     load.start()
     try:
+        load.wait_users(2, timeout_s=10)
         stats = load.stats()
         assert stats["user_count"] == 2 and len(stats["workers"]) == 2
         worker_pids = [w.pid for w in load.workers]

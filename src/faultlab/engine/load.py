@@ -118,7 +118,8 @@ class LoadDriver:
         return [self.python, "-m", "locust", "-f", f"{locustfile},{RECORDER_PATH}"]
 
     def start(self, *, timeout_s: float = 30.0) -> None:
-        """Start locust (master and workers when distributed) and wait until it is swarming."""
+        """Start locust (master and workers when distributed) and wait until it is swarming
+        (:meth:`wait_users` waits for the initial users when that matters)."""
         if self.master is not None:
             raise RuntimeError("load was already started")
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -153,7 +154,7 @@ class LoadDriver:
                 env=env, restart="no", stop_signal=signal.SIGTERM, stop_grace_s=10.0,
             )))
         try:
-            self.wait_users(self.spec.users if self.spec.users else 0, timeout_s=timeout_s, running_only=True)
+            self.wait_swarming(timeout_s=timeout_s)
         except Exception:
             self.stop()
             raise
@@ -172,18 +173,25 @@ class LoadDriver:
                 return f"{service.name} exited with {service.exit_code}"
         return None
 
-    def wait_users(self, users: int, *, timeout_s: float = 30.0, running_only: bool = False) -> Observation:
-        """Wait until locust reports ``users`` users (any state once ``running_only`` holds)."""
+    def _wait(self, description: str, accept: Callable[[dict[str, Any]], bool], timeout_s: float) -> Observation:
         def check() -> Observation:
             data = self.stats(timeout_s=1.0)
-            seen = f"state {data.get('state')}, {data.get('user_count')} users"
-            ok = data.get("user_count") == users and data.get("state") in ("running", "spawning")
-            if running_only and users == 0:
-                ok = data.get("state") in ("running", "spawning")
-            return Observation(ok, seen)
+            return Observation(accept(data), f"state {data.get('state')}, {data.get('user_count')} users")
 
-        return wait_for(CallableWait(check, f"locust at {users} users"), Deadline(timeout_s), poll_s=0.1,
-                        give_up=self._give_up, evidence=lambda: self.master.log_tail() if self.master else "")
+        return wait_for(CallableWait(check, description), Deadline(timeout_s), poll_s=0.1, give_up=self._give_up,
+                        evidence=lambda: self.master.log_tail() if self.master else "")
+
+    def wait_swarming(self, *, timeout_s: float = 30.0) -> Observation:
+        """Wait until locust is spawning or running users (workers connected, if any)."""
+        return self._wait("locust swarming", lambda d: d.get("state") in ("spawning", "running"), timeout_s)
+
+    def wait_users(self, users: int, *, timeout_s: float = 30.0) -> Observation:
+        """Wait until locust reports exactly ``users`` users."""
+        return self._wait(
+            f"locust at {users} users",
+            lambda d: d.get("user_count") == users and d.get("state") in ("spawning", "running"),
+            timeout_s,
+        )
 
     def set_users(self, users: int, spawn_rate: float | None = None, *, wait_s: float | None = None) -> None:
         """Change the number of users now (``POST /swarm``); optionally wait until reached."""
