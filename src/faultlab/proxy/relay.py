@@ -293,6 +293,8 @@ class Connection:
 
     def dial(self) -> None:
         host, port = self.proxy.upstream_address()
+        if host == "localhost":
+            host = "127.0.0.1"  # as Go's dialer does first; saves a resolver round trip per client
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
         except (socket.gaierror, UnicodeError, ValueError, TypeError):
