@@ -181,3 +181,37 @@ def test_result_is_plain_json(tmp_path):
     a = analyse(write_run(tmp_path))
     data = json.loads(json.dumps(a.to_dict()))
     assert data["detection"]["value"] == a.detection.value and data["passed"] is True
+
+
+def test_detection_by_a_new_alert_while_still_ready_and_backlog_from_the_readiness_body(tmp_path):
+    run = write_run(tmp_path)
+    rows = [json.loads(line) for line in (run / "monitor.jsonl").read_text().splitlines()]
+    for row in rows:
+        alerts = ["router_down"]  # standing before the fault: not news
+        if row["t"] >= 22.5:
+            alerts.append("execution_delay")
+        row["ready"] = True
+        row["detail"] = {"body": {"ready": True, "alerts": alerts,
+                                  "outbox_backlog": 7 if 20.0 <= row["t"] < 33.0 else 0}}
+    (run / "monitor.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    a = analyse(run)
+    assert a.detection.value == pytest.approx(2.5, abs=0.1)
+    assert a.detection_signal == "alert: execution_delay"
+    assert a.backlog_drain.value == pytest.approx(3.0, abs=0.1)
+
+
+def test_integrity_violations_count_by_category(tmp_path):
+    spec = RunSpec(integrity_violations=[
+        {"kind": "cash_mismatch", "category": "unreconciled", "order_ids": ["acct-1"], "detail": "cash off by 10"},
+    ])
+    a = analyse(write_run(tmp_path, spec))
+    v = verdict(a, "unreconciled")
+    assert v.outcome == "missed" and "acct-1" in v.evidence and "cash off by 10" in v.evidence
+
+
+def test_impact_duration_against_its_target(tmp_path):
+    a = analyse(write_run(tmp_path, RunSpec(targets={"impact_within": "5s"})))
+    assert a.impact_duration.value == pytest.approx(10.0, abs=0.1)
+    assert verdict(a, "impact_within").outcome == "missed"
+    b = analyse(write_run(tmp_path / "b", RunSpec(outage=None, targets={"impact_within": "5s"})))
+    assert verdict(b, "impact_within").met

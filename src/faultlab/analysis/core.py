@@ -42,7 +42,7 @@ __all__ = ["analyse", "DEFAULT_WINDOW_S", "DEFAULT_HOLD_S", "DEFAULT_PROBE_INTER
 DEFAULT_WINDOW_S = 1.0
 DEFAULT_HOLD_S = 5.0
 DEFAULT_PROBE_INTERVAL_S = 0.1
-BACKLOG_KEYS = ("backlog", "outbox", "queue_depth", "pending")
+BACKLOG_KEYS = ("backlog", "outbox_backlog", "queue_depth", "pending")
 SLIP_TOLERANCE_S = 0.5
 
 
@@ -144,25 +144,56 @@ def _impact_and_recovery(
     return impact, _measure_s(None, step_s, "window_step", MeasureStatus.NOT_RECOVERED), first
 
 
-def _detection(monitor: list[dict[str, Any]], t_inject: float | None) -> tuple[Measure, float | None, float | None]:
-    times = sorted(t for t in (_float(r.get("t")) for r in monitor) if t is not None)
-    interval = _interval(times)
-    if t_inject is None or not monitor:
-        return _measure_s(None, interval, "monitor_interval", MeasureStatus.NOT_MEASURED), None, interval
-    for rec in sorted(monitor, key=lambda r: _float(r.get("t")) or 0.0):
-        t = _float(rec.get("t"))
-        if t is not None and t >= t_inject and rec.get("ready") is not True:
-            return _measure_s(t - t_inject, interval, "monitor_interval", MeasureStatus.MEASURED), t, interval
-    return _measure_s(None, interval, "monitor_interval", MeasureStatus.NOT_DETECTED), None, interval
+def _alerts(rec: dict[str, Any]) -> set[str]:
+    detail = rec.get("detail") if isinstance(rec.get("detail"), dict) else {}
+    body = detail.get("body") if isinstance(detail.get("body"), dict) else {}
+    found = set()
+    for source in (detail, body):
+        alerts = source.get("alerts")
+        if isinstance(alerts, list):
+            found.update(str(a) for a in alerts)
+    return found
+
+
+def _detection(monitor: list[dict[str, Any]], t_inject: float | None) -> tuple[Measure, float | None, str, float | None]:
+    """When the stack's own monitoring first showed the problem: not ready, or a new alert.
+
+    Alerts already raised in the last poll before t_inject do not count: they are not news.
+    """
+    rows = sorted((r for r in monitor if _float(r.get("t")) is not None), key=lambda r: float(r["t"]))
+    interval = _interval([float(r["t"]) for r in rows])
+    if t_inject is None or not rows:
+        return _measure_s(None, interval, "monitor_interval", MeasureStatus.NOT_MEASURED), None, "", interval
+    before = [r for r in rows if float(r["t"]) < t_inject]
+    standing = _alerts(before[-1]) if before else set()
+    for rec in rows:
+        t = float(rec["t"])
+        if t < t_inject:
+            continue
+        new_alerts = sorted(_alerts(rec) - standing)
+        if rec.get("ready") is not True or new_alerts:
+            signal = "not ready" if rec.get("ready") is not True else ""
+            if new_alerts:
+                signal = "; ".join(filter(None, [signal, "alert: " + ", ".join(new_alerts)]))
+            return _measure_s(t - t_inject, interval, "monitor_interval", MeasureStatus.MEASURED), t, signal, interval
+    return _measure_s(None, interval, "monitor_interval", MeasureStatus.NOT_DETECTED), None, "", interval
+
+
+def _backlog_value(rec: dict[str, Any]) -> float | None:
+    detail = rec.get("detail") if isinstance(rec.get("detail"), dict) else {}
+    for source in (detail, detail.get("body"), detail.get("metrics")):
+        if isinstance(source, dict):
+            for key in BACKLOG_KEYS:
+                if key in source and _float(source[key]) is not None:
+                    return _float(source[key])
+    return None
 
 
 def _backlog(monitor: list[dict[str, Any]], t_inject: float | None, t_from: float | None,
              interval: float | None) -> Measure:
     series: list[tuple[float, float]] = []
     for rec in monitor:
-        detail = rec.get("detail") if isinstance(rec.get("detail"), dict) else {}
-        t = _float(rec.get("t"))
-        value = next((_float(detail[k]) for k in BACKLOG_KEYS if k in detail), None)
+        t, value = _float(rec.get("t")), _backlog_value(rec)
         if t is not None and value is not None:
             series.append((t, value))
     if not series or t_inject is None or t_from is None:
@@ -433,7 +464,7 @@ def analyse(run: RunJournal | str | Path) -> Analysis:
     )
 
     impact, recovery, _ = _impact_and_recovery(windows, samples, steady, t_inject, window_s, step_s, hold_s)
-    detection, detected_t, monitor_interval = _detection(run.monitor, t_inject)
+    detection, detected_t, detection_signal, monitor_interval = _detection(run.monitor, t_inject)
 
     def rto(since: float | None) -> Measure:
         if since is None:
@@ -443,6 +474,9 @@ def analyse(run: RunJournal | str | Path) -> Analysis:
         return _measure_s(recovery.value - since, step_s, "window_step", MeasureStatus.MEASURED)  # type: ignore[operator]
 
     rto_inject, rto_clear = rto(t_inject), rto(t_clear)
+    impact_duration = rto(impact.value if impact.measured else None)
+    if impact.status == MeasureStatus.NO_IMPACT:
+        impact_duration = _measure_s(None, step_s, "window_step", MeasureStatus.NO_IMPACT)
     backlog = _backlog(run.monitor, t_inject, t_clear if t_clear is not None else t_inject, monitor_interval)
 
     def split(lo: float | None, hi: float | None) -> list[float | None]:
@@ -488,6 +522,7 @@ def analyse(run: RunJournal | str | Path) -> Analysis:
         detection=detection,
         rto_from_inject=rto_inject,
         rto_from_clear=rto_clear,
+        impact_duration=impact_duration,
         integrity=integrity,
         batches=batches,
         error_budget=budget,
@@ -498,7 +533,7 @@ def analyse(run: RunJournal | str | Path) -> Analysis:
     findings = _findings(verdicts, deviations, baseline, detection, recovery, batches, budget)
     derived = [
         (impact.value, "impact_start", ""),
-        (detected_t, "detected", ""),
+        (detected_t, "detected", detection_signal),
         (recovery.value, "recovered", ""),
         ((t_clear + backlog.value) if backlog.measured and t_clear is not None else None, "backlog_drained", ""),
     ]
@@ -534,7 +569,9 @@ def analyse(run: RunJournal | str | Path) -> Analysis:
         recovery_point=recovery,
         rto_from_inject=rto_inject,
         rto_from_clear=rto_clear,
+        impact_duration=impact_duration,
         backlog_drain=backlog,
+        detection_signal=detection_signal,
         baseline=baseline,
         execution_delay=exec_delay,
         customer_impact=customer,

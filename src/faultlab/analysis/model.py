@@ -193,14 +193,6 @@ class IntegrityResult:
     checked: dict[str, int]
     violations: list[dict[str, Any]]
 
-    def order_ids(self, kind: str) -> list[str]:
-        """Every order id named by violations of ``kind`` (e.g. ``lost``)."""
-        ids: list[str] = []
-        for violation in self.violations:
-            if violation.get("kind") == kind:
-                ids.extend(str(i) for i in violation.get("order_ids") or [])
-        return ids
-
 
 @dataclass(frozen=True)
 class Verdict:
@@ -299,7 +291,9 @@ class Analysis:
     recovery_point: Measure
     rto_from_inject: Measure
     rto_from_clear: Measure
+    impact_duration: Measure
     backlog_drain: Measure
+    detection_signal: str
     baseline: Baseline | None
     execution_delay: ExecutionDelay
     customer_impact: CustomerImpact

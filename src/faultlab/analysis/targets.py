@@ -22,7 +22,7 @@ from faultlab.analysis.model import (
 )
 from faultlab.analysis.windows import seconds
 
-__all__ = ["INTEGRITY_CHECKS", "TARGET_EVALUATORS", "canonical_target", "evaluate_targets"]
+__all__ = ["INTEGRITY_CHECKS", "TARGET_EVALUATORS", "canonical_target", "evaluate_targets", "violations_for"]
 
 #: canonical target key -> (the integrity record's ``checked`` key, violation kinds)
 INTEGRITY_CHECKS: dict[str, tuple[str, frozenset[str]]] = {
@@ -56,6 +56,7 @@ class _Figures:
     detection: Measure
     rto_from_inject: Measure
     rto_from_clear: Measure
+    impact_duration: Measure
     integrity: IntegrityResult | None
     batches: list[BatchResult]
     error_budget: ErrorBudget
@@ -91,20 +92,25 @@ def _duration(measure_of: Callable[[_Figures], Measure]) -> Evaluator:
     return evaluate
 
 
+def violations_for(integrity: IntegrityResult, target: str) -> list[dict[str, Any]]:
+    """The violations counted against an integrity target (by ``kind`` or ``category``)."""
+    checked_key, kinds = INTEGRITY_CHECKS[target]
+    return [v for v in integrity.violations if v.get("kind") in kinds or v.get("category") == checked_key]
+
+
 def integrity_verdict(target: str, raw: Any, f: _Figures, preset: bool = True) -> Verdict:
     """Judge one data-integrity check (``lost_orders``...) against the integrity record."""
-    checked_key, kinds = INTEGRITY_CHECKS[target]
+    checked_key = INTEGRITY_CHECKS[target][0]
     limit = float(raw) if raw is not None else 0.0
     if f.integrity is None:
         measured = Measure(None, "count", None, "exact", MeasureStatus.NOT_MEASURED)
         return _judge(target, limit, "count", "le", measured, ["no integrity record in the journal"], preset)
     ids: list[str] = []
     details: list[str] = []
-    for violation in f.integrity.violations:
-        if violation.get("kind") in kinds:
-            ids.extend(str(i) for i in violation.get("order_ids") or [])
-            if violation.get("detail"):
-                details.append(str(violation["detail"]))
+    for violation in violations_for(f.integrity, target):
+        ids.extend(str(i) for i in violation.get("order_ids") or [])
+        if violation.get("detail"):
+            details.append(str(violation["detail"]))
     count = max(int(f.integrity.checked.get(checked_key, 0)), len(ids))
     measured = Measure(float(count), "count", None, "exact")
     return _judge(target, limit, "count", "le", measured, ids + details, preset)
@@ -143,6 +149,7 @@ TARGET_EVALUATORS: dict[str, Evaluator] = {
     "detect_within": _duration(lambda f: f.detection),
     "recover_within": _duration(lambda f: f.rto_from_inject),
     "recover_after_clear_within": _duration(lambda f: f.rto_from_clear),
+    "impact_within": _duration(lambda f: f.impact_duration),
     "backlog_drain_within": _duration(lambda f: f.backlog_drain),
     "batch_margin": _batch_margin,
     "error_budget": _error_budget,

@@ -16,7 +16,7 @@ from typing import Any
 
 from faultlab import __version__
 from faultlab.analysis import Analysis, ImpactCounts, LatencyStats, Measure, Verdict
-from faultlab.analysis.targets import INTEGRITY_CHECKS
+from faultlab.analysis.targets import INTEGRITY_CHECKS, violations_for
 from faultlab.report.format import (
     measure_text,
     percent_text,
@@ -232,8 +232,10 @@ def _scenario(a: Analysis, cat: Catalogue, plan: dict[str, Any]) -> Section:
     rate = ss.get("success_rate_min")
     blocks: list[dict[str, Any]] = [
         {"kind": "p", "text": f"{a.scenario.get('id', '?')}: {a.scenario.get('title', '')}", "strong": True},
-        {"kind": "p", "text": cat("sc.faults"), "strong": True},
     ]
+    if a.scenario.get("description"):
+        blocks.append({"kind": "kv", "rows": [(cat("sc.description"), str(a.scenario["description"]))]})
+    blocks.append({"kind": "p", "text": cat("sc.faults"), "strong": True})
     if a.faults:
         blocks.append({
             "kind": "table",
@@ -254,10 +256,11 @@ def _scenario(a: Analysis, cat: Catalogue, plan: dict[str, Any]) -> Section:
         (cat("id.duration"), seconds_text(a.duration_s, cat)),
     ]
     for key, label in (("load", "sc.load"), ("canary", "sc.canary")):
-        if isinstance(a.header.get(key), dict):
-            rows.append((cat(label), _params_text(a.header[key])))
+        value = a.scenario.get(key) or a.header.get(key)
+        if isinstance(value, dict):
+            rows.append((cat(label), _params_text(value)))
     blocks.append({"kind": "kv", "rows": rows})
-    assumptions = _as_list(plan.get("assumptions") or a.header.get("assumptions"))
+    assumptions = _as_list(plan.get("assumptions")) + _as_list(a.scenario.get("assumptions"))
     if assumptions:
         blocks.append({"kind": "p", "text": cat("sc.assumptions"), "strong": True})
         blocks.append({"kind": "list", "items": assumptions})
@@ -376,6 +379,7 @@ def _results(a: Analysis, cat: Catalogue) -> Section:
         ("m.t_clear", journal_point(a.t_clear), True, {}),
         ("m.rto_inject", a.rto_from_inject, False, {}),
         ("m.rto_clear", a.rto_from_clear, False, {}),
+        ("m.impact_duration", a.impact_duration, False, {}),
         ("m.backlog", a.backlog_drain, False, {}),
         ("m.error_budget", eb.consumed, False, {"failures": eb.failures, "requests": eb.requests}),
     ]
@@ -395,9 +399,7 @@ def _results(a: Analysis, cat: Catalogue) -> Section:
         rows, oks = [], []
         for v in a.verdicts:
             if v.target in INTEGRITY_CHECKS:
-                kinds = INTEGRITY_CHECKS[v.target][1]
-                ids = [str(i) for viol in a.integrity.violations if viol.get("kind") in kinds
-                       for i in viol.get("order_ids") or []]
+                ids = [str(i) for viol in violations_for(a.integrity, v.target) for i in viol.get("order_ids") or []]
                 rows.append([target_label(v.target, cat), measure_text(v.measured, cat), target_text(v, cat),
                              outcome_text(v, cat), ", ".join(ids) or cat("none")])
                 oks.append(v.met)

@@ -153,6 +153,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "target.detect_within": ("Time to detect (MTTD)", "検知時間（MTTD）"),
     "target.recover_within": ("Recovery time from injection (RTO)", "復旧時間（障害発生から、RTO）"),
     "target.recover_after_clear_within": ("Recovery time after the fault cleared", "障害解除後の復旧時間"),
+    "target.impact_within": ("Longest customer impact", "顧客影響の継続時間"),
     "target.backlog_drain_within": ("Backlog drain time", "滞留の解消時間"),
     "target.batch_margin": ("Batch margin before the market opens", "開場までのバッチ余裕時間"),
     "target.error_budget": ("Error budget consumed", "エラーバジェット消費率"),
@@ -181,6 +182,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "sc.load": ("Load", "負荷"),
     "sc.canary": ("Canary orders", "カナリア注文"),
     "sc.assumptions": ("Assumptions challenged", "検証する前提条件"),
+    "sc.description": ("Narrative", "シナリオの概要"),
     "sc.no_faults": ("No fault was journalled.", "障害の記録がありません。"),
     # targets section
     "tg.intro": (
@@ -269,6 +271,8 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "m.rto_inject.def": ("recovery point − t_inject", "復旧時点 − t_inject"),
     "m.rto_clear": ("Recovery time after the fault cleared", "復旧時間（障害解除から）"),
     "m.rto_clear.def": ("recovery point − fault cleared", "復旧時点 − 障害解除時刻"),
+    "m.impact_duration": ("Customer impact lasted", "顧客影響の継続時間"),
+    "m.impact_duration.def": ("recovery point − impact start", "復旧時点 − 顧客影響の開始"),
     "m.backlog": ("Backlog drain time", "滞留の解消時間"),
     "m.backlog.def": (
         "fault cleared until the monitored backlog was back at its pre-fault level",
