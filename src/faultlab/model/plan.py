@@ -14,7 +14,14 @@ from faultlab.model.document import Document, resolve_path
 from faultlab.model.scenario import Scenario
 from faultlab.model.types import StrictModel
 
-__all__ = ["DrillPlan", "Participant", "Approval", "GateTolerance", "GATE_METRICS", "GATE_STATISTICS"]
+__all__ = [
+    "DrillPlan",
+    "Participant",
+    "Approval",
+    "GateTolerance",
+    "GATE_METRICS",
+    "GATE_STATISTICS",
+]
 
 GATE_METRICS = (
     "mttd",
@@ -58,8 +65,12 @@ class GateTolerance(StrictModel):
     model_config = {"frozen": True}
 
     text: str
-    relative: float | None = Field(None, description="allowed increase as a fraction of the baseline")
-    absolute: float | None = Field(None, description="allowed increase in the measure's unit (seconds for times)")
+    relative: float | None = Field(
+        None, description="allowed increase as a fraction of the baseline"
+    )
+    absolute: float | None = Field(
+        None, description="allowed increase in the measure's unit (seconds for times)"
+    )
 
 
 def _tolerance(value: Any) -> GateTolerance:
@@ -100,7 +111,10 @@ GateKey = Annotated[
     str,
     PlainValidator(_gate_key),
     WithJsonSchema(
-        {"type": "string", "pattern": rf"^({'|'.join(GATE_METRICS)})\.({'|'.join(GATE_STATISTICS)})$"}
+        {
+            "type": "string",
+            "pattern": rf"^({'|'.join(GATE_METRICS)})\.({'|'.join(GATE_STATISTICS)})$",
+        }
     ),
 ]
 
@@ -116,11 +130,15 @@ class DrillPlan(Document):
 
     title: str = Field(min_length=1)
     environment: str = Field(min_length=1, description="where the drill runs, for the report")
-    scenarios: list[str] = Field(min_length=1, description="scenario files or globs, relative to the plan")
+    scenarios: list[str] = Field(
+        min_length=1, description="scenario files or globs, relative to the plan"
+    )
     trials: int = Field(1, ge=1, le=1000, description="runs per scenario")
     participants: list[Participant] = Field(default_factory=list)
     approvals: list[Approval] = Field(default_factory=list)
-    languages: list[Literal["en", "ja"]] = Field(["en"], min_length=1, description="report languages")
+    languages: list[Literal["en", "ja"]] = Field(
+        ["en"], min_length=1, description="report languages"
+    )
     baseline: Path | None = Field(None, description="baseline run or index the gate compares with")
     gate: dict[GateKey, Tolerance] = Field(
         default_factory=dict, description="allowed regressions, like {'rto.p90': '+20%'}"

@@ -82,18 +82,25 @@ class FaultStep(StrictModel):
     for_: Duration | None = Field(
         None, alias="for", description="how long the fault lasts; reverted at at + for"
     )
-    params: dict[str, Any] = Field(default_factory=dict, description="the kind's parameters, as written")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="the kind's parameters, as written"
+    )
 
     _kind_params: Any = PrivateAttr(None)
 
     @model_validator(mode="before")
     @classmethod
     def _gather_params(cls, data: Any) -> Any:
-        if isinstance(data, dict) and not ("params" in data and set(data) <= {*FAULT_STEP_KEYS, "for_", "params"}):
-            core = {k: v for k, v in data.items() if k in FAULT_STEP_KEYS or k == "for_"}
-            core["params"] = {k: v for k, v in data.items() if k not in FAULT_STEP_KEYS and k != "for_"}
-            return core
-        return data
+        # The YAML form has the parameters inline; a dump of this model has them in
+        # `params` already (and nothing else beside the core keys).
+        if not isinstance(data, dict):
+            return data
+        core_keys = {*FAULT_STEP_KEYS, "for_"}
+        if "params" in data and set(data) <= {*core_keys, "params"}:
+            return data
+        core = {k: v for k, v in data.items() if k in core_keys}
+        core["params"] = {k: v for k, v in data.items() if k not in core_keys}
+        return core
 
     @property
     def until(self) -> float | None:
@@ -148,17 +155,29 @@ TimelineEntry = Annotated[
 class Targets(StrictModel):
     """Objectives fixed before the drill; each one left out is not judged."""
 
-    detect_within: Duration | None = Field(None, description="MTTD: injection to detection by the monitoring")
-    recover_within: Duration | None = Field(None, description="RTO: injection to the recovery point")
+    detect_within: Duration | None = Field(
+        None, description="MTTD: injection to detection by the monitoring"
+    )
+    recover_within: Duration | None = Field(
+        None, description="RTO: injection to the recovery point"
+    )
     recover_after_clear_within: Duration | None = Field(
         None, description="fault cleared to the recovery point"
     )
     impact_within: Duration | None = Field(None, description="longest customer impact")
-    execution_delay_p99: Duration | None = Field(None, description="p99 delay from acknowledgement to execution")
+    execution_delay_p99: Duration | None = Field(
+        None, description="p99 delay from acknowledgement to execution"
+    )
     lost_orders: int | None = Field(None, ge=0, description="acknowledged but absent afterwards")
-    duplicate_orders: int | None = Field(None, ge=0, description="orders stored twice for one client order id")
-    duplicate_executions: int | None = Field(None, ge=0, description="orders executed more than once")
-    stuck_orders: int | None = Field(None, ge=0, description="orders unexecuted past the settle time")
+    duplicate_orders: int | None = Field(
+        None, ge=0, description="orders stored twice for one client order id"
+    )
+    duplicate_executions: int | None = Field(
+        None, ge=0, description="orders executed more than once"
+    )
+    stuck_orders: int | None = Field(
+        None, ge=0, description="orders unexecuted past the settle time"
+    )
     batch_margin_min: Duration | None = Field(
         None, description="least margin between the batch finishing and the market opening"
     )
@@ -184,7 +203,9 @@ class AbortWhen(StrictModel):
 class Scenario(Document):
     """One failure test: the stack, the load, the fault timeline, and the targets to meet."""
 
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64, description="like FT-01")
+    id: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64, description="like FT-01"
+    )
     title: str = Field(min_length=1)
     stack: Path = Field(description="the stack file, relative to this scenario")
     load: Load | None = None
@@ -196,7 +217,9 @@ class Scenario(Document):
     abort_when: AbortWhen | None = None
     hold: Duration = Field("5s", description="how long healthy it must stay to count as recovered")
     window: Duration = Field("1s", description="length of the sliding window judged healthy or not")
-    settle: Duration = Field("5s", description="wait after the load stops, before the integrity check")
+    settle: Duration = Field(
+        "5s", description="wait after the load stops, before the integrity check"
+    )
     description: str = Field("", description="free text for the report")
     assumptions: str = Field("", description="free text for the report")
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema, field_validator, model_validator
+from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema, field_validator
+from pydantic import model_validator
 
 from faultlab.model.document import Document
 from faultlab.model.types import Duration, Name, StrictModel
+from faultlab.registry import unknown_name_message
 
 __all__ = [
     "Stack",
@@ -76,7 +78,9 @@ Environment = Annotated[dict[str, str], BeforeValidator(_env_text)]
 class Postgres(StrictModel):
     """A built-in PostgreSQL service (pgserver wheel or system binaries; a container on docker)."""
 
-    database: str = Field("postgres", min_length=1, max_length=63, description="database created at start")
+    database: str = Field(
+        "postgres", min_length=1, max_length=63, description="database created at start"
+    )
     user: str = Field("postgres", min_length=1, max_length=63, description="role created at start")
     version: str | None = Field(None, description="PostgreSQL major version (docker runtime)")
     max_connections: int = Field(100, ge=5, le=10000, description="server max_connections")
@@ -86,7 +90,9 @@ class Readiness(StrictModel):
     """How to tell a service is up: an HTTP path that answers 2xx, or an open TCP port."""
 
     http: str | None = Field(None, pattern=r"^/", description="path polled on the service's port")
-    tcp: Literal[True] | None = Field(None, description="true: ready once the port accepts connections")
+    tcp: Literal[True] | None = Field(
+        None, description="true: ready once the port accepts connections"
+    )
     timeout: Duration = Field("30s", description="give up after this long")
 
     @model_validator(mode="after")
@@ -123,6 +129,11 @@ class Service(StrictModel):
         return self
 
     @property
+    def has_port(self) -> bool:
+        """Whether other services can connect to it (a postgres service always has a port)."""
+        return self.postgres is not None or self.port is not None
+
+    @property
     def target_type(self) -> str:
         """``postgres`` for a built-in PostgreSQL service, else ``service`` (fault targets)."""
         return "postgres" if self.postgres is not None else "service"
@@ -140,7 +151,9 @@ class Job(StrictModel):
 
     command: Command = Field(description="argv; ${...} interpolated")
     env: Environment = Field(default_factory=dict, description="environment; ${...} interpolated")
-    window: Duration | None = Field(None, description="the job must finish within this of its start")
+    window: Duration | None = Field(
+        None, description="the job must finish within this of its start"
+    )
     market_open_after: Duration | None = Field(
         None, description="the market opens this long after the window ends (margin = open - finish)"
     )
@@ -148,7 +161,9 @@ class Job(StrictModel):
     @model_validator(mode="after")
     def _open_needs_window(self) -> "Job":
         if self.market_open_after is not None and self.window is None:
-            raise ValueError("`market_open_after` counts from the end of `window`: give `window` too")
+            raise ValueError(
+                "`market_open_after` counts from the end of `window`: give `window` too"
+            )
         return self
 
 
@@ -156,7 +171,9 @@ class Monitor(StrictModel):
     """The stack's own monitoring, which the harness watches to measure detection."""
 
     service: Name = Field(description="the service that serves the endpoints")
-    ready: str = Field("/health/ready", pattern=r"^/", description="readiness path (non-2xx: problem seen)")
+    ready: str = Field(
+        "/health/ready", pattern=r"^/", description="readiness path (not 2xx: a problem is seen)"
+    )
     metrics: str | None = Field(None, pattern=r"^/", description="Prometheus metrics path")
 
 
@@ -193,8 +210,6 @@ class Stack(Document):
         Names used by links, the monitor and ``${...}`` interpolations must exist; a name
         may not be both a service and a link or job (a fault target must be unambiguous).
         """
-        from faultlab.registry import unknown_name_message
-
         found: list[tuple[tuple[str | int, ...], str]] = []
         for name in self.links:
             if name in self.services:
@@ -205,38 +220,39 @@ class Stack(Document):
 
         for name, link in self.links.items():
             if link.from_ not in self.services and link.from_ not in self.jobs:
-                found.append(
-                    (("links", name, "from"), unknown_name_message("service or job", link.from_, [*self.services, *self.jobs]))
-                )
+                known = [*self.services, *self.jobs]
+                message = unknown_name_message("service or job", link.from_, known)
+                found.append((("links", name, "from"), message))
             if link.to not in self.services:
-                found.append((("links", name, "to"), unknown_name_message("service", link.to, self.services)))
-            elif self.services[link.to].postgres is None and self.services[link.to].port is None:
-                found.append((("links", name, "to"), f"service {link.to!r} has no `port`, so nothing can connect to it"))
+                message = unknown_name_message("service", link.to, self.services)
+                found.append((("links", name, "to"), message))
+            elif not self.services[link.to].has_port:
+                message = f"service {link.to!r} has no `port`, so nothing can connect to it"
+                found.append((("links", name, "to"), message))
             if link.from_ == link.to:
-                found.append((("links", name), "a link goes from one service to another, not to itself"))
+                found.append((("links", name), "a link joins two different services, not one to itself"))
 
         if self.monitor is not None and self.monitor.service not in self.services:
-            found.append((("monitor", "service"), unknown_name_message("service", self.monitor.service, self.services)))
+            message = unknown_name_message("service", self.monitor.service, self.services)
+            found.append((("monitor", "service"), message))
 
-        for section, owners in (("services", self.services), ("jobs", self.jobs)):
-            for owner_name, owner in owners.items():
-                has_port = section == "services" and (owner.port is not None or owner.postgres is not None)
-                texts: list[tuple[tuple[str | int, ...], str]] = [
-                    ((section, owner_name, "command", i), arg) for i, arg in enumerate(owner.command or [])
-                ]
-                texts += [((section, owner_name, "env", key), value) for key, value in owner.env.items()]
-                for path, text in texts:
-                    for message in self._interpolation_problems(text, has_port):
-                        found.append((path, message))
+        owners: list[tuple[str, str, Service | Job]] = [
+            *(("services", name, service) for name, service in self.services.items()),
+            *(("jobs", name, job) for name, job in self.jobs.items()),
+        ]
+        for section, name, owner in owners:
+            has_port = isinstance(owner, Service) and owner.has_port
+            texts = [((section, name, "command", i), arg) for i, arg in enumerate(owner.command or [])]
+            texts += [((section, name, "env", key), value) for key, value in owner.env.items()]
+            for path, text in texts:
+                found.extend((path, message) for message in self._interpolation_problems(text, has_port))
         return found
 
     def _interpolation_problems(self, text: str, has_port: bool) -> list[str]:
-        from faultlab.registry import unknown_name_message
-
         problems = []
         for match in INTERPOLATION.finditer(text):
             ref = match.group(1)
-            if ref is None:
+            if ref is None:  # "$$"
                 continue
             kind, _, name = ref.partition(".")
             if ref == "port":
@@ -246,11 +262,12 @@ class Stack(Document):
                 pass
             elif kind == "link" and name:
                 if name not in self.links:
-                    problems.append("in ${%s}: %s" % (ref, unknown_name_message("link", name, self.links)))
+                    problems.append(f"in ${{{ref}}}: {unknown_name_message('link', name, self.links)}")
             elif kind == "service" and name:
                 if name not in self.services:
-                    problems.append("in ${%s}: %s" % (ref, unknown_name_message("service", name, self.services)))
-                elif self.services[name].postgres is None and self.services[name].port is None:
+                    message = unknown_name_message("service", name, self.services)
+                    problems.append(f"in ${{{ref}}}: {message}")
+                elif not self.services[name].has_port:
                     problems.append(f"in ${{{ref}}}: service {name!r} has no `port`")
             else:
                 problems.append(
