@@ -288,3 +288,23 @@ def test_embedded_server_stops_every_thread(echo_upstream) -> None:
     assert wait_for(lambda: set(threading.enumerate()) <= before | set(echo_upstream._threads), timeout=3), \
         set(threading.enumerate()) - before
     assert refused(port)
+
+
+def test_portable_path_without_splice_or_epoll(monkeypatch, echo_upstream) -> None:
+    """The copy path and the selectors loop used where Linux's splice/epoll are missing."""
+    from faultlab.proxy import relay
+
+    monkeypatch.setattr(relay, "_HAVE_SPLICE", False)
+    monkeypatch.setattr(relay, "_new_poller", relay._SelectorPoller)
+    with ProxyServer(host="127.0.0.1", port=0) as srv, httpx.Client(base_url=srv.url) as api:
+        port = make_proxy(api, "p", echo_upstream.address)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            payload = hashlib.sha256(b"x").digest() * (1 << 17)  # 4 MiB
+            sender = threading.Thread(target=sock.sendall, args=(payload,))
+            sender.start()
+            assert recv_exactly(sock, len(payload)) == payload
+            sender.join()
+            add_toxic(api, "p", type="latency", attributes={"latency": 50})
+            assert round_trip(sock) >= 0.05
+            api.delete("/proxies/p/toxics/latency_downstream")
+            assert wait_for(lambda: round_trip(sock) < 0.04, timeout=2)

@@ -52,8 +52,57 @@ _COPY_BUFFER = 1 << 20
 _CHUNK = 32 * 1024
 _QUEUE_CHUNKS = 1024
 _QUEUE_BYTES = 16 << 20
-_EPOLLIN, _EPOLLOUT = select.EPOLLIN, select.EPOLLOUT
-_EPOLLERRS = select.EPOLLERR | select.EPOLLHUP
+_EPOLLIN, _EPOLLOUT, _EPOLLERRS = 0x001, 0x004, 0x008 | 0x010  # epoll's values on every Linux
+
+
+class _SelectorPoller:
+    """``select.epoll``'s interface over :mod:`selectors`, for systems without epoll."""
+
+    def __init__(self) -> None:
+        import selectors
+
+        self._selectors = selectors
+        self._selector = selectors.DefaultSelector()
+
+    def _events(self, mask: int) -> int:
+        events = 0
+        if mask & _EPOLLIN:
+            events |= self._selectors.EVENT_READ
+        if mask & _EPOLLOUT:
+            events |= self._selectors.EVENT_WRITE
+        return events
+
+    def register(self, fd: int, mask: int) -> None:
+        self._selector.register(fd, self._events(mask) or self._selectors.EVENT_READ)
+
+    def modify(self, fd: int, mask: int) -> None:
+        self._selector.modify(fd, self._events(mask) or self._selectors.EVENT_READ)
+
+    def unregister(self, fd: int) -> None:
+        self._selector.unregister(fd)
+
+    def poll(self, timeout: float) -> list[tuple[int, int]]:
+        ready = self._selector.select(None if timeout < 0 else timeout)
+        return [
+            (key.fd, (_EPOLLIN if events & self._selectors.EVENT_READ else 0)
+             | (_EPOLLOUT if events & self._selectors.EVENT_WRITE else 0))
+            for key, events in ready
+        ]
+
+    def close(self) -> None:
+        self._selector.close()
+
+
+def _new_poller() -> Any:
+    return select.epoll() if hasattr(select, "epoll") else _SelectorPoller()
+
+
+def _nonblocking_pipe() -> tuple[int, int]:
+    r, w = os.pipe()
+    for fd in (r, w):
+        os.set_blocking(fd, False)
+        os.set_inheritable(fd, False)
+    return r, w
 
 FAST, TOXIC, DONE = "fast", "toxic", "done"
 
@@ -80,10 +129,8 @@ class Relay:
 
     def start(self) -> None:
         """Start the loop thread."""
-        self._epoll = select.epoll()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
+        self._epoll = _new_poller()
+        self._wake_r, self._wake_w = _nonblocking_pipe()
         self._epoll.register(self._wake_r, _EPOLLIN)
         self._running = True
         self._thread = threading.Thread(target=self._run, name="faultlab-proxy-relay", daemon=True)
@@ -592,7 +639,7 @@ class Direction:
 
 
 def _make_pipe() -> tuple[int, int]:
-    r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    r, w = _nonblocking_pipe()
     try:
         fcntl.fcntl(w, _F_SETPIPE_SZ, _PIPE_SIZE)
     except OSError:
@@ -681,7 +728,7 @@ class ToxicPath:
         self.stages: dict[str, tuple[int, Stage]] = {}
         self.order: list[Stage] = []
         self.generation = -1
-        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._wake_r, self._wake_w = _nonblocking_pipe()
         self._wake_closed = False
         self._wake_lock = threading.Lock()
 
