@@ -41,11 +41,11 @@ def test_a_stalled_call_does_not_delay_the_next_sends(tmp_path):
     journal.close()
     samples = sorted(probe.samples, key=lambda s: s.t_send)
     assert 20 <= len(samples) <= 40
-    sends = [s.t_send for s in samples if not (s.error or "").startswith("no answer")]
-    gaps = [b - a for a, b in zip(sends, sends[1:])]
-    assert max(gaps) < 0.1, gaps  # 20 ms apart even while call 5 hung for 400 ms
     errors = [s.error for s in samples if not s.ok]
     assert any("over the 0.2 s timeout" in e for e in errors)
+    stalled = next(s for s in samples if "over the 0.2 s timeout" in (s.error or ""))
+    during = [s for s in samples if stalled.t_send < s.t_send < stalled.t_send + 0.3]
+    assert len(during) >= 8, len(during)  # ~15 sends (every 20 ms) while call 5 hung for 400 ms
     assert any("ConnectionError: refused" in e for e in errors)
     assert any(e == "no answer by the end of the probe" for e in errors)
     good = [s for s in samples if s.ok]

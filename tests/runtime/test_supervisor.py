@@ -10,7 +10,7 @@ import time
 import psutil
 import pytest
 
-from faultlab.errors import ServiceFailed
+from faultlab.errors import ReadinessTimeout, ServiceFailed
 from faultlab.runtime.ports import free_port
 from faultlab.runtime.supervisor import RestartPolicy, ServiceSpec, Supervisor, group_members
 from faultlab.runtime.waits import HttpWait, wait_for
@@ -107,7 +107,7 @@ def test_pause_resume_and_stop_of_a_paused_group(tmp_path):
         wait_for(HttpWait(f"http://127.0.0.1:{port}/"), 10.0)
         svc.pause()
         assert psutil.Process(svc.pid).status() == psutil.STATUS_STOPPED
-        with pytest.raises(Exception):
+        with pytest.raises(ReadinessTimeout):
             wait_for(HttpWait(f"http://127.0.0.1:{port}/", request_timeout_s=0.2), 0.5)
         svc.resume()
         svc.resume()
