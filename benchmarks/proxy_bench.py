@@ -22,7 +22,6 @@ import multiprocessing as mp
 import os
 import select
 import socket
-import statistics
 import subprocess
 import sys
 import threading

@@ -1,7 +1,14 @@
 """faultlab's fault proxy: a Toxiproxy-v2-compatible server (API, relay and toxics).
 
 Any Toxiproxy client works against it; faultlab itself drives proxies only through the
-HTTP API, so a real Toxiproxy can take its place. Embed it with :class:`ProxyServer`.
+HTTP API, so a real Toxiproxy can take its place. Embed it with :class:`ProxyServer`::
+
+    with ProxyServer(host="127.0.0.1", port=0) as server:
+        server.url                     # http://127.0.0.1:PORT
+
+The ``toxiproxy-python`` client keeps its server address in class attributes shared by the
+whole process (``toxiproxy.api.APIConsumer.host`` / ``.port``, default 127.0.0.1:8474);
+point it at a server on another port with ``Toxiproxy().update_api_consumer(host, port)``.
 """
 
 from __future__ import annotations

@@ -83,9 +83,6 @@ class _Metrics:
         yield connections
 
 
-Route = tuple[re.Pattern[str], dict[str, Callable[..., None]], str]
-
-
 class ApiServer(ThreadingHTTPServer):
     """The HTTP server; ``proxies`` is the collection it manages."""
 
