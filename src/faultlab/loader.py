@@ -31,6 +31,7 @@ from pydantic import BaseModel, ValidationError
 from faultlab import units
 from faultlab.errors import InputError, Problem
 from faultlab.model import DrillPlan, FaultStep, Scenario, Stack
+from faultlab.model.document import relative_to_file
 from faultlab.model.scenario import FAULT_STEP_KEYS, JobStep
 from faultlab.registry import fault_kinds, unknown_name_message
 
@@ -730,7 +731,7 @@ def _scenario_from(doc: Parsed, path: Path, stacks: _StackCache) -> tuple[Scenar
     stack_value = doc.data.get("stack")
     stack_problems: list[Problem] = []
     if isinstance(stack_value, str) and stack_value.strip():
-        stack_path = Path(os.path.normpath(path.parent / stack_value))
+        stack_path = relative_to_file(stack_value, path.parent)
         if not stack_path.is_file():
             doc.add(
                 ("stack",),
@@ -776,7 +777,7 @@ def _plan_from(doc: Parsed, path: Path) -> tuple[DrillPlan | None, list[Problem]
         for i, pattern in enumerate(patterns):
             if not isinstance(pattern, str) or not pattern.strip():
                 continue
-            full = os.path.normpath(path.parent / pattern)
+            full = str(relative_to_file(pattern, path.parent))
             matches = sorted(Path(m) for m in glob.glob(full, recursive=True) if os.path.isfile(m))
             if not matches:
                 where = display_path(full)

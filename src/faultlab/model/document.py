@@ -10,7 +10,7 @@ from pydantic import PrivateAttr, ValidationInfo
 
 from faultlab.model.types import StrictModel
 
-__all__ = ["Document", "resolve_path"]
+__all__ = ["Document", "resolve_path", "relative_to_file"]
 
 
 class Document(StrictModel):
@@ -24,6 +24,12 @@ class Document(StrictModel):
         return self._source
 
 
+def relative_to_file(value: str, base_dir: Path) -> Path:
+    """``value`` as a path relative to ``base_dir`` (absolute and ``~`` paths kept), normalised."""
+    path = Path(value).expanduser() if value.startswith("~") else Path(value)
+    return Path(os.path.normpath(base_dir / path))
+
+
 def resolve_path(value: Any, info: ValidationInfo) -> Any:
     """A relative path made absolute against ``base_dir`` from the validation context.
 
@@ -35,7 +41,6 @@ def resolve_path(value: Any, info: ValidationInfo) -> Any:
     if not isinstance(value, str):
         return value
     base = (info.context or {}).get("base_dir")
-    path = Path(value).expanduser() if value.startswith("~") else Path(value)
-    if base is not None and not path.is_absolute():
-        path = Path(os.path.normpath(Path(base) / path))
-    return path
+    if base is None:
+        return Path(value)
+    return relative_to_file(value, Path(base))

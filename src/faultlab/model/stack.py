@@ -6,7 +6,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema, field_validator
-from pydantic import model_validator
+from pydantic import StringConstraints, model_validator
 
 from faultlab.model.document import Document
 from faultlab.model.types import Duration, Name, StrictModel
@@ -47,6 +47,9 @@ Port = Annotated[
     ),
 ]
 """``auto`` (the runtime picks a free port on 127.0.0.1) or a fixed port number."""
+
+Host = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$", max_length=253)]
+"""A host name or IPv4 address, allowed by name in ``allow_hosts``."""
 
 RestartPolicy = Literal["no", "on-failure", "always", "unless-stopped"]
 
@@ -190,7 +193,7 @@ class Stack(Document):
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
         description="python module of the system's drill plugin (canary, integrity check, locustfile)",
     )
-    allow_hosts: list[str] = Field(
+    allow_hosts: list[Host] = Field(
         default_factory=list, description="hosts besides loopback that load and faults may reach"
     )
 
