@@ -259,6 +259,9 @@ def test_populate_creates_201_in_input_order(api: httpx.Client) -> None:
     assert [p["name"] for p in proxies] == ["one", "two"]
     assert [p["enabled"] for p in proxies] == [True, False]
     assert list(response.json()) == ["proxies"]
+    ignored = api.post("/populate", json=[{"name": "three", "listen": "127.0.0.1:0", "upstream": "x:3",
+                                           "toxics": [{"type": "latency"}]}])
+    assert ignored.json()["proxies"][0]["toxics"] == [], "toxics in populate input are ignored (#79, #447)"
     assert api.post("/populate", json=[]).content == b'{"proxies":null}'
 
 
