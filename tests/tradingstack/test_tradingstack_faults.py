@@ -140,3 +140,79 @@ def test_batch_killed_halfway_and_resumed_equals_uninterrupted_run(postgres):
     assert '"processed": 2000' in out and _snapshot(crashed) == _snapshot(clean)
     assert check_integrity(crashed, []) == []
     assert check_integrity(clean, []) == []
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_silent_exchange_raises_the_execution_delay_alert(stack_factory):
+    stack = stack_factory(service_env={"gateway": {"EXEC_DELAY_ALERT": "0.5", "MONITOR_INTERVAL": "0.2"}})
+    assert httpx.post(stack.exchange_url + "/admin/mode", json={"silent": True}).json()["silent"] is True
+    result = place_canary_order(stack.gateway_url, timeout=2)
+    assert result.ok
+    started = time.monotonic()
+    _wait_for(lambda: "execution_delay" in httpx.get(stack.gateway_url + "/health/ready").json()["alerts"], 5,
+              "the execution-delay alert")
+    assert time.monotonic() - started < 3
+    httpx.post(stack.exchange_url + "/admin/mode", json={"silent": False})
+    _wait_for(lambda: "execution_delay" not in httpx.get(stack.gateway_url + "/health/ready").json()["alerts"], 10,
+              "the alert to clear")
+    assert check_integrity(stack.dsn, [result.ack], settle_s=0) == []
+
+
+def test_price_drop_sets_off_stop_orders_and_a_crashed_exchange_fills_nothing_twice(stack):
+    with httpx.Client(base_url=stack.gateway_url, timeout=5) as client:
+        price = httpx.get(stack.exchange_url + "/prices").json()["XOM"]
+        coids = [f"stop-{i}" for i in range(20)]
+        for i, coid in enumerate(coids):
+            body = {"client_order_id": coid, "account": 1 + i, "symbol": "XOM", "side": "sell", "type": "stop",
+                    "quantity": 10, "price": round(price * (0.93 + i * 0.002), 2)}
+            assert client.post("/orders", json=body).status_code == 201
+        _wait_for(lambda: _count_sql(stack.dsn, "SELECT count(*) FROM orders WHERE status = 'sent'") == 20, 10,
+                  "stops resting at the exchange")
+        stack.kill("exchange")  # SIGKILL: the restarted exchange replays its journal
+        stack.start_service("exchange")
+        httpx.post(stack.exchange_url + "/admin/price", json={"symbol": "XOM", "move_pct": -9})
+        _wait_for(lambda: _count_sql(stack.dsn, "SELECT count(*) FROM orders WHERE status = 'filled'") == 20, 15,
+                  "the stop cascade to be recorded")
+    metrics = httpx.get(stack.exchange_url + "/metrics").text
+    assert "exchange_fills_total 20" in metrics
+    assert _count_sql(stack.dsn, "SELECT count(*) FROM executions") == 20
+    assert check_integrity(stack.dsn, coids, settle_s=0) == []
+
+
+def _count_sql(dsn: str, sql: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
+def _recovery_after_db_restart(stack) -> float:
+    """Seconds from the database accepting connections again to the first acknowledged order."""
+    assert place_canary_order(stack.gateway_url, timeout=2).ok
+    stack.postgres.stop(mode="fast")
+    down_until = time.monotonic() + 2.0
+    with httpx.Client(timeout=1) as client:
+        while time.monotonic() < down_until:
+            place_canary_order(stack.gateway_url, timeout=1, client=client)
+            time.sleep(0.05)
+        stack.postgres.start()
+        back = time.monotonic()
+        while not place_canary_order(stack.gateway_url, timeout=1, client=client).ok:
+            assert time.monotonic() - back < 40, "never recovered"
+            time.sleep(0.05)
+    return time.monotonic() - back
+
+
+def test_weak_profile_recovers_measurably_slower_from_a_database_restart(stack_factory):
+    strong = _recovery_after_db_restart(stack_factory(with_router=False))
+    weak = _recovery_after_db_restart(stack_factory(with_router=False, env={"TRADINGSTACK_PROFILE": "weak"}))
+    print(f"recovery after a database restart: strong {strong:.2f}s, weak {weak:.2f}s")
+    assert strong < 1.5, strong
+    assert weak > strong + 0.5, (strong, weak)
