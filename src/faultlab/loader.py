@@ -32,7 +32,7 @@ from faultlab import units
 from faultlab.errors import InputError, Problem
 from faultlab.model import DrillPlan, FaultStep, Scenario, Stack
 from faultlab.model.document import relative_to_file
-from faultlab.model.scenario import FAULT_STEP_KEYS, JobStep
+from faultlab.model.scenario import FAULT_STEP_KEYS
 from faultlab.registry import fault_kinds, unknown_name_message
 
 __all__ = ["load_stack", "load_scenario", "load_plan", "load_any", "document_kind", "Parsed", "parse_yaml"]
@@ -256,7 +256,7 @@ class _Builder:
             if not isinstance(key_node, yaml.ScalarNode):
                 self._problem(key_node, loc, "a key must be plain text, not a list or mapping")
                 continue
-            key = self._scalar(key_node, loc)
+            key = self._scalar(key_node, (*loc, key_node.value))
             if not isinstance(key, str):
                 # Every key of every document is a name; 1, true or null as a key is a slip.
                 message = f"a key must be text, not {key!r}; quote it if you meant '{key_node.value}'"
@@ -377,28 +377,23 @@ def _known_keys(model: Any, loc: Loc) -> list[str] | None:
     return None
 
 
-def _data_path(data: Any, loc: Loc) -> tuple[Loc, Loc]:
-    """Split a pydantic loc into the path present in the data and the model's own path.
+def _data_path(data: Any, loc: Loc) -> Loc:
+    """The part of a pydantic loc that names places in the document.
 
-    Union tags such as ``fault-step`` are in pydantic's loc but not in the document; they
-    are dropped from the first and kept in the second (to find the model for known keys).
+    Union tags such as ``fault-step`` are in pydantic's loc but not in the document, so
+    they are dropped; a missing key (the last part) is kept.
     """
     path: list[Any] = []
     current = data
-    last = len(loc) - 1
     for i, part in enumerate(loc):
         if isinstance(current, dict) and part in current:
-            path.append(part)
             current = current[part]
         elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
-            path.append(part)
             current = current[part]
-        elif part == "[key]":
+        elif not (i == len(loc) - 1 and isinstance(part, str) and part != "[key]"):
             continue
-        elif i == last and isinstance(part, str):
-            path.append(part)
-        # anything else is a union tag or a validator's name
-    return tuple(path), tuple(loc)
+        path.append(part)
+    return tuple(path)
 
 
 def _message(error: dict[str, Any], known: list[str] | None) -> str:
@@ -439,7 +434,7 @@ def _located(
     problems = []
     for error in exc.errors(include_url=False):
         full_loc = (*prefix, *error["loc"])
-        path, model_loc = _data_path(doc.data, full_loc)
+        path = _data_path(doc.data, full_loc)
         known = None
         if error["type"] == "extra_forbidden":
             known = _known_keys(model, tuple(error["loc"][:-1]))

@@ -153,7 +153,7 @@ def _schema(args: argparse.Namespace) -> ExitCode:
 
 def _unit(annotation: Any, metadata: list[Any]) -> str | None:
     from faultlab import units
-    from faultlab.model import types
+    from faultlab.model import types as model_types
 
     names = {
         units.parse_duration: "duration",
@@ -161,7 +161,7 @@ def _unit(annotation: Any, metadata: list[Any]) -> str | None:
         units.parse_size: "size",
         units.parse_bandwidth: "bandwidth",
         units.parse_percentage: "percentage",
-        types._fraction: "fraction",
+        model_types._fraction: "fraction",
     }
     for item in metadata:
         func = getattr(item, "func", None)
