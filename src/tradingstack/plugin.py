@@ -13,7 +13,10 @@ from typing import Any
 
 from tradingstack import drill
 
-__all__ = ["canary", "integrity", "locustfile", "load_host", "load_env", "job_progress"]
+__all__ = ["canary", "integrity", "locustfile", "load_host", "load_env", "job_progress", "market_event"]
+
+#: How far every price drops in a stop-order cascade.
+CASCADE_DROP_PCT = -6.0
 
 #: faultlab's integrity categories, and the violation kinds of :func:`drill.check_integrity` in each.
 CATEGORIES = {
@@ -67,6 +70,17 @@ def load_host(stack: Any) -> str:
 def load_env(stack: Any, shape: str | None) -> dict:
     """``LOAD_SHAPE`` selects a market-shaped load (see tradingstack.loadshapes)."""
     return {"LOAD_SHAPE": shape} if shape else {}
+
+
+def market_event(stack: Any, name: str) -> None:
+    """``stop_cascade``: push every price down so resting stop orders trigger at once."""
+    import httpx
+
+    if name != "stop_cascade":
+        raise ValueError(f"unknown market event {name!r}; known: stop_cascade")
+    response = httpx.post(stack.url("exchange", "/admin/price"), json={"symbol": "*", "move_pct": CASCADE_DROP_PCT},
+                          timeout=5)
+    response.raise_for_status()
 
 
 def job_progress(stack: Any, job: str) -> float | None:

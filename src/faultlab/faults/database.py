@@ -2,15 +2,120 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+import os
+import signal
+import time
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from faultlab.errors import FaultError
 from faultlab.faults.base import FaultKind, FaultParams, NoParams
 
 __all__ = ["DbStall", "DbRestart", "DbReadOnly", "DbConnectionExhaustion"]
 
 _POSTGRES = frozenset({"postgres"})
+
+#: How long a lock or a connection may take before the fault counts as not injected.
+_LOCK_TIMEOUT_S = 10
+
+
+def _connect(dsn: str, **kwargs: Any) -> Any:
+    import psycopg
+
+    try:
+        return psycopg.connect(dsn, connect_timeout=5, **kwargs)
+    except psycopg.Error as exc:
+        raise FaultError(f"cannot connect to the database: {exc}".strip()) from exc
+
+
+def _freeze(ctx: Any, target: str) -> None:
+    """SIGSTOP the postmaster (no new backends) and then every child, one by one: each
+    PostgreSQL child calls setsid(), so signalling the postmaster's group is not enough."""
+    import psutil
+
+    server = ctx.stack.postgres[target]
+    pids = server.pids()
+    if not pids:
+        raise FaultError(f"postgres {target!r} is not running")
+    frozen = ctx.state.setdefault("frozen", [])
+    for pid in pids:  # every pid is in the ledger before any is stopped
+        try:
+            start_time = psutil.Process(pid).create_time()
+        except psutil.Error:
+            continue
+        frozen.append((pid, ctx.ledger.stopped_process(pid, start_time) if ctx.ledger is not None else None))
+    for pid, _ in frozen:
+        try:
+            os.kill(pid, signal.SIGSTOP)
+        except ProcessLookupError:
+            pass
+    _wait_stopped([pid for pid, _ in frozen])
+    ctx.mark_active()
+
+
+def _wait_stopped(pids: list[int], timeout_s: float = 0.2) -> None:
+    import psutil
+
+    deadline = time.monotonic() + timeout_s
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                if psutil.Process(pid).status() in (psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE):
+                    break
+            except psutil.Error:
+                break
+            time.sleep(0.001)
+
+
+def _thaw(ctx: Any) -> None:
+    frozen = ctx.state.pop("frozen", [])
+    for pid, entry in reversed(frozen):
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+        if entry is not None and ctx.ledger is not None:
+            ctx.ledger.forget(entry)
+
+
+def _lock(ctx: Any, target: str, tables: list[str]) -> None:
+    from psycopg import sql
+
+    dsn = ctx.stack.dsn(target)
+    conn = _connect(dsn)
+    ctx.state["lock_conn"] = conn
+    if ctx.ledger is not None:
+        ctx.state["ledger_entry"] = ctx.ledger.pg_session(dsn, backend_pid=conn.info.backend_pid)
+    conn.execute(f"SET lock_timeout = '{_LOCK_TIMEOUT_S}s'")
+    conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+        sql.SQL(", ").join(sql.Identifier(t) for t in tables)))
+    ctx.mark_active()
+
+
+def _unlock(ctx: Any, target: str) -> None:
+    conn = ctx.state.pop("lock_conn", None)
+    if conn is not None:
+        backend = conn.info.backend_pid
+        try:
+            conn.rollback()
+            conn.close()
+        except Exception:
+            with _connect(ctx.stack.dsn(target), autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+    entry = ctx.state.pop("ledger_entry", None)
+    if entry is not None and ctx.ledger is not None:
+        ctx.ledger.forget(entry)
+
+
+def _stall_links(ctx: Any, target: str) -> None:
+    from faultlab.faults.link import add_toxics
+
+    links = ctx.stack.links_to(target)
+    if not links:
+        raise FaultError(f"no link leads to {target!r}, so there is no network to stall")
+    for link in links:
+        add_toxics(ctx, link, "timeout", "both", 1.0, {"timeout": 0})
 
 
 class DbStallParams(FaultParams):
@@ -42,6 +147,21 @@ class DbStall(FaultKind):
     Params = DbStallParams
     target_types = _POSTGRES
 
+    def inject(self, ctx: Any, target: str, params: Any) -> None:
+        if params.mode == "freeze":
+            _freeze(ctx, target)
+        elif params.mode == "lock":
+            _lock(ctx, target, params.tables)
+        else:
+            _stall_links(ctx, target)
+
+    def revert(self, ctx: Any, target: str, params: Any) -> None:
+        from faultlab.faults.link import remove_toxics
+
+        _thaw(ctx)
+        _unlock(ctx, target)
+        remove_toxics(ctx)
+
 
 class DbRestartParams(FaultParams):
     mode: Literal["fast", "immediate"] = Field(
@@ -51,7 +171,7 @@ class DbRestartParams(FaultParams):
 
 
 class DbRestart(FaultKind):
-    """Restart the database server."""
+    """Restart the database server (the fault is active from the moment it shuts down)."""
 
     name: ClassVar[str] = "db_restart"
     summary: ClassVar[str] = "restart the database server (fast or immediate shutdown)"
@@ -59,14 +179,54 @@ class DbRestart(FaultKind):
     target_types = _POSTGRES
     needs_for = False
 
+    def inject(self, ctx: Any, target: str, params: Any) -> None:
+        from faultlab.runtime.local import start_postgres
+
+        ctx.mark_active()
+        ctx.stack.postgres[target].stop(mode=params.mode)
+        start_postgres(ctx.stack, target)
+
+    def revert(self, ctx: Any, target: str, params: Any) -> None:
+        from faultlab.runtime.local import start_postgres
+
+        if ctx.stack.postgres[target].postmaster_pid is None:
+            start_postgres(ctx.stack, target)
+
+
+_READ_WRITE = ["SET default_transaction_read_only = off",
+               "ALTER SYSTEM RESET default_transaction_read_only", "SELECT pg_reload_conf()"]
+
 
 class DbReadOnly(FaultKind):
-    """Make the database refuse writes (``default_transaction_read_only``), like a full disk."""
+    """Make the database refuse writes (``default_transaction_read_only``), like a full disk.
+
+    The setting is changed server-wide and reloaded, so open sessions get it at their next
+    transaction, as they would when a disk fills."""
 
     name: ClassVar[str] = "db_read_only"
     summary: ClassVar[str] = "make the database read-only (writes refused, reads served)"
     Params = NoParams
     target_types = _POSTGRES
+
+    def inject(self, ctx: Any, target: str, params: Any) -> None:
+        dsn = ctx.stack.dsn(target)
+        if ctx.ledger is not None:
+            ctx.state["ledger_entry"] = ctx.ledger.pg_setting(dsn, _READ_WRITE, what="default_transaction_read_only")
+        ctx.state["read_only"] = True
+        with _connect(dsn, autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+            conn.execute("SELECT pg_reload_conf()")
+        ctx.mark_active()
+
+    def revert(self, ctx: Any, target: str, params: Any) -> None:
+        if not ctx.state.pop("read_only", False):
+            return
+        with _connect(ctx.stack.dsn(target), autocommit=True) as conn:
+            for statement in _READ_WRITE:
+                conn.execute(statement)
+        entry = ctx.state.pop("ledger_entry", None)
+        if entry is not None and ctx.ledger is not None:
+            ctx.ledger.forget(entry)
 
 
 class DbConnectionExhaustionParams(FaultParams):
@@ -82,3 +242,31 @@ class DbConnectionExhaustion(FaultKind):
     summary: ClassVar[str] = "take every free database connection (or all but leave_free)"
     Params = DbConnectionExhaustionParams
     target_types = _POSTGRES
+
+    def inject(self, ctx: Any, target: str, params: Any) -> None:
+        import psycopg
+
+        spec = ctx.stack.stack.services[target].postgres
+        admin_dsn = ctx.stack.dsn(target)
+        with _connect(admin_dsn, autocommit=True) as admin:
+            limit, reserved, used = admin.execute(
+                "SELECT current_setting('max_connections')::int, "
+                "current_setting('superuser_reserved_connections')::int, "
+                "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
+            ).fetchone()
+        wanted = max(0, limit - reserved - used - params.leave_free)
+        held = ctx.state.setdefault("connections", [])
+        dsn = ctx.stack.dsn(target, user=spec.user)
+        for _ in range(wanted):
+            try:
+                held.append(psycopg.connect(dsn, connect_timeout=5, autocommit=True))
+            except psycopg.OperationalError:
+                break  # someone else took the last free slot meanwhile: exhausted all the same
+        ctx.mark_active()
+
+    def revert(self, ctx: Any, target: str, params: Any) -> None:
+        for conn in ctx.state.pop("connections", []):
+            try:
+                conn.close()
+            except Exception:
+                pass

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import signal
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -30,3 +31,12 @@ class JobCrash(FaultKind):
     Params = JobCrashParams
     target_types = frozenset({"job"})
     needs_for = False
+
+    def inject(self, ctx: Any, target: str, params: Any) -> None:
+        ctx.jobs.crash(target, sig=signal.Signals[params.signal], at_progress=params.at_progress,
+                       mark_active=ctx.mark_active)
+        if params.rerun:
+            ctx.jobs.start(target)
+
+    def revert(self, ctx: Any, target: str, params: Any) -> None:
+        """Nothing to undo: the rerun (``rerun: true``) resumes the job from its checkpoint."""

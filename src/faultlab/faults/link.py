@@ -6,12 +6,13 @@ written with units; the engine converts them to the proxy's integers (ms, KB/s, 
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
 from faultlab.faults.base import FaultKind, NoParams, ToxicParams, Stream
 from faultlab.model.types import Bandwidth, Duration, Size
+from faultlab.errors import FaultError
 
 __all__ = [
     "Latency",
@@ -27,18 +28,75 @@ __all__ = [
 _LINK = frozenset({"link"})
 
 
+def _ms(seconds: float) -> int:
+    return int(round(seconds * 1000))
+
+
+def _proxy(ctx: Any, link: str) -> Any:
+    """The link's proxy, through the Toxiproxy API (``toxiproxy-python``)."""
+    from faultlab.runtime.local import proxy_client
+
+    proxy = proxy_client(ctx.stack.proxy_api).get_proxy(link)
+    if proxy is None:
+        raise FaultError(f"the fault proxy has no proxy for link {link!r}")
+    return proxy
+
+
+def add_toxics(ctx: Any, link: str, toxic_type: str, stream: str, toxicity: float, attributes: dict) -> None:
+    """Add one toxic per direction (``both`` = upstream and downstream), named after the
+    fault, and remember the names in ``ctx.state`` for :func:`remove_toxics`."""
+    proxy = _proxy(ctx, link)
+    names = ctx.state.setdefault("toxics", [])
+    for direction in (("upstream", "downstream") if stream == "both" else (stream,)):
+        name = f"faultlab-{ctx.fault_id.replace('[', '').replace(']', '')}-{link}-{direction}"
+        names.append((link, name))
+        proxy.add_toxic(type=toxic_type, name=name, stream=direction, toxicity=toxicity, attributes=attributes)
+
+
+def remove_toxics(ctx: Any) -> None:
+    """Remove the toxics :func:`add_toxics` added; toxics already gone are fine."""
+    from toxiproxy.exceptions import NotFound
+
+    for link, name in list(ctx.state.get("toxics", [])):
+        try:
+            _proxy(ctx, link).destroy_toxic(name)
+        except NotFound:
+            pass
+        ctx.state["toxics"].remove((link, name))
+
+
+class ToxicFault(FaultKind):
+    """A link fault that is one Toxiproxy toxic per direction, removed on revert."""
+
+    toxic_type: ClassVar[str]
+
+    def attributes(self, params: Any) -> dict[str, int]:
+        """The toxic's attributes in Toxiproxy's units (ms, KB/s, bytes, µs)."""
+        raise NotImplementedError
+
+    def inject(self, ctx: Any, target: str, params: Any) -> None:
+        add_toxics(ctx, target, self.toxic_type, params.stream, params.toxicity, self.attributes(params))
+
+    def revert(self, ctx: Any, target: str, params: Any) -> None:
+        remove_toxics(ctx)
+
+
 class LatencyParams(ToxicParams):
     latency: Duration = Field(description="delay added to every chunk of data")
     jitter: Duration = Field("0s", description="random variation, plus or minus")
 
 
-class Latency(FaultKind):
+class Latency(ToxicFault):
     """Delay data on a link (Toxiproxy ``latency``)."""
 
     name: ClassVar[str] = "latency"
     summary: ClassVar[str] = "add latency (plus or minus jitter) to the data on a link"
     Params = LatencyParams
     target_types = _LINK
+    toxic_type = "latency"
+
+    def attributes(self, params: Any) -> dict[str, int]:
+        return {"latency": _ms(params.latency), "jitter": _ms(params.jitter)}
 
 
 class StallParams(ToxicParams):
@@ -49,22 +107,37 @@ class StallParams(ToxicParams):
     )
 
 
-class Stall(FaultKind):
-    """Swallow the data on a link while connections stay open (Toxiproxy ``timeout``)."""
+class Stall(ToxicFault):
+    """Swallow the data on a link while connections stay open (Toxiproxy ``timeout``).
+
+    Removing the toxic closes the connections it touched, as Toxiproxy does: their
+    streams lost data, so the clients must reconnect."""
 
     name: ClassVar[str] = "stall"
     summary: ClassVar[str] = "swallow all data on a link, connections stay open (half-open)"
     Params = StallParams
     target_types = _LINK
+    toxic_type = "timeout"
+
+    def attributes(self, params: Any) -> dict[str, int]:
+        return {"timeout": _ms(params.close_after)}
 
 
 class Partition(FaultKind):
-    """Take a link down: new connections refused, open ones cut."""
+    """Take a link down: new connections refused, open ones cut (the proxy is disabled)."""
 
     name: ClassVar[str] = "partition"
     summary: ClassVar[str] = "take a link down: connections refused and cut"
     Params = NoParams
     target_types = _LINK
+
+    def inject(self, ctx: Any, target: str, params: Any) -> None:
+        ctx.state["disabled"] = True
+        _proxy(ctx, target).disable()
+
+    def revert(self, ctx: Any, target: str, params: Any) -> None:
+        if ctx.state.pop("disabled", False):
+            _proxy(ctx, target).enable()
 
 
 class BandwidthParams(ToxicParams):
@@ -77,52 +150,68 @@ class BandwidthParams(ToxicParams):
         return self
 
 
-class BandwidthLimit(FaultKind):
+class BandwidthLimit(ToxicFault):
     """Limit a link's bandwidth (Toxiproxy ``bandwidth``)."""
 
     name: ClassVar[str] = "bandwidth"
     summary: ClassVar[str] = "limit the bandwidth of a link"
     Params = BandwidthParams
     target_types = _LINK
+    toxic_type = "bandwidth"
+
+    def attributes(self, params: Any) -> dict[str, int]:
+        return {"rate": max(1, int(params.rate // 1000))}
 
 
 class ResetPeerParams(ToxicParams):
     timeout: Duration = Field("0s", description="wait this long after the first data, then reset")
 
 
-class ResetPeer(FaultKind):
+class ResetPeer(ToxicFault):
     """Reset connections on a link with TCP RST (Toxiproxy ``reset_peer``)."""
 
     name: ClassVar[str] = "reset_peer"
     summary: ClassVar[str] = "reset connections on a link (TCP RST) after a timeout"
     Params = ResetPeerParams
     target_types = _LINK
+    toxic_type = "reset_peer"
+
+    def attributes(self, params: Any) -> dict[str, int]:
+        return {"timeout": _ms(params.timeout)}
 
 
 class SlowCloseParams(ToxicParams):
     delay: Duration = Field(description="how long a close is held back")
 
 
-class SlowClose(FaultKind):
+class SlowClose(ToxicFault):
     """Delay the closing of connections (Toxiproxy ``slow_close``)."""
 
     name: ClassVar[str] = "slow_close"
     summary: ClassVar[str] = "delay the close of connections on a link"
     Params = SlowCloseParams
     target_types = _LINK
+    toxic_type = "slow_close"
+
+    def attributes(self, params: Any) -> dict[str, int]:
+        return {"delay": _ms(params.delay)}
 
 
 class LimitDataParams(ToxicParams):
     bytes: Size = Field(description="data passed per connection and direction before closing")
 
 
-class LimitData(FaultKind):
+class LimitData(ToxicFault):
     """Close connections after some data (Toxiproxy ``limit_data``)."""
 
     name: ClassVar[str] = "limit_data"
     summary: ClassVar[str] = "close each connection after a number of bytes"
     Params = LimitDataParams
     target_types = _LINK
+    toxic_type = "limit_data"
+
+    def attributes(self, params: Any) -> dict[str, int]:
+        return {"bytes": int(params.bytes)}
 
 
 class SlicerParams(ToxicParams):
@@ -139,10 +228,14 @@ class SlicerParams(ToxicParams):
         return self
 
 
-class Slicer(FaultKind):
+class Slicer(ToxicFault):
     """Cut data into small slices with pauses between them (Toxiproxy ``slicer``)."""
 
     name: ClassVar[str] = "slicer"
     summary: ClassVar[str] = "slice data into small pieces with delays between them"
     Params = SlicerParams
     target_types = _LINK
+    toxic_type = "slicer"
+
+    def attributes(self, params: Any) -> dict[str, int]:
+        return {"average_size": int(params.average_size), "size_variation": int(params.size_variation), "delay": int(round(params.delay * 1_000_000))}

@@ -6,16 +6,33 @@ left out of the timeline entry).
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+import threading
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from faultlab.errors import FaultError
 from faultlab.faults.base import FaultKind, FaultParams
 from faultlab.model.types import Rate
 
 __all__ = ["LoadSpike", "LoadShape"]
 
 _STACK = frozenset({"stack"})
+
+
+def _driver(ctx: Any) -> Any:
+    if ctx.load is None:
+        raise FaultError("this scenario has no `load:`, so there is no load to change")
+    return ctx.load
+
+
+def _restore(ctx: Any) -> None:
+    stop = ctx.state.pop("stop", None)
+    if stop is not None:
+        stop.set()
+        ctx.state.pop("thread").join(timeout=5)
+    if ctx.state.pop("changed", False):
+        _driver(ctx).set_users(ctx.base_users)
 
 
 class LoadSpikeParams(FaultParams):
@@ -44,6 +61,15 @@ class LoadSpike(FaultKind):
     Params = LoadSpikeParams
     target_types = _STACK
 
+    def inject(self, ctx: Any, target: str, params: Any) -> None:
+        users = params.users or max(1, round(ctx.base_users * params.multiplier))
+        ctx.state["changed"] = True
+        _driver(ctx).set_users(users, params.spawn_rate or float(users))
+        ctx.mark_active()
+
+    def revert(self, ctx: Any, target: str, params: Any) -> None:
+        _restore(ctx)
+
 
 class LoadShapeParams(FaultParams):
     shape: Literal["opening_rush", "stop_cascade"] = Field(
@@ -64,3 +90,35 @@ class LoadShape(FaultKind):
     summary: ClassVar[str] = "drive a market-shaped burst: opening_rush or stop_cascade"
     Params = LoadShapeParams
     target_types = _STACK
+
+    #: Steps in which the rush decays from its peak back to the scenario's users.
+    steps: ClassVar[int] = 10
+
+    def inject(self, ctx: Any, target: str, params: Any) -> None:
+        driver = _driver(ctx)
+        peak = max(1, round(ctx.base_users * params.peak_multiplier))
+        if params.shape == "stop_cascade":
+            ctx.plugin.market_event(ctx.stack, "stop_cascade")
+        ctx.state["changed"] = True
+        driver.set_users(peak, float(peak))
+        ctx.mark_active()
+        span = ctx.state.get("for_s") or 0.0
+        if params.shape == "opening_rush" and span > 0:
+            stop = threading.Event()
+
+            def decay() -> None:
+                for step in range(1, self.steps):
+                    if stop.wait(span / self.steps):
+                        return
+                    users = round(peak - (peak - ctx.base_users) * step / self.steps)
+                    try:
+                        driver.set_users(max(1, users))
+                    except Exception:
+                        return
+
+            ctx.state["stop"] = stop
+            ctx.state["thread"] = threading.Thread(target=decay, name="faultlab-opening-rush", daemon=True)
+            ctx.state["thread"].start()
+
+    def revert(self, ctx: Any, target: str, params: Any) -> None:
+        _restore(ctx)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+import signal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -29,6 +30,13 @@ class ProcessKill(FaultKind):
     target_types = _SERVICE
     needs_for = False
 
+    def inject(self, ctx: Any, target: str, params: Any) -> None:
+        ctx.stack.supervisor[target].kill(signal.Signals[params.signal])
+        ctx.mark_active()
+
+    def revert(self, ctx: Any, target: str, params: Any) -> None:
+        """Nothing to undo: the supervisor restarts the service per its policy."""
+
 
 class ProcessPause(FaultKind):
     """Pause a service with SIGSTOP, and SIGCONT it after ``for``."""
@@ -37,6 +45,15 @@ class ProcessPause(FaultKind):
     summary: ClassVar[str] = "pause a service (SIGSTOP), continue it (SIGCONT) after `for`"
     Params = NoParams
     target_types = _SERVICE
+
+    def inject(self, ctx: Any, target: str, params: Any) -> None:
+        ctx.state["paused"] = True
+        ctx.stack.supervisor[target].pause()
+        ctx.mark_active()
+
+    def revert(self, ctx: Any, target: str, params: Any) -> None:
+        if ctx.state.pop("paused", False):
+            ctx.stack.supervisor[target].resume()
 
 
 class ProcessRestartParams(FaultParams):
@@ -52,3 +69,11 @@ class ProcessRestart(FaultKind):
     Params = ProcessRestartParams
     target_types = _SERVICE
     needs_for = False
+
+    def inject(self, ctx: Any, target: str, params: Any) -> None:
+        service = ctx.stack.supervisor[target]
+        ctx.mark_active()
+        service.restart(grace_s=params.grace)
+
+    def revert(self, ctx: Any, target: str, params: Any) -> None:
+        """Nothing to undo: the restart itself brings the service back."""

@@ -34,7 +34,7 @@ from faultlab.runtime.postgres import PostgresServer
 from faultlab.runtime.supervisor import ServiceSpec, Supervisor
 from faultlab.runtime.waits import Deadline, HttpWait, TcpWait, wait_for
 
-__all__ = ["LocalStack", "bring_up", "interpolate", "STARTUP_BUDGET_S"]
+__all__ = ["LocalStack", "bring_up", "interpolate", "proxy_client", "start_postgres", "STARTUP_BUDGET_S"]
 
 LOOPBACK = "127.0.0.1"
 #: Time allowed to PostgreSQL on top of the services' own readiness timeouts.
@@ -53,6 +53,7 @@ class LocalStack:
     postgres: dict[str, PostgresServer] = field(default_factory=dict)
     supervisor: Supervisor | None = None
     ledger: Ledger | None = None
+    postgres_entries: dict[str, str] = field(default_factory=dict)
 
     def address(self, service: str) -> str:
         """``127.0.0.1:PORT`` of a service itself, bypassing every proxy."""
@@ -132,17 +133,25 @@ def _start_postgres(local: LocalStack, name: str) -> None:
         data_dir, port=local.ports[name], settings={"max_connections": spec.max_connections}
     )
     local.postgres[name] = server
-    entry = local.ledger.process_group(f"postgres:{name}") if local.ledger is not None else None
+    if local.ledger is not None:
+        local.postgres_entries[name] = local.ledger.process_group(f"postgres:{name}")
+    start_postgres(local, name)
+    if spec.user != server.superuser:
+        server.create_role(spec.user)
+    server.create_database(spec.database, owner=spec.user)
+
+
+def start_postgres(local: LocalStack, name: str) -> None:
+    """(Re)start a postgres service's server and record its process group in the ledger."""
+    server = local.postgres[name]
     server.start()
-    if entry is not None and server.postmaster_pid is not None:
+    entry = local.postgres_entries.get(name)
+    if entry is not None and local.ledger is not None and server.postmaster_pid is not None:
         import psutil
 
         local.ledger.update(
             entry, pgid=server.postmaster_pid, start_time=psutil.Process(server.postmaster_pid).create_time()
         )
-    if spec.user != server.superuser:
-        server.create_role(spec.user, superuser=True)
-    server.create_database(spec.database, owner=spec.user)
 
 
 def _start_service(local: LocalStack, name: str, deadline: Deadline) -> None:

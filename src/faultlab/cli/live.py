@@ -1,0 +1,143 @@
+"""Progress while a drill runs: a rich live view on a terminal, plain lines elsewhere (CI).
+
+Both are engine observers (called with keyword arguments; unknown events are ignored).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import deque
+from typing import Any, TextIO
+
+__all__ = ["progress_observer"]
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self.samples: deque[tuple[float, bool, float]] = deque(maxlen=200)
+        self.lock = threading.Lock()
+
+    def add(self, sample: Any) -> None:
+        with self.lock:
+            self.samples.append((sample.t_send, bool(sample.ok), float(sample.latency_s)))
+
+    def last_second(self) -> tuple[float | None, float | None]:
+        with self.lock:
+            rows = list(self.samples)
+        if not rows:
+            return None, None
+        newest = rows[-1][0]
+        rows = [r for r in rows if r[0] >= newest - 1.0]
+        latencies = sorted(r[2] for r in rows)
+        return sum(r[1] for r in rows) / len(rows), latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+
+
+class PlainProgress:
+    """One line per event, and a status line every few seconds (for logs and CI)."""
+
+    def __init__(self, out: TextIO = sys.stderr, every_s: float = 5.0):
+        self.out = out
+        self.every_s = every_s
+        self.stats = _Stats()
+        self._last = 0.0
+        self.t_load: float | None = None
+        self.duration: float | None = None
+
+    def _line(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    def __call__(self, event: str = "", **kw: Any) -> None:
+        if event == "run" and kw.get("state") == "begin":
+            self._line(f"run {kw['run_id']}: {kw['scenario'].id} {kw['scenario'].title}")
+        elif event == "run":
+            self._line(f"run ended: {kw.get('status')}{': ' + kw['reason'] if kw.get('reason') else ''}")
+        elif event == "phase":
+            if kw.get("name") == "load":
+                self.t_load, self.duration = kw.get("t"), kw.get("duration")
+            self._line(f"  {kw.get('name')} {kw.get('state')}")
+        elif event == "fault":
+            self._line(f"  fault {kw.get('fault_id')} {kw.get('kind')} on {kw.get('target') or 'stack'}: {kw.get('state')}")
+        elif event == "decision":
+            self._line(f"  decision: {kw.get('what')} ({kw.get('why')})")
+        elif event == "sample":
+            self.stats.add(kw["sample"])
+            now = time.monotonic()
+            if now - self._last >= self.every_s:
+                self._last = now
+                rate, p99 = self.stats.last_second()
+                t = kw["sample"].t_send - (self.t_load or 0.0)
+                total = f"/{self.duration:g}" if self.duration else ""
+                self._line(f"  t={t:5.1f}{total} s  success {_pct(rate)}  p99 {_ms(p99)}")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.0f} ms"
+
+
+class RichProgress(PlainProgress):
+    """A live panel: elapsed time against the duration, the timeline, active faults,
+    success rate and p99 of the last second."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = Console(stderr=True)
+        self.live = Live(console=self.console, refresh_per_second=4, transient=True)
+        self.active: dict[str, str] = {}
+        self.scenario: Any = None
+        self.t_now = 0.0
+
+    def _line(self, text: str) -> None:
+        self.console.print(text, highlight=False)
+
+    def __call__(self, event: str = "", **kw: Any) -> None:
+        if event == "run" and kw.get("state") == "begin":
+            self.scenario = kw["scenario"]
+            self.live.start()
+        if event == "fault":
+            if kw.get("state") == "active":
+                self.active[kw["fault_id"]] = f"{kw.get('kind')} on {kw.get('target') or 'stack'}"
+            else:
+                self.active.pop(kw.get("fault_id"), None)
+        if event == "sample":
+            self.stats.add(kw["sample"])
+            self.t_now = kw["sample"].t_send
+            self.live.update(self._panel())
+            return
+        super().__call__(event=event, **kw)
+        if event == "run" and kw.get("state") == "end":
+            self.live.stop()
+
+    def _panel(self) -> Any:
+        from rich.table import Table
+
+        rate, p99 = self.stats.last_second()
+        t = self.t_now - (self.t_load or self.t_now)
+        table = Table.grid(padding=(0, 2))
+        table.add_row("scenario", f"{self.scenario.id} {self.scenario.title}" if self.scenario else "")
+        table.add_row("elapsed", f"{t:.1f} s of {self.duration:g} s" if self.duration else f"{t:.1f} s")
+        steps = []
+        for step in (self.scenario.timeline if self.scenario else []):
+            what = getattr(step, "fault", None) or f"job {getattr(step, 'job', '')}"
+            mark = "x" if t >= step.at else " "
+            steps.append(f"[{mark}] {step.at:g}s {what}")
+        table.add_row("timeline", "\n".join(steps))
+        table.add_row("active faults", ", ".join(self.active.values()) or "none")
+        table.add_row("success (1 s)", _pct(rate))
+        table.add_row("p99 (1 s)", _ms(p99))
+        return table
+
+
+def progress_observer() -> PlainProgress:
+    """A rich live view when standard error is a terminal, plain progress lines otherwise."""
+    if sys.stderr.isatty():
+        return RichProgress()
+    return PlainProgress()

@@ -1,0 +1,185 @@
+"""``faultlab run``, ``drill``, ``stack up`` and ``cleanup``: the commands that touch a stack."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from faultlab.errors import ExitCode
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    run = subparsers.add_parser(
+        "run",
+        help="run one scenario end to end and write its reports",
+        description=(
+            "Bring the scenario's stack up (local processes, embedded PostgreSQL), drive load, "
+            "inject the faults on the timeline, measure detection, recovery and data integrity, "
+            "always revert, and write the run directory with its reports."
+        ),
+        epilog="example: faultlab run scenarios/ft-01-db-freeze.yaml",
+    )
+    run.add_argument("scenario", type=Path, help="scenario file")
+    _common(run)
+    run.set_defaults(handler=_run)
+
+    drill = subparsers.add_parser(
+        "drill",
+        help="run every scenario of a drill plan and write its book",
+        description="Run each scenario of a drill plan (trials times) and write an index over all runs.",
+        epilog="example: faultlab drill drills/smoke.yaml",
+    )
+    drill.add_argument("plan", type=Path, help="drill plan file")
+    _common(drill)
+    drill.set_defaults(handler=_drill)
+
+    stack = subparsers.add_parser("stack", help="work with a stack without a scenario")
+    stack_sub = stack.add_subparsers(dest="stack_command", metavar="SUBCOMMAND", required=True)
+    up = stack_sub.add_parser(
+        "up",
+        help="bring a stack up and print its addresses until Ctrl-C",
+        description="Bring a stack up with the local runtime, print every address, wait for Ctrl-C, tear down.",
+        epilog="example: faultlab stack up stacks/trading.yaml",
+    )
+    up.add_argument("stack", type=Path, help="stack file")
+    up.add_argument("--run-dir", type=Path, default=None, help="where logs go (default: a new dir under reports/stacks)")
+    up.set_defaults(handler=_stack_up)
+
+    cleanup = subparsers.add_parser(
+        "cleanup",
+        help="revert and remove what killed runs left behind",
+        description=(
+            "Find the ledgers of runs whose harness is gone and revert or remove everything they "
+            "recorded: stopped processes are continued then stopped, process groups killed, "
+            "lock-holding sessions terminated, settings undone, data directories removed."
+        ),
+    )
+    cleanup.add_argument("--force", action="store_true", help="also clean runs whose harness still runs")
+    cleanup.add_argument("--state-dir", type=Path, default=None, help="ledger folder (default: $FAULTLAB_STATE_DIR or ~/.local/state/faultlab)")
+    cleanup.set_defaults(handler=_cleanup)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reports", type=Path, default=Path("reports"), help="where run directories go (default: reports)")
+    parser.add_argument("--lang", action="append", choices=["en", "ja"], default=None,
+                        help="report language; repeat for several (default: the plan's, else en)")
+    parser.add_argument("--state-dir", type=Path, default=None, help=argparse.SUPPRESS)
+
+
+def _report(run_dir: Path, langs: list[str], plan_info: dict[str, Any] | None = None) -> Any:
+    from faultlab.report import write_reports
+
+    files = write_reports(run_dir, langs=langs, plan_info=plan_info)
+    return files
+
+
+def _run(args: argparse.Namespace) -> ExitCode:
+    from faultlab.analysis import analyse
+    from faultlab.cli.live import progress_observer
+    from faultlab.engine.run import run_scenario
+    from faultlab.loader import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    result = run_scenario(scenario, reports_dir=args.reports, observers=[progress_observer()], state_dir=args.state_dir)
+    _report(result.run_dir, args.lang or ["en"])
+    analysis = analyse(result.run_dir)
+    _print_verdicts(analysis)
+    print(f"report: {result.run_dir / 'report.html'}")
+    return ExitCode.OK if analysis.passed else ExitCode.TARGET_MISSED
+
+
+def _print_verdicts(analysis: Any) -> None:
+    from faultlab.report.junit import verdict_message
+
+    for verdict in analysis.verdicts:
+        mark = "met   " if verdict.outcome == "met" else "MISSED"
+        print(f"  {mark} {verdict_message(verdict)}")
+
+
+def _plan_info(plan: Any) -> dict[str, Any]:
+    return {
+        "title": plan.title,
+        "environment": plan.environment,
+        "participants": [p.model_dump(mode="json") for p in plan.participants],
+        "approvals": [a.model_dump(mode="json") for a in plan.approvals],
+        "file": str(plan.source),
+    }
+
+
+def _drill(args: argparse.Namespace) -> ExitCode:
+    from faultlab.cli.live import progress_observer
+    from faultlab.engine.run import run_scenario
+    from faultlab.loader import load_plan
+    from faultlab.report import write_book
+
+    plan = load_plan(args.plan)
+    langs = args.lang or list(plan.languages)
+    info = _plan_info(plan)
+    group = f"{Path(plan.source).stem}/{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
+    plan_dir = args.reports / group
+    started = time.monotonic()
+    run_dirs = []
+    scenarios = plan.resolved_scenarios
+    total = len(scenarios) * plan.trials
+    for trial in range(plan.trials):
+        for scenario in scenarios:
+            print(f"[{len(run_dirs) + 1}/{total}] {scenario.id} trial {trial + 1}: {scenario.title}", flush=True)
+            result = run_scenario(scenario, reports_dir=plan_dir, group="runs",
+                                  observers=[progress_observer()], state_dir=args.state_dir)
+            _report(result.run_dir, langs, info)
+            run_dirs.append(result.run_dir)
+    book = write_book(plan_dir, run_dirs, info, langs=langs)
+    from faultlab.analysis import analyse
+
+    passed = True
+    for run_dir in run_dirs:
+        analysis = analyse(run_dir)
+        passed &= analysis.passed
+        print(f"{'PASS' if analysis.passed else 'FAIL'}  {analysis.scenario.get('id')}  {run_dir}")
+        _print_verdicts(analysis)
+    print(f"drill finished in {time.monotonic() - started:.0f} s; book: {book.index_html}")
+    return ExitCode.OK if passed else ExitCode.TARGET_MISSED
+
+
+def _stack_up(args: argparse.Namespace) -> ExitCode:
+    import threading
+
+    from faultlab.engine.run import new_run_id
+    from faultlab.loader import load_stack
+    from faultlab.runtime.ledger import Ledger
+    from faultlab.runtime.local import bring_up
+
+    stack = load_stack(args.stack)
+    run_id = new_run_id(stack.name)
+    run_dir = args.run_dir or Path("reports") / "stacks" / run_id
+    ledger = Ledger(run_id)
+    try:
+        with bring_up(stack, run_dir, ledger=ledger) as local:
+            print(f"stack {stack.name} is up (logs in {run_dir}); Ctrl-C to tear it down")
+            print(f"  fault proxy API  {local.proxy_api}")
+            for name, service in stack.services.items():
+                extra = f"  ({local.dsn(name)})" if service.postgres is not None else ""
+                print(f"  service {name:<12} {local.address(name)}{extra}")
+            for name, link in stack.links.items():
+                print(f"  link    {name:<12} {local.link_address(name)} -> {link.to}")
+            threading.Event().wait()
+    except KeyboardInterrupt:
+        print("tearing down")
+    finally:
+        ledger.close()
+    return ExitCode.OK
+
+
+def _cleanup(args: argparse.Namespace) -> ExitCode:
+    from faultlab.runtime.ledger import cleanup
+
+    def show(action: Any) -> None:
+        print(f"  {'ok  ' if action.ok else 'FAIL'} {action.run_id} {action.kind}: {action.what} {action.detail}".rstrip())
+
+    report = cleanup(args.state_dir, force=args.force, on_action=show)
+    print(f"cleaned {len(report.cleaned_runs)} run(s); skipped {len(report.skipped_runs)} with a live harness")
+    return ExitCode.OK
