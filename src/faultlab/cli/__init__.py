@@ -18,6 +18,7 @@ from faultlab.errors import ExitCode, FaultlabError, InputError, exit_code_for
 # Command modules, in the order their commands appear in --help.
 COMMAND_MODULES = [
     "faultlab.cli.validate",
+    "faultlab.cli.run",
     "faultlab.cli.proxy",
     "faultlab.cli.report",
 ]
