@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT
+from foundation_paths import ROOT
 from faultlab.loader import load_scenario
 
 CATALOGUE = {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS
+from foundation_paths import CORPUS
 from faultlab.errors import InputError
 from faultlab.loader import load_any
 

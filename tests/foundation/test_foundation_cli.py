@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, ROOT
+from foundation_paths import EXAMPLES, ROOT
 
 FAULTLAB = shutil.which("faultlab")
 pytestmark = pytest.mark.skipif(FAULTLAB is None, reason="faultlab is not installed (pip install -e '.[test]')")

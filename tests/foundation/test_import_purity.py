@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+from foundation_paths import ROOT
+
 FORBIDDEN = (
     "docker", "testcontainers", "rich", "locust", "gevent", "httpx", "requests", "urllib3",
     "psycopg", "psycopg_pool", "websocket", "http.client", "toxiproxy", "matplotlib", "jinja2",
@@ -21,9 +23,9 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
-def test_model_and_loader_import_no_ui_docker_or_network(root) -> None:
+def test_model_and_loader_import_no_ui_docker_or_network() -> None:
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, str(root / "scenarios" / "ft-01-db-freeze.yaml")],
+        [sys.executable, "-c", PROBE, str(ROOT / "scenarios" / "ft-01-db-freeze.yaml")],
         capture_output=True, text=True, timeout=60, check=True,
     )
     loaded = set(json.loads(result.stdout))

@@ -10,7 +10,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT
+from foundation_paths import ROOT
 from faultlab.errors import InputError
 from faultlab.loader import load_any, load_scenario, parse_yaml
 

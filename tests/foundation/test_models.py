@@ -8,7 +8,7 @@ import pytest
 
 import faultlab.loader
 import faultlab.model
-from conftest import ROOT
+from foundation_paths import ROOT
 from faultlab.errors import InputError
 from faultlab.loader import load_any, load_plan, load_scenario, load_stack
 from faultlab.model import DrillPlan, FaultStep, JobStep, Scenario, Stack

@@ -9,7 +9,7 @@ from typing import ClassVar
 import pytest
 from pydantic import BaseModel
 
-from conftest import ROOT
+from foundation_paths import ROOT
 from faultlab import registry
 from faultlab.errors import InfrastructureError, InputError
 from faultlab.faults import TARGET_TYPES, FaultKind, FaultParams

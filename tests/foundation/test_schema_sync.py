@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conftest import CORPUS, EXAMPLES, ROOT
+from foundation_paths import CORPUS, EXAMPLES, ROOT
 from faultlab import schema
 from faultlab.loader import document_kind, parse_yaml
 from faultlab.registry import fault_kinds
