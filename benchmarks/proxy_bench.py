@@ -9,7 +9,8 @@ another. Measured side by side in one run:
 - added latency: 64-byte ping-pong round trips, p50 and p99, direct vs proxied
 - bulk throughput (MB/s), direct vs proxied: 512 MB sent with sendfile, drained with splice
 - 200 concurrent connections x 200 ping-pongs: wall time, direct vs proxied
-- the proxy's peak resident memory while 512 MB flow through it
+- the proxy's peak resident memory while 512 MB flow through it, and its CPU time per GB
+  (a figure the machine's load does not distort, unlike MB/s on a shared box)
 - API: time to create and delete 100 proxies
 
 Results are printed as a Markdown table (paste into benchmarks/RESULTS.md).
@@ -265,7 +266,11 @@ def main() -> None:
         d50, d99 = ping_pong(echo_port, rounds)
         p50, p99 = ping_pong(echo_proxy, rounds)
         direct_bulk = bulk(sink_port, total)
+        proxy_ps = psutil.Process(proxy.pid)
+        cpu_before = proxy_ps.cpu_times()
         rss, proxy_bulk = rss_during(proxy.pid, lambda: bulk(sink_proxy, total))
+        cpu_after = proxy_ps.cpu_times()
+        cpu_per_gb = ((cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)) / (total / (1 << 30))
         direct_many = many(echo_port, conns, per_conn)
         proxy_many = many(echo_proxy, conns, per_conn)
         idle_rss = psutil.Process(proxy.pid).memory_info().rss / MB
@@ -283,6 +288,8 @@ def main() -> None:
         ("64 B ping-pong RTT p99 (µs)", f"{d99:.1f}", f"{p99:.1f}", f"+{p99 - d99:.1f}"),
         (f"bulk throughput, {total // MB} MB (MB/s)", f"{direct_bulk:.0f}", f"{proxy_bulk:.0f}",
          f"{proxy_bulk / direct_bulk * 100:.0f}% of direct"),
+        ("proxy CPU per GB relayed (s, user+sys)", "-", f"{cpu_per_gb:.3f}",
+         f"load-independent: one core could relay ~{1024 / max(cpu_per_gb, 1e-9):.0f} MB/s"),
         (f"{conns} conns x {per_conn} ping-pongs (s)", f"{direct_many:.3f}", f"{proxy_many:.3f}",
          f"+{proxy_many - direct_many:.3f}"),
         (f"proxy peak RSS while {total // MB} MB flow (MB)", "-", f"{rss:.1f}", f"idle after: {idle_rss:.1f}"),

@@ -50,6 +50,7 @@ _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _SPLICE_FLAGS = (os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK) if _HAVE_SPLICE else 0
 _COPY_BUFFER = 1 << 20
 _CHUNK = 32 * 1024
+_BULK_READ = 64 * 1024  # a read this large suggests more is waiting: read again before epoll
 _QUEUE_CHUNKS = 1024
 _QUEUE_BYTES = 16 << 20
 _EPOLLIN, _EPOLLOUT, _EPOLLERRS = 0x001, 0x004, 0x008 | 0x010  # epoll's values on every Linux
@@ -330,6 +331,7 @@ class Connection:
         self.directions: dict[str, Direction] = {}
         self._masks: dict[int, int] = {}
         self._dial_timer: list[bool] | None = None
+        self._by_fd: dict[int, tuple[Direction, Direction]] = {}
         self._holds = 1
         self._holds_lock = threading.Lock()
         self.link_state: dict[tuple[str, str], list[int]] = {}
@@ -392,10 +394,10 @@ class Connection:
                 pass
         if self.proxy.toxics.has_reset_peer():
             self.set_linger_zero()
-        self.directions = {
-            "upstream": Direction(self, "upstream", self.client, self.upstream),
-            "downstream": Direction(self, "downstream", self.upstream, self.client),
-        }
+        up = Direction(self, "upstream", self.client, self.upstream)
+        down = Direction(self, "downstream", self.upstream, self.client)
+        self.directions = {"upstream": up, "downstream": down}
+        self._by_fd = {self.client.fileno(): (up, down), self.upstream.fileno(): (down, up)}
         for direction in self.directions.values():
             direction.refresh()
         self.update_interest()
@@ -417,8 +419,7 @@ class Connection:
         if not self.directions:
             self._established()
             return
-        up, down = self.directions["upstream"], self.directions["downstream"]
-        reading, writing = (up, down) if fd == self.client.fileno() else (down, up)
+        reading, writing = self._by_fd[fd]
         if writing.pending and mask & (_EPOLLOUT | _EPOLLERRS):
             writing.flush()
         if not self.closed and reading.wants_read() and mask & (_EPOLLIN | _EPOLLERRS):
@@ -433,12 +434,10 @@ class Connection:
         """Watch exactly the events the fast-path directions need (unwatched fds raise no HUP storms)."""
         if self.closed or not self.directions:
             return
-        up, down = self.directions["upstream"], self.directions["downstream"]
-        for sock, reading, writing in ((self.client, up, down), (self.upstream, down, up)):
-            assert sock is not None
-            fd = sock.fileno()
+        masks = self._masks
+        for fd, (reading, writing) in self._by_fd.items():
             mask = (_EPOLLIN if reading.wants_read() else 0) | (_EPOLLOUT if writing.pending else 0)
-            old = self._masks.get(fd)
+            old = masks.get(fd)
             if mask == old:
                 continue
             if mask == 0:
@@ -447,7 +446,7 @@ class Connection:
                 self.relay.register(fd, mask, self)
             else:
                 self.relay.modify(fd, mask)
-            self._masks[fd] = mask
+            masks[fd] = mask
 
     def direction_finished(self) -> None:
         """A direction delivered its EOF; close once both have."""
@@ -530,10 +529,11 @@ class Direction:
         A few rounds per wake-up: under bulk load that saves an epoll round trip per read.
         """
         for _ in range(8):
-            if not self._pump_once() or self.pending or self.mode != FAST or self.want_toxic:
+            moved = self._pump_once()
+            if moved < _BULK_READ or self.pending or self.mode != FAST or self.want_toxic:
                 return
 
-    def _pump_once(self) -> bool:
+    def _pump_once(self) -> int:
         try:
             if _HAVE_SPLICE:
                 if self._pipe is None:
@@ -546,19 +546,19 @@ class Direction:
                 n = self.src.recv_into(self._buffer)
                 self._offset = 0
         except (BlockingIOError, InterruptedError):
-            return False
+            return 0
         except OSError:
             self.conn.close()
-            return False
+            return 0
         if n == 0:
             self.eof = True
             self._finish_if_flushed()
-            return False
+            return 0
         self.received += n
         self.stats[0] += n
         self.pending = n
         self.flush()
-        return not self.conn.closed
+        return 0 if self.conn.closed else n
 
     def flush(self) -> None:
         """Write what the pipe (or buffer) holds to the destination, as far as it takes it."""
