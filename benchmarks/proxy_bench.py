@@ -272,7 +272,11 @@ def main() -> None:
         cpu_after = proxy_ps.cpu_times()
         cpu_per_gb = ((cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)) / (total / (1 << 30))
         direct_many = many(echo_port, conns, per_conn)
+        cpu_before = proxy_ps.cpu_times()
         proxy_many = many(echo_proxy, conns, per_conn)
+        cpu_after = proxy_ps.cpu_times()
+        traversals = conns * per_conn * 2
+        cpu_per_hop = ((cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)) / traversals
         idle_rss = psutil.Process(proxy.pid).memory_info().rss / MB
         created, deleted = api_timing(url, echo_port, 100)
         load_after = os.getloadavg()
@@ -292,6 +296,8 @@ def main() -> None:
          f"load-independent: one core could relay ~{1024 / max(cpu_per_gb, 1e-9):.0f} MB/s"),
         (f"{conns} conns x {per_conn} ping-pongs (s)", f"{direct_many:.3f}", f"{proxy_many:.3f}",
          f"+{proxy_many - direct_many:.3f}"),
+        ("proxy CPU per 64 B traversal, many-conn run (µs)", "-", f"{cpu_per_hop * 1e6:.1f}",
+         "load-independent; a round trip is 2 traversals"),
         (f"proxy peak RSS while {total // MB} MB flow (MB)", "-", f"{rss:.1f}", f"idle after: {idle_rss:.1f}"),
         ("API: create 100 proxies (s)", "-", f"{created:.3f}", f"{created * 10:.2f} ms each"),
         ("API: delete 100 proxies (s)", "-", f"{deleted:.3f}", f"{deleted * 10:.2f} ms each"),

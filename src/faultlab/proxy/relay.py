@@ -341,6 +341,8 @@ class Connection:
     # -- dialling (off the accept path: never blocks the loop) -----------------------------
 
     def dial(self) -> None:
+        """Resolve and connect to the upstream without blocking the loop, within DIAL_TIMEOUT."""
+        self._dial_timer = self.relay.call_later(DIAL_TIMEOUT, self._dial_timed_out)
         host, port = self.proxy.upstream_address()
         if host == "localhost":
             host = "127.0.0.1"  # as Go's dialer does first; saves a resolver round trip per client
@@ -378,7 +380,10 @@ class Connection:
             return
         self._masks[sock.fileno()] = _EPOLLOUT
         self.relay.register(sock.fileno(), _EPOLLOUT, self)
-        self._dial_timer = self.relay.call_later(DIAL_TIMEOUT, self.close)
+
+    def _dial_timed_out(self) -> None:
+        if not self.directions:
+            self.close()
 
     def _established(self) -> None:
         assert self.upstream is not None
