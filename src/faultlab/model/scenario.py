@@ -61,7 +61,7 @@ class SteadyState(StrictModel):
     p99_latency: LatencyCeiling | None = None
 
     @model_validator(mode="after")
-    def _something(self) -> "SteadyState":
+    def _at_least_one_condition(self) -> "SteadyState":
         if self.success_rate is None and self.p99_latency is None:
             raise ValueError("give `success_rate: {min: ...}` and/or `p99_latency: {max: ...}`")
         return self
