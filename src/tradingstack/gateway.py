@@ -216,8 +216,12 @@ class Gateway:
         if self.pool is not None:
             self.pool.terminate()
 
-    async def db(self, op, *, write: bool = True):
-        """Run ``op(conn)`` under the breaker, retrying lost connections within the deadline."""
+    async def db(self, op):
+        """Run ``op(conn, timeout)`` under the breaker, retrying lost connections within the deadline.
+
+        ``timeout`` is what ``op`` may spend on its statements: the statement timeout, cut to
+        what is left of the request's deadline.
+        """
         import asyncpg  # noqa: PLC0415
 
         from tradingstack.resilience import CircuitOpen, backoff_delay  # noqa: PLC0415
@@ -231,10 +235,15 @@ class Gateway:
                 raise DatabaseUnavailable("circuit_open", str(exc), 503, exc.retry_after) from exc
             remaining = deadline - time.monotonic()
             try:
-                async with asyncio.timeout(max(0.01, remaining)):
+                # The outer bound is a last resort: the statement timeouts below fire first, so a
+                # stalled connection is terminated here rather than handed back to the pool.
+                async with asyncio.timeout(max(0.01, remaining) + 0.5):
                     async with self.pool.acquire(timeout=min(self.s.pool_timeout, max(0.01, remaining))) as conn:
                         try:
-                            result = await op(conn)
+                            left = deadline - time.monotonic()
+                            if left <= 0.01:
+                                raise TimeoutError("request deadline passed while waiting for a connection")
+                            result = await op(conn, min(self.s.statement_timeout, left))
                         except (TimeoutError, asyncpg.QueryCanceledError):
                             # A stalled server leaves the connection mid-query: drop it, do not reuse.
                             conn.terminate()
@@ -403,12 +412,12 @@ class Gateway:
             except (ValueError, TypeError, KeyError) as exc:
                 return _error(web, 400, "invalid_order", str(exc))
 
-            async def op(conn):
+            async def op(conn, timeout):
                 return await conn.fetchrow(
                     "SELECT * FROM place_order($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     order["client_order_id"], order["account"], order["symbol"], order["side"],
                     order["type"], order["quantity"], order["limit_price"], order["stop_price"],
-                    Decimal(str(self.s.collar)))
+                    Decimal(str(self.s.collar)), timeout=timeout)
 
             row = await self.db(op)
             out = _order_json(row)
@@ -432,13 +441,13 @@ class Gateway:
         where = "client_order_id = $1" if by_client else "id = $1"
         param = key if by_client else int(key)
 
-        async def op(conn):
+        async def op(conn, timeout):
             return await conn.fetchrow(
                 f"SELECT {_ORDER_COLUMNS}, (SELECT row_to_json(e) FROM (SELECT exec_id, quantity, price, "
                 f"executed_at FROM executions WHERE order_id = orders.id) e)::text AS execution "
-                f"FROM orders WHERE {where}", param)
+                f"FROM orders WHERE {where}", param, timeout=timeout)
 
-        row = await self.db(op, write=False)
+        row = await self.db(op)
         if row is None:
             return _error(web, 404, "not_found", f"no order {key}")
         out = _order_json(row)
@@ -452,14 +461,16 @@ class Gateway:
         if not key.isdigit():
             return _error(web, 400, "invalid_order_id", "order id must be an integer")
 
-        async def op(conn):
+        async def op(conn, timeout):
             async with conn.transaction():
                 row = await conn.fetchrow(
                     "UPDATE orders SET cancel_requested = true WHERE id = $1 AND status IN ('accepted', 'sent') "
-                    "AND NOT cancel_requested RETURNING id", int(key))
+                    "AND NOT cancel_requested RETURNING id", int(key), timeout=timeout)
                 if row is not None:
-                    await conn.execute("INSERT INTO outbox (order_id, kind) VALUES ($1, 'cancel')", int(key))
-                current = await conn.fetchrow(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = $1", int(key))
+                    await conn.execute("INSERT INTO outbox (order_id, kind) VALUES ($1, 'cancel')", int(key),
+                                       timeout=timeout)
+                current = await conn.fetchrow(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = $1", int(key),
+                                              timeout=timeout)
                 return row is not None, current
 
         requested, current = await self.db(op)
@@ -477,14 +488,15 @@ class Gateway:
         if not key.isdigit():
             return _error(web, 400, "invalid_account", "account id must be an integer")
 
-        async def op(conn):
-            account = await conn.fetchrow("SELECT id, cash, buying_power FROM accounts WHERE id = $1", int(key))
+        async def op(conn, timeout):
+            account = await conn.fetchrow("SELECT id, cash, buying_power FROM accounts WHERE id = $1", int(key),
+                                          timeout=timeout)
             positions = await conn.fetch(
                 "SELECT symbol, quantity, available FROM positions WHERE account_id = $1 "
-                "AND (quantity <> 0 OR available <> 0) ORDER BY symbol", int(key))
+                "AND (quantity <> 0 OR available <> 0) ORDER BY symbol", int(key), timeout=timeout)
             return account, positions
 
-        account, positions = await self.db(op, write=False)
+        account, positions = await self.db(op)
         if account is None:
             return _error(web, 404, "not_found", f"no account {key}")
         return web.json_response({"account": account["id"], "cash": float(account["cash"]),
