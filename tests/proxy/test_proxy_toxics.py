@@ -242,3 +242,15 @@ def test_reset_removes_toxics_from_live_connections(api: httpx.Client, echo_upst
     assert round_trip(sock) >= 0.3
     assert api.post("/reset").status_code == 204
     assert wait_for(lambda: round_trip(sock) < 0.05, timeout=2)
+
+
+def test_noop_and_lost_rolls_keep_the_fast_path(api: httpx.Client, echo_upstream, sockets) -> None:
+    port = make_proxy(api, "p", echo_upstream.address)
+    add_toxic(api, "p", type="noop")
+    add_toxic(api, "p", type="latency", stream="upstream", toxicity=0, attributes={"latency": 500})
+    sock = sockets(port)
+    assert round_trip(sock) < 0.1
+    assert not [t for t in threading.enumerate() if t.name.startswith("faultlab-proxy-p-")], \
+        "no toxic acts on this connection, so no toxic threads run for it"
+    api.patch("/proxies/p/toxics/latency_upstream", json={"toxicity": 1})
+    assert round_trip(sock) >= 0.5, "an update re-rolls toxicity on live connections"

@@ -521,6 +521,7 @@ class Direction:
         self._view: memoryview | None = None
         self._offset = 0
         self.toxic: ToxicPath | None = None
+        self.rolls: dict[tuple[str, int], bool] = {}
         self.stats = conn.proxy.stats[name]
 
     # -- fast path (loop thread) -------------------------------------------------------------
@@ -603,7 +604,7 @@ class Direction:
         """Re-read this direction's toxic chain (loop thread): switch paths or tell the writer."""
         if self.conn.closed or self.mode == DONE:
             return
-        has_toxics = bool(self.conn.proxy.toxics.chain(self.name))
+        has_toxics = self.any_active()
         if self.mode == TOXIC:
             assert self.toxic is not None
             self.toxic.chain_changed()
@@ -618,6 +619,22 @@ class Direction:
         self.mode = TOXIC
         self.toxic = ToxicPath(self)
         self.toxic.start()
+
+    def is_active(self, toxic: Any) -> bool:
+        """This direction's toxicity roll for a toxic version (rolled once, from any thread)."""
+        key = (toxic.uid, toxic.version)
+        active = self.rolls.get(key)
+        if active is None:
+            active = self.rolls.setdefault(key, toxic.kind.roll(toxic.toxicity))
+        return active
+
+    def any_active(self) -> bool:
+        """Whether any toxic in this direction's chain acts on this connection.
+
+        Only then does the direction leave the fast path: a toxic that lost its roll (or a
+        noop) costs this connection nothing.
+        """
+        return any(self.is_active(t) for t in self.conn.proxy.toxics.chain(self.name))
 
     def back_to_fast(self, path: ToxicPath) -> None:
         """The toxic path drained and stopped (loop thread): resume the fast path."""
@@ -776,7 +793,8 @@ class ToxicPath:
                 stages[toxic.uid] = kept
             else:
                 state = self.conn.link_state.setdefault((self.direction.name, toxic.uid), [0])
-                stages[toxic.uid] = (toxic.version, toxic.kind.new_stage(toxic.attributes, toxic.toxicity, now, state))
+                active = self.direction.is_active(toxic)
+                stages[toxic.uid] = (toxic.version, toxic.kind.new_stage(toxic.attributes, active, now, state))
         removed = [stage for uid, (_, stage) in self.stages.items() if uid not in stages]
         self.stages = stages
         self.order = [stages[t.uid][1] for t in chain]
@@ -792,7 +810,7 @@ class ToxicPath:
         buffer = bytearray(_CHUNK)
         try:
             while not conn.closed:
-                if not conn.proxy.toxics.chain(direction.name):
+                if not direction.any_active():
                     queue.put(_HANDBACK)
                     return
                 ready = poller.poll()

@@ -240,9 +240,12 @@ class ToxicType:
         """Every attribute zero-filled, in Go's field order."""
         return {f.key: 0 for f in self.fields}
 
-    def new_stage(self, attrs: dict[str, int], toxicity: float, now: float, state: Any = None) -> Stage:
-        """A stage for one connection direction, with a fresh toxicity roll."""
-        active = random.random() < toxicity
+    def roll(self, toxicity: float) -> bool:
+        """The toxicity roll: does this toxic act on a connection? (a noop never needs to)."""
+        return self.stage is not Stage and random.random() < toxicity
+
+    def new_stage(self, attrs: dict[str, int], active: bool, now: float, state: Any = None) -> Stage:
+        """A stage for one connection direction; ``active`` is that direction's roll."""
         if self.stateful:
             return self.stage(attrs, active, now, state)  # type: ignore[call-arg]
         return self.stage(attrs, active, now)
