@@ -64,6 +64,11 @@ def _flush() -> None:
     _SINK["lines"].clear()
 
 
+@events.test_stop.add_listener
+def _on_test_stop(**_kwargs) -> None:
+    _flush()
+
+
 @events.quitting.add_listener
 def _on_quit(**_kwargs) -> None:
     _flush()

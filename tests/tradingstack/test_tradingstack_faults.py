@@ -216,3 +216,18 @@ def test_weak_profile_recovers_measurably_slower_from_a_database_restart(stack_f
     print(f"recovery after a database restart: strong {strong:.2f}s, weak {weak:.2f}s")
     assert strong < 1.5, strong
     assert weak > strong + 0.5, (strong, weak)
+
+
+def test_concurrent_starters_apply_the_schema_once(postgres):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tradingstack.schema import apply
+
+    postgres.create_role("trading")
+    postgres.create_database("trading", owner="trading")
+    dsn = postgres.dsn("trading", "trading")
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: apply(dsn, accounts=20), range(4)))
+    assert sorted(map(tuple, results)) == [(), (), (), (1,)]
+    assert _count_sql(dsn, "SELECT count(*) FROM accounts") == 20
+    assert _count_sql(dsn, "SELECT count(*) FROM schema_migrations") == 1
