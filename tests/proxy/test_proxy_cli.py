@@ -80,3 +80,16 @@ def test_embedded_server_url(port: int) -> None:
         assert httpx.get(srv.url + "/version").status_code == 200
     with pytest.raises(httpx.ConnectError):
         httpx.get(srv.url + "/version")
+
+
+def test_config_with_a_taken_port_is_an_infrastructure_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        config = tmp_path / "proxies.json"
+        config.write_text(json.dumps([{"name": "x", "listen": f"127.0.0.1:{taken.getsockname()[1]}",
+                                       "upstream": "127.0.0.1:1"}]))
+        proc = _serve("--config", str(config))
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 3
+    assert "bind: address already in use" in err

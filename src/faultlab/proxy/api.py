@@ -9,6 +9,7 @@ data plane, so the API stays responsive while connections are under load.
 from __future__ import annotations
 
 import base64
+import functools
 import itertools
 import logging
 import os
@@ -40,13 +41,19 @@ MAX_BODY = 1 << 20
 
 _TEXT = "text/plain; charset=utf-8"
 _JSON = "application/json"
-_counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
-_machine = os.urandom(5)
+_counter = itertools.count()
+
+
+@functools.cache
+def _process_id() -> tuple[bytes, int]:
+    return os.urandom(5), int.from_bytes(os.urandom(3), "big")
 
 
 def request_id() -> str:
     """An id shaped like the ``xid`` Toxiproxy's logger puts in ``X-Toxiproxy-Request-Id``."""
-    raw = int(time.time()).to_bytes(4, "big") + _machine + (next(_counter) & 0xFFFFFF).to_bytes(3, "big")
+    machine, start = _process_id()
+    sequence = (start + next(_counter)) & 0xFFFFFF
+    raw = int(time.time()).to_bytes(4, "big") + machine + sequence.to_bytes(3, "big")
     return base64.b32hexencode(raw).decode().lower().rstrip("=")
 
 

@@ -24,8 +24,10 @@ class ProxyServer:
             server.url        # "http://127.0.0.1:PORT", for any Toxiproxy client
 
     ``port=0`` picks a free port. ``config`` is a Toxiproxy config file (a JSON array of
-    proxies), applied at start as ``POST /populate`` would. Starting twice, or stopping a
-    stopped server, does nothing; a failed start stops whatever it had started.
+    proxies), applied at start as ``POST /populate`` would; unlike Toxiproxy, which logs a
+    bad config and serves anyway, a bad entry fails the start (InputError, or ServiceFailed
+    when a listen address cannot be bound). Starting twice, or stopping a stopped server,
+    does nothing; a failed start stops whatever it had started.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8474, config: str | Path | None = None):
@@ -70,7 +72,9 @@ class ProxyServer:
                 error = exc
             if error is not None:
                 self.stop()
-                raise InputError(f"{self.config}: {error.message}")
+                if error.status < 500:
+                    raise InputError(f"{self.config}: {error.message}")
+                raise ServiceFailed(f"{self.config}: {error.message}")
         self._thread = threading.Thread(
             target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, name="faultlab-proxy-api", daemon=True
         )
