@@ -143,9 +143,10 @@ def parse_size(value: object) -> int:
 def parse_bandwidth(value: object) -> int:
     """Bytes per second in a bandwidth such as ``"100KB/s"`` or ``"1MiB/s"``."""
     right = "write a bandwidth as a size per second, like '100KB/s' or '1MB/s'"
-    if not isinstance(value, str) or not _BANDWIDTH_RE.fullmatch(value):
+    match = _BANDWIDTH_RE.fullmatch(value) if isinstance(value, str) else None
+    if not match:
         raise ValueError(f"{_shown(value)} is not a bandwidth; {right}")
-    size = parse_size(value.strip()[:-2].strip().rstrip("/").strip())
+    size = parse_size("".join(match.groups()))
     if size <= 0:
         raise ValueError(f"{_shown(value)} is zero; a bandwidth must be more than 0 ({right})")
     return size
