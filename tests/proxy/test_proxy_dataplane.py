@@ -311,3 +311,24 @@ def test_portable_path_without_splice_or_epoll(monkeypatch, echo_upstream) -> No
             assert round_trip(sock) >= 0.05
             api.delete("/proxies/p/toxics/latency_downstream")
             assert wait_for(lambda: round_trip(sock) < 0.04, timeout=2)
+
+
+def test_half_close_is_propagated(api: httpx.Client, upstreams, sockets) -> None:
+    """Deliberate deviation: Toxiproxy closes both sockets when one side finishes sending,
+    which loses the answer of request-then-shutdown protocols; the half-close is passed on."""
+
+    def answer_after_eof(conn: socket.socket) -> None:
+        request = b""
+        while data := conn.recv(4096):
+            request += data
+        conn.sendall(b"got " + request)
+
+    port = make_proxy(api, "p", upstreams(answer_after_eof).address)
+    for toxic in (None, {"type": "latency", "stream": "upstream", "attributes": {"latency": 10}}):
+        if toxic:
+            add_toxic(api, "p", **toxic)
+        sock = sockets(port)
+        sock.sendall(b"question")
+        sock.shutdown(socket.SHUT_WR)
+        assert recv_exactly(sock, 12) == b"got question"
+        assert sock.recv(1) == b""
