@@ -74,7 +74,7 @@ def _faults(run: RunJournal) -> list[FaultSpan]:
         for key in ("kind", "target", "revert_plan"):
             if rec.get(key):
                 span[key] = str(rec[key])
-        if isinstance(rec.get("params"), dict):
+        if isinstance(rec.get("params"), dict) and rec["params"]:
             span["params"] = rec["params"]
         if rec.get("planned_t") is not None:
             span["planned_t"] = _float(rec["planned_t"])
@@ -95,6 +95,24 @@ def _faults(run: RunJournal) -> list[FaultSpan]:
 def _interval(times: Sequence[float]) -> float | None:
     gaps = [b - a for a, b in zip(times, times[1:]) if b > a]
     return round(statistics.median(gaps), 6) if gaps else None
+
+
+def _within_run(samples: list[Sample], end_t: float | None, problems: list[str]) -> list[Sample]:
+    """Drop samples timed outside the run (before its origin or after its end record).
+
+    Such times come from a writer on another clock; counting them would invent windows.
+    """
+    kept: list[Sample] = []
+    dropped: list[Sample] = []
+    for sample in samples:
+        (kept if sample.t >= 0 and (end_t is None or sample.t <= end_t) else dropped).append(sample)
+    if dropped:
+        sources = sorted({s.source for s in dropped})
+        problems.append(
+            f"{len(dropped)} {'/'.join(sources)} sample(s) timed outside the run "
+            f"(before t=0 or after the end record) ignored"
+        )
+    return kept
 
 
 def _measure_s(value: float | None, resolution: float | None, basis: str, status: str) -> Measure:
@@ -386,7 +404,8 @@ def _deviations(run: RunJournal, faults: list[FaultSpan], status: str, crashed: 
 
 def _findings(verdicts: list[Verdict], deviations: list[Deviation], baseline: Baseline | None,
               detection: Measure, recovery: Measure, batches: list[BatchResult],
-              budget: ErrorBudget) -> list[Finding]:
+              budget: ErrorBudget, impact: Measure, detected_t: float | None,
+              t_clear: float | None) -> list[Finding]:
     raw: list[tuple[str, str, dict[str, Any]]] = []
     integrity_targets = {"lost_orders", "duplicates", "duplicate_executions", "stuck_orders", "unreconciled"}
     for v in verdicts:
@@ -405,6 +424,12 @@ def _findings(verdicts: list[Verdict], deviations: list[Deviation], baseline: Ba
     for d in deviations:
         if d.kind in severity_of:
             raw.append((severity_of[d.kind], f"deviation_{d.kind}", dict(d.params)))
+    # Measures are defined from t_inject on; one that only starts after the fault was
+    # cleared may have another cause, and the reader must be told so.
+    if t_clear is not None and impact.measured and impact.value > t_clear:  # type: ignore[operator]
+        raw.append(("medium", "impact_after_clear", {"after_s": round(impact.value - t_clear, 3)}))  # type: ignore[operator]
+    if t_clear is not None and detected_t is not None and detected_t > t_clear:
+        raw.append(("medium", "detected_after_clear", {"after_s": round(detected_t - t_clear, 3)}))
     if baseline is not None and baseline.met_steady_state is False:
         raw.append(("medium", "baseline_unsteady",
                     {"healthy": baseline.healthy_windows, "windows": baseline.windows}))
@@ -442,6 +467,7 @@ def analyse(run: RunJournal | str | Path) -> Analysis:
     samples.sort(key=lambda s: s.t)
     end = run.end
     crashed = end is None
+    samples = _within_run(samples, _float((end or {}).get("t")), problems)
     status = "crashed" if crashed else str(end.get("status", "unknown"))
     record_times = [t for t in (_float(r.get("t")) for r in run.records) if t is not None]
     monitor_times = [t for t in (_float(r.get("t")) for r in run.monitor) if t is not None]
@@ -530,7 +556,8 @@ def analyse(run: RunJournal | str | Path) -> Analysis:
         backlog_drain=backlog,
     )
     deviations = _deviations(run, faults, status, crashed, max(SLIP_TOLERANCE_S, probe_s), problems)
-    findings = _findings(verdicts, deviations, baseline, detection, recovery, batches, budget)
+    findings = _findings(verdicts, deviations, baseline, detection, recovery, batches, budget,
+                         impact, detected_t, t_clear)
     derived = [
         (impact.value, "impact_start", ""),
         (detected_t, "detected", detection_signal),

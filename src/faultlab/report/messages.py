@@ -358,6 +358,14 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "find.deviation_abort": ("The run was aborted by its abort rule: {why}", "中止条件により実行を中止しました：{why}"),
     "find.deviation_slip": ("Fault {fault} took effect {slip_s} s off its planned time.", "障害 {fault} の発生が予定から {slip_s} 秒ずれました。"),
     "find.deviation_integrity_missing": ("No data-integrity check was journalled: data loss cannot be ruled out.", "データ整合性チェックの記録がないため、データ消失がなかったとは言えません。"),
+    "find.impact_after_clear": (
+        "Customer impact only began {after_s} s after the fault was cleared: it may have another cause, and the recovery figures describe that later impact.",
+        "顧客影響が始まったのは障害解除から {after_s} 秒後です。別の原因による可能性があり、復旧に関する数値はこの後の影響についてのものです。",
+    ),
+    "find.detected_after_clear": (
+        "Monitoring first showed a problem {after_s} s after the fault was cleared: the fault itself went unnoticed while it lasted.",
+        "監視が初めて異常を示したのは障害解除から {after_s} 秒後です。障害が続いている間は検知できていません。",
+    ),
     "find.baseline_unsteady": (
         "The system was not in its steady state before the fault ({healthy} of {windows} windows healthy); the fault's effect may be overstated.",
         "障害注入前から定常状態ではありませんでした（{windows} 中 {healthy} のウィンドウのみ正常）。障害の影響を過大に評価している可能性があります。",
