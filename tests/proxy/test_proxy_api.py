@@ -328,3 +328,14 @@ def test_huge_body_is_refused_and_the_server_keeps_serving(server: object, api: 
     chunked = api.post("/populate", content=iter([b"[" + b" " * (1 << 19)] * 3))
     assert chunked.status_code == 400
     assert api.get("/proxies").status_code == 200
+
+
+def test_malformed_chunked_body_is_400(server) -> None:
+    import socket
+
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.sendall(b"POST /proxies HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+        head = sock.recv(4096)
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert b'{"error":"bad request body: http: invalid byte in chunk length","status":400}' in head
+    assert httpx.get(server.url + "/version").status_code == 200

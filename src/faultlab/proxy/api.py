@@ -58,7 +58,7 @@ def request_id() -> str:
 
 
 class _BodyTooLarge(Exception):
-    pass
+    """A body the server will not read (too large or malformed framing)."""
 
 
 class _Metrics:
@@ -191,7 +191,11 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            return self._read_chunked()
+            try:
+                return self._read_chunked()
+            except ValueError:
+                self.close_connection = True
+                raise _BodyTooLarge("http: invalid byte in chunk length") from None
         length = self.headers.get("Content-Length")
         if not length:
             return b""
