@@ -79,3 +79,25 @@ def test_the_book_indexes_every_scenario_with_totals_and_a_manifest(tmp_path):
     assert verify(plan_dir) == []
     (plan_dir / "FT-07" / "r2" / "journal.jsonl").write_text("{}", encoding="utf-8")
     assert [m.path for m in verify(plan_dir)] == ["FT-07/r2/journal.jsonl"]
+
+
+def test_report_public_api_is_frozen():
+    import faultlab.report
+
+    assert sorted(faultlab.report.__all__) == sorted(
+        ["write_reports", "write_book", "verify", "write_manifest", "Mismatch", "ReportFiles"]
+    )
+    assert all(getattr(faultlab.report, name).__doc__ for name in faultlab.report.__all__)
+
+
+def test_the_manifest_records_hashes_versions_and_the_checkout(tmp_path):
+    import json
+
+    run = write_run(tmp_path)
+    write_reports(run)
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["scenario"]["sha256"] == "ab" * 32
+    assert {"python", "faultlab"} <= set(manifest["tools"])
+    assert set(manifest["files"]) >= {"journal.jsonl", "report.md", "report.html", "result.json", "junit.xml",
+                                      "timeseries.csv", "services/gateway.log"}
+    assert "manifest.json" not in manifest["files"] and len(manifest["self_sha256"]) == 64

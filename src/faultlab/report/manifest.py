@@ -96,13 +96,23 @@ def tool_versions(recorded: dict[str, Any] | None = None) -> dict[str, str]:
 
 
 def git_commit() -> dict[str, Any] | None:
-    """The commit of the faultlab checkout (and whether it had local changes), if it is one."""
+    """The commit of the faultlab checkout (and whether it had local changes), if it is one.
+
+    Only a checkout of faultlab itself counts, not some repository that happens to hold an
+    installed copy.
+    """
     here = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+
     try:
-        head = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        top = Path(git("rev-parse", "--show-toplevel"))
+        if not (top / "src" / "faultlab").is_dir() or top not in here.parents:
+            return None
+        head = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": head, "dirty": bool(dirty)} if head else None

@@ -259,8 +259,8 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     ),
     "m.detection": ("Time to detect (MTTD)", "検知までの時間（MTTD）"),
     "m.detection.def": (
-        "t_inject until the stack's readiness check first reported not ready",
-        "t_inject から、スタックのレディネス確認が初めて異常を返すまで",
+        "t_inject until the stack's own monitoring first showed the problem (not ready, or a new alert)",
+        "t_inject から、スタック自身の監視が初めて異常を示すまで（レディネス異常または新たなアラート）",
     ),
     "m.recovery_point": ("Recovery point", "復旧時点"),
     "m.recovery_point.def": (
