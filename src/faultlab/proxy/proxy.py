@@ -222,7 +222,8 @@ def _port_number(port: str) -> int:
 def resolve_listen(listen: str) -> tuple[int, tuple[Any, ...], str]:
     """Resolve a listen address like ``net.ResolveTCPAddr``: (family, sockaddr, Go string)."""
     if listen == "":
-        host, port = "", "0"
+        # Go would listen on every interface; an unset address stays on loopback here.
+        host, port = "127.0.0.1", "0"
     else:
         host, port = split_host_port(listen)
     number = _port_number(port)
