@@ -185,6 +185,7 @@ def test_limit_data_truncates_then_closes(api: httpx.Client, upstreams, sockets)
     sock = sockets(port)
     sock.sendall(b"a" * 60)
     time.sleep(0.05)
+    api.patch("/proxies/p/toxics/limit_data_upstream", json={"toxicity": 1})  # the count survives updates
     sock.sendall(b"b" * 90)
     assert closed.wait(2)
     assert bytes(seen) == b"a" * 60 + b"b" * 40
