@@ -546,24 +546,43 @@ def _check_timeline(doc: Parsed, stack: Stack | None) -> dict[int, Any]:
     timeline = data.get("timeline")
     validated: dict[int, Any] = {}
     spans: list[_Span] = []
-    has_job = False
+    job_starts: dict[str, list[float]] = {}
     for i, raw in enumerate(timeline if isinstance(timeline, list) else []):
         if not isinstance(raw, dict) or ("fault" in raw) == ("job" in raw):
             continue  # reported by the structural check
         if "job" in raw:
-            has_job = True
             _check_job_step(doc, ("timeline", i), raw, stack, duration)
+            at = _parse_or_none(units.parse_duration, raw.get("at"))
+            if isinstance(raw["job"], str):
+                job_starts.setdefault(raw["job"], []).append(at if at is not None else 0.0)
         else:
             span = _check_fault_step(doc, ("timeline", i), raw, stack, duration, validated)
             if span is not None:
                 spans.append(span)
     _check_overlaps(doc, spans)
+    if stack is not None:
+        for span in spans:
+            if stack.target_type(span.target) == "job" and not any(
+                start <= span.start for start in job_starts.get(span.target, [])
+            ):
+                doc.add(
+                    ("timeline", span.index, "target"),
+                    f"job {span.target!r} is not started before {_fmt(span.start)}: "
+                    f"add `{{at: ..., job: {span.target}}}` earlier in the timeline",
+                )
     targets = data.get("targets")
-    if isinstance(targets, dict) and targets.get("batch_margin_min") is not None and not has_job:
-        doc.add(
-            ("targets", "batch_margin_min"),
-            "there is no `{at, job: ...}` entry in the timeline to measure a batch margin on",
-        )
+    if isinstance(targets, dict):
+        if targets.get("batch_margin_min") is not None and not job_starts:
+            doc.add(
+                ("targets", "batch_margin_min"),
+                "there is no `{at, job: ...}` entry in the timeline to measure a batch margin on",
+            )
+        if targets.get("detect_within") is not None and stack is not None and stack.monitor is None:
+            doc.add(
+                ("targets", "detect_within"),
+                f"detection is measured on the stack's own monitoring, and stack {stack.name!r} "
+                "has no `monitor: {service, ready}`",
+            )
     return validated
 
 
