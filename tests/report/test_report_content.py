@@ -55,7 +55,7 @@ def test_the_japanese_report_renders_every_section_in_japanese(tmp_path):
     for english in ("Identification", "Measured results", "Findings", "MISSED", "Timeline of events"):
         assert english not in md
     assert not re.search(r"\{[a-z_]+\}", md)
-    assert "c-77" in md and "未達" in md and "予定から 2.0 秒ずれました" in md
+    assert "c-77" in md and "未達" in md and "予定から 2.000 秒ずれました" in md
     assert '<html lang="ja">' in page
 
 

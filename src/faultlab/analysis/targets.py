@@ -75,11 +75,9 @@ def _judge(target: str, limit: float, unit: str, comparison: str, measured: Meas
         met = value <= limit if comparison == "le" else value >= limit  # type: ignore[operator]
     else:
         met = met_without_value
-    why = list(evidence or [])
-    if not measured.measured and not met:
-        why.insert(0, measured.status)
     return Verdict(target=target, target_value=float(limit), unit=unit, comparison=comparison,
-                   measured=measured, outcome="met" if met else "missed", preset=preset, evidence=why)
+                   measured=measured, outcome="met" if met else "missed", preset=preset,
+                   evidence=list(evidence or []))
 
 
 def _duration(measure_of: Callable[[_Figures], Measure]) -> Evaluator:
@@ -121,7 +119,7 @@ def _batch_margin(target: str, raw: Any, f: _Figures) -> Verdict:
     margins = [b.margin_s for b in f.batches if b.margin_s is not None]
     if margins:
         worst = min(margins)
-        jobs = [b.job for b in f.batches if b.margin_s == worst]
+        jobs = [b.job for b in f.batches if b.margin_s == worst] if len(f.batches) > 1 else []
         measured = Measure(worst, "s", None, "journal")
     else:
         jobs = ["no batch record in the journal"]

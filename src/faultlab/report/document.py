@@ -71,7 +71,7 @@ def outcome_text(verdict: Verdict, cat: Catalogue) -> str:
 
 def verdict_row(v: Verdict, cat: Catalogue) -> list[str]:
     """Objective, target, measured, resolution, verdict, evidence: the summary's row."""
-    evidence = ", ".join(cat(f"mstatus.{e}") if cat.has(f"mstatus.{e}") else str(e) for e in v.evidence)
+    evidence = ", ".join(str(e) for e in v.evidence)
     return [
         target_label(v.target, cat),
         target_text(v, cat),
@@ -164,18 +164,24 @@ def _overall(a: Analysis, cat: Catalogue) -> tuple[str, bool]:
     return cat("overall.passed", total=total), True
 
 
+def _timed(params: dict[str, Any], cat: Catalogue) -> dict[str, Any]:
+    """Parameters named ``*_s`` are seconds: write them as every other duration is written."""
+    return {k: seconds_text(v, cat) if k.endswith("_s") and isinstance(v, (int, float)) else v
+            for k, v in params.items()}
+
+
 def _finding_text(f: Any, a: Analysis, cat: Catalogue) -> str:
-    params = dict(f.params)
+    params = _timed(dict(f.params), cat)
     if f.kind == "target_missed":
         verdict = next(v for v in a.verdicts if v.target == params["target"])
-        text = cat("find.target_missed", target=target_label(verdict.target, cat),
+        key = "find.target_missed" if verdict.measured.measured else "find.target_missed_novalue"
+        text = cat(key, target=target_label(verdict.target, cat),
                    measured=measure_text(verdict.measured, cat), limit=target_text(verdict, cat))
-        evidence = [e for e in verdict.evidence if e != verdict.measured.status]
-        if evidence:
-            text += " " + cat("find.evidence", evidence=", ".join(evidence))
+        if verdict.evidence:
+            text += " " + cat("find.evidence", evidence=", ".join(verdict.evidence))
         return text
     if f.kind == "batch_overran":
-        params["margin"] = seconds_text(params.get("margin_s"), cat)
+        params["margin"] = seconds_text(f.params.get("margin_s"), cat)
     if f.kind == "error_budget_exceeded":
         params["consumed"] = percent_text(params.get("consumed"), cat)
     params.setdefault("reason", "")
@@ -449,7 +455,7 @@ def _results(a: Analysis, cat: Catalogue) -> Section:
 
 
 def _deviation_text(d: Any, cat: Catalogue) -> str:
-    params = dict(d.params)
+    params = _timed(dict(d.params), cat)
     params.setdefault("reason", "")
     return cat(f"dev.{d.kind}", **params)
 

@@ -18,8 +18,7 @@ def verdict_message(v: Verdict, cat: Catalogue | None = None) -> str:
     cat = cat or Catalogue("en")
     text = (f"{target_label(v.target, cat)}: measured {measure_text(v.measured, cat)} "
             f"(resolution {resolution_text(v.measured, cat)}) vs target {target_text(v, cat)}")
-    evidence = [e for e in v.evidence if e != v.measured.status]
-    return text + (f"; evidence: {', '.join(evidence)}" if evidence else "")
+    return text + (f"; evidence: {', '.join(v.evidence)}" if v.evidence else "")
 
 
 def write_junit(analysis: Analysis, path: Path) -> Path:

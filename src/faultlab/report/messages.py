@@ -106,7 +106,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "col.ok": ("Succeeded", "成功"),
     "col.rejected": ("Rejected (error answer)", "拒否（エラー応答）"),
     "col.failed": ("Failed (no answer)", "失敗（応答なし）"),
-    "col.delayed": ("Delayed (over {limit})", "遅延（{limit} 超）"),
+    "col.delayed": ("Delayed (over {limit})", "遅延（{limit}超）"),
     "col.period": ("Period", "期間"),
     "col.p50": ("p50", "p50"),
     "col.p99": ("p99", "p99"),
@@ -228,7 +228,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "ev.end": ("run ended", "実行終了"),
     "ev.impact_start": ("customer impact begins", "顧客影響が発生"),
     "ev.detected": ("monitoring shows the problem (detection)", "監視が異常を検知"),
-    "ev.recovered": ("recovery point: healthy from here for {hold}", "復旧時点（以後 {hold} 正常が継続）"),
+    "ev.recovered": ("recovery point: healthy from here for {hold}", "復旧時点（以後 {hold}にわたり正常）"),
     "ev.backlog_drained": ("backlog drained", "滞留を解消"),
     "ev.derived": ("(computed)", "（算出）"),
     "ev.other": ("{kind}", "{kind}"),
@@ -244,7 +244,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "res.intro": (
         "Requests are grouped into {window} windows sliding by {step}; a window is healthy when it meets the steady state. "
         "Times are seconds since the run's origin. Each figure states its resolution.",
-        "リクエストを幅 {window}、刻み {step} のスライディングウィンドウで集計し、定常状態を満たすウィンドウを正常とみなします。"
+        "リクエストを幅 {window}、刻み {step}のスライディングウィンドウで集計し、定常状態を満たすウィンドウを正常とみなします。"
         "時刻は実行開始からの経過秒です。各数値には分解能を併記しています。",
     ),
     "res.times": ("Detection and recovery", "検知と復旧"),
@@ -265,7 +265,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "m.recovery_point": ("Recovery point", "復旧時点"),
     "m.recovery_point.def": (
         "start of the first period after the impact that stays healthy for {hold}",
-        "影響発生後、{hold} 続けて正常が保たれた最初の期間の開始時刻",
+        "影響発生後、{hold}続けて正常が保たれた最初の期間の開始時刻",
     ),
     "m.rto_inject": ("Recovery time from injection (RTO)", "復旧時間（障害発生から、RTO）"),
     "m.rto_inject.def": ("recovery point − t_inject", "復旧時点 − t_inject"),
@@ -309,7 +309,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
         "Shaded: fault active. Red line: fault took effect; grey dotted: impact began; orange dashed: detection; "
         "green dashed: recovery point; blue dotted: steady-state bound. Each point is the {window} window ending at that moment.",
         "網掛け：障害発生中。赤線：障害発生、灰色の点線：顧客影響の開始、橙の破線：検知、緑の破線：復旧時点、"
-        "青の点線：定常状態の閾値。各点はその時刻までの {window} のウィンドウの値です。",
+        "青の点線：定常状態の閾値。各点はその時刻までの {window}のウィンドウの値です。",
     ),
     "chart.md_note": (
         "Charts are in report.html; the data behind them are in timeseries.csv.",
@@ -320,7 +320,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "dev.crashed": ("The harness stopped without writing an end record (crashed).", "ハーネスが終了レコードを書かずに停止しました（異常終了）。"),
     "dev.run_status": ("The run ended with status “{status}”. {reason}", "実行が状態「{status}」で終了しました。{reason}"),
     "dev.fault_never_active": ("Fault {fault} ({kind}) never took effect.", "障害 {fault}（{kind}）が発生しませんでした。"),
-    "dev.slip": ("Fault {fault} ({kind}) took effect {slip_s} s away from its planned time.", "障害 {fault}（{kind}）の発生が予定から {slip_s} 秒ずれました。"),
+    "dev.slip": ("Fault {fault} ({kind}) took effect {slip_s} away from its planned time.", "障害 {fault}（{kind}）の発生が予定から {slip_s}ずれました。"),
     "dev.revert_failed": ("Reverting fault {fault} ({kind}) FAILED.", "障害 {fault}（{kind}）の解除に失敗しました。"),
     "dev.not_reverted": ("No revert was journalled for fault {fault} ({kind}).", "障害 {fault}（{kind}）の解除記録がありません。"),
     "dev.cleanup_failed": ("A clean-up step failed: {what}", "後始末に失敗しました：{what}"),
@@ -345,6 +345,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "owner.tbd": ("to be assigned", "未定"),
     "find.none": ("No findings: every target was met and nothing notable was observed.", "指摘事項はありません。すべての目標を達成し、特記すべき事象もありませんでした。"),
     "find.target_missed": ("Target missed: {target} — measured {measured}, target {limit}.", "目標未達：{target} — 測定値 {measured}、目標 {limit}。"),
+    "find.target_missed_novalue": ("Target missed: {target} — {measured} (target {limit}).", "目標未達：{target} — {measured}（目標 {limit}）。"),
     "find.evidence": ("Evidence: {evidence}", "根拠：{evidence}"),
     "find.not_detected": ("Monitoring never showed the problem: the fault went undetected.", "監視が異常を検知しませんでした。障害は見逃されています。"),
     "find.not_recovered": ("The system did not recover within the run.", "実行時間内にシステムが復旧しませんでした。"),
@@ -356,19 +357,19 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "find.deviation_fault_never_active": ("Fault {fault} never took effect: the scenario did not test what it meant to.", "障害 {fault} が発生せず、シナリオが意図した試験になっていません。"),
     "find.deviation_job_failed": ("Job {job} failed during the run.", "実行中にジョブ {job} が失敗しました。"),
     "find.deviation_abort": ("The run was aborted by its abort rule: {why}", "中止条件により実行を中止しました：{why}"),
-    "find.deviation_slip": ("Fault {fault} took effect {slip_s} s off its planned time.", "障害 {fault} の発生が予定から {slip_s} 秒ずれました。"),
+    "find.deviation_slip": ("Fault {fault} took effect {slip_s} off its planned time.", "障害 {fault} の発生が予定から {slip_s}ずれました。"),
     "find.deviation_integrity_missing": ("No data-integrity check was journalled: data loss cannot be ruled out.", "データ整合性チェックの記録がないため、データ消失がなかったとは言えません。"),
     "find.impact_after_clear": (
-        "Customer impact only began {after_s} s after the fault was cleared: it may have another cause, and the recovery figures describe that later impact.",
-        "顧客影響が始まったのは障害解除から {after_s} 秒後です。別の原因による可能性があり、復旧に関する数値はこの後の影響についてのものです。",
+        "Customer impact only began {after_s} after the fault was cleared: it may have another cause, and the recovery figures describe that later impact.",
+        "顧客影響が始まったのは障害解除から {after_s}後です。別の原因による可能性があり、復旧に関する数値はこの後の影響についてのものです。",
     ),
     "find.detected_after_clear": (
-        "Monitoring first showed a problem {after_s} s after the fault was cleared: the fault itself went unnoticed while it lasted.",
-        "監視が初めて異常を示したのは障害解除から {after_s} 秒後です。障害が続いている間は検知できていません。",
+        "Monitoring first showed a problem {after_s} after the fault was cleared: the fault itself went unnoticed while it lasted.",
+        "監視が初めて異常を示したのは障害解除から {after_s}後です。障害が続いている間は検知できていません。",
     ),
     "find.baseline_unsteady": (
         "The system was not in its steady state before the fault ({healthy} of {windows} windows healthy); the fault's effect may be overstated.",
-        "障害注入前から定常状態ではありませんでした（{windows} 中 {healthy} のウィンドウのみ正常）。障害の影響を過大に評価している可能性があります。",
+        "障害注入前の時点で定常状態を保てていませんでした（{windows} ウィンドウ中、正常は {healthy}）。障害の影響を過大に見積もっている可能性があります。",
     ),
     "find.batch_overran": ("Batch {job} overran its window or left no margin before the market opened (margin {margin}).", "バッチ {job} が許容時間を超過したか、開場までの余裕がありませんでした（余裕 {margin}）。"),
     "find.error_budget_exceeded": ("The run used {consumed} of its error budget.", "この実行でエラーバジェットの {consumed} を消費しました。"),
@@ -384,7 +385,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "app.evidence": ("Evidence files (SHA-256 when this report was written)", "証跡ファイル（本報告書作成時の SHA-256）"),
     "app.manifest_note": (
         "manifest.json in the run directory holds the SHA-256 of every file, this report included; `faultlab verify RUN_DIR` checks them.",
-        "実行ディレクトリの manifest.json に、本報告書を含む全ファイルの SHA-256 を記録しています。`faultlab verify <実行ディレクトリ>` で照合できます。",
+        "実行ディレクトリの manifest.json に、本報告書を含む全ファイルの SHA-256 を記録しています。`faultlab verify RUN_DIR` で照合できます。",
     ),
     "app.tools": ("Tool versions", "ツールのバージョン"),
     "app.problems": ("Lines of the journal that could not be read", "読み取れなかったジャーナルの行"),
