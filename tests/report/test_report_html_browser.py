@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -80,9 +81,30 @@ class DevTools:
         return found
 
 
+def has_websocket_client() -> bool:
+    try:
+        import websocket  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def logged_console(page: Path, tmp_path: Path) -> tuple[list[str], str]:
+    """Load ``page`` with Chromium's own logging: every console line, and the final DOM.
+
+    The fallback when websocket-client is missing; the log cannot tell console.error from
+    console.log, so any console output at all counts (report.html runs no script).
+    """
+    result = subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile-log'}", "--enable-logging=stderr", "--v=0",
+         "--dump-dom", page.resolve().as_uri()],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    return [line for line in result.stderr.splitlines() if ":CONSOLE" in line], result.stdout
+
+
 @contextmanager
 def browser(tmp_path: Path):
-    pytest.importorskip("websocket", reason="websocket-client is needed to talk to Chromium's DevTools")
     profile = tmp_path / "chromium-profile"
     log = (tmp_path / "chromium.log").open("wb")
     proc = subprocess.Popen(
@@ -128,6 +150,24 @@ def report_dir(tmp_path_factory):
     return run
 
 
+CHART_KEYS = ["success_rate", "p99_latency", "throughput", "execution_delay"]
+
+
+def test_report_html_without_devtools_via_chromium_logging(report_dir, tmp_path):
+    for name in ("report.html", "report.ja.html"):
+        console, dom = logged_console(report_dir / name, tmp_path)
+        assert console == [], name
+        assert re.findall(r'<svg[^>]*data-chart="([a-z_0-9]+)"', dom) == CHART_KEYS
+
+
+def test_the_logging_check_does_catch_console_output(tmp_path):
+    broken = tmp_path / "broken.html"
+    broken.write_text("<html><body><script>console.error('boom'); undefinedCall();</script></body></html>")
+    console, _ = logged_console(broken, tmp_path)
+    assert any("boom" in line for line in console) and any("undefinedCall" in line for line in console)
+
+
+@pytest.mark.skipif(not has_websocket_client(), reason="websocket-client is not installed: checked via logging above")
 def test_report_html_loads_without_console_errors_and_shows_the_charts(report_dir, tmp_path):
     with browser(tmp_path) as tools:
         for name in ("report.html", "report.ja.html"):
@@ -137,7 +177,7 @@ def test_report_html_loads_without_console_errors_and_shows_the_charts(report_di
                 "Array.from(document.querySelectorAll('figure.chart svg')).map(s => "
                 "[s.dataset.chart, s.getBoundingClientRect().width > 100, s.querySelectorAll('path').length])"
             ))["result"]["value"]
-            assert [c[0] for c in charts] == ["success_rate", "p99_latency", "throughput", "execution_delay"]
+            assert [c[0] for c in charts] == CHART_KEYS
             assert all(visible and paths > 5 for _, visible, paths in charts)
             external = tools.call("Runtime.evaluate", returnByValue=True, expression=(
                 "document.querySelectorAll('script[src], link[href], img[src], iframe').length"
@@ -147,13 +187,16 @@ def test_report_html_loads_without_console_errors_and_shows_the_charts(report_di
             assert base64.b64decode(shot["data"]).startswith(PNG)
 
 
+@pytest.mark.skipif(not has_websocket_client(), reason="websocket-client is not installed: checked via logging above")
 def test_the_console_check_does_catch_errors(tmp_path):
     broken = tmp_path / "broken.html"
-    broken.write_text("<html><body><script>console.error('boom'); undefinedCall();</script></body></html>")
+    broken.write_text("<html><body><script>console.error('boom'); undefinedCall();</script>"
+                      "<img src='missing.png'></body></html>")
     with browser(tmp_path) as tools:
         load(tools, broken)
         errors = tools.errors()
     assert any("boom" in e for e in errors) and any("undefinedCall" in e for e in errors)
+    assert any("missing.png" in e or "ERR_FILE_NOT_FOUND" in e for e in errors), errors
 
 
 def test_screenshot_from_the_command_line(report_dir, tmp_path):
