@@ -18,6 +18,9 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 
 VALID = yaml.safe_load((ROOT / "scenarios" / "ft-20-db-stall-during-batch.yaml").read_text())
 VALID["stack"] = str(ROOT / "stacks" / "trading.yaml")
+VALID_STACK = yaml.safe_load((ROOT / "stacks" / "trading.yaml").read_text())
+VALID_PLAN = yaml.safe_load((ROOT / "drills" / "smoke.yaml").read_text())
+VALID_PLAN["scenarios"] = [str(ROOT / "scenarios" / "ft-0*.yaml")]
 
 yaml_chars = st.sampled_from(list("abc:-[]{},&*!|>'\"#%@`\t\n ?0123456789.<=~") + ["\x00", "\x85", "\ufeff", "é"])
 scalars = st.one_of(
@@ -71,10 +74,8 @@ def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
     return found
 
 
-@SETTINGS
-@given(st.data())
-def test_mutated_valid_scenario(tmp_path: Path, data: st.DataObject) -> None:
-    document = copy.deepcopy(VALID)
+def _mutate(data: st.DataObject, document: Any) -> Any:
+    document = copy.deepcopy(document)
     for _ in range(data.draw(st.integers(1, 3))):
         paths = _paths(document)
         path = data.draw(st.sampled_from(paths))
@@ -92,14 +93,29 @@ def test_mutated_valid_scenario(tmp_path: Path, data: st.DataObject) -> None:
             del parent[path[-1]]
         elif isinstance(parent, dict):
             parent[data.draw(st.text(max_size=8))] = data.draw(values)
+    return document
+
+
+@SETTINGS
+@given(st.data())
+def test_mutated_valid_scenario(tmp_path: Path, data: st.DataObject) -> None:
     target = tmp_path / "scenario.yaml"
-    target.write_text(yaml.safe_dump(document, allow_unicode=True))
+    target.write_text(yaml.safe_dump(_mutate(data, VALID), allow_unicode=True))
     try:
         scenario = load_scenario(target)
     except InputError as exc:
         assert exc.problems
     else:
         assert scenario.resolved_stack.name == "trading"
+
+
+@SETTINGS
+@given(st.data(), st.sampled_from(["stack", "plan"]))
+def test_mutated_valid_stack_and_plan(tmp_path: Path, data: st.DataObject, kind: str) -> None:
+    target = tmp_path / f"{kind}.yaml"
+    original = VALID_STACK if kind == "stack" else VALID_PLAN
+    target.write_text(yaml.safe_dump(_mutate(data, original), allow_unicode=True))
+    _check(target)
 
 
 @SETTINGS
