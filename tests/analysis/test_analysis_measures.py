@@ -215,3 +215,13 @@ def test_impact_duration_against_its_target(tmp_path):
     assert verdict(a, "impact_within").outcome == "missed"
     b = analyse(write_run(tmp_path / "b", RunSpec(outage=None, targets={"impact_within": "5s"})))
     assert verdict(b, "impact_within").met
+
+
+def test_no_samples_after_the_fault_is_no_evidence_not_no_impact(tmp_path):
+    run = write_run(tmp_path)
+    rows = [json.loads(line) for line in (run / "canary.jsonl").read_text().splitlines()]
+    (run / "canary.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows if r["t_send"] < 15.0))
+    (run / "requests.jsonl").unlink()
+    a = analyse(run)
+    assert a.impact_start.status == MeasureStatus.NOT_MEASURED
+    assert verdict(a, "recover_within").outcome == "missed"

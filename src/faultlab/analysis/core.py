@@ -134,7 +134,8 @@ def _impact_and_recovery(
     windows: list[Window], samples: list[Sample], steady: SteadyState, t_inject: float | None,
     window_s: float, step_s: float, hold_s: float,
 ) -> tuple[Measure, Measure, int | None]:
-    if t_inject is None:
+    if t_inject is None or not any(w.end > t_inject + 1e-9 for w in windows):
+        # No samples after the fault took effect: no evidence either way.
         none = _measure_s(None, step_s, "window_step", MeasureStatus.NOT_MEASURED)
         return none, none, None
     first = next(
