@@ -11,7 +11,7 @@ from foundation_paths import ROOT
 FORBIDDEN = (
     "docker", "testcontainers", "rich", "locust", "gevent", "httpx", "requests", "urllib3",
     "psycopg", "psycopg_pool", "websocket", "http.client", "toxiproxy", "matplotlib", "jinja2",
-    "prometheus_client", "psutil",
+    "prometheus_client", "psutil", "aiohttp", "asyncpg", "uvloop", "pgserver",
 )
 
 PROBE = """
