@@ -77,7 +77,8 @@ class Registry(Generic[T]):
     def register(self, name: str, obj: T, *, source: str = "") -> None:
         """Add ``obj`` under ``name`` (replacing any entry of that name)."""
         self._load()[name] = obj
-        self._sources[name] = source or f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', '?')}"
+        where = f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', '?')}"
+        self._sources[name] = source or where
         self._broken.pop(name, None)
 
     def get(self, name: str) -> T:

@@ -231,16 +231,22 @@ def _kinds(args: argparse.Namespace) -> ExitCode:
     print(f"{'KIND':<{width}}  {'TARGET':<{target_width}}  {'FOR':<8}  SUMMARY")
     for row in rows:
         needs = "required" if row["for"] == "required" else "-"
-        print(f"{row['kind']:<{width}}  {', '.join(row['targets']):<{target_width}}  {needs:<8}  {row['summary']}")
+        targets = ", ".join(row["targets"])
+        print(f"{row['kind']:<{width}}  {targets:<{target_width}}  {needs:<8}  {row['summary']}")
         for param in row["parameters"]:
-            default = "required" if param["required"] else f"default {_shown_default(param['default'])}"
+            default = f"default {_shown_default(param['default'])}"
+            if param["required"]:
+                default = "required"
             line = f"{param['name']}: {param['type']} ({default})"
             if param["help"]:
                 line += f"  {param['help']}"
             print("    " + textwrap.shorten(line, width=150, placeholder=" ..."))
     print()
     print("Every entry: {at: DURATION, fault: KIND, target: NAME, for: DURATION, <parameters>}.")
-    print("Units: durations 250ms 20s 2m 1h; rates 20/s; sizes 64KB 1MiB; bandwidths 100KB/s; percentages 50%.")
+    print(
+        "Units: durations 250ms 20s 2m 1h; rates 20/s; sizes 64KB 1MiB; bandwidths 100KB/s; "
+        "percentages 50%."
+    )
     return ExitCode.OK
 
 
