@@ -45,6 +45,7 @@ DIAL_TIMEOUT = 10.0
 """Seconds an upstream has to accept before the client is closed."""
 
 _HAVE_SPLICE = hasattr(os, "splice")
+_splice = getattr(os, "splice", None)
 _PIPE_SIZE = 1 << 20
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _SPLICE_FLAGS = (os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK) if _HAVE_SPLICE else 0
@@ -441,7 +442,9 @@ class Connection:
             return
         masks = self._masks
         for fd, (reading, writing) in self._by_fd.items():
-            mask = (_EPOLLIN if reading.wants_read() else 0) | (_EPOLLOUT if writing.pending else 0)
+            mask = _EPOLLOUT if writing.pending else 0
+            if reading.mode is FAST and not (reading.eof or reading.pending or reading.want_toxic):
+                mask |= _EPOLLIN
             old = masks.get(fd)
             if mask == old:
                 continue
@@ -513,8 +516,6 @@ class Direction:
         self.mode = FAST
         self.eof = False
         self.pending = 0
-        self.received = 0
-        self.sent = 0
         self.want_toxic = False
         self._pipe: tuple[int, int] | None = None
         self._buffer: bytearray | None = None
@@ -544,7 +545,7 @@ class Direction:
             if _HAVE_SPLICE:
                 if self._pipe is None:
                     self._pipe = _make_pipe()
-                n = os.splice(self.src_fd, self._pipe[1], _PIPE_SIZE, flags=_SPLICE_FLAGS)
+                n = _splice(self.src_fd, self._pipe[1], _PIPE_SIZE, flags=_SPLICE_FLAGS)
             else:
                 if self._buffer is None:
                     self._buffer = bytearray(_COPY_BUFFER)
@@ -560,7 +561,6 @@ class Direction:
             self.eof = True
             self._finish_if_flushed()
             return 0
-        self.received += n
         self.stats[0] += n
         self.pending = n
         self.flush()
@@ -571,7 +571,7 @@ class Direction:
         try:
             if _HAVE_SPLICE:
                 assert self._pipe is not None
-                m = os.splice(self._pipe[0], self.dst_fd, self.pending, flags=_SPLICE_FLAGS)
+                m = _splice(self._pipe[0], self.dst_fd, self.pending, flags=_SPLICE_FLAGS)
             else:
                 assert self._view is not None
                 m = self.dst.send(self._view[self._offset : self._offset + self.pending])
@@ -582,7 +582,6 @@ class Direction:
             self.conn.close()
             return
         self.pending -= m
-        self.sent += m
         self.stats[1] += m
         if not self.pending:
             if self.eof:
@@ -830,7 +829,6 @@ class ToxicPath:
                 if n == 0:
                     queue.put(EOF)
                     return
-                direction.received += n
                 direction.stats[0] += n
                 if not queue.put((time.monotonic(), bytes(buffer[:n])), n):
                     return
@@ -924,6 +922,5 @@ class ToxicPath:
                 self.conn.request_close()
                 return False
             view = view[n:]
-            self.direction.sent += n
             self.direction.stats[1] += n
         return True
