@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from faultlab.analysis import Analysis, analyse
-from faultlab.report.document import Document, Section, _participants, outcome_text, target_label
+from faultlab.report.document import Document, Section, outcome_text, participants_section, target_label
 from faultlab.report.format import measure_text, target_text
 from faultlab.report.manifest import MANIFEST_FILE, file_sha256, write_manifest
 from faultlab.report.messages import Catalogue
@@ -73,7 +73,7 @@ def _book(plan_dir: Path, analyses: Sequence[Analysis], plan: dict[str, Any], la
         (cat("id.classification"), str(plan.get("classification") or cat("none"))),
         (cat("id.language"), cat("lang.name")),
     ]}])
-    people = _participants(cat, plan)
+    people = participants_section(cat, plan)
     people.title = f"3. {people.title}"
     appendix = Section("appendices", f"4. {cat('sec.appendices')}", [{"kind": "p", "text": cat("book.manifest")}])
     title = cat("book.title", title=str(plan.get("title") or plan_dir.name))
@@ -94,6 +94,7 @@ def write_book(
     """
     plan_dir = Path(plan_dir)
     plan_dir.mkdir(parents=True, exist_ok=True)
+    langs = [langs] if isinstance(langs, str) else list(langs)
     plan = dict(plan_info or {})
     analyses: list[Analysis] = []
     for run in runs:

@@ -27,7 +27,16 @@ from faultlab.report.format import (
 )
 from faultlab.report.messages import Catalogue
 
-__all__ = ["Document", "Section", "build_document", "outcome_text", "target_label", "verdict_row", "EvidenceFile"]
+__all__ = [
+    "Document",
+    "Section",
+    "EvidenceFile",
+    "build_document",
+    "outcome_text",
+    "participants_section",
+    "target_label",
+    "verdict_row",
+]
 
 
 @dataclass(frozen=True)
@@ -290,7 +299,8 @@ def _people(raw: Any) -> list[dict[str, Any]]:
     return [p if isinstance(p, dict) else {"name": str(p)} for p in raw or []]
 
 
-def _participants(cat: Catalogue, plan: dict[str, Any]) -> Section:
+def participants_section(cat: Catalogue, plan: dict[str, Any]) -> Section:
+    """Participants and approvals from the drill plan (or a note that none was given)."""
     blocks: list[dict[str, Any]] = []
     people = _people(plan.get("participants"))
     if not plan:
@@ -548,7 +558,7 @@ def build_document(
         _scope(a, cat, plan),
         _scenario(a, cat, plan),
         _targets(a, cat),
-        _participants(cat, plan),
+        participants_section(cat, plan),
         _baseline(a, cat),
         _timeline(a, cat),
         _results(a, cat),

@@ -280,8 +280,8 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     ),
     "m.error_budget": ("Error budget consumed", "エラーバジェット消費率"),
     "m.error_budget.def": (
-        "failed requests ÷ ((1 − minimum success rate) × all requests): {failures} of {requests}",
-        "失敗リクエスト数 ÷ ((1 − 最低成功率) × 全リクエスト数)：{requests} 件中 {failures} 件失敗",
+        "over the whole run, failed requests ÷ ((1 − minimum success rate) × all requests): {failures} of {requests} failed",
+        "実行全体の失敗リクエスト数 ÷ ((1 − 最低成功率) × 全リクエスト数)：{requests} 件中 {failures} 件失敗",
     ),
     "res.integrity": ("Data integrity", "データ整合性"),
     "int.acknowledged": ("Orders acknowledged by the API: {n}", "API が受付を返した注文：{n} 件"),

@@ -155,6 +155,7 @@ def write_reports(
     ``manifest.json`` is written last, over every file of the run directory.
     """
     run_dir = Path(run_dir)
+    langs = [langs] if isinstance(langs, str) else list(langs)
     for lang in langs:
         if lang not in LANGUAGES:
             raise InputError(f"unknown report language {lang!r}; known: {', '.join(LANGUAGES)}")
