@@ -138,6 +138,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         log.debug("%s - " + format, self.address_string(), *args)
 
     def __getattr__(self, name: str) -> Any:
+        # Every method (PATCH, PUT, PROPFIND...) is routed, so unknown ones get Go's 404/405, not 501.
         if name.startswith("do_"):
             return self.dispatch
         raise AttributeError(name)

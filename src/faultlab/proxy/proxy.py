@@ -35,6 +35,7 @@ class ApiError(Exception):
 
     @classmethod
     def bad_body(cls, exc: Exception) -> ApiError:
+        """``bad request body: <decoder message>`` (400)."""
         return cls(f"bad request body: {exc}", 400)
 
 
@@ -113,6 +114,7 @@ class ToxicCollection:
             return self._generation[direction], self._chains[direction]
 
     def has_reset_peer(self) -> bool:
+        """Whether a reset_peer toxic exists (new connections then close with RST, as Toxiproxy's)."""
         return any(t.kind.name == "reset_peer" for d in DIRECTIONS for t in self._chains[d])
 
     def all(self) -> list[Toxic]:
@@ -160,7 +162,7 @@ class ToxicCollection:
         old = self.find(name)
         try:
             value = decode_value(body)
-            fields = decode_into({"toxicity": old.toxicity}, value, [_TOXIC_FIELDS[3]], "struct { Attributes interface {} \"json:\\\"attributes\\\"\"; Toxicity float32 \"json:\\\"toxicity\\\"\" }")
+            fields = decode_into({"toxicity": old.toxicity}, value, [_TOXIC_FIELDS[3]], "ToxicWrapper")
         except WireError as exc:
             raise ApiError.bad_body(exc) from None
         raw_attrs = _object_key(value, "attributes") if isinstance(value, dict) else None
@@ -369,16 +371,13 @@ class ProxyCollection:
         self.lock = threading.RLock()
         self._proxies: dict[str, Proxy] = {}
 
-    def names(self) -> list[str]:
-        with self.lock:
-            return sorted(self._proxies)
-
     def all(self) -> list[Proxy]:
         """Proxies sorted by name (Go marshals maps with sorted keys)."""
         with self.lock:
             return [self._proxies[n] for n in sorted(self._proxies)]
 
     def get(self, name: str) -> Proxy:
+        """The proxy called ``name``, or ApiError 404 ``proxy not found``."""
         with self.lock:
             proxy = self._proxies.get(name)
         if proxy is None:
@@ -400,6 +399,7 @@ class ProxyCollection:
         return proxy
 
     def add(self, proxy: Proxy, enabled: bool) -> None:
+        """Add a new proxy (409 if the name is taken; nothing is kept if it cannot bind)."""
         with self.lock:
             if proxy.name in self._proxies:
                 raise ApiError(*PROXY_EXISTS)
