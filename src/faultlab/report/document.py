@@ -341,6 +341,8 @@ def _baseline(a: Analysis, cat: Catalogue) -> Section:
         (cat("bl.throughput"), f"{b.throughput_rps:.2f}" if b.throughput_rps is not None else cat("none")),
         (cat("bl.healthy"), f"{b.healthy_windows} / {b.windows}"),
         (cat("bl.steady_met"), _yes_no(b.met_steady_state, cat)),
+        (cat("col.resolution"), cat("bl.resolution", window=seconds_text(a.window_s, cat),
+                                    step=seconds_text(a.step_s, cat))),
     ]
     return Section("baseline", cat("sec.baseline"), [{"kind": "kv", "rows": rows}])
 

@@ -207,6 +207,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "bl.throughput": ("Throughput (successful requests/s)", "スループット（成功リクエスト／秒）"),
     "bl.healthy": ("Healthy windows", "正常なウィンドウ"),
     "bl.steady_met": ("Steady state held throughout", "定常状態を維持"),
+    "bl.resolution": ("exact over the recorded requests; windows of {window} sliding by {step}", "記録された全リクエストから算出（誤差なし）。ウィンドウは幅 {window}、刻み {step}"),
     "bl.none": ("No requests were recorded before the fault.", "障害注入前のリクエストが記録されていません。"),
     # timeline
     "ev.phase.begin": ("phase begins: {detail}", "フェーズ開始：{detail}"),
