@@ -332,3 +332,58 @@ def test_half_close_is_propagated(api: httpx.Client, upstreams, sockets) -> None
         sock.shutdown(socket.SHUT_WR)
         assert recv_exactly(sock, 12) == b"got question"
         assert sock.recv(1) == b""
+
+
+def test_stream_stays_exact_while_toxics_come_and_go(api: httpx.Client, echo_upstream, sockets) -> None:
+    """Switching live directions between the fast path and the toxic path loses, duplicates
+    and reorders nothing."""
+    port = make_proxy(api, "p", echo_upstream.address)
+    sock = sockets(port, timeout=30)
+    total = 96 << 20
+    block = hashlib.sha256(b"switch").digest() * (1 << 13)  # 256 KiB
+    sent_hash = hashlib.sha256()
+    done = threading.Event()
+
+    def send() -> None:
+        for i in range(total // len(block)):
+            chunk = i.to_bytes(4, "big") + block[4:]
+            sent_hash.update(chunk)
+            sock.sendall(chunk)
+        sock.shutdown(socket.SHUT_WR)
+
+    def churn() -> None:
+        toxics = [
+            {"type": "latency", "name": "lu", "stream": "upstream", "attributes": {"latency": 1}},
+            {"type": "bandwidth", "name": "bd", "attributes": {"rate": 100_000}},
+            {"type": "slicer", "name": "sd", "attributes": {"average_size": 16384, "size_variation": 1000}},
+        ]
+        while not done.is_set():
+            for toxic in toxics:
+                api.post("/proxies/p/toxics", json=toxic)
+                time.sleep(0.01)
+            for toxic in toxics:
+                api.delete(f"/proxies/p/toxics/{toxic['name']}")
+                time.sleep(0.01)
+            cycles.append(received_so_far[0])
+
+    cycles: list[int] = []
+    received_so_far = [0]
+    sender = threading.Thread(target=send)
+    churner = threading.Thread(target=churn)
+    sender.start()
+    churner.start()
+    try:
+        got_hash = hashlib.sha256()
+        received = 0
+        buffer = bytearray(1 << 20)
+        while n := sock.recv_into(buffer):
+            got_hash.update(memoryview(buffer)[:n])
+            received += n
+            received_so_far[0] = received
+    finally:
+        done.set()
+        sender.join()
+        churner.join()
+    assert len([c for c in cycles if c < total]) >= 2, f"toxics churned while data flowed: {cycles}"
+    assert received == total
+    assert got_hash.hexdigest() == sent_hash.hexdigest()
