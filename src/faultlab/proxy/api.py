@@ -104,6 +104,8 @@ class ApiServer(ThreadingHTTPServer):
         self.registry.register(_Metrics(proxies))
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, ApiHandler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
