@@ -102,7 +102,7 @@ def integrity_verdict(target: str, raw: Any, f: _Figures, preset: bool = True) -
     limit = float(raw) if raw is not None else 0.0
     if f.integrity is None:
         measured = Measure(None, "count", None, "exact", MeasureStatus.NOT_MEASURED)
-        return _judge(target, limit, "count", "le", measured, ["no integrity record in the journal"], preset)
+        return _judge(target, limit, "count", "le", measured, [], preset)
     ids: list[str] = []
     details: list[str] = []
     for violation in violations_for(f.integrity, target):
@@ -122,7 +122,7 @@ def _batch_margin(target: str, raw: Any, f: _Figures) -> Verdict:
         jobs = [b.job for b in f.batches if b.margin_s == worst] if len(f.batches) > 1 else []
         measured = Measure(worst, "s", None, "journal")
     else:
-        jobs = ["no batch record in the journal"]
+        jobs = []
         measured = Measure(None, "s", None, "journal", MeasureStatus.NOT_MEASURED)
     return _judge(target, limit if limit is not None else float("nan"), "s", "ge", measured, jobs)
 
@@ -173,16 +173,14 @@ def evaluate_targets(targets: dict[str, Any], **figures: Any) -> list[Verdict]:
             measured = Measure(None, "", None, "exact", MeasureStatus.NOT_MEASURED)
             value = raw if isinstance(raw, (int, float)) and not isinstance(raw, bool) else float("nan")
             verdicts.append(Verdict(target=name, target_value=float(value), unit="", comparison="le",
-                                    measured=measured, outcome="not_assessed",
-                                    evidence=[f"no evaluator for target {key!r}; known: {', '.join(sorted(TARGET_EVALUATORS))}"]))
+                                    measured=measured, outcome="not_assessed"))
             continue
         try:
             verdicts.append(evaluator(name, raw, f))
         except (TypeError, ValueError):
             measured = Measure(None, "", None, "exact", MeasureStatus.NOT_MEASURED)
             verdicts.append(Verdict(target=name, target_value=float("nan"), unit="", comparison="le",
-                                    measured=measured, outcome="not_assessed",
-                                    evidence=[f"target value {raw!r} is not understood"]))
+                                    measured=measured, outcome="not_assessed"))
     if f.integrity is not None:
         for key in INTEGRITY_CHECKS:
             if key not in seen:

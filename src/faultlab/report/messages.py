@@ -67,7 +67,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "status.aborted": ("aborted", "中止"),
     "status.interrupted": ("interrupted", "中断"),
     "status.failed": ("failed", "失敗"),
-    "status.crashed": ("crashed (no end record)", "異常終了（終了レコードなし）"),
+    "status.crashed": ("crashed, no end record", "異常終了・終了レコードなし"),
     "status.unknown": ("unknown", "不明"),
     # tables: common columns
     "col.objective": ("Objective", "目標項目"),
@@ -235,6 +235,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "ev.other": ("{kind}", "{kind}"),
     "phase.stack_up": ("stack start", "スタック起動"),
     "phase.baseline": ("baseline", "ベースライン計測"),
+    "phase.load_start": ("load starting", "負荷投入の準備"),
     "phase.load": ("load", "負荷投入"),
     "phase.faults": ("faults", "障害注入"),
     "phase.settle": ("settle", "安定待ち"),
