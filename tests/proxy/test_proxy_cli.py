@@ -50,6 +50,19 @@ def test_serve_with_config_then_ctrl_c_exits_0(tmp_path: Path) -> None:
             proc.wait()
 
 
+def test_sigterm_is_a_clean_stop_too() -> None:
+    proc = _serve()
+    try:
+        assert proc.stdout is not None
+        assert "API on http://127.0.0.1:" in proc.stdout.readline()
+        proc.terminate()
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_bad_config_is_invalid_input(tmp_path: Path) -> None:
     config = tmp_path / "proxies.json"
     config.write_text('[{"name": "x"}]')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from faultlab.errors import ExitCode
@@ -25,11 +26,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     serve.set_defaults(handler=serve_command)
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve_command(args: argparse.Namespace) -> ExitCode:
-    """Serve until interrupted; Ctrl-C is a clean stop (exit 0)."""
+    """Serve until interrupted; Ctrl-C or SIGTERM is a clean stop (exit 0): stopping is how
+    a server's work ends, not a failure."""
     from faultlab.proxy.server import ProxyServer
 
     server = ProxyServer(host=args.host, port=args.port, config=args.config)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         server.start()
         print(f"faultlab proxy: API on {server.url} (Toxiproxy 2.12 compatible)", flush=True)
