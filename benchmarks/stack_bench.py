@@ -54,10 +54,28 @@ def run_locust(stack, workdir: Path, users: int, seconds: float, rate_per_user: 
     if rate_per_user:
         env["LOAD_RATE_PER_USER"] = f"{rate_per_user:.4f}"
     load_before = os.getloadavg()[0]
-    subprocess.run([sys.executable, "-m", "locust", "-f", locustfile_path(), "--headless", "-u", str(users),
-                    "-r", str(users), "-t", f"{int(seconds)}s", "--host", stack.gateway_url, "--only-summary",
-                    "--loglevel", "WARNING", "--stop-timeout", "5"],
-                   env=env, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=seconds + 60)
+    cpu_before = _service_cpu(stack)
+    locust = subprocess.Popen([sys.executable, "-m", "locust", "-f", locustfile_path(), "--headless", "-u", str(users),
+                               "-r", str(users), "-t", f"{int(seconds)}s", "--host", stack.gateway_url,
+                               "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "5"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    locust_cpu = 0.0
+    try:
+        import psutil
+
+        handle = psutil.Process(locust.pid)
+        while locust.poll() is None:
+            try:
+                times = handle.cpu_times()
+                locust_cpu = times.user + times.system
+            except psutil.Error:
+                pass
+            time.sleep(0.25)
+    finally:
+        if locust.poll() is None:
+            locust.kill()
+        locust.wait()
+    cpu_after = _service_cpu(stack)
     load_after = os.getloadavg()[0]
     rows = [json.loads(line) for line in records.read_text().splitlines() if line.strip()]
     window = [r for r in rows if WARMUP_S <= r["t"] <= seconds - 1.0]
@@ -65,12 +83,45 @@ def run_locust(stack, workdir: Path, users: int, seconds: float, rate_per_user: 
     orders = [r for r in window if r["name"] == "place_order"]
     accepted = [r for r in orders if r["ok"]]
     latencies_ms = [r["latency_s"] * 1000 for r in accepted]
+    all_accepted = sum(1 for r in rows if r["name"] == "place_order" and r["ok"]) or 1
+    cpu = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
+    cpu["locust"] = locust_cpu
+    cpu_ms_per_order = {name: round(1000 * v / all_accepted, 3) for name, v in cpu.items()}
+    total_ms = sum(cpu_ms_per_order.values())
     return {"users": users, "rate_per_user": rate_per_user, "seconds": seconds,
+            "cpu_ms_per_order": cpu_ms_per_order, "cpu_ms_per_order_total": round(total_ms, 3),
+            "dedicated_2_core_orders_per_s": round(2000 / total_ms, 1) if total_ms else None,
             "requests_per_s": round(len(window) / span, 1), "accepted_orders_per_s": round(len(accepted) / span, 1),
             "order_errors": len(orders) - len(accepted),
             "p50_ms": round(_percentile(latencies_ms, 0.50), 2), "p99_ms": round(_percentile(latencies_ms, 0.99), 2),
             "mean_ms": round(statistics.fmean(latencies_ms), 2) if latencies_ms else None,
             "loadavg_before": round(load_before, 2), "loadavg_after": round(load_after, 2)}
+
+
+def _service_cpu(stack) -> dict[str, float]:
+    """CPU seconds used so far by each service (PostgreSQL with all its backends)."""
+    import psutil
+
+    out = {}
+    pids = {name: service.pid for name, service in stack.services.items()}
+    pids["postgres"] = stack.postgres.postmaster_pid
+    for name, pid in pids.items():
+        if pid is None:
+            continue
+        try:
+            process = psutil.Process(pid)
+            family = [process] + (process.children(recursive=True) if name == "postgres" else [])
+        except psutil.Error:
+            continue
+        total = 0.0
+        for member in family:
+            try:
+                times = member.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                pass
+        out[name] = total
+    return out
 
 
 def execution_delay(dsn: str) -> dict:
@@ -118,6 +169,16 @@ def write_section(path: Path, result: dict) -> None:
         f"Execution delay (market orders, acceptance to recorded execution): p50 "
         f"{result['execution']['exec_delay_p50_ms']} ms, p99 {result['execution']['exec_delay_p99_ms']} ms; "
         f"outbox backlog at the end {result['execution']['outbox_backlog_at_end']}.",
+        "",
+        "CPU cost per accepted order during the sustained run (ms of CPU, all requests of the mix "
+        "included; PostgreSQL counts every backend) — this does not depend on what else the machine runs:",
+        "",
+        "| " + " | ".join(sus["cpu_ms_per_order"]) + " | total |",
+        "|" + "---:|" * (len(sus["cpu_ms_per_order"]) + 1),
+        "| " + " | ".join(str(v) for v in sus["cpu_ms_per_order"].values()) + f" | {sus['cpu_ms_per_order_total']} |",
+        "",
+        f"So two dedicated cores would carry at most about **{sus['dedicated_2_core_orders_per_s']} accepted "
+        "orders/s** with locust on the same cores (an upper bound: it ignores scheduling and fsync waits).",
         "",
         f"Target: >= 1,000 accepted orders/s at p99 < 50 ms. Result: "
         f"{'met' if sus['accepted_orders_per_s'] >= 1000 and sus['p99_ms'] < 50 else 'not met'} "

@@ -379,7 +379,9 @@ async def serve() -> None:
 
 def main() -> int:
     """Entry point of ``python -m tradingstack.exchange``."""
-    asyncio.run(serve())
+    from tradingstack.resilience import run  # noqa: PLC0415
+
+    run(serve())
     return 0
 
 

@@ -636,8 +636,10 @@ async def serve(settings: GatewaySettings) -> None:
 
 def main() -> int:
     """Entry point of ``python -m tradingstack.gateway``."""
+    from tradingstack.resilience import run  # noqa: PLC0415
+
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(serve(GatewaySettings()))
+    run(serve(GatewaySettings()))
     return 0
 
 

@@ -67,9 +67,17 @@ def load_host(stack: Any) -> str:
     return stack.url("gateway")
 
 
+#: Requests per second of one simulated user: a trader, not a benchmark loop.
+USER_RATE_PER_S = 5
+
+
 def load_env(stack: Any, shape: str | None) -> dict:
-    """``LOAD_SHAPE`` selects a market-shaped load (see tradingstack.loadshapes)."""
-    return {"LOAD_SHAPE": shape} if shape else {}
+    """Each user paces itself at :data:`USER_RATE_PER_S`; ``LOAD_SHAPE`` selects a
+    market-shaped load (see tradingstack.loadshapes)."""
+    env = {"LOAD_RATE_PER_USER": str(USER_RATE_PER_S)}
+    if shape:
+        env["LOAD_SHAPE"] = shape
+    return env
 
 
 def market_event(stack: Any, name: str) -> None:

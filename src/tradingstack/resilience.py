@@ -2,8 +2,9 @@
 
 Shared by the trading-stack processes. ``TRADINGSTACK_PROFILE`` selects the defaults:
 ``strong`` (the default: short timeouts, fast reconnect, admission control, circuit breakers)
-or ``weak`` (long reconnect backoff, no admission control, long timeouts, no breaker); an
-explicitly set variable always wins over the profile's default.
+or ``weak`` (long reconnect backoff, no admission control, long timeouts); an
+explicitly set variable always wins over the profile's default. ``TRADINGSTACK_UVLOOP=0``
+keeps the services on the standard asyncio loop even when uvloop is installed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["profile", "setting", "backoff_delay", "CircuitBreaker", "CircuitOpen"]
+__all__ = ["profile", "setting", "backoff_delay", "run", "CircuitBreaker", "CircuitOpen"]
 
 
 def profile() -> str:
@@ -33,6 +34,21 @@ def setting(name: str, strong: float, weak: float | None = None) -> float:
         except ValueError as exc:
             raise ValueError(f"{name} must be a number, not {raw!r}") from exc
     return weak if (weak is not None and profile() == "weak") else strong
+
+
+def run(main_coroutine) -> None:
+    """Run a service's main coroutine, on uvloop when it is installed (``TRADINGSTACK_UVLOOP=0`` opts out)."""
+    import asyncio  # noqa: PLC0415
+
+    if os.environ.get("TRADINGSTACK_UVLOOP", "1") != "0":
+        try:
+            import uvloop  # noqa: PLC0415
+        except ImportError:
+            pass
+        else:
+            uvloop.run(main_coroutine)
+            return
+    asyncio.run(main_coroutine)
 
 
 def backoff_delay(attempt: int, base: float, cap: float) -> float:

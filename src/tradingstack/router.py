@@ -353,8 +353,10 @@ async def serve() -> None:
 
 def main() -> int:
     """Entry point of ``python -m tradingstack.router``."""
+    from tradingstack.resilience import run  # noqa: PLC0415
+
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(serve())
+    run(serve())
     return 0
 
 

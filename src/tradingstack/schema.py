@@ -144,12 +144,15 @@ LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
     v_id bigint;
+    v_created timestamptz;
     v_ref numeric;
+    v_known boolean;
     v_reserve numeric := 0;
     v_reason text;
 BEGIN
+    SELECT s.last_price INTO v_ref FROM symbols s WHERE s.symbol = p_symbol;
+    v_known := FOUND;
     IF p_side = 'buy' THEN
-        SELECT s.last_price INTO v_ref FROM symbols s WHERE s.symbol = p_symbol;
         IF p_type = 'limit' THEN v_ref := p_limit;
         ELSIF p_type = 'stop' THEN v_ref := greatest(p_stop, coalesce(v_ref, 0)) * (1 + p_collar);
         ELSIF v_ref IS NOT NULL THEN v_ref := v_ref * (1 + p_collar);
@@ -161,14 +164,14 @@ BEGIN
     VALUES (p_client_order_id, p_account, p_symbol, p_side, p_type, p_quantity, p_limit, p_stop,
             'accepted', v_reserve)
     ON CONFLICT (client_order_id) DO NOTHING
-    RETURNING o.id INTO v_id;
+    RETURNING o.id, o.created_at INTO v_id, v_created;
     IF v_id IS NULL THEN
         RETURN QUERY SELECT o.id, o.client_order_id, false, o.status, o.reason, o.account_id, o.symbol, o.side, o.type,
                             o.quantity, o.limit_price, o.stop_price, o.created_at
                      FROM orders o WHERE o.client_order_id = p_client_order_id;
         RETURN;
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM symbols s WHERE s.symbol = p_symbol) THEN
+    IF NOT v_known THEN
         v_reason := 'unknown symbol';
     ELSIF p_side = 'buy' THEN
         UPDATE accounts a SET buying_power = a.buying_power - v_reserve
@@ -191,9 +194,9 @@ BEGIN
     ELSE
         INSERT INTO outbox (order_id, kind) VALUES (v_id, 'new');
     END IF;
-    RETURN QUERY SELECT o.id, o.client_order_id, true, o.status, o.reason, o.account_id, o.symbol, o.side, o.type,
-                        o.quantity, o.limit_price, o.stop_price, o.created_at
-                 FROM orders o WHERE o.id = v_id;
+    RETURN QUERY SELECT v_id, p_client_order_id, true,
+                        CASE WHEN v_reason IS NULL THEN 'accepted' ELSE 'rejected' END, v_reason, p_account,
+                        p_symbol, p_side, p_type, p_quantity, p_limit, p_stop, v_created;
 END $$;
 
 -- Record one execution exactly once (keyed by exec_id and by order_id); returns true when new.
@@ -219,9 +222,12 @@ BEGIN
     v_amount := round(p_quantity * p_price, 4);
     IF o.side = 'buy' THEN
         UPDATE accounts SET buying_power = buying_power + o.reserved - v_amount WHERE id = o.account_id;
-        INSERT INTO positions AS p (account_id, symbol, opening_quantity, quantity, available)
-        VALUES (o.account_id, o.symbol, 0, 0, p_quantity)
-        ON CONFLICT (account_id, symbol) DO UPDATE SET available = p.available + excluded.available;
+        UPDATE positions SET available = available + p_quantity
+         WHERE account_id = o.account_id AND symbol = o.symbol;
+        IF NOT FOUND THEN
+            INSERT INTO positions (account_id, symbol, opening_quantity, quantity, available)
+            VALUES (o.account_id, o.symbol, 0, 0, p_quantity);
+        END IF;
     ELSE
         UPDATE accounts SET buying_power = buying_power + v_amount WHERE id = o.account_id;
     END IF;
