@@ -42,6 +42,7 @@ def _plan_info(path: str | None) -> dict[str, Any] | None:
 def _report(args: argparse.Namespace) -> ExitCode:
     from faultlab.analysis import analyse
     from faultlab.report import write_reports
+    from faultlab.report.manifest import file_sha256
 
     langs = _languages(args.lang)
     plan = _plan_info(args.plan)
@@ -52,6 +53,7 @@ def _report(args: argparse.Namespace) -> ExitCode:
         print(f"wrote {html}")
     for path in (files.result, files.junit, files.timeseries, files.manifest):
         print(f"wrote {path}")
+    print(f"manifest SHA-256 (keep it apart from the run to prove the files unchanged): {file_sha256(files.manifest)}")
     missed = [v for v in analysis.verdicts if not v.met]
     if analysis.crashed:
         print("RUN CRASHED: the journal has no end record")
@@ -64,7 +66,7 @@ def _report(args: argparse.Namespace) -> ExitCode:
 
 
 def _verify(args: argparse.Namespace) -> ExitCode:
-    from faultlab.report.manifest import MANIFEST_FILE, verify_manifest
+    from faultlab.report.manifest import MANIFEST_FILE, file_sha256, verify_manifest
 
     root = Path(args.run_dir)
     if not root.is_dir():
@@ -77,7 +79,7 @@ def _verify(args: argparse.Namespace) -> ExitCode:
     if mismatches:
         print(f"{root}: {len(mismatches)} file(s) do not match {MANIFEST_FILE}")
         return ExitCode.TARGET_MISSED
-    print(f"{root}: every file matches {MANIFEST_FILE}")
+    print(f"{root}: every file matches {MANIFEST_FILE} (SHA-256 {file_sha256(root / MANIFEST_FILE)})")
     return ExitCode.OK
 
 

@@ -160,6 +160,9 @@ def verify_manifest(root: str | Path) -> list[Mismatch]:
     present = set(_files(root))
     for rel, entry in sorted(files.items()):
         path = root / rel
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            problems.append(Mismatch(MANIFEST_FILE, f"changed (lists a path outside the directory: {rel})"))
+            continue
         if rel not in present:
             problems.append(Mismatch(rel, "missing"))
         elif not isinstance(entry, dict) or file_sha256(path) != entry.get("sha256"):
