@@ -141,6 +141,24 @@ def _abort_rule(scenario: Scenario, health: _Health, now: Callable[[], float], t
 
 
 @contextmanager
+def _labelled(run_id: str) -> Iterator[None]:
+    """Put the run label in this process's environment while the run lasts, so every
+    process it starts (PostgreSQL and its backends included) inherits it and
+    ``faultlab cleanup`` finds them after a ``kill -9``."""
+    from faultlab.runtime.ledger import RUN_LABEL
+
+    previous = os.environ.get(RUN_LABEL)
+    os.environ[RUN_LABEL] = run_id
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(RUN_LABEL, None)
+        else:
+            os.environ[RUN_LABEL] = previous
+
+
+@contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM ends a run like Ctrl-C does (faults reverted, journal closed)."""
     if threading.current_thread() is not threading.main_thread():
@@ -285,13 +303,12 @@ def run_scenario(
     )
     journal = JournalWriter.open(run_dir, header, origin=origin, clock=clock)
     ledger = Ledger(run_id, state_dir=state_dir)
-    ledger.data_dir(run_dir / "pgdata")
     health = _Health()
     status, reason, error = "failed", "", None
     faults: _Faults | None = None
     hub(event="run", state="begin", run_id=run_id, run_dir=run_dir, scenario=scenario)
     try:
-        with _sigterm_as_interrupt():
+        with _sigterm_as_interrupt(), _labelled(run_id):
             journal.phase("stack_up", "begin")
             hub(event="phase", name="stack_up", state="begin")
             with bring_up(stack_model, run_dir, ledger=ledger) as stack:

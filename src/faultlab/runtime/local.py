@@ -6,7 +6,9 @@ parts and yields a :class:`LocalStack` describing where everything is:
 - one fault-proxy server (:class:`faultlab.proxy.ProxyServer`, in this process) with one
   proxy per link, created through the Toxiproxy HTTP API like any client would;
 - each built-in ``postgres`` service as a :class:`~faultlab.runtime.postgres.PostgresServer`
-  in a fresh data directory under the run directory, on a free port;
+  in a fresh data directory ``<tmp>/faultlab-pgdata-<run id>/<service>`` on a free port
+  (not inside the run directory: PostgreSQL runs as an unprivileged user when faultlab runs
+  as root, and it must reach its data wherever the reports go);
 - each ``command`` service as a supervised subprocess in its own process group, with the
   stack's restart policy and its output in ``<run_dir>/services/<name>.log``.
 
@@ -21,6 +23,8 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sys
+import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +58,7 @@ class LocalStack:
     supervisor: Supervisor | None = None
     ledger: Ledger | None = None
     postgres_entries: dict[str, str] = field(default_factory=dict)
+    data_root: Path | None = None
 
     def address(self, service: str) -> str:
         """``127.0.0.1:PORT`` of a service itself, bypassing every proxy."""
@@ -126,9 +131,12 @@ def _startup_budget(stack: Stack) -> float:
 def _start_postgres(local: LocalStack, name: str) -> None:
     spec = local.stack.services[name].postgres
     assert spec is not None
-    data_dir = local.run_dir / "pgdata" / name
-    if local.ledger is not None:
-        local.ledger.data_dir(data_dir)
+    if local.data_root is None:
+        run_id = local.ledger.run_id if local.ledger is not None else uuid.uuid4().hex[:8]
+        local.data_root = Path(tempfile.gettempdir()) / f"faultlab-pgdata-{run_id}"
+        if local.ledger is not None:
+            local.ledger.data_dir(local.data_root)
+    data_dir = local.data_root / name
     server = PostgresServer(
         data_dir, port=local.ports[name], settings={"max_connections": spec.max_connections}
     )
@@ -264,8 +272,8 @@ def teardown(local: LocalStack, proxy_server: Any) -> None:
         proxy_server.stop()
     except Exception as exc:
         failures.append(f"proxy server: {exc}")
-    data_root = local.run_dir / "pgdata"
-    if data_root.exists():
+    data_root = local.data_root
+    if data_root is not None and data_root.exists():
         shutil.rmtree(data_root, ignore_errors=True)
         if data_root.exists():
             failures.append(f"could not remove {data_root}")
