@@ -35,6 +35,7 @@ Environment:
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import math
 import os
@@ -42,9 +43,53 @@ import random
 import signal
 import time
 import uuid
+from collections import deque
 from datetime import datetime, timezone
 
 __all__ = ["Exchange", "create_app", "main"]
+
+
+class _Book:
+    """Resting orders of one symbol, indexed so the next triggered one is found in O(log n).
+
+    Heaps hold (key, order_id); entries of orders no longer resting are dropped lazily.
+    """
+
+    def __init__(self) -> None:
+        self.market: deque[int] = deque()
+        self.heaps: dict[tuple[str, str], list[tuple[float, int]]] = {
+            ("limit", "buy"): [], ("limit", "sell"): [], ("stop", "buy"): [], ("stop", "sell"): []}
+
+    def add(self, order: dict) -> None:
+        kind, side = order["type"], order["side"]
+        if kind == "market":
+            self.market.append(order["order_id"])
+            return
+        level = order["limit"] if kind == "limit" else order["stop"]
+        # Max-heap (negated) for buy limits and sell stops: the highest level triggers first.
+        key = -level if (kind, side) in (("limit", "buy"), ("stop", "sell")) else level
+        heapq.heappush(self.heaps[(kind, side)], (key, order["order_id"]))
+
+    def next_triggered(self, price: float, orders: dict[int, dict]) -> dict | None:
+        while self.market:
+            order = orders[self.market.popleft()]
+            if order["status"] == "resting":
+                return order
+        best = None
+        for (kind, side), heap in self.heaps.items():
+            while heap and orders[heap[0][1]]["status"] != "resting":
+                heapq.heappop(heap)
+            if not heap:
+                continue
+            key, order_id = heap[0]
+            level = -key if (kind, side) in (("limit", "buy"), ("stop", "sell")) else key
+            hit = price <= level if (kind, side) in (("limit", "buy"), ("stop", "sell")) else price >= level
+            if hit and (best is None or order_id < best[1]):
+                best = (heap, order_id)
+        if best is None:
+            return None
+        heapq.heappop(best[0])
+        return orders[best[1]]
 
 
 class Exchange:
@@ -59,6 +104,7 @@ class Exchange:
         self.silent, self.latency_ms = silent, latency_ms
         self.orders: dict[int, dict] = {}
         self.resting: dict[str, set[int]] = {s: set() for s in self.prices}
+        self.books: dict[str, _Book] = {s: _Book() for s in self.prices}
         self.fills: list[dict] = []
         self.epoch = uuid.uuid4().hex
         self.random = random.Random(seed)
@@ -67,6 +113,9 @@ class Exchange:
         self._journal = None
         if journal:
             self._replay(journal)
+            for symbol, ids in self.resting.items():
+                for order_id in sorted(ids):
+                    self.books[symbol].add(self.orders[order_id])
             self._journal = open(journal, "a", encoding="utf-8")  # noqa: SIM115  (kept open for the process)
 
     # -- journal ---------------------------------------------------------------------------
@@ -133,6 +182,7 @@ class Exchange:
             return self._state(order)
         self.orders[order_id] = order
         self.resting[symbol].add(order_id)
+        self.books[symbol].add(order)
         self._write({"order": order})
         if not self.silent:
             self._match(symbol, immediate=order_id)
@@ -162,27 +212,18 @@ class Exchange:
             out["reason"] = order["reason"]
         return out
 
-    def _triggered(self, order: dict, price: float) -> bool:
-        kind, side = order["type"], order["side"]
-        if kind == "market":
-            return True
-        if kind == "limit":
-            return price <= order["limit"] if side == "buy" else price >= order["limit"]
-        return price >= order["stop"] if side == "buy" else price <= order["stop"]
-
     def _match(self, symbol: str, immediate: int | None = None) -> None:
         """Fill every resting order of ``symbol`` the price now allows; fills move the price.
 
         The fill of ``immediate`` (the order being submitted) is answered in the submit
         response and flagged so, letting the router's fill poll skip it.
         """
+        book = self.books[symbol]
         while True:
-            price = self.prices[symbol]
-            ready = [self.orders[i] for i in self.resting[symbol] if self._triggered(self.orders[i], price)]
-            if not ready:
+            order = book.next_triggered(self.prices[symbol], self.orders)
+            if order is None:
                 return
-            for order in sorted(ready, key=lambda o: o["order_id"]):
-                self._fill(order, self.prices[symbol], immediate=order["order_id"] == immediate)
+            self._fill(order, self.prices[symbol], immediate=order["order_id"] == immediate)
 
     def _fill(self, order: dict, price: float, immediate: bool = False) -> None:
         symbol = order["symbol"]

@@ -17,7 +17,7 @@ Endpoints:
   (cancel request: 202, the router confirms it with the exchange; 409 if already closed).
 - ``GET /accounts/{id}``: cash, buying power, positions.
 - ``GET /health/live`` (the process answers), ``GET /health/ready`` (200/503; ready when the
-  database answered a probe within ``READY_STALE``; the body also carries the exchange-link
+  database answered a probe or a request within ``READY_STALE``; the body also carries the exchange-link
   state from the outbox and order ages, the router heartbeat, batch progress and ``alerts``),
   ``GET /metrics`` (Prometheus).
 
@@ -249,6 +249,9 @@ class Gateway:
                             conn.terminate()
                             raise
                 self.breaker.success()
+                # A served request is as good a sign of a live database as a probe (the probe
+                # loop may lag when the event loop is saturated).
+                self.db_ok_at = time.monotonic()
                 return result
             except asyncpg.ReadOnlySQLTransactionError as exc:
                 self.breaker.release_trial()
