@@ -146,9 +146,7 @@ def _drill(args: argparse.Namespace) -> ExitCode:
 
 
 def _stack_up(args: argparse.Namespace) -> ExitCode:
-    import threading
-
-    from faultlab.engine.run import new_run_id
+    from faultlab.engine.run import new_run_id, sigterm_as_interrupt
     from faultlab.loader import load_stack
     from faultlab.runtime.ledger import Ledger
     from faultlab.runtime.local import bring_up
@@ -158,15 +156,16 @@ def _stack_up(args: argparse.Namespace) -> ExitCode:
     run_dir = args.run_dir or Path("reports") / "stacks" / run_id
     ledger = Ledger(run_id)
     try:
-        with bring_up(stack, run_dir, ledger=ledger) as local:
+        with sigterm_as_interrupt(), bring_up(stack, run_dir, ledger=ledger) as local:
             print(f"stack {stack.name} is up (logs in {run_dir}); Ctrl-C to tear it down")
             print(f"  fault proxy API  {local.proxy_api}")
             for name, service in stack.services.items():
                 extra = f"  ({local.dsn(name)})" if service.postgres is not None else ""
                 print(f"  service {name:<12} {local.address(name)}{extra}")
             for name, link in stack.links.items():
-                print(f"  link    {name:<12} {local.link_address(name)} -> {link.to}")
-            threading.Event().wait()
+                print(f"  link    {name:<12} {local.link_address(name)} -> {link.to}", flush=True)
+            while True:
+                time.sleep(1)
     except KeyboardInterrupt:
         print("tearing down")
     finally:

@@ -42,7 +42,7 @@ from faultlab.engine.scheduler import Scheduler, TimelineItem
 from faultlab.errors import FaultlabError, InfrastructureError, Interrupted
 from faultlab.model.scenario import FaultStep, JobStep, Scenario
 
-__all__ = ["RunResult", "run_scenario", "new_run_id", "PROBE_INTERVAL_S"]
+__all__ = ["RunResult", "run_scenario", "new_run_id", "sigterm_as_interrupt", "PROBE_INTERVAL_S"]
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ def _labelled(run_id: str) -> Iterator[None]:
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM ends a run like Ctrl-C does (faults reverted, journal closed)."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -308,7 +308,7 @@ def run_scenario(
     faults: _Faults | None = None
     hub(event="run", state="begin", run_id=run_id, run_dir=run_dir, scenario=scenario)
     try:
-        with _sigterm_as_interrupt(), _labelled(run_id):
+        with sigterm_as_interrupt(), _labelled(run_id):
             journal.phase("stack_up", "begin")
             hub(event="phase", name="stack_up", state="begin")
             with bring_up(stack_model, run_dir, ledger=ledger) as stack:
