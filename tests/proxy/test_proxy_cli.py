@@ -77,7 +77,7 @@ def test_public_api_is_small_and_import_does_no_work() -> None:
         "import sys, threading, faultlab.proxy as p\n"
         "assert sorted(p.__all__) == ['ProxyServer', 'TOXIPROXY_VERSION'], p.__all__\n"
         "assert threading.active_count() == 1\n"
-        "assert 'prometheus_client' not in sys.modules and 'faultlab.proxy.relay' not in sys.modules\n"
+        "assert 'prometheus_client' not in sys.modules and 'faultlab.proxy.loop' not in sys.modules\n"
         "from faultlab.proxy import ProxyServer, TOXIPROXY_VERSION\n"
         "assert TOXIPROXY_VERSION == '2.12.0' and threading.active_count() == 1\n"
     )

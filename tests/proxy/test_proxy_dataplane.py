@@ -105,9 +105,9 @@ def test_unresolvable_upstream_closes_the_client(api: httpx.Client, sockets) -> 
 
 
 def test_a_dead_upstream_blocks_no_accept(api: httpx.Client, echo_upstream, sockets, monkeypatch) -> None:
-    from faultlab.proxy import relay
+    from faultlab.proxy import link
 
-    monkeypatch.setattr(relay, "DIAL_TIMEOUT", 0.3)
+    monkeypatch.setattr(link, "DIAL_TIMEOUT", 0.3)
     blackhole = socket.socket()
     blackhole.bind(("127.0.0.1", 0))
     blackhole.listen(0)
@@ -296,10 +296,10 @@ def test_embedded_server_stops_every_thread(echo_upstream) -> None:
 
 def test_portable_path_without_splice_or_epoll(monkeypatch, echo_upstream) -> None:
     """The copy path and the selectors loop used where Linux's splice/epoll are missing."""
-    from faultlab.proxy import relay
+    from faultlab.proxy import link, loop
 
-    monkeypatch.setattr(relay, "_HAVE_SPLICE", False)
-    monkeypatch.setattr(relay, "_new_poller", relay._SelectorPoller)
+    monkeypatch.setattr(link, "_HAVE_SPLICE", False)
+    monkeypatch.setattr(loop, "_new_poller", loop._SelectorPoller)
     with ProxyServer(host="127.0.0.1", port=0) as srv, httpx.Client(base_url=srv.url) as api:
         port = make_proxy(api, "p", echo_upstream.address)
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:

@@ -16,7 +16,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from faultlab.proxy.relay import Connection, Listener, Relay
+from faultlab.proxy.link import Connection, Listener
+from faultlab.proxy.loop import Relay
 from faultlab.proxy.toxics import TOXIC_TYPES, ToxicType
 from faultlab.proxy.wire import Field, WireError, decode_into, decode_value, go_float32
 

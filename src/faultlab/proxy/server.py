@@ -10,7 +10,7 @@ from faultlab.errors import InputError, ServiceFailed
 from faultlab.proxy.api import ApiServer
 from faultlab.proxy.config import load_config
 from faultlab.proxy.proxy import ApiError, ProxyCollection
-from faultlab.proxy.relay import Relay
+from faultlab.proxy.loop import Relay
 
 __all__ = ["ProxyServer"]
 
