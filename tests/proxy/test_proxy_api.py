@@ -339,3 +339,10 @@ def test_malformed_chunked_body_is_400(server) -> None:
     assert head.startswith(b"HTTP/1.1 400 ")
     assert b'{"error":"bad request body: http: invalid byte in chunk length","status":400}' in head
     assert httpx.get(server.url + "/version").status_code == 200
+
+
+def test_unpaired_surrogates_become_replacement_characters_like_go(api: httpx.Client) -> None:
+    response = api.post("/proxies", content=b'{"name": "x\\ud800", "listen": "127.0.0.1:0", "upstream": "x:1"}')
+    assert response.status_code == 201
+    assert response.json()["name"] == "x\ufffd"
+    assert api.get("/proxies/x\ufffd").status_code == 200

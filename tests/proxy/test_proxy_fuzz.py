@@ -14,7 +14,7 @@ from faultlab.proxy import ProxyServer
 KEYS = ["name", "Name", "listen", "upstream", "enabled", "type", "stream", "toxicity", "attributes",
         "latency", "jitter", "rate", "delay", "timeout", "average_size", "size_variation", "bytes"]
 # no ':' in generated text, so no generated listen address can bind (tests bind 127.0.0.1 only)
-text = st.text(st.characters(blacklist_characters=":", blacklist_categories=("Cs",)), max_size=8)
+text = st.text(st.characters(blacklist_characters=":"), max_size=8)
 scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | text
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
                       | st.dictionaries(st.sampled_from(KEYS), inner, max_size=4), max_leaves=8)
@@ -36,7 +36,7 @@ def fuzz_api():
 ]))
 def test_any_json_gets_a_toxiproxy_answer(fuzz_api: httpx.Client, body: object, target: tuple[str, str]) -> None:
     method, path = target
-    response = fuzz_api.request(method, path, content=json.dumps(body).encode())
+    response = fuzz_api.request(method, path, content=json.dumps(body).encode())  # ASCII: \ud800 escapes too
     assert response.status_code in (200, 201, 400, 404, 409, 500)
     if response.status_code >= 400:
         payload = json.loads(response.content)

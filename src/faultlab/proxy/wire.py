@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,20 @@ def decode_value(body: bytes) -> Any:
         raise WireError(_go_syntax_message(stripped, exc)) from None
     except _ConstantRejected as exc:
         raise WireError(f"invalid character '{str(exc)[0]}' looking for beginning of value") from None
+    return _replace_lone_surrogates(value)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _replace_lone_surrogates(value: Any) -> Any:
+    """Go decodes an unpaired ``\\ud800`` escape as U+FFFD; Python keeps it (and cannot encode it)."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value) if _LONE_SURROGATE.search(value) else value
+    if isinstance(value, list):
+        return [_replace_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
     return value
 
 
