@@ -346,3 +346,9 @@ def test_unpaired_surrogates_become_replacement_characters_like_go(api: httpx.Cl
     assert response.status_code == 201
     assert response.json()["name"] == "x\ufffd"
     assert api.get("/proxies/x\ufffd").status_code == 200
+
+
+def test_deeply_nested_json_is_400(api: httpx.Client) -> None:
+    response = api.post("/proxies", content=b"[" * 100_000 + b"]" * 100_000)
+    error_of(response, 400, "bad request body: exceeded max depth")
+    assert api.get("/version").status_code == 200

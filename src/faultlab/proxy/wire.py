@@ -47,7 +47,12 @@ def decode_value(body: bytes) -> Any:
         raise WireError(_go_syntax_message(stripped, exc)) from None
     except _ConstantRejected as exc:
         raise WireError(f"invalid character '{str(exc)[0]}' looking for beginning of value") from None
-    return _replace_lone_surrogates(value)
+    except RecursionError:
+        raise WireError("exceeded max depth") from None
+    try:
+        return _replace_lone_surrogates(value)
+    except RecursionError:
+        raise WireError("exceeded max depth") from None
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
