@@ -1,6 +1,6 @@
 """Trading-stack throughput: saturation, then p50/p99 at 70 % of it, locust on the same box.
 
-    python benchmarks/stack_bench.py [--users 16,32,64] [--seconds 20] [--steady-seconds 30]
+    python benchmarks/stack_bench.py [--users 8,12,16,24] [--seconds 20] [--steady-seconds 30]
                                      [--write benchmarks/RESULTS.md]
 
 1. Brings the whole stack up (PostgreSQL with fsync on, exchange, router, gateway; no proxy).
@@ -198,10 +198,11 @@ def write_section(path: Path, result: dict) -> None:
 def main() -> int:
     """Run the benchmark; print the JSON result."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", default="16,32,64")
+    parser.add_argument("--users", default="8,12,16,24")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--steady-seconds", type=float, default=30)
-    parser.add_argument("--steady-users", type=int, default=64)
+    parser.add_argument("--steady-users", type=int, default=0,
+                        help="paced users in the sustained run (default: the saturating user count)")
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
 
@@ -219,8 +220,9 @@ def main() -> int:
                 print(json.dumps(sweep[-1]), flush=True)
             saturation = max(sweep, key=lambda r: r["accepted_orders_per_s"])
             target = 0.7 * saturation["requests_per_s"]
-            sustained = run_locust(stack, work, args.steady_users, args.steady_seconds,
-                                   rate_per_user=target / args.steady_users)
+            steady_users = args.steady_users or saturation["users"]
+            sustained = run_locust(stack, work, steady_users, args.steady_seconds,
+                                   rate_per_user=target / steady_users)
             print(json.dumps(sustained), flush=True)
             time.sleep(2)
             result.update(sweep=sweep, saturation=saturation, target_requests_per_s=round(target, 1),

@@ -244,7 +244,7 @@ class Gateway:
                             if left <= 0.01:
                                 raise TimeoutError("request deadline passed while waiting for a connection")
                             result = await op(conn, min(self.s.statement_timeout, left))
-                        except (TimeoutError, asyncpg.QueryCanceledError):
+                        except TimeoutError:
                             # A stalled server leaves the connection mid-query: drop it, do not reuse.
                             conn.terminate()
                             raise
