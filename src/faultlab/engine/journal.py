@@ -7,7 +7,12 @@ Files of a run directory:
 - ``journal.jsonl`` — a :class:`RunHeader` first, then events (:class:`Phase`,
   :class:`FaultEvent`, :class:`JobEvent`, :class:`Integrity`, :class:`BatchResult`,
   :class:`Cleanup`, :class:`Decision`, :class:`Note`, :class:`End`), each with ``type``;
-- ``canary.jsonl``, ``monitor.jsonl``, ``requests.jsonl`` — probe and load samples.
+- ``canary.jsonl``, ``monitor.jsonl``, ``requests.jsonl`` — probe and load samples;
+- ``executions.jsonl`` — each acknowledged order's execution delay (:class:`ExecutionSample`).
+
+:func:`read_lines` is the one reading of the JSON-lines format (a torn last line, a garbled
+line) and :func:`read_header` the one check of the header and its schema; :func:`read_run`
+and the analysis's tolerant ``faultlab.analysis.load_run`` are both built on them.
 
 Every line is flushed as it is written; records that matter after a crash (the header,
 fault planned/injected/active/reverted/revert_failed, end) are also fsynced. A killed
@@ -21,7 +26,7 @@ import dataclasses
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -34,6 +39,7 @@ __all__ = [
     "CANARY_FILE",
     "MONITOR_FILE",
     "REQUESTS_FILE",
+    "EXECUTIONS_FILE",
     "Record",
     "RunHeader",
     "Phase",
@@ -49,10 +55,14 @@ __all__ = [
     "CanarySample",
     "MonitorSample",
     "RequestSample",
+    "ExecutionSample",
     "RECORD_TYPES",
     "record_from_dict",
     "register_record",
     "JournalWriter",
+    "Lines",
+    "read_lines",
+    "read_header",
     "Run",
     "read_run",
 ]
@@ -62,6 +72,8 @@ JOURNAL_FILE = "journal.jsonl"
 CANARY_FILE = "canary.jsonl"
 MONITOR_FILE = "monitor.jsonl"
 REQUESTS_FILE = "requests.jsonl"
+EXECUTIONS_FILE = "executions.jsonl"
+SCHEMA_PREFIX = "faultlab.journal/"
 
 RECORD_TYPES: dict[str, type[Record]] = {}
 """The journal's record classes keyed by their ``type``; new kinds register with
@@ -109,7 +121,7 @@ class RunHeader(Record):
     """The first line of ``journal.jsonl``: what ran, when (wall time of the origin), targets."""
 
     type: ClassVar[str] = "run"
-    run_id: str
+    run_id: str = ""
     schema: str = SCHEMA
     scenario: Mapping[str, Any] = field(default_factory=dict)
     stack: Mapping[str, Any] = field(default_factory=dict)
@@ -286,6 +298,23 @@ class RequestSample(Record):
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class ExecutionSample(Record):
+    """How long an acknowledged order waited to be executed, as the stack's plugin measured
+    it after the run; ``t`` is the send time of the request that was acknowledged ``ack``."""
+
+    t: float
+    ack: str
+    execution_delay_s: float
+
+
+_SAMPLE_FILES: dict[str, type[Record]] = {
+    CANARY_FILE: CanarySample,
+    MONITOR_FILE: MonitorSample,
+    REQUESTS_FILE: RequestSample,
+    EXECUTIONS_FILE: ExecutionSample,
+}
+
 _FSYNCED_FAULT_EVENTS = frozenset({"planned", "injected", "active", "reverted", "revert_failed"})
 
 
@@ -415,6 +444,16 @@ class JournalWriter:
         """Append a load-generator request to ``requests.jsonl``."""
         self._sample(REQUESTS_FILE, RequestSample, sample)
 
+    def executions(self, samples: Iterable[ExecutionSample | Mapping[str, Any]]) -> int:
+        """Append execution delays to ``executions.jsonl`` in one write; returns how many."""
+        lines = [
+            _dumps(s.to_dict() if isinstance(s, Record) else ExecutionSample.from_dict(s).to_dict())
+            for s in samples
+        ]
+        if lines:
+            self._file(EXECUTIONS_FILE).append("".join(lines), sync=True)
+        return len(lines)
+
     def phase(self, name: str, state: str) -> Phase:
         """Journal that phase ``name`` begins or ends now."""
         record = Phase(t=self.t(), name=name, state=state)
@@ -461,6 +500,7 @@ class Run:
     canary: tuple[CanarySample, ...]
     monitor: tuple[MonitorSample, ...]
     requests: tuple[RequestSample, ...]
+    executions: tuple[ExecutionSample, ...] = ()
     truncated: tuple[str, ...] = ()
     skipped_lines: int = 0
 
@@ -508,49 +548,100 @@ class Run:
         return [r for r in self.records if isinstance(r, Phase)]
 
 
-def _read_lines(path: Path, *, strict: bool) -> tuple[list[tuple[int, dict]], bool, int]:
-    """Parsed objects with line numbers, whether the last line was truncated, lines skipped."""
+TORN = "torn last line (the writer was stopped mid-line)"
+
+
+@dataclass(frozen=True)
+class Lines:
+    """The JSON objects of one JSON-lines file, with what could not be read.
+
+    ``rows`` are ``(line number, object)`` in file order. ``bad`` are ``(line number, why)``
+    for lines that are not a JSON object; the last non-blank line failing is ``TORN`` (a
+    writer stopped mid-line), not corruption. A missing file reads as no lines.
+    """
+
+    path: Path
+    rows: list[tuple[int, dict[str, Any]]]
+    bad: list[tuple[int, str]]
+
+    @property
+    def truncated(self) -> bool:
+        """True when the last line was cut off (and dropped)."""
+        return bool(self.bad) and self.bad[-1][1] == TORN
+
+    @property
+    def corrupt(self) -> list[tuple[int, str]]:
+        """The unreadable lines that are not a torn last line."""
+        return [b for b in self.bad if b[1] != TORN]
+
+    def problems(self) -> list[str]:
+        """One ``file:line: why; line skipped`` sentence per unreadable line."""
+        return [f"{self.path.name}:{number}: {why}; line skipped" for number, why in self.bad]
+
+
+def read_lines(path: str | os.PathLike[str]) -> Lines:
+    """Read a JSON-lines file of a run directory; never raises for bad lines (see :class:`Lines`)."""
+    path = Path(path)
     if not path.exists():
-        return [], False, 0
-    raw = path.read_bytes()
-    lines = raw.split(b"\n")
-    ends_with_newline = raw.endswith(b"\n")
-    if ends_with_newline:
-        lines.pop()
-    out: list[tuple[int, dict]] = []
-    truncated, skipped = False, 0
-    last = len(lines)
-    problems: list[Problem] = []
+        return Lines(path, [], [])
+    lines = path.read_bytes().split(b"\n")
+    last = max((i for i, line in enumerate(lines, start=1) if line.strip()), default=0)
+    rows: list[tuple[int, dict[str, Any]]] = []
+    bad: list[tuple[int, str]] = []
+    loads = json.loads
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
-            if not isinstance(obj, dict):
-                raise ValueError("not a JSON object")
-        except ValueError as exc:
-            if number == last:
-                truncated = True
-                continue
-            if strict:
-                problems.append(Problem(str(path), number, 1, "", f"unreadable journal line: {exc}"))
-            skipped += 1
+            obj = loads(line)
+        except ValueError:
+            bad.append((number, TORN if number == last else "not JSON"))
             continue
-        out.append((number, obj))
-    if problems:
-        raise InputError(problems)
-    return out, truncated, skipped
+        if isinstance(obj, dict):
+            rows.append((number, obj))
+        else:
+            bad.append((number, "not a JSON object"))
+    return Lines(path, rows, bad)
+
+
+def read_header(run_dir: str | os.PathLike[str]) -> tuple[RunHeader, Lines]:
+    """The header of ``run_dir``'s journal and the journal's lines.
+
+    Raises ``InputError`` when the directory is not a run directory or the header is
+    missing, unreadable or of another major schema version (``faultlab.journal/1.x`` reads
+    as version 1).
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / JOURNAL_FILE
+    if not run_dir.is_dir():
+        raise InputError([Problem(str(run_dir), 0, 0, "", "not a directory")])
+    if not path.is_file():
+        raise InputError([Problem(str(run_dir), 0, 0, "", f"not a run directory: it has no {JOURNAL_FILE}")])
+    lines = read_lines(path)
+    first_bad = lines.bad[0][0] if lines.bad else None
+    if first_bad is not None and (not lines.rows or first_bad < lines.rows[0][0]):
+        raise InputError([Problem(str(path), first_bad, 1, "", "the journal header is not readable JSON")])
+    if not lines.rows or lines.rows[0][1].get("type") != "run":
+        raise InputError([Problem(str(path), 1, 1, "", 'the first line is not a {"type": "run"} header')])
+    raw = lines.rows[0][1]
+    schema = str(raw.get("schema", ""))
+    major = schema[len(SCHEMA_PREFIX):].split(".")[0] if schema.startswith(SCHEMA_PREFIX) else ""
+    if major != SCHEMA[len(SCHEMA_PREFIX):]:
+        raise InputError([Problem(str(path), lines.rows[0][0], 1, "schema",
+                                  f"unsupported schema {schema!r}, expected {SCHEMA!r}")])
+    return RunHeader.from_dict(raw), lines
 
 
 def _samples(path: Path, cls: type[Record]) -> tuple[list, bool, int]:
-    rows, truncated, skipped = _read_lines(path, strict=False)
+    lines = read_lines(path)
+    skipped = len(lines.corrupt)
     samples = []
-    for _, obj in rows:
+    for _, obj in lines.rows:
         try:
             samples.append(cls.from_dict(obj))
         except TypeError:
             skipped += 1
-    return samples, truncated, skipped
+    return samples, lines.truncated, skipped
 
 
 def read_run(run_dir: str | os.PathLike[str]) -> Run:
@@ -562,30 +653,22 @@ def read_run(run_dir: str | os.PathLike[str]) -> Run:
     append to them.
     """
     run_dir = Path(run_dir)
-    journal_path = run_dir / JOURNAL_FILE
-    if not journal_path.exists():
-        raise InputError([Problem(str(journal_path), 0, 0, "", "no journal in this run directory")])
-    rows, journal_truncated, _ = _read_lines(journal_path, strict=True)
-    if not rows or rows[0][1].get("type") != "run":
-        raise InputError([Problem(str(journal_path), 1, 1, "", "the first line is not a 'run' header")])
-    header = RunHeader.from_dict(rows[0][1])
-    if header.schema != SCHEMA:
-        raise InputError(
-            [Problem(str(journal_path), 1, 1, "schema", f"unsupported schema {header.schema!r}, expected {SCHEMA!r}")]
-        )
+    header, lines = read_header(run_dir)
+    journal_path = lines.path
+    problems = [Problem(str(journal_path), number, 1, "", f"unreadable journal line: {why}")
+                for number, why in lines.corrupt]
     records: list[Record] = []
-    problems: list[Problem] = []
-    for number, obj in rows[1:]:
+    for number, obj in lines.rows[1:]:
         try:
             records.append(record_from_dict(obj))
         except TypeError as exc:
             problems.append(Problem(str(journal_path), number, 1, str(obj.get("type", "")), f"bad record: {exc}"))
     if problems:
         raise InputError(problems)
-    truncated = [JOURNAL_FILE] if journal_truncated else []
+    truncated = [JOURNAL_FILE] if lines.truncated else []
     skipped_total = 0
     loaded: dict[str, list] = {}
-    for name, cls in ((CANARY_FILE, CanarySample), (MONITOR_FILE, MonitorSample), (REQUESTS_FILE, RequestSample)):
+    for name, cls in _SAMPLE_FILES.items():
         samples, was_truncated, skipped = _samples(run_dir / name, cls)
         loaded[name] = samples
         skipped_total += skipped
@@ -598,7 +681,7 @@ def read_run(run_dir: str | os.PathLike[str]) -> Run:
         canary=tuple(loaded[CANARY_FILE]),
         monitor=tuple(loaded[MONITOR_FILE]),
         requests=tuple(sorted(loaded[REQUESTS_FILE], key=lambda r: r.t)),
+        executions=tuple(loaded[EXECUTIONS_FILE]),
         truncated=tuple(truncated),
         skipped_lines=skipped_total,
     )
-
