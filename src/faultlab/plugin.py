@@ -9,6 +9,12 @@ faultlab knows nothing of orders or accounts. A stack file names a python module
     ``timeout_s``. ``ack`` is what the system acknowledged (a client order id) or None.
 ``integrity(stack, acknowledged, *, settle_s) -> {"checked": {...}, "violations": [...]}``
     Reconcile the system's data with every acknowledgement (journal ``integrity`` record).
+``execution_delays(stack, acknowledged) -> {ack: seconds}``
+    After the run, before the integrity check: for each acknowledged request that was
+    executed, how long it waited from acknowledgement to execution (the trading stack:
+    order accepted to first fill). Acknowledgements not executed are left out. The engine
+    writes them to ``executions.jsonl``; analysis reports the delay before, during and after
+    the faults and judges ``execution_delay_p99``.
 ``locustfile() -> path``, ``load_host(stack) -> url``, ``load_env(stack, shape) -> dict``
     The load generator's locustfile, the URL it loads, extra environment (a load shape).
 ``job_progress(stack, job) -> float | None``
@@ -60,6 +66,14 @@ class DrillPlugin:
         """The integrity check, or None when the plugin has none."""
         fn = self._get("integrity")
         return None if fn is None else fn(stack, set(acknowledged), settle_s=settle_s)
+
+    def execution_delays(self, stack: Any, acknowledged: Iterable[str]) -> dict[str, float]:
+        """Seconds from acknowledgement to execution per executed ack; {} when the plugin has none."""
+        fn = self._get("execution_delays")
+        if fn is None:
+            return {}
+        return {str(ack): float(delay) for ack, delay in dict(fn(stack, set(acknowledged))).items()
+                if delay is not None}
 
     def locustfile(self) -> str:
         """The locustfile of the load generator."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from tradingstack import drill
 
-__all__ = ["canary", "integrity", "locustfile", "load_host", "load_env", "job_progress", "market_event"]
+__all__ = ["canary", "integrity", "execution_delays", "locustfile", "load_host", "load_env", "job_progress", "market_event"]
 
 #: How far every price drops in a stop-order cascade.
 CASCADE_DROP_PCT = -6.0
@@ -55,6 +55,39 @@ def integrity(stack: Any, acknowledged: Iterable[str], *, settle_s: float) -> di
         checked[category] += max(1, len(ids))
         rows.append({"kind": violation.kind, "category": category, "order_ids": ids, "detail": violation.detail})
     return {"acknowledged": len(acked), "checked": checked, "violations": rows}
+
+
+#: How long :func:`execution_delays` waits for orders held during a fault to be executed.
+EXECUTION_SETTLE_S = 15.0
+
+_EXECUTION_DELAYS = """
+SELECT o.client_order_id, extract(epoch FROM min(e.executed_at) - o.created_at)::float8
+FROM unnest(%s::text[]) AS a(client_order_id)
+JOIN orders o ON o.client_order_id = a.client_order_id
+JOIN executions e ON e.order_id = o.id
+WHERE o.type = 'market'
+GROUP BY o.client_order_id, o.created_at
+"""
+
+
+def execution_delays(stack: Any, acknowledged: Iterable[str]) -> dict[str, float]:
+    """Seconds from acceptance (``orders.created_at``) to the first fill (``executions.executed_at``)
+    of every acknowledged market order that was executed.
+
+    Waits (up to :data:`EXECUTION_SETTLE_S`) for the outbox to drain first, so orders held by
+    a fault count with their real delay. Limit and stop orders are left out: they wait for
+    their price by design, which is not a delay of the system.
+    """
+    import psycopg
+
+    dsn = stack.dsn("db")
+    drill.wait_settled(dsn, timeout=EXECUTION_SETTLE_S)
+    acked = sorted(set(acknowledged))
+    if not acked:
+        return {}
+    with psycopg.connect(dsn, connect_timeout=10, autocommit=True) as conn:
+        rows = conn.execute(_EXECUTION_DELAYS, (acked,)).fetchall()
+    return {coid: float(delay) for coid, delay in rows if delay is not None}
 
 
 def locustfile() -> str:

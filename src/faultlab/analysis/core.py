@@ -31,6 +31,7 @@ from faultlab.analysis.targets import evaluate_targets
 from faultlab.analysis.windows import (
     Sample,
     SteadyState,
+    execution_delays_from,
     latency_stats,
     samples_from,
     seconds,
@@ -474,11 +475,18 @@ def analyse(run: RunJournal | str | Path) -> Analysis:
     monitor_times = [t for t in (_float(r.get("t")) for r in run.monitor) if t is not None]
     last_t = max([*record_times, *monitor_times, *(s.t for s in samples)], default=None)
 
+    # executions.jsonl is the engine's record of execution delay; samples carrying their
+    # own execution_delay_s are the older form, read only when that file is absent.
+    if run.executions:
+        delays = execution_delays_from(run.executions, problems)
+    else:
+        delays = [(s.t, s.execution_delay_s) for s in samples if s.execution_delay_s is not None]
+
     windows: list[Window] = []
     if samples:
         start = (samples[0].t // step_s) * step_s
         windows = sliding_windows(samples, steady, window_s=window_s, step_s=step_s,
-                                  start=start, stop=samples[-1].t + probe_s)
+                                  start=start, stop=samples[-1].t + probe_s, delays=delays)
 
     faults = _faults(run)
     actives = [f.active_t for f in faults if f.active_t is not None]
@@ -507,8 +515,7 @@ def analyse(run: RunJournal | str | Path) -> Analysis:
     backlog = _backlog(run.monitor, t_inject, t_clear if t_clear is not None else t_inject, monitor_interval)
 
     def split(lo: float | None, hi: float | None) -> list[float | None]:
-        return [s.execution_delay_s for s in samples
-                if (lo is None or s.t >= lo) and (hi is None or s.t < hi)]
+        return [d for t, d in delays if (lo is None or t >= lo) and (hi is None or t < hi)]
 
     if t_inject is None:
         exec_delay = ExecutionDelay(latency_stats(split(None, None)), latency_stats([]), latency_stats([]))

@@ -15,6 +15,7 @@ __all__ = [
     "Sample",
     "SteadyState",
     "samples_from",
+    "execution_delays_from",
     "percentile",
     "latency_stats",
     "sliding_windows",
@@ -134,6 +135,22 @@ def samples_from(rows: Iterable[dict[str, Any]], source: str, problems: list[str
     return out
 
 
+def execution_delays_from(rows: Iterable[dict[str, Any]], problems: list[str]) -> list[tuple[float, float]]:
+    """``executions.jsonl`` rows as ``(send time, execution delay)`` sorted by send time."""
+    out: list[tuple[float, float]] = []
+    skipped = 0
+    for row in rows:
+        t, delay = _number(row.get("t")), _number(row.get("execution_delay_s"))
+        if t is None or delay is None:
+            skipped += 1
+            continue
+        out.append((t, delay))
+    if skipped:
+        problems.append(f"executions: {skipped} row(s) without a send time or delay skipped")
+    out.sort()
+    return out
+
+
 def percentile(sorted_values: Sequence[float], q: float) -> float | None:
     """Nearest-rank percentile (``q`` in 0..1) of already sorted values; None when empty."""
     if not sorted_values:
@@ -161,13 +178,16 @@ def sliding_windows(
     step_s: float,
     start: float,
     stop: float,
+    delays: Sequence[tuple[float, float]] | None = None,
 ) -> list[Window]:
     """Windows ``[s, s + window_s)`` for ``s = start, start + step_s, ...`` ending by ``stop``.
 
     ``samples`` must be sorted by ``t``. A window without samples is not healthy: there is
-    no evidence that it was.
+    no evidence that it was. ``delays`` are ``(send time, execution delay)`` sorted by time;
+    without them the samples' own ``execution_delay_s`` are used.
     """
     times = [s.t for s in samples]
+    delay_times = [t for t, _ in delays] if delays is not None else []
     windows: list[Window] = []
     k = 0
     eps = step_s * 1e-6
@@ -183,7 +203,11 @@ def sliding_windows(
         ok = sum(1 for s in chunk if s.ok)
         rate = ok / n if n else None
         p99 = percentile(sorted(s.latency_s for s in chunk if s.latency_s is not None), 0.99)
-        delays = sorted(s.execution_delay_s for s in chunk if s.execution_delay_s is not None)
+        if delays is not None:
+            d_lo, d_hi = bisect_left(delay_times, lo_t - eps), bisect_left(delay_times, hi_t - eps)
+            window_delays = sorted(d for _, d in delays[d_lo:d_hi])
+        else:
+            window_delays = sorted(s.execution_delay_s for s in chunk if s.execution_delay_s is not None)
         windows.append(
             Window(
                 start=lo_t,
@@ -193,7 +217,7 @@ def sliding_windows(
                 success_rate=rate,
                 p99_latency_s=p99,
                 throughput_rps=ok / window_s,
-                execution_delay_p99_s=percentile(delays, 0.99),
+                execution_delay_p99_s=percentile(window_delays, 0.99),
                 healthy=steady.admits(rate, p99),
             )
         )

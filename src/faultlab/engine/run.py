@@ -9,7 +9,8 @@
 4. run the timeline on one monotonic clock: each fault journalled (``planned`` with its
    revert plan, ``injected``, ``active``) before and as it takes effect, and reverted at
    ``at + for``; abort conditions checked while waiting;
-5. stop the load and probes, let the system settle, run the plugin's integrity check;
+5. stop the load and probes, let the system settle, ask the plugin for the acknowledged
+   requests' execution delays (``executions.jsonl``), run the plugin's integrity check;
 6. whatever happened (exception, abort, Ctrl-C): revert every fault again (reverts are
    idempotent), tear the stack down, write the ``end`` record with the run's status.
 
@@ -37,7 +38,16 @@ from typing import Any
 from faultlab import __version__
 from faultlab.engine.clock import MonotonicClock
 from faultlab.engine.context import FaultContext, Jobs
-from faultlab.engine.journal import Cleanup, Decision, Integrity, JournalWriter, RunHeader
+from faultlab.engine.journal import (
+    REQUESTS_FILE,
+    Cleanup,
+    Decision,
+    ExecutionSample,
+    Integrity,
+    JournalWriter,
+    RunHeader,
+    read_lines,
+)
 from faultlab.engine.scheduler import Scheduler, TimelineItem
 from faultlab.errors import FaultlabError, InfrastructureError, Interrupted
 from faultlab.model.scenario import FaultStep, JobStep, Scenario
@@ -427,8 +437,9 @@ def _drive(scenario: Scenario, stack: Any, plugin: Any, journal: JournalWriter, 
     journal.phase("settle", "begin")
     hub(event="phase", name="settle", state="begin")
     _finish_jobs(stack, jobs, journal)
-    acknowledged = {s.ack for s in canary.samples if s.ack}
-    acknowledged |= _load_acks(stack.run_dir / "requests.jsonl")
+    sent_at = _acknowledged(canary.samples, stack.run_dir / REQUESTS_FILE)
+    acknowledged = set(sent_at)
+    _record_execution_delays(stack, plugin, sent_at, journal)
     journal.phase("integrity", "begin")
     try:
         found = plugin.integrity(stack, acknowledged, settle_s=max(scenario.settle, 1.0))
@@ -451,19 +462,26 @@ def _finish_jobs(stack: Any, jobs: Jobs, journal: JournalWriter) -> None:
         journal.note("a job was still running at the end of the run and was stopped", level="warning")
 
 
-def _load_acks(path: Path) -> set[str]:
-    import json
+def _acknowledged(canary_samples: Sequence[Any], requests_path: Path) -> dict[str, float]:
+    """Every acknowledgement of the run (canary and load) with the send time of its request."""
+    sent_at = {str(s.ack): float(s.t_send) for s in canary_samples if s.ack}
+    for _, row in read_lines(requests_path).rows:
+        if row.get("ok") and row.get("ack") and isinstance(row.get("t"), (int, float)):
+            sent_at.setdefault(str(row["ack"]), float(row["t"]))
+    return sent_at
 
-    acks: set[str] = set()
-    if not path.exists():
-        return acks
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if row.get("ok") and row.get("ack"):
-                acks.add(str(row["ack"]))
-    return acks
 
+def _record_execution_delays(stack: Any, plugin: Any, sent_at: dict[str, float], journal: JournalWriter) -> None:
+    """Ask the plugin how long each acknowledged request waited to be executed; journal it
+    in ``executions.jsonl`` on the run clock (``t`` = the request's send time)."""
+    try:
+        delays = plugin.execution_delays(stack, sent_at)
+    except Exception as exc:  # noqa: BLE001 - a missing measure is evidence, not a crash
+        journal.note(f"execution delays not measured: {type(exc).__name__}: {exc}", level="warning")
+        return
+    rows = sorted(
+        (ExecutionSample(t=sent_at[ack], ack=ack, execution_delay_s=delay)
+         for ack, delay in delays.items() if ack in sent_at),
+        key=lambda r: r.t,
+    )
+    journal.executions(rows)
