@@ -101,3 +101,16 @@ def test_the_manifest_records_hashes_versions_and_the_checkout(tmp_path):
     assert set(manifest["files"]) >= {"journal.jsonl", "report.md", "report.html", "result.json", "junit.xml",
                                       "timeseries.csv", "services/gateway.log"}
     assert "manifest.json" not in manifest["files"] and len(manifest["self_sha256"]) == 64
+
+
+def test_recovery_before_the_clear_is_written_in_words_not_as_a_negative_time(tmp_path):
+    spec = RunSpec(fault_at=20.0, fault_for=30.0, outage=Outage(start=20.0, end=30.0, detect_lag=1.0),
+                   targets={"recover_after_clear_within": "10s"})
+    run = write_run(tmp_path, spec)
+    write_reports(run, langs=("en", "ja"))
+    md = (run / "report.md").read_text(encoding="utf-8")
+    assert "recovered before the fault cleared" in md
+    assert not re.search(r"-\d+\.\d{3} s", md)
+    row = next(line for line in md.splitlines() if line.startswith("| Recovery time after the fault cleared"))
+    assert "met" in row and "MISSED" not in row
+    assert "障害解除より前に復旧" in (run / "report.ja.md").read_text(encoding="utf-8")

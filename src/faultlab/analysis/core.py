@@ -506,6 +506,8 @@ def analyse(run: RunJournal | str | Path) -> Analysis:
             return _measure_s(None, step_s, "window_step", MeasureStatus.NOT_MEASURED)
         if recovery.status != MeasureStatus.MEASURED:
             return _measure_s(None, step_s, "window_step", recovery.status)
+        if recovery.value < since:  # type: ignore[operator]
+            return _measure_s(None, step_s, "window_step", MeasureStatus.RECOVERED_BEFORE_CLEAR)
         return _measure_s(recovery.value - since, step_s, "window_step", MeasureStatus.MEASURED)  # type: ignore[operator]
 
     rto_inject, rto_clear = rto(t_inject), rto(t_clear)

@@ -38,6 +38,10 @@ class MeasureStatus:
     NOT_RECOVERED = "not_recovered"
     NO_IMPACT = "no_impact"
     NOT_MEASURED = "not_measured"
+    #: The recovery point came before the moment a time is counted from (the fault was
+    #: cleared after the system had already recovered): no time was needed, and a negative
+    #: number would not be honest.
+    RECOVERED_BEFORE_CLEAR = "recovered_before_clear"
 
 
 @dataclass(frozen=True)

@@ -84,9 +84,10 @@ def _duration(measure_of: Callable[[_Figures], Measure]) -> Evaluator:
     def evaluate(target: str, raw: Any, f: _Figures) -> Verdict:
         limit = seconds(raw)
         measured = measure_of(f)
-        # No customer impact means there was nothing to recover from: the target is met.
+        # No customer impact means there was nothing to recover from, and recovering before
+        # the fault cleared needed no time after it: either way the target is met.
         return _judge(target, limit if limit is not None else float("nan"), "s", "le", measured,
-                      met_without_value=measured.status == MeasureStatus.NO_IMPACT)
+                      met_without_value=measured.status in (MeasureStatus.NO_IMPACT, MeasureStatus.RECOVERED_BEFORE_CLEAR))
     return evaluate
 
 

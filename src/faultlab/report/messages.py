@@ -141,6 +141,8 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "mstatus.not_recovered": ("not recovered within the run", "実行時間内に復旧せず"),
     "mstatus.no_impact": ("no customer impact", "顧客影響なし"),
     "mstatus.not_measured": ("not measured", "測定できず"),
+    "mstatus.recovered_before_clear": ("recovered before the fault cleared (no time needed after it)",
+                                 "障害解除より前に復旧（解除後の所要時間なし）"),
     "basis.window_step": ("window step", "ウィンドウの刻み"),
     "basis.monitor_interval": ("monitor interval", "監視の間隔"),
     "basis.probe_interval": ("probe interval", "プローブの間隔"),
