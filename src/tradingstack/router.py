@@ -22,7 +22,7 @@ Environment (defaults for ``TRADINGSTACK_PROFILE=strong`` / ``weak``):
 ``ROUTER_PORT``              unset               serve /health/live, /health/ready, /metrics
 ``ROUTER_BATCH``             500                 outbox entries per exchange request
 ``ROUTER_POLL_MS``           20                  outbox poll period when idle
-``EXCHANGE_TIMEOUT``         2.0 s       30 s    one exchange request
+``EXCHANGE_TIMEOUT``         5.0 s       30 s    one exchange request (a slow link still delivers)
 ``ROUTER_BACKOFF_BASE``      0.05 s      2 s     retry backoff base (exchange and database)
 ``ROUTER_BACKOFF_MAX``       1.0 s       30 s    retry backoff cap
 ``ROUTER_CB_THRESHOLD``      3           0 (off) consecutive exchange failures opening the circuit
@@ -63,7 +63,7 @@ class Router:
         self.profile = profile()
         self.batch = int(setting("ROUTER_BATCH", 500))
         self.poll = setting("ROUTER_POLL_MS", 20) / 1000
-        self.exchange_timeout = setting("EXCHANGE_TIMEOUT", 2.0, 30.0)
+        self.exchange_timeout = setting("EXCHANGE_TIMEOUT", 5.0, 30.0)
         self.backoff_base = setting("ROUTER_BACKOFF_BASE", 0.05, 2.0)
         self.backoff_max = setting("ROUTER_BACKOFF_MAX", 1.0, 30.0)
         self.reconcile_interval = setting("RECONCILE_INTERVAL", 2.0)
