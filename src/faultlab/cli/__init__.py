@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "faultlab.cli.run",
     "faultlab.cli.proxy",
     "faultlab.cli.report",
+    "faultlab.cli.gate",
 ]
 
 
