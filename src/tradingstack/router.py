@@ -107,7 +107,7 @@ class Router:
                 await apply_async(self.database_url, connect_timeout=self.connect_timeout)
                 self.pool = await asyncpg.create_pool(
                     self.database_url, min_size=1, max_size=4, timeout=self.connect_timeout,
-                    command_timeout=self.statement_timeout,
+                    command_timeout=self.statement_timeout, reset=_keep_session,
                     server_settings={"statement_timeout": str(int(self.statement_timeout * 1000)),
                                      "application_name": "tradingstack.router"})
                 break
@@ -314,6 +314,10 @@ class Router:
         app.router.add_get("/health/ready", ready)
         app.router.add_get("/metrics", metrics)
         return app
+
+
+async def _keep_session(conn) -> None:
+    """Pool reset hook that does nothing: the router leaves no session state behind."""
 
 
 def _f(value) -> float | None:
