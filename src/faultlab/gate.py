@@ -15,8 +15,8 @@ The noise rule (docs/gate.md explains the choice): a measure regressed only when
    exact one-sided rank test at its extreme. Ties count as overlap.
 
 Values that have no number are ranked, not dropped: *not recovered* and *not detected* are
-worse than any number (``inf``); *no customer impact* counts as 0 for recovery and impact
-times. Only *not measured* leaves a trial out.
+worse than any number (``inf``); *no customer impact* and *recovered before the fault
+cleared* count as 0 for recovery and impact times. Only *not measured* leaves a trial out.
 """
 
 from __future__ import annotations
@@ -89,6 +89,8 @@ MEASURES: dict[str, MeasureInfo] = {
 gateable (``faultlab.model.plan.GATE_METRICS``); ``customer_impact`` is shown for context."""
 
 _NO_NUMBER_WORST = frozenset({"not_recovered", "not_detected"})
+# Nothing to recover from, or recovered before the fault cleared: as good as zero.
+_NO_NUMBER_ZERO = frozenset({"no_impact", "recovered_before_clear"})
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ def _from_measure(measure: Any, zero_when_no_impact: bool) -> TrialValue:
         return TrialValue(float(value), status)
     if status in _NO_NUMBER_WORST:
         return TrialValue(math.inf, status)
-    if status == "no_impact" and zero_when_no_impact:
+    if status in _NO_NUMBER_ZERO and zero_when_no_impact:
         return TrialValue(0.0, status)
     return TrialValue(None, status)
 
@@ -571,7 +573,7 @@ def _trial(value: Any, status: Any) -> TrialValue:
     if value is None:
         if status in _NO_NUMBER_WORST:
             return TrialValue(math.inf, status)
-        if status == "no_impact":
+        if status in _NO_NUMBER_ZERO:
             return TrialValue(0.0, status)
         return TrialValue(None, status)
     return TrialValue(float(value), status)

@@ -227,6 +227,9 @@ def test_trial_values_rank_statuses():
     assert values["rto"].value == 8.0
     assert values["mttd"].value == INF and values["mttd"].status == "not_detected"
     assert values["recovery_after_clear"].value == 0.0  # no impact: nothing to recover from
+    early = _analysis()
+    early.rto_from_clear = _measure(None, "recovered_before_clear")
+    assert trial_values(early)["recovery_after_clear"].value == 0.0
     assert values["impact"].value is None
     assert values["success_rate"].value == pytest.approx(0.95)
     assert values["customer_impact"].value == 5.0

@@ -258,7 +258,7 @@ def _baseline_update(args: argparse.Namespace) -> ExitCode:
     print("\n".join(summary))
     for line in missed:
         print(f"  MISSED {line}", file=sys.stderr)
-    print(f"baseline written: {out} ({trials} trials per scenario; runs under {run_root})")
+    print(f"baseline written: {display_path(out)} ({trials} trials per scenario; runs under {run_root})")
     if missed:
         print("faultlab: the baseline's runs missed targets; the baseline was written, but check it",
               file=sys.stderr)
