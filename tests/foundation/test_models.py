@@ -55,14 +55,14 @@ def test_scenario_with_stack_attached() -> None:
     assert (scenario.duration, scenario.hold, scenario.window) == (75.0, 5.0, 1.0)
     assert scenario.canary.rate == 10.0 and scenario.canary.timeout == 1.0
     (job_id, job), = scenario.job_steps()
-    assert (job_id, job.job, job.at) == ("timeline[0]", "batch", 3.0)
+    assert (job_id, job.job, job.at) == ("timeline[0]", "batch", 20.0)
     (fault_id, step), = scenario.fault_steps()
     assert fault_id == "timeline[1]" and isinstance(step, FaultStep)
-    assert (step.fault, step.target, step.at, step.for_, step.until) == ("db_stall", "db", 10.0, 20.0, 30.0)
+    assert (step.fault, step.target, step.at, step.for_, step.until) == ("db_stall", "db", 25.0, 20.0, 45.0)
     assert step.params == {"mode": "freeze"}
     assert step.kind.name == "db_stall" and step.kind_params.mode == "freeze"
     assert scenario.targets.batch_margin_min == 5.0 and scenario.targets.lost_orders == 0
-    assert scenario.steps()[0][1] == JobStep(at="3s", job="batch")
+    assert scenario.steps()[0][1] == JobStep(at="20s", job="batch")
 
 
 def test_stack_level_fault_gets_the_stack_as_target() -> None:
