@@ -38,13 +38,14 @@ Environment (defaults for ``TRADINGSTACK_PROFILE=strong`` / ``weak``):
 ``ADMISSION_LIMIT``         256           0 (off)     concurrent order requests before 429
 ``READY_DB_TIMEOUT``        0.4 s                     bound of one readiness probe
 ``READY_INTERVAL``          0.1 s                     readiness probe period
-``READY_STALE``             0.7 s                     not ready when no probe succeeded for this long
+``READY_STALE``             0.7 s                     not ready when no probe or request succeeded for this long
 ``MONITOR_INTERVAL``        1.0 s                     outbox / execution / batch statistics period
 ``OUTBOX_AGE_ALERT``        3.0 s                     oldest unsent outbox entry -> alert
 ``EXEC_DELAY_ALERT``        3.0 s                     oldest sent, unfilled market order -> alert
 ``ROUTER_STALE_ALERT``      3.0 s                     router heartbeat age -> alert
 ``MARKET_BUY_COLLAR``       0.05                      cash reserved above the last price
 ``SKIP_MIGRATIONS``         unset                     set to 1 to skip applying the schema
+``LOG_LEVEL``               INFO                      Python logging level
 ==========================  ============  ==========  =======================================
 
 The ``strong`` profile also closes the circuit as soon as a readiness probe succeeds again;

@@ -30,6 +30,7 @@ Environment (defaults for ``TRADINGSTACK_PROFILE=strong`` / ``weak``):
 ``RECONCILE_AGE``            3.0 s               age of a sent, open order before it is checked
 ``DB_CONNECT_TIMEOUT``       1.0 s       10 s    per database connection attempt
 ``DB_STATEMENT_TIMEOUT``     5.0 s       30 s    per statement
+``LOG_LEVEL``                INFO                Python logging level
 ===========================  ==========  ======  ============================================
 """
 
