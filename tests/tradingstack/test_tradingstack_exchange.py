@@ -30,7 +30,7 @@ def test_market_fills_at_once_and_a_retry_is_not_a_second_fill():
 
 def test_limits_fill_when_crossed_and_stops_trigger_in_a_cascade():
     exchange = _book()
-    assert exchange.submit(_order(1, kind="limit", limit_price=95))["status"] == "resting"
+    assert exchange.submit(_order(1, kind="limit", limit_price=90))["status"] == "resting"
     assert exchange.submit(_order(2, "sell", "limit", limit_price=105))["status"] == "resting"
     for i, stop in enumerate((99, 98, 97), start=3):
         assert exchange.submit(_order(i, "sell", "stop", stop_price=stop))["status"] == "resting"
@@ -38,8 +38,8 @@ def test_limits_fill_when_crossed_and_stops_trigger_in_a_cascade():
     exchange.set_price("KO", 99.0)
     assert [exchange.state(i)["status"] for i in (3, 4, 5)] == ["filled"] * 3  # 99 -> 98 -> 97: the cascade
     assert exchange.state(1)["status"] == "resting"
-    exchange.set_price("KO", 94.0)
-    assert exchange.state(1)["fill"]["price"] == 94.0
+    exchange.set_price("KO", 89.0)
+    assert exchange.state(1)["fill"]["price"] == 89.0
     exchange.set_price("KO", 106.0)
     assert exchange.state(2)["status"] == "filled"
 
