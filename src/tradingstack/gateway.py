@@ -17,9 +17,10 @@ Endpoints:
   (cancel request: 202, the router confirms it with the exchange; 409 if already closed).
 - ``GET /accounts/{id}``: cash, buying power, positions.
 - ``GET /health/live`` (the process answers), ``GET /health/ready`` (200/503; ready when the
-  database answered a probe or a request within ``READY_STALE``; the body also carries the exchange-link
-  state from the outbox and order ages, the router heartbeat, batch progress and ``alerts``),
-  ``GET /metrics`` (Prometheus).
+  database answered a probe or a request within ``READY_STALE`` and order requests are not
+  all failing: three or more in a row, the last under 2 s ago, as under a lock or with no
+  free connection; the body also carries the exchange-link state from the outbox and order
+  ages, the router heartbeat, batch progress and ``alerts``), ``GET /metrics`` (Prometheus).
 
 Environment (defaults for ``TRADINGSTACK_PROFILE=strong`` / ``weak``):
 
@@ -179,6 +180,8 @@ class Gateway:
         self.stats: dict = {}
         self.stats_at = 0.0
         self.exec_seq = None
+        self.fail_streak = 0
+        self.fail_at = 0.0
         self.tasks: list[asyncio.Task] = []
 
     # -- database access -------------------------------------------------------------------
@@ -250,6 +253,7 @@ class Gateway:
                             conn.terminate()
                             raise
                 self.breaker.success()
+                self.fail_streak = 0
                 # A served request is as good a sign of a live database as a probe (the probe
                 # loop may lag when the event loop is saturated).
                 self.db_ok_at = time.monotonic()
@@ -259,6 +263,7 @@ class Gateway:
                 raise DatabaseUnavailable("database_read_only", "the database refuses writes", 503) from exc
             except (asyncpg.QueryCanceledError, TimeoutError) as exc:
                 self.breaker.failure()
+                self._failed()
                 raise DatabaseUnavailable("database_timeout",
                                           f"no answer from the database within {self.s.request_timeout:g}s "
                                           f"({type(exc).__name__})", 504) from exc
@@ -269,8 +274,13 @@ class Gateway:
                 delay = backoff_delay(attempt, self.s.backoff_base, self.s.backoff_max)
                 attempt += 1
                 if time.monotonic() + delay >= deadline - 0.05:
+                    self._failed()
                     raise DatabaseUnavailable("database_unavailable", f"{type(exc).__name__}: {exc}", 503) from exc
                 await asyncio.sleep(delay)
+
+    def _failed(self) -> None:
+        self.fail_streak += 1
+        self.fail_at = time.monotonic()
 
     # -- monitoring ---------------------------------------------------------------------------
 
@@ -379,6 +389,11 @@ class Gateway:
             alerts.append("database_unreachable")
         if self.breaker.state == "open":
             alerts.append("database_circuit_open")
+        # The database answers probes but not order traffic (locks, exhausted connections):
+        # every recent request failed.
+        intake_failing = self.fail_streak >= 3 and now - self.fail_at < 2.0
+        if intake_failing:
+            alerts.append("order_intake_failing")
         stats = dict(self.stats)
         stale_stats = not self.stats_at or now - self.stats_at > 3 * self.s.monitor_interval + 1
         link = "unknown" if stale_stats else "ok"
@@ -393,7 +408,7 @@ class Gateway:
             if age is None or age > self.s.router_stale_alert:
                 alerts.append("router_down")
                 link = "degraded"
-        ready = db_ok and self.pool is not None
+        ready = db_ok and not intake_failing and self.pool is not None
         self.m.ready.set(1 if ready else 0)
         return {"ready": ready, "profile": self.s.profile,
                 "db": {"ok": db_ok, "last_ok_age_s": None if db_age is None else round(db_age, 3),

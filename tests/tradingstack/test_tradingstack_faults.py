@@ -231,3 +231,26 @@ def test_concurrent_starters_apply_the_schema_once(postgres):
     assert sorted(map(tuple, results)) == [(), (), (), (1,)]
     assert _count_sql(dsn, "SELECT count(*) FROM accounts") == 20
     assert _count_sql(dsn, "SELECT count(*) FROM schema_migrations") == 1
+
+
+def test_lock_on_the_order_table_gives_clear_errors_and_not_ready_then_recovers(stack):
+    client = httpx.Client(base_url=stack.gateway_url, timeout=10)
+    assert place_canary_order(stack.gateway_url, timeout=2).ok
+    holder = psycopg.connect(stack.dsn)
+    try:
+        holder.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+        answers = []
+        for i in range(3):
+            started = time.perf_counter()
+            response = client.post("/orders", json={"client_order_id": f"locked-{i}", "account": 4, "symbol": "T",
+                                                    "side": "buy", "type": "market", "quantity": 1})
+            answers.append((response.status_code, response.json().get("error"), time.perf_counter() - started))
+        assert all(status == 504 and error == "database_timeout" and took < 3.0 for status, error, took in answers), answers
+        ready = client.get("/health/ready")
+        assert ready.status_code == 503 and "order_intake_failing" in ready.json()["alerts"]
+    finally:
+        holder.rollback()
+        holder.close()
+    _wait_for(lambda: place_canary_order(stack.gateway_url, timeout=1).ok, 10, "intake to recover")
+    _wait_for(lambda: client.get("/health/ready").status_code == 200, 5, "ready again")
+    client.close()
