@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +38,7 @@ def seconds(value: Any) -> float | None:
     return float(match.group(1)) * _UNIT_S[match.group(2)]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sample:
     """One request as analysis sees it; ``t`` is when it was sent."""
 
@@ -185,9 +185,22 @@ def sliding_windows(
     ``samples`` must be sorted by ``t``. A window without samples is not healthy: there is
     no evidence that it was. ``delays`` are ``(send time, execution delay)`` sorted by time;
     without them the samples' own ``execution_delay_s`` are used.
+
+    One pass: two pointers per series slide with the windows, each sample enters and leaves
+    once, and the values inside the window are kept sorted as they enter and leave, so a
+    window's percentile is a lookup, never a sort of the whole window.
     """
+    if delays is None:
+        delays = [(s.t, s.execution_delay_s) for s in samples if s.execution_delay_s is not None]
     times = [s.t for s in samples]
-    delay_times = [t for t, _ in delays] if delays is not None else []
+    oks = [s.ok for s in samples]
+    latencies = [s.latency_s for s in samples]
+    delay_times = [t for t, _ in delays]
+    delay_values = [d for _, d in delays]
+    n, n_delays = len(times), len(delay_times)
+    lo = hi = d_lo = d_hi = ok = 0
+    window_latencies: list[float] = []
+    window_delays: list[float] = []
     windows: list[Window] = []
     k = 0
     eps = step_s * 1e-6
@@ -197,22 +210,31 @@ def sliding_windows(
         if hi_t > stop + eps:
             break
         k += 1
-        lo, hi = bisect_left(times, lo_t - eps), bisect_left(times, hi_t - eps)
-        chunk = samples[lo:hi]
-        n = len(chunk)
-        ok = sum(1 for s in chunk if s.ok)
-        rate = ok / n if n else None
-        p99 = percentile(sorted(s.latency_s for s in chunk if s.latency_s is not None), 0.99)
-        if delays is not None:
-            d_lo, d_hi = bisect_left(delay_times, lo_t - eps), bisect_left(delay_times, hi_t - eps)
-            window_delays = sorted(d for _, d in delays[d_lo:d_hi])
-        else:
-            window_delays = sorted(s.execution_delay_s for s in chunk if s.execution_delay_s is not None)
+        # A window holds the samples with lo_t - eps <= t < hi_t - eps.
+        while hi < n and times[hi] < hi_t - eps:
+            ok += oks[hi]
+            if latencies[hi] is not None:
+                insort(window_latencies, latencies[hi])
+            hi += 1
+        while lo < hi and times[lo] < lo_t - eps:
+            ok -= oks[lo]
+            if latencies[lo] is not None:
+                del window_latencies[bisect_left(window_latencies, latencies[lo])]
+            lo += 1
+        while d_hi < n_delays and delay_times[d_hi] < hi_t - eps:
+            insort(window_delays, delay_values[d_hi])
+            d_hi += 1
+        while d_lo < d_hi and delay_times[d_lo] < lo_t - eps:
+            del window_delays[bisect_left(window_delays, delay_values[d_lo])]
+            d_lo += 1
+        count = hi - lo
+        rate = ok / count if count else None
+        p99 = percentile(window_latencies, 0.99)
         windows.append(
             Window(
                 start=lo_t,
                 end=hi_t,
-                samples=n,
+                samples=count,
                 ok=ok,
                 success_rate=rate,
                 p99_latency_s=p99,
