@@ -182,6 +182,7 @@ class Gateway:
         self.exec_seq = None
         self.fail_streak = 0
         self.fail_at = 0.0
+        self.read_only_at = 0.0
         self.tasks: list[asyncio.Task] = []
 
     # -- database access -------------------------------------------------------------------
@@ -220,11 +221,12 @@ class Gateway:
         if self.pool is not None:
             self.pool.terminate()
 
-    async def db(self, op):
+    async def db(self, op, *, write: bool = True):
         """Run ``op(conn, timeout)`` under the breaker, retrying lost connections within the deadline.
 
         ``timeout`` is what ``op`` may spend on its statements: the statement timeout, cut to
-        what is left of the request's deadline.
+        what is left of the request's deadline. Only a successful ``write`` ends a streak of
+        failed requests (reads may pass while order intake cannot).
         """
         import asyncpg  # noqa: PLC0415
 
@@ -253,13 +255,16 @@ class Gateway:
                             conn.terminate()
                             raise
                 self.breaker.success()
-                self.fail_streak = 0
+                if write:
+                    self.fail_streak = 0
                 # A served request is as good a sign of a live database as a probe (the probe
                 # loop may lag when the event loop is saturated).
                 self.db_ok_at = time.monotonic()
                 return result
             except asyncpg.ReadOnlySQLTransactionError as exc:
                 self.breaker.release_trial()
+                self._failed()
+                self.read_only_at = time.monotonic()
                 raise DatabaseUnavailable("database_read_only", "the database refuses writes", 503) from exc
             except (asyncpg.QueryCanceledError, TimeoutError) as exc:
                 self.breaker.failure()
@@ -394,6 +399,8 @@ class Gateway:
         intake_failing = self.fail_streak >= 3 and now - self.fail_at < 2.0
         if intake_failing:
             alerts.append("order_intake_failing")
+        if self.read_only_at and now - self.read_only_at < 2.0:
+            alerts.append("database_read_only")
         stats = dict(self.stats)
         stale_stats = not self.stats_at or now - self.stats_at > 3 * self.s.monitor_interval + 1
         link = "unknown" if stale_stats else "ok"
@@ -466,7 +473,7 @@ class Gateway:
                 f"executed_at FROM executions WHERE order_id = orders.id) e)::text AS execution "
                 f"FROM orders WHERE {where}", param, timeout=timeout)
 
-        row = await self.db(op)
+        row = await self.db(op, write=False)
         if row is None:
             return _error(web, 404, "not_found", f"no order {key}")
         out = _order_json(row)
@@ -515,7 +522,7 @@ class Gateway:
                 "AND (quantity <> 0 OR available <> 0) ORDER BY symbol", int(key), timeout=timeout)
             return account, positions
 
-        account, positions = await self.db(op)
+        account, positions = await self.db(op, write=False)
         if account is None:
             return _error(web, 404, "not_found", f"no account {key}")
         return web.json_response({"account": account["id"], "cash": float(account["cash"]),

@@ -254,3 +254,27 @@ def test_lock_on_the_order_table_gives_clear_errors_and_not_ready_then_recovers(
     _wait_for(lambda: place_canary_order(stack.gateway_url, timeout=1).ok, 10, "intake to recover")
     _wait_for(lambda: client.get("/health/ready").status_code == 200, 5, "ready again")
     client.close()
+
+
+def test_read_only_database_refuses_writes_cleanly_and_serves_reads(stack):
+    with psycopg.connect(stack.postgres.dsn(), autocommit=True) as admin:
+        admin.execute("ALTER DATABASE trading SET default_transaction_read_only = on")
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'trading' "
+                      "AND pid <> pg_backend_pid()")
+    client = httpx.Client(base_url=stack.gateway_url, timeout=10)
+    try:
+        for i in range(3):
+            response = client.post("/orders", json={"client_order_id": f"ro-{i}", "account": 4, "symbol": "T",
+                                                    "side": "buy", "type": "market", "quantity": 1})
+            assert response.status_code == 503 and response.json()["error"] == "database_read_only", response.text
+        assert client.get("/accounts/4").status_code == 200
+        ready = client.get("/health/ready")
+        assert ready.status_code == 503
+        assert {"order_intake_failing", "database_read_only"} <= set(ready.json()["alerts"])
+    finally:
+        with psycopg.connect(stack.postgres.dsn(), autocommit=True) as admin:
+            admin.execute("ALTER DATABASE trading RESET default_transaction_read_only")
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'trading' "
+                          "AND pid <> pg_backend_pid()")
+    _wait_for(lambda: place_canary_order(stack.gateway_url, timeout=1).ok, 10, "writes to be accepted again")
+    client.close()
