@@ -34,7 +34,7 @@ PUBLIC = {
         "FaultEvent", "JobEvent", "Integrity", "BatchResult", "Cleanup", "Decision", "Note", "End",
         "UnknownRecord", "CanarySample", "MonitorSample", "RequestSample", "RECORD_TYPES", "record_from_dict",
         "register_record", "JournalWriter", "Run", "read_run", "EXECUTIONS_FILE", "ExecutionSample",
-        "Lines", "read_lines", "read_header",
+        "Lines", "read_lines", "read_header", "Tools",
     ],
     "faultlab.engine.probes": ["CanaryProbe", "MonitorProbe", "parse_prometheus"],
     "faultlab.engine.load": ["LoadSpec", "LoadDriver", "RECORDER_PATH"],

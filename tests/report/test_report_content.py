@@ -114,3 +114,23 @@ def test_recovery_before_the_clear_is_written_in_words_not_as_a_negative_time(tm
     row = next(line for line in md.splitlines() if line.startswith("| Recovery time after the fault cleared"))
     assert "met" in row and "MISSED" not in row
     assert "障害解除より前に復旧" in (run / "report.ja.md").read_text(encoding="utf-8")
+
+
+def test_tools_recorded_by_the_run_reach_the_manifest_and_the_appendix(tmp_path):
+    import json
+
+    from faultlab.analysis import analyse
+
+    run = write_run(tmp_path, RunSpec())
+    with open(run / "journal.jsonl") as fh:
+        lines = fh.read().splitlines()
+    tools = {"type": "tools", "t": 0.5, "tools": {"python": "3.11.7", "locust": "2.31.8", "postgres": "16.4"}}
+    lines.insert(1, json.dumps(tools))
+    (run / "journal.jsonl").write_text("\n".join(lines) + "\n")
+    write_reports(run)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["tools"]["postgres (recorded by the run)"] == "16.4"
+    assert manifest["tools"]["locust (recorded by the run)"] == "2.31.8"
+    md = (run / "report.md").read_text(encoding="utf-8")
+    assert "postgres (recorded by the run)" in md and "16.4" in md
+    assert "tools" not in [e.kind for e in analyse(run).timeline]

@@ -330,7 +330,7 @@ def _timeline(run: RunJournal, origin: datetime | None, derived: list[tuple[floa
     for rec in run.records:
         t = _float(rec.get("t"))
         kind = str(rec.get("type", ""))
-        if t is None or kind in ("run",):
+        if t is None or kind in ("run", "tools"):
             continue
         if kind == "phase":
             what, detail, ok = f"phase.{rec.get('state')}", str(rec.get("name", "")), True
@@ -365,6 +365,16 @@ def _timeline(run: RunJournal, origin: datetime | None, derived: list[tuple[floa
                                         detail=detail, derived=True))
     events.sort(key=lambda e: (e.t, e.derived))
     return events
+
+
+def _tools(run: RunJournal) -> dict[str, str]:
+    """What the header says, updated by the ``tools`` records the engine writes after stack up."""
+    found: dict[str, str] = {}
+    for source in [run.header, *run.of_type("tools")]:
+        tools = source.get("tools")
+        if isinstance(tools, dict):
+            found.update({str(k): str(v) for k, v in tools.items() if v is not None})
+    return found
 
 
 def _deviations(run: RunJournal, faults: list[FaultSpan], status: str, crashed: bool,
@@ -622,4 +632,5 @@ def analyse(run: RunJournal | str | Path) -> Analysis:
         findings=findings,
         windows=windows,
         problems=problems,
+        tools=_tools(run),
     )

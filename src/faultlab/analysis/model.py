@@ -311,6 +311,9 @@ class Analysis:
     findings: list[Finding]
     windows: list[Window]
     problems: list[str]
+    #: Tool versions the run recorded (the header's ``tools`` and its ``tools`` record):
+    #: python, locust, the PostgreSQL server...
+    tools: dict[str, str] = field(default_factory=dict)
 
     @property
     def all_met(self) -> bool:

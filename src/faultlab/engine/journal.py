@@ -6,7 +6,8 @@ Files of a run directory:
 
 - ``journal.jsonl`` — a :class:`RunHeader` first, then events (:class:`Phase`,
   :class:`FaultEvent`, :class:`JobEvent`, :class:`Integrity`, :class:`BatchResult`,
-  :class:`Cleanup`, :class:`Decision`, :class:`Note`, :class:`End`), each with ``type``;
+  :class:`Cleanup`, :class:`Decision`, :class:`Note`, :class:`Tools`, :class:`End`), each
+  with ``type``;
 - ``canary.jsonl``, ``monitor.jsonl``, ``requests.jsonl`` — probe and load samples;
 - ``executions.jsonl`` — each acknowledged order's execution delay (:class:`ExecutionSample`).
 
@@ -51,6 +52,7 @@ __all__ = [
     "Cleanup",
     "Decision",
     "Note",
+    "Tools",
     "End",
     "UnknownRecord",
     "CanarySample",
@@ -237,6 +239,17 @@ class Note(Record):
     t: float
     message: str
     level: str = "info"
+
+
+@register_record
+@dataclass(frozen=True)
+class Tools(Record):
+    """Versions of the tools the run used (``python``, ``locust``, ``postgres``...), written
+    once the stack is up: a server's version is only known once it runs."""
+
+    type: ClassVar[str] = "tools"
+    t: float
+    tools: Mapping[str, str] = field(default_factory=dict)
 
 
 @register_record

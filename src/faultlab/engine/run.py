@@ -3,7 +3,7 @@
 :func:`run_scenario` is the engine's main job. Its order of work, every step journalled:
 
 1. open the journal (header first) and the clean-up ledger, before anything starts;
-2. bring the stack up with the local runtime;
+2. bring the stack up with the local runtime and journal the tool versions (``tools``);
 3. start the monitor probe, the canary and the load generator: ``t_load`` is the origin
    of the scenario's timeline;
 4. run the timeline on one monotonic clock: each fault journalled (``planned`` with its
@@ -46,6 +46,7 @@ from faultlab.engine.journal import (
     Integrity,
     JournalWriter,
     RunHeader,
+    Tools,
     read_lines,
 )
 from faultlab.engine.scheduler import Scheduler, TimelineItem
@@ -323,6 +324,7 @@ def run_scenario(
             hub(event="phase", name="stack_up", state="begin")
             with bring_up(stack_model, run_dir, ledger=ledger) as stack:
                 journal.phase("stack_up", "end")
+                journal.write(Tools(t=journal.t(), tools=_tool_versions(stack)))
                 status, reason, faults = _drive(scenario, stack, plugin, journal, clock, hub, health)
     except KeyboardInterrupt as exc:
         status, reason, error = "interrupted", "interrupted by the user (Ctrl-C or SIGTERM)", exc
@@ -454,6 +456,39 @@ def _drive(scenario: Scenario, stack: Any, plugin: Any, journal: JournalWriter, 
         monitor.stop()
     journal.phase("teardown", "begin")
     return status, reason, faults
+
+
+def _tool_versions(stack: Any) -> dict[str, str]:
+    """The versions the report's manifest names: python, locust (looked up, never imported:
+    importing it patches the standard library) and each PostgreSQL server the stack runs
+    (``postgres``, or ``postgres (name)`` when there are several). What cannot be found is
+    left out."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    tools = {"python": platform.python_version()}
+    try:
+        tools["locust"] = version("locust")
+    except PackageNotFoundError:
+        pass
+    servers = sorted(getattr(stack, "postgres", None) or {})
+    for name in servers:
+        found = _postgres_version(stack.dsn(name))
+        if found:
+            tools["postgres" if len(servers) == 1 else f"postgres ({name})"] = found
+    return tools
+
+
+def _postgres_version(dsn: str) -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(dsn, connect_timeout=5, autocommit=True) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+    except Exception:  # noqa: BLE001 - a version we cannot read is left out, not a failed run
+        log.warning("could not read the PostgreSQL server version", exc_info=True)
+        return None
+    return str(row[0]) if row else None
 
 
 def _finish_jobs(stack: Any, jobs: Jobs, journal: JournalWriter) -> None:

@@ -162,7 +162,7 @@ def write_reports(
     analysis = analysis or analyse(run_dir)
     _remove_stale(run_dir)
     evidence = _evidence(run_dir)
-    tools = tool_versions(analysis.header.get("tools") if isinstance(analysis.header.get("tools"), dict) else None)
+    tools = tool_versions(analysis.tools)
 
     timeseries = run_dir / "timeseries.csv"
     _write_timeseries(analysis, timeseries)
