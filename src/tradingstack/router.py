@@ -37,6 +37,7 @@ Environment (defaults for ``TRADINGSTACK_PROFILE=strong`` / ``weak``):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -127,6 +128,20 @@ class Router:
         if self.pool is not None:
             self.pool.terminate()
 
+    @contextlib.asynccontextmanager
+    async def _conn(self):
+        """A pooled connection that is dropped, not handed back, when a statement times out.
+
+        A stalled link leaves the connection mid-statement and may never answer the cancel
+        request; waiting for that would starve the pool long after the fault is gone.
+        """
+        async with self.pool.acquire(timeout=self.connect_timeout + self.statement_timeout) as conn:
+            try:
+                yield conn
+            except (TimeoutError, asyncio.CancelledError):
+                conn.terminate()
+                raise
+
     async def _exchange(self, method: str, path: str, payload=None, timeout: float | None = None):
         import aiohttp  # noqa: PLC0415
 
@@ -182,10 +197,11 @@ class Router:
 
     async def send_step(self) -> float:
         """Deliver one batch of outbox entries; returns how long to idle (0 when busy)."""
-        rows = await self.pool.fetch(
-            "SELECT x.id, x.kind, o.id AS order_id, o.symbol, o.side, o.type, o.quantity, o.limit_price, "
-            "o.stop_price FROM outbox x JOIN orders o ON o.id = x.order_id WHERE x.sent_at IS NULL "
-            "ORDER BY x.id LIMIT $1", self.batch)
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT x.id, x.kind, o.id AS order_id, o.symbol, o.side, o.type, o.quantity, o.limit_price, "
+                "o.stop_price FROM outbox x JOIN orders o ON o.id = x.order_id WHERE x.sent_at IS NULL "
+                "ORDER BY x.id LIMIT $1", self.batch)
         self.db_ok_at = time.monotonic()
         if not rows:
             return self.poll
@@ -203,7 +219,7 @@ class Router:
             cancel_results = (await self._exchange(
                 "POST", "/cancels", {"order_ids": [r["order_id"] for r in cancels]}))["results"]
         self.batch_seconds.observe(time.monotonic() - started)
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._conn() as conn, conn.transaction():
             fills = [r["fill"] for r in new_results + cancel_results if r["status"] == "filled" and r.get("fill")]
             await self._record(conn, fills, "send")
             sent_ids = [r["order_id"] for r in new_results if r["status"] == "resting"]
@@ -225,7 +241,8 @@ class Router:
 
     async def fills_step(self) -> float:
         """Catch up with the exchange's fill log (long poll); returns how long to idle."""
-        cursor = await self.pool.fetchval("SELECT value FROM router_state WHERE name = 'fill_cursor'")
+        async with self._conn() as conn:
+            cursor = await conn.fetchval("SELECT value FROM router_state WHERE name = 'fill_cursor'")
         epoch, _, seq = (cursor or ":0").partition(":")
         # Immediate fills come back in the send answer (and again on a resend after a crash).
         body = await self._exchange("GET", f"/fills?after={int(seq)}&wait=1&limit=5000&deferred_only=1",
@@ -235,7 +252,7 @@ class Router:
                 log.warning("exchange epoch changed (%s -> %s): reading its fills from the start",
                             epoch, body["epoch"])
             body = await self._exchange("GET", "/fills?after=0&limit=5000&deferred_only=1")
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._conn() as conn, conn.transaction():
             await self._record(conn, body["fills"], "poll")
             await conn.execute(
                 "INSERT INTO router_state (name, value) VALUES ('fill_cursor', $1) "
@@ -244,23 +261,26 @@ class Router:
 
     async def heartbeat_step(self) -> float:
         """Write the heartbeat the gateway's readiness reads."""
-        await self.pool.execute(
-            "INSERT INTO router_state (name, value) VALUES ('heartbeat', clock_timestamp()::text) "
-            "ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+        async with self._conn() as conn:
+            await conn.execute(
+                "INSERT INTO router_state (name, value) VALUES ('heartbeat', clock_timestamp()::text) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value")
         self.db_ok_at = time.monotonic()
         return 1.0
 
     async def reconcile_step(self) -> float:
         """Check a page of orders sent a while ago that are still open (pages wrap around)."""
-        rows = await self.pool.fetch(
-            "SELECT id FROM orders WHERE status = 'sent' AND sent_at < clock_timestamp() - make_interval(secs => $1) "
-            "AND id > $2 ORDER BY id LIMIT 2000", self.reconcile_age, self.reconcile_after)
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT id FROM orders WHERE status = 'sent' "
+                "AND sent_at < clock_timestamp() - make_interval(secs => $1) "
+                "AND id > $2 ORDER BY id LIMIT 2000", self.reconcile_age, self.reconcile_after)
         self.reconcile_after = rows[-1]["id"] if len(rows) == 2000 else 0
         if rows:
             body = await self._exchange("POST", "/orders/status", {"order_ids": [r["id"] for r in rows]})
             fills = [r["fill"] for r in body["results"] if r["status"] == "filled" and r.get("fill")]
             unknown = [r["order_id"] for r in body["results"] if r["status"] == "unknown"]
-            async with self.pool.acquire() as conn, conn.transaction():
+            async with self._conn() as conn, conn.transaction():
                 await self._record(conn, fills, "reconcile")
                 if unknown:
                     # The exchange lost them (restarted without a journal): send them again.
