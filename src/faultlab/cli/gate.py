@@ -340,6 +340,7 @@ def _print_result(result: Any, warnings: list[str]) -> None:
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         console = Console()
         for title, header, rows in (("Measures over the trials", spread, _spread_rows(result)),
@@ -349,7 +350,7 @@ def _print_result(result: Any, warnings: list[str]) -> None:
                 table.add_column(column)
             for row in rows:
                 style = "bold red" if row[-1] in ("REGRESSION", "MISSING", "MISSED") else None
-                table.add_row(*row, style=style)
+                table.add_row(*(Text(cell) for cell in row), style=style)
             console.print(table)
     else:
         for header, rows in ((spread, _spread_rows(result)), (checks, _rows(result))):
