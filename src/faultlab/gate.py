@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from faultlab.errors import InputError, Problem
+from faultlab.model.plan import GATE_STATISTICS
 
 __all__ = [
     "BASELINE_SCHEMA",
@@ -50,6 +51,11 @@ __all__ = [
     "baseline_scenario",
     "read_baseline",
     "BaselineScenario",
+    "STATISTICS",
+    "number_text",
+    "range_text",
+    "rule_message",
+    "target_message",
 ]
 
 BASELINE_SCHEMA = "faultlab.baseline/1"
@@ -191,7 +197,8 @@ def statistic(values: Sequence[float], name: str) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (rank - lo)
 
 
-STATISTICS = ("p50", "p90", "p95", "p99", "max", "min", "mean")
+STATISTICS = GATE_STATISTICS
+"""The statistics a gate rule may name (``rto.p90``)."""
 
 
 @dataclass(frozen=True)

@@ -313,3 +313,29 @@ def test_gate_module_is_pure():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     leaked = [m for m in json.loads(out.stdout) if m in FORBIDDEN or m.split(".")[0] in FORBIDDEN]
     assert leaked == []
+
+
+def test_public_api_is_frozen():
+    import faultlab.gate
+    import faultlab.pytest_plugin
+
+    assert sorted(faultlab.gate.__all__) == sorted([
+        "BASELINE_SCHEMA", "GATE_SCHEMA", "MEASURES", "STATISTICS", "MeasureInfo", "Tolerance", "TrialValue",
+        "Distribution", "RuleResult", "TargetResult", "ScenarioGate", "GateResult", "BaselineScenario",
+        "trial_values", "statistic", "distribution", "chance_of_separation", "allowed_limit", "compare",
+        "judge_targets", "baseline_scenario", "read_baseline", "number_text", "range_text", "rule_message",
+        "target_message",
+    ])
+    assert sorted(faultlab.pytest_plugin.__all__) == ["Drill", "DrillTargetMissed", "FaultProxy"]
+    for module in (faultlab.gate, faultlab.pytest_plugin):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if callable(obj):
+                assert obj.__doc__, f"{module.__name__}.{name} has no docstring"
+
+
+def test_every_gateable_measure_is_summarised():
+    from faultlab.gate import MEASURES
+    from faultlab.model.plan import GATE_METRICS
+
+    assert set(GATE_METRICS) <= set(MEASURES)
