@@ -81,6 +81,13 @@ class DrillPlanFile(pytest.File):
         for scenario in plan.resolved_scenarios:
             yield ScenarioNode.from_parent(self, name=scenario.id, scenario=scenario)
 
+    def repr_failure(self, excinfo: Any, style: Any = None) -> Any:
+        from faultlab.errors import FaultlabError
+
+        if isinstance(excinfo.value, FaultlabError):
+            return f"faultlab could not load the drill plan:\n{excinfo.value}"
+        return super().repr_failure(excinfo, style=style)
+
 
 class ScenarioNode(pytest.Collector):
     """A scenario of the plan: runs once, lazily, and yields one item per target."""
@@ -103,7 +110,7 @@ class ScenarioNode(pytest.Collector):
         if self._outcome is None:
             from faultlab.analysis import analyse
             from faultlab.engine.run import run_scenario
-            from faultlab.errors import FaultlabError
+            from faultlab.errors import FaultlabError, Interrupted
 
             reports = Path(self.config.getoption("faultlab_reports"))
             if not reports.is_absolute():
@@ -111,6 +118,8 @@ class ScenarioNode(pytest.Collector):
             try:
                 result = run_scenario(self.scenario, reports_dir=reports)
                 self._outcome = (analyse(result.run_dir), None)
+            except Interrupted as exc:
+                raise KeyboardInterrupt(str(exc)) from exc
             except FaultlabError as exc:
                 self._outcome = (None, exc)
         analysis, error = self._outcome

@@ -36,6 +36,7 @@ def faultlab(*args: str, cwd: Path, timeout: float = 60) -> subprocess.Completed
                      "scenarios": {"GATE-01": {"measures": {"rto": {"values": ["fast"], "statuses": ["measured"]}}}}}),
          "scenarios.GATE-01.measures.rto.values[0]: not a number"),
     ],
+    ids=["missing", "garbled", "scenario-missing", "not-a-number"],
 )
 def test_bad_baseline_exits_2_naming_file_and_problem(tmp_path: Path, content: str | None, what: str) -> None:
     baseline = tmp_path / "baseline.json"
