@@ -49,13 +49,16 @@ def run_locust(stack, workdir: Path, users: int, seconds: float, rate_per_user: 
     records = workdir / f"requests-{users}-{rate_per_user or 'max'}.jsonl"
     origin = time.monotonic()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FAULTLAB_REQUESTS_FILE": str(records),
-           "FAULTLAB_CLOCK_ORIGIN": repr(origin), "LOAD_ACCOUNTS": "1000"}
+           "FAULTLAB_ORIGIN_MONOTONIC": repr(origin), "LOAD_ACCOUNTS": "1000"}
     env.pop("LOAD_SHAPE", None)
     if rate_per_user:
         env["LOAD_RATE_PER_USER"] = f"{rate_per_user:.4f}"
     load_before = os.getloadavg()[0]
     cpu_before = _service_cpu(stack)
-    locust = subprocess.Popen([sys.executable, "-m", "locust", "-f", locustfile_path(), "--headless", "-u", str(users),
+    from faultlab.engine.load import RECORDER_PATH
+
+    locust = subprocess.Popen([sys.executable, "-m", "locust", "-f", f"{locustfile_path()},{RECORDER_PATH}",
+                               "--headless", "-u", str(users),
                                "-r", str(users), "-t", f"{int(seconds)}s", "--host", stack.gateway_url,
                                "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "5"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,11 +1,11 @@
-"""Locust load for the trading stack: a realistic brokerage mix, every request recorded.
+"""Locust load for the trading stack: a realistic brokerage mix.
 
 Run it in its own process: ``locust -f <this file> --host http://127.0.0.1:PORT --headless``.
 A user mostly places new orders (market 70 %, limit 20 %, stop 10 %; buys and sells), and
-sometimes looks an order up, cancels a resting one or reads its account. Each request is
-appended to ``FAULTLAB_REQUESTS_FILE`` (JSON lines ``{"t", "name", "ok", "latency_s",
-"status", "ack"}``, ``ack`` = the acknowledged client order id), ``t`` being the send time in
-seconds on ``CLOCK_MONOTONIC`` minus ``FAULTLAB_CLOCK_ORIGIN`` (the harness's run origin).
+sometimes looks an order up, cancels a resting one or reads its account. Every request
+carries ``context={"ack": ...}``: the client order id an accepted ``place_order``
+acknowledged, None for the others. faultlab's request recorder
+(``faultlab.engine.locust_recorder``, loaded next to this file) writes every request with it.
 
 ``LOAD_SHAPE`` picks a shape from :mod:`tradingstack.loadshapes`: ``steady``,
 ``market_open`` (the opening rush) or ``stop_cascade``; unset = locust's own
@@ -14,8 +14,6 @@ seconds on ``CLOCK_MONOTONIC`` minus ``FAULTLAB_CLOCK_ORIGIN`` (the harness's ru
 Environment:
 
 ==========================  ==========  =================================================
-``FAULTLAB_REQUESTS_FILE``  unset       where to append per-request records (off if unset)
-``FAULTLAB_CLOCK_ORIGIN``   0           monotonic time of the run origin
 ``LOAD_SHAPE``              unset       steady | market_open | stop_cascade
 ``LOAD_ACCOUNTS``           200         accounts 1..N are used
 ``LOAD_WAIT_MS``            0           think time between a user's requests (ms)
@@ -26,57 +24,17 @@ Environment:
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import time
 import uuid
 
-from locust import FastHttpUser, constant, constant_throughput, events, task
+from locust import FastHttpUser, constant, constant_throughput, task
 
 from tradingstack import loadshapes
 from tradingstack.schema import SYMBOLS
 
 _SYMBOLS = sorted(SYMBOLS)
-_ORIGIN = float(os.environ.get("FAULTLAB_CLOCK_ORIGIN", "0"))
 _ACCOUNTS = int(os.environ.get("LOAD_ACCOUNTS", "200"))
-_SINK: dict = {"file": None, "lines": []}
-
-
-def _record(t_send: float, name: str, ok: bool, latency: float, status: int | None, ack: str | None) -> None:
-    path = os.environ.get("FAULTLAB_REQUESTS_FILE")
-    if not path:
-        return
-    _SINK["lines"].append(json.dumps({"t": round(t_send - _ORIGIN, 6), "name": name, "ok": ok,
-                                      "latency_s": round(latency, 6), "status": status, "ack": ack}))
-    if len(_SINK["lines"]) >= 200:
-        _flush()
-
-
-def _flush() -> None:
-    path = os.environ.get("FAULTLAB_REQUESTS_FILE")
-    if not path or not _SINK["lines"]:
-        return
-    if _SINK["file"] is None:
-        _SINK["file"] = open(path, "a", encoding="utf-8")  # noqa: SIM115  (kept for the run)
-    _SINK["file"].write("\n".join(_SINK["lines"]) + "\n")
-    _SINK["file"].flush()
-    _SINK["lines"].clear()
-
-
-@events.test_stop.add_listener
-def _on_test_stop(**_kwargs) -> None:
-    _flush()
-
-
-@events.quitting.add_listener
-def _on_quit(**_kwargs) -> None:
-    _flush()
-
-
-@events.report_to_master.add_listener
-def _on_report(**_kwargs) -> None:
-    _flush()
 
 
 class Trader(FastHttpUser):
@@ -93,11 +51,11 @@ class Trader(FastHttpUser):
         self.recent: list[int] = []
         self.resting: list[int] = []
 
-    def _call(self, method: str, path: str, name: str, ok_statuses: tuple[int, ...], body: dict | None = None):
-        t_send = time.monotonic()
+    def _call(self, method: str, path: str, name: str, ok_statuses: tuple[int, ...], body: dict | None = None,
+              ack: str | None = None):
         kwargs = {"json": body} if body is not None else {}
-        with self.client.request(method, path, name=name, catch_response=True, **kwargs) as response:
-            latency = time.monotonic() - t_send
+        with self.client.request(method, path, name=name, catch_response=True, context={"ack": ack},
+                                 **kwargs) as response:
             status = response.status_code or None
             ok = status in ok_statuses
             payload = None
@@ -110,7 +68,7 @@ class Trader(FastHttpUser):
                 response.success()
             else:
                 response.failure(f"HTTP {status}: {(response.text or '')[:120]}")
-            return t_send, latency, status, ok, payload
+            return ok, payload
 
     @task(16)
     def place_order(self) -> None:
@@ -132,9 +90,7 @@ class Trader(FastHttpUser):
         else:
             away = random.uniform(1.02, 1.06) if side == "buy" else random.uniform(0.94, 0.98)
             body.update(type="stop", price=round(reference * away, 2))
-        t_send, latency, status, ok, payload = self._call("POST", "/orders", "place_order", (200, 201), body)
-        ack = body["client_order_id"] if ok else None
-        _record(t_send, "place_order", ok, latency, status, ack)
+        ok, payload = self._call("POST", "/orders", "place_order", (200, 201), body, ack=body["client_order_id"])
         if ok and payload:
             self.recent = (self.recent + [payload["order_id"]])[-20:]
             if body["type"] != "market":
@@ -145,9 +101,7 @@ class Trader(FastHttpUser):
         """Look up one of this user's recent orders."""
         if not self.recent:
             return
-        t_send, latency, status, ok, _ = self._call("GET", f"/orders/{random.choice(self.recent)}", "get_order",
-                                                     (200,))
-        _record(t_send, "get_order", ok, latency, status, None)
+        self._call("GET", f"/orders/{random.choice(self.recent)}", "get_order", (200,))
 
     @task(1)
     def cancel_order(self) -> None:
@@ -155,14 +109,12 @@ class Trader(FastHttpUser):
         if not self.resting:
             return
         order_id = self.resting.pop(random.randrange(len(self.resting)))
-        t_send, latency, status, ok, _ = self._call("DELETE", f"/orders/{order_id}", "cancel_order", (202, 409))
-        _record(t_send, "cancel_order", ok, latency, status, None)
+        self._call("DELETE", f"/orders/{order_id}", "cancel_order", (202, 409))
 
     @task(1)
     def get_account(self) -> None:
         """Read this user's cash and positions."""
-        t_send, latency, status, ok, _ = self._call("GET", f"/accounts/{self.account}", "get_account", (200,))
-        _record(t_send, "get_account", ok, latency, status, None)
+        self._call("GET", f"/accounts/{self.account}", "get_account", (200,))
 
 
 if os.environ.get("LOAD_SHAPE"):

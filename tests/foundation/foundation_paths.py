@@ -7,5 +7,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).resolve().parent / "corpus"
 EXAMPLES = sorted(
-    [ROOT / "stacks" / "trading.yaml", *(ROOT / "scenarios").glob("*.yaml"), *(ROOT / "drills").glob("*.yaml")]
+    [*(ROOT / "stacks").rglob("*.yaml"), *(ROOT / "scenarios").rglob("*.yaml"), *(ROOT / "drills").rglob("*.yaml")]
 )
+"""Every committed example document (``faultlab validate`` walks folders recursively)."""

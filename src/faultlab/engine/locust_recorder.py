@@ -39,9 +39,11 @@ class RequestRecorder:
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def _ack(self, response: Any, context: Any, ok: bool) -> Any:
-        if isinstance(context, dict) and context.get("ack") is not None:
+        if not ok:
+            return None
+        if isinstance(context, dict) and "ack" in context:
             return context["ack"]
-        if not ok or response is None or not self.ack_field:
+        if response is None or not self.ack_field:
             return None
         try:
             if "json" not in (response.headers.get("content-type") or ""):
