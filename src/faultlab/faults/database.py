@@ -116,6 +116,7 @@ def _stall_links(ctx: Any, target: str) -> None:
         raise FaultError(f"no link leads to {target!r}, so there is no network to stall")
     for link in links:
         add_toxics(ctx, link, "timeout", "both", 1.0, {"timeout": 0})
+    ctx.mark_active()
 
 
 class DbStallParams(FaultParams):
@@ -243,28 +244,56 @@ class DbConnectionExhaustion(FaultKind):
     Params = DbConnectionExhaustionParams
     target_types = _POSTGRES
 
+    #: How often the greedy client looks for connections someone else gave back.
+    regrab_s: ClassVar[float] = 0.1
+
     def inject(self, ctx: Any, target: str, params: Any) -> None:
+        import threading
+
+        stop = threading.Event()
+        held: list[Any] = []
+        ctx.state.update(stop=stop, connections=held)
+        self._grab(ctx, target, params.leave_free, held)
+        ctx.mark_active()
+
+        def keep_grabbing() -> None:
+            while not stop.wait(self.regrab_s):
+                try:
+                    self._grab(ctx, target, params.leave_free, held, stop)
+                except FaultError:
+                    pass  # the server is busy or down; try again on the next round
+
+        ctx.state["thread"] = threading.Thread(target=keep_grabbing, name="faultlab-conn-grabber", daemon=True)
+        ctx.state["thread"].start()
+
+    @staticmethod
+    def _grab(ctx: Any, target: str, leave_free: int, held: list[Any], stop: Any = None) -> None:
+        """Open connections as the stack's own user until only ``leave_free`` slots are left
+        (a slot reserved for superusers is not one the application could use)."""
         import psycopg
 
         spec = ctx.stack.stack.services[target].postgres
-        admin_dsn = ctx.stack.dsn(target)
-        with _connect(admin_dsn, autocommit=True) as admin:
+        with _connect(ctx.stack.dsn(target), autocommit=True) as admin:
             limit, reserved, used = admin.execute(
                 "SELECT current_setting('max_connections')::int, "
                 "current_setting('superuser_reserved_connections')::int, "
                 "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
             ).fetchone()
-        wanted = max(0, limit - reserved - used - params.leave_free)
-        held = ctx.state.setdefault("connections", [])
+        wanted = limit - reserved - (used - 1) - leave_free  # minus 1: the admin session just closed
         dsn = ctx.stack.dsn(target, user=spec.user)
-        for _ in range(wanted):
+        for _ in range(max(0, wanted)):
+            if stop is not None and stop.is_set():
+                return
             try:
                 held.append(psycopg.connect(dsn, connect_timeout=5, autocommit=True))
             except psycopg.OperationalError:
-                break  # someone else took the last free slot meanwhile: exhausted all the same
-        ctx.mark_active()
+                return  # no slot left: exhausted
 
     def revert(self, ctx: Any, target: str, params: Any) -> None:
+        stop = ctx.state.pop("stop", None)
+        if stop is not None:
+            stop.set()
+            ctx.state.pop("thread").join(timeout=10)
         for conn in ctx.state.pop("connections", []):
             try:
                 conn.close()

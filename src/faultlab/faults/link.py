@@ -76,6 +76,7 @@ class ToxicFault(FaultKind):
 
     def inject(self, ctx: Any, target: str, params: Any) -> None:
         add_toxics(ctx, target, self.toxic_type, params.stream, params.toxicity, self.attributes(params))
+        ctx.mark_active()  # the proxy answers once the toxic is in every live connection's chain
 
     def revert(self, ctx: Any, target: str, params: Any) -> None:
         remove_toxics(ctx)
@@ -134,6 +135,7 @@ class Partition(FaultKind):
     def inject(self, ctx: Any, target: str, params: Any) -> None:
         ctx.state["disabled"] = True
         _proxy(ctx, target).disable()
+        ctx.mark_active()
 
     def revert(self, ctx: Any, target: str, params: Any) -> None:
         if ctx.state.pop("disabled", False):
