@@ -278,8 +278,8 @@ def run_scenario(
     """Run ``scenario`` end to end and leave its journal in the run directory.
 
     The run directory is ``<reports_dir>/<group or scenario id>/<run id>/``. Observers are
-    called with keyword arguments (``event=`` ``phase``, ``fault``, ``sample``, ``tick``,
-    ``decision``). Raises :class:`~faultlab.errors.Interrupted` on Ctrl-C or SIGTERM and
+    called with keyword arguments (``event=`` ``run``, ``phase``, ``fault``, ``sample``,
+    ``schedule``, ``decision``; unknown events must be ignored). Raises :class:`~faultlab.errors.Interrupted` on Ctrl-C or SIGTERM and
     :class:`~faultlab.errors.InfrastructureError` when the stack cannot be brought up; the
     journal is complete (with its ``end`` record) in every case.
     """
