@@ -48,6 +48,7 @@ __all__ = ["FaultProxy", "Drill", "DrillTargetMissed"]
 
 
 def pytest_addoption(parser: Any) -> None:
+    """``--faultlab PLAN`` and ``--faultlab-reports DIR``."""
     group = parser.getgroup("faultlab", "faultlab drills as tests")
     group.addoption("--faultlab", action="append", default=[], metavar="PLAN", dest="faultlab_plans",
                     help="collect one test per scenario target of this drill plan (repeatable)")
@@ -56,11 +57,13 @@ def pytest_addoption(parser: Any) -> None:
 
 
 def pytest_configure(config: Any) -> None:
+    """Register the ``faultlab`` marker the drill items carry."""
     config.addinivalue_line("markers", "faultlab: a scenario target collected from a faultlab drill plan")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -> None:
+    """Add the items of every ``--faultlab`` plan (nothing without the option)."""
     # tryfirst: the drill items are in place before -k / -m deselect anything.
     for plan in config.getoption("faultlab_plans", default=[]) or []:
         node = DrillPlanFile.from_parent(session, path=Path(plan).resolve())

@@ -30,6 +30,7 @@ DEFAULT_TRIALS = 3
 
 
 def register(subparsers: Any) -> None:
+    """Add ``gate`` and ``baseline update`` to the ``faultlab`` command."""
     gate = subparsers.add_parser(
         "gate",
         help="run a plan's scenarios N times and fail on a recovery-time regression",
