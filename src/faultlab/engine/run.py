@@ -228,6 +228,8 @@ class _Faults:
                                planned_t=planned_t, error=f"{type(exc).__name__}: {exc}")
             raise
         mark_active()
+        if not kind.needs_for:
+            self.revert(fault_id)  # an instantaneous fault (a kill) is over once it took effect
 
     def revert(self, fault_id: str) -> bool:
         """Revert one fault (idempotent); True when it is reverted."""
