@@ -70,6 +70,30 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-dir", type=Path, default=None, help=argparse.SUPPRESS)
 
 
+_DOCUMENTS = {
+    "stack": ("a stack file", "bring it up with `faultlab stack up {path}`"),
+    "scenario": ("a scenario", "run it with `faultlab run {path}`"),
+    "plan": ("a drill plan", "run it with `faultlab drill {path}`"),
+}
+
+
+def _expect_kind(path: Path, wanted: str) -> None:
+    """Refuse, with the right command, a document of another kind than the command takes
+    (its own problems, if any, are the loader's to report)."""
+    from faultlab.errors import InputError, Problem
+    from faultlab.loader import document_kind, parse_yaml
+
+    try:
+        parsed = parse_yaml(path.read_bytes(), str(path))
+    except (OSError, InputError):
+        return
+    kind = document_kind(parsed.data, path) if isinstance(parsed.data, dict) else None
+    if kind in _DOCUMENTS and kind != wanted:
+        found, hint = _DOCUMENTS[kind]
+        raise InputError([Problem(str(path), 0, 0, "", f"this is {found}, not {_DOCUMENTS[wanted][0]}; "
+                                                        + hint.format(path=path))])
+
+
 def _report(run_dir: Path, langs: list[str], plan_info: dict[str, Any] | None = None) -> Any:
     from faultlab.report import write_reports
 
@@ -83,6 +107,7 @@ def _run(args: argparse.Namespace) -> ExitCode:
     from faultlab.engine.run import run_scenario
     from faultlab.loader import load_scenario
 
+    _expect_kind(args.scenario, "scenario")
     scenario = load_scenario(args.scenario)
     result = run_scenario(scenario, reports_dir=args.reports, observers=[progress_observer()], state_dir=args.state_dir)
     _report(result.run_dir, args.lang or ["en"])
@@ -116,6 +141,7 @@ def _drill(args: argparse.Namespace) -> ExitCode:
     from faultlab.loader import load_plan
     from faultlab.report import write_book
 
+    _expect_kind(args.plan, "plan")
     plan = load_plan(args.plan)
     langs = args.lang or list(plan.languages)
     info = _plan_info(plan)
@@ -151,6 +177,7 @@ def _stack_up(args: argparse.Namespace) -> ExitCode:
     from faultlab.runtime.ledger import Ledger
     from faultlab.runtime.local import bring_up
 
+    _expect_kind(args.stack, "stack")
     stack = load_stack(args.stack)
     run_id = new_run_id(stack.name)
     run_dir = args.run_dir or Path("reports") / "stacks" / run_id
