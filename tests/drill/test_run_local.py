@@ -155,3 +155,18 @@ def test_kill_9_then_cleanup_leaves_nothing(tmp_path):
     again = _faultlab("cleanup", "--state-dir", str(state))
     out, _ = again.communicate(timeout=60)
     assert again.returncode == 0 and "cleaned 0 run(s)" in out
+
+
+@pytest.mark.parametrize("command, document, says", [
+    ("run", "stacks/trading.yaml", "this is a stack file, not a scenario; bring it up with `faultlab stack up"),
+    ("drill", "scenarios/ft-01-db-freeze.yaml", "this is a scenario, not a drill plan; run it with `faultlab run"),
+    ("stack", "drills/smoke.yaml", "this is a drill plan, not a stack file; run it with `faultlab drill"),
+])
+def test_a_document_of_another_kind_names_the_command_that_takes_it(tmp_path, command, document, says):
+    root = HERE.parents[1]
+    args = ["stack", "up"] if command == "stack" else [command]
+    proc = _faultlab(*args, str(root / document), cwd=tmp_path)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, (out, err)
+    assert says in err and "1 problem found" in err
+    assert not (tmp_path / "reports").exists()
