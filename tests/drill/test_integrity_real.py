@@ -1,0 +1,51 @@
+"""Data integrity on a real run: an acknowledged order deleted from the database on purpose,
+just before the check, must come out as a missed target naming that order."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+
+pytestmark = pytest.mark.processes
+
+HERE = Path(__file__).parent
+
+
+def test_a_deleted_acknowledged_order_is_a_missed_target_naming_it(tmp_path, monkeypatch):
+    import tradingstack.plugin
+    from faultlab.analysis import analyse
+    from faultlab.engine.run import run_scenario
+    from faultlab.loader import load_scenario
+    from faultlab.report import write_reports
+
+    deleted: list[str] = []
+    check = tradingstack.plugin.integrity
+
+    def integrity_after_losing_one(stack, acknowledged, *, settle_s):
+        victim = sorted(acknowledged)[0]
+        with psycopg.connect(stack.dsn("db"), autocommit=True) as conn, conn.transaction():
+            (order_id,) = conn.execute("SELECT id FROM orders WHERE client_order_id = %s", (victim,)).fetchone()
+            conn.execute("DELETE FROM executions WHERE order_id = %s", (order_id,))
+            conn.execute("DELETE FROM outbox WHERE order_id = %s", (order_id,))
+            conn.execute("DELETE FROM orders WHERE id = %s", (order_id,))
+        deleted.append(victim)
+        return check(stack, acknowledged, settle_s=settle_s)
+
+    monkeypatch.setattr(tradingstack.plugin, "integrity", integrity_after_losing_one)
+    result = run_scenario(load_scenario(HERE / "scenarios" / "trading-short.yaml"), reports_dir=tmp_path,
+                          state_dir=tmp_path / "state")
+    assert result.status == "completed" and deleted
+
+    analysis = analyse(result.run_dir)
+    lost = next(v for v in analysis.verdicts if v.target == "lost_orders")
+    assert lost.outcome == "missed" and lost.measured.value == 1
+    assert deleted[0] in " ".join(lost.evidence)
+    assert not analysis.passed
+
+    write_reports(result.run_dir)
+    assert deleted[0] in (result.run_dir / "report.md").read_text()
+    assert deleted[0] in (result.run_dir / "junit.xml").read_text()
+    assert json.loads((result.run_dir / "result.json").read_text())["analysis"]["passed"] is False
