@@ -156,6 +156,12 @@ def test_kill_9_then_cleanup_leaves_nothing(tmp_path):
     out, _ = again.communicate(timeout=60)
     assert again.returncode == 0 and "cleaned 0 run(s)" in out
 
+    report = _faultlab("report", str(journal.parent))
+    out, err = report.communicate(timeout=120)
+    assert report.returncode == 1, (out, err)
+    text = (journal.parent / "report.md").read_text()
+    assert "crashed" in text.lower() and "no end record" in text
+
 
 @pytest.mark.parametrize("command, document, says", [
     ("run", "stacks/trading.yaml", "this is a stack file, not a scenario; bring it up with `faultlab stack up"),
