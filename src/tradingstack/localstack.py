@@ -91,7 +91,11 @@ class LocalStack:
 
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.postgres = PostgresServer(self.workdir / "pg", settings=postgres_settings)
+        # WAL flushed by O_DSYNC writes instead of write + fdatasync: the same durability (the
+        # commit is on disk before it returns) for one system call fewer per flush; measured
+        # 0.56-0.61 -> 0.52-0.53 ms of PostgreSQL CPU per accepted order on this machine.
+        settings = {"wal_sync_method": "open_datasync", **(postgres_settings or {})}
+        self.postgres = PostgresServer(self.workdir / "pg", settings=settings)
         self.extra_env = {"SEED_ACCOUNTS": str(seed_accounts), **(env or {})}
         self.service_env = service_env or {}
         self.with_router = with_router
