@@ -95,14 +95,16 @@ def _expect_kind(path: Path, wanted: str) -> None:
 
 
 def _report(run_dir: Path, langs: list[str], plan_info: dict[str, Any] | None = None) -> Any:
+    """Analyse a finished run once, write its reports from that analysis, and return it."""
+    from faultlab.analysis import analyse
     from faultlab.report import write_reports
 
-    files = write_reports(run_dir, langs=langs, plan_info=plan_info)
-    return files
+    analysis = analyse(run_dir)
+    write_reports(run_dir, langs=langs, plan_info=plan_info, analysis=analysis)
+    return analysis
 
 
 def _run(args: argparse.Namespace) -> ExitCode:
-    from faultlab.analysis import analyse
     from faultlab.cli.live import progress_observer
     from faultlab.engine.run import run_scenario
     from faultlab.loader import load_scenario
@@ -110,8 +112,7 @@ def _run(args: argparse.Namespace) -> ExitCode:
     _expect_kind(args.scenario, "scenario")
     scenario = load_scenario(args.scenario)
     result = run_scenario(scenario, reports_dir=args.reports, observers=[progress_observer()], state_dir=args.state_dir)
-    _report(result.run_dir, args.lang or ["en"])
-    analysis = analyse(result.run_dir)
+    analysis = _report(result.run_dir, args.lang or ["en"])
     _print_verdicts(analysis)
     print(f"report: {result.run_dir / 'report.html'}")
     return ExitCode.OK if analysis.passed else ExitCode.TARGET_MISSED
@@ -148,25 +149,20 @@ def _drill(args: argparse.Namespace) -> ExitCode:
     group = f"{Path(plan.source).stem}/{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
     plan_dir = args.reports / group
     started = time.monotonic()
-    run_dirs = []
+    analyses = []
     scenarios = plan.resolved_scenarios
     total = len(scenarios) * plan.trials
     for trial in range(plan.trials):
         for scenario in scenarios:
-            print(f"[{len(run_dirs) + 1}/{total}] {scenario.id} trial {trial + 1}: {scenario.title}", flush=True)
+            print(f"[{len(analyses) + 1}/{total}] {scenario.id} trial {trial + 1}: {scenario.title}", flush=True)
             result = run_scenario(scenario, reports_dir=plan_dir, group="runs",
                                   observers=[progress_observer()], state_dir=args.state_dir)
-            _report(result.run_dir, langs, info)
-            run_dirs.append(result.run_dir)
-    book = write_book(plan_dir, run_dirs, info, langs=langs)
-    from faultlab.analysis import analyse
-
-    passed = True
-    for run_dir in run_dirs:
-        analysis = analyse(run_dir)
-        passed &= analysis.passed
-        print(f"{'PASS' if analysis.passed else 'FAIL'}  {analysis.scenario.get('id')}  {run_dir}")
+            analyses.append(_report(result.run_dir, langs, info))
+    book = write_book(plan_dir, analyses, info, langs=langs)
+    for analysis in analyses:
+        print(f"{'PASS' if analysis.passed else 'FAIL'}  {analysis.scenario.get('id')}  {analysis.run_dir}")
         _print_verdicts(analysis)
+    passed = all(analysis.passed for analysis in analyses)
     print(f"drill finished in {time.monotonic() - started:.0f} s; book: {book.index_html}")
     return ExitCode.OK if passed else ExitCode.TARGET_MISSED
 
