@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from faultlab.engine.run import _abort_rule, _Health
+from faultlab.engine.run import _abort_rule, RollingHealth
 from faultlab.model.scenario import Scenario
 
 
@@ -16,7 +16,7 @@ def _scenario(abort_when: dict | None) -> Scenario:
     return Scenario.model_validate(data)
 
 
-def _feed(health: _Health, start: float, end: float, ok: bool, latency: float = 0.01, step: float = 0.05) -> None:
+def _feed(health: RollingHealth, start: float, end: float, ok: bool, latency: float = 0.01, step: float = 0.05) -> None:
     t = start
     while t < end:
         health.add(SimpleNamespace(t_send=t, ok=ok, latency_s=latency))
@@ -24,7 +24,7 @@ def _feed(health: _Health, start: float, end: float, ok: bool, latency: float = 
 
 
 def test_aborts_only_after_the_condition_lasted_its_time():
-    health, clock = _Health(), {"t": 0.0}
+    health, clock = RollingHealth(), {"t": 0.0}
     check = _abort_rule(_scenario({"success_rate": {"below": "50%", "for": "3s"}}), health, lambda: clock["t"], 0.0)
     _feed(health, 0.0, 5.0, ok=True)
     clock["t"] = 5.0
@@ -38,7 +38,7 @@ def test_aborts_only_after_the_condition_lasted_its_time():
 
 
 def test_a_healthy_moment_resets_the_count():
-    health, clock = _Health(), {"t": 0.0}
+    health, clock = RollingHealth(), {"t": 0.0}
     check = _abort_rule(_scenario({"p99_latency": {"above": "500ms", "for": "2s"}}), health, lambda: clock["t"], 0.0)
     _feed(health, 0.0, 3.0, ok=True, latency=0.9)
     clock["t"] = 3.0
@@ -55,6 +55,6 @@ def test_a_healthy_moment_resets_the_count():
 
 
 def test_no_rule_never_aborts():
-    health = _Health()
+    health = RollingHealth()
     _feed(health, 0.0, 5.0, ok=False)
     assert _abort_rule(_scenario(None), health, lambda: 5.0, 0.0)() == ""

@@ -6,32 +6,19 @@ Both are engine observers (called with keyword arguments; unknown events are ign
 from __future__ import annotations
 
 import sys
-import threading
 import time
-from collections import deque
 from typing import Any, TextIO
 
 __all__ = ["progress_observer"]
 
 
-class _Stats:
-    def __init__(self) -> None:
-        self.samples: deque[tuple[float, bool, float]] = deque(maxlen=200)
-        self.lock = threading.Lock()
-
-    def add(self, sample: Any) -> None:
-        with self.lock:
-            self.samples.append((sample.t_send, bool(sample.ok), float(sample.latency_s)))
-
-    def last_second(self) -> tuple[float | None, float | None]:
-        with self.lock:
-            rows = list(self.samples)
-        if not rows:
-            return None, None
-        newest = rows[-1][0]
-        rows = [r for r in rows if r[0] >= newest - 1.0]
-        latencies = sorted(r[2] for r in rows)
-        return sum(r[1] for r in rows) / len(rows), latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+def _last_second(health: Any) -> tuple[float | None, float | None]:
+    """Success rate and p99 of the second before the newest sample."""
+    newest = health.newest()
+    if newest is None:
+        return None, None
+    _, rate, p99 = health.since(newest - 1.0)
+    return rate, p99
 
 
 class PlainProgress:
@@ -40,7 +27,9 @@ class PlainProgress:
     def __init__(self, out: TextIO = sys.stderr, every_s: float = 5.0):
         self.out = out
         self.every_s = every_s
-        self.stats = _Stats()
+        from faultlab.engine.run import RollingHealth
+
+        self.stats = RollingHealth(horizon_s=5.0)
         self._last = 0.0
         self.t_load: float | None = None
         self.duration: float | None = None
@@ -66,7 +55,7 @@ class PlainProgress:
             now = time.monotonic()
             if now - self._last >= self.every_s:
                 self._last = now
-                rate, p99 = self.stats.last_second()
+                rate, p99 = _last_second(self.stats)
                 t = kw["sample"].t_send - (self.t_load or 0.0)
                 total = f"/{self.duration:g}" if self.duration else ""
                 self._line(f"  t={t:5.1f}{total} s  success {_pct(rate)}  p99 {_ms(p99)}")
@@ -119,7 +108,7 @@ class RichProgress(PlainProgress):
     def _panel(self) -> Any:
         from rich.table import Table
 
-        rate, p99 = self.stats.last_second()
+        rate, p99 = _last_second(self.stats)
         t = self.t_now - (self.t_load or self.t_now)
         table = Table.grid(padding=(0, 2))
         table.add_row("scenario", f"{self.scenario.id} {self.scenario.title}" if self.scenario else "")

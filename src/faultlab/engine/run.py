@@ -25,7 +25,6 @@ import os
 import signal
 import socket
 import threading
-import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -53,7 +52,7 @@ from faultlab.engine.scheduler import Scheduler, TimelineItem
 from faultlab.errors import FaultlabError, InfrastructureError, Interrupted
 from faultlab.model.scenario import FaultStep, JobStep, Scenario
 
-__all__ = ["RunResult", "run_scenario", "new_run_id", "sigterm_as_interrupt", "PROBE_INTERVAL_S"]
+__all__ = ["RunResult", "RollingHealth", "run_scenario", "new_run_id", "sigterm_as_interrupt", "PROBE_INTERVAL_S"]
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +96,9 @@ class _Hub:
                 log.exception("observer %r failed on %s", observer, event.get("event"))
 
 
-class _Health:
-    """Rolling view of the canary for the abort rule and the live display."""
+class RollingHealth:
+    """The canary's recent samples: success rate and p99 over any recent span (for the abort
+    rule and the live display)."""
 
     def __init__(self, horizon_s: float = 60.0):
         self._samples: deque[tuple[float, bool, float]] = deque()
@@ -111,6 +111,11 @@ class _Health:
             while self._samples and self._samples[0][0] < sample.t_send - self.horizon_s:
                 self._samples.popleft()
 
+    def newest(self) -> float | None:
+        """Send time of the newest sample, or None before the first."""
+        with self._lock:
+            return self._samples[-1][0] if self._samples else None
+
     def since(self, t_from: float) -> tuple[int, float | None, float | None]:
         """Count, success rate and p99 latency of the samples sent at or after ``t_from``."""
         with self._lock:
@@ -122,7 +127,7 @@ class _Health:
         return len(rows), sum(1 for s in rows if s[1]) / len(rows), p99
 
 
-def _abort_rule(scenario: Scenario, health: _Health, now: Callable[[], float], t_load: float) -> Callable[[], str]:
+def _abort_rule(scenario: Scenario, health: RollingHealth, now: Callable[[], float], t_load: float) -> Callable[[], str]:
     rules = scenario.abort_when
     state: dict[str, float | None] = {"bad_since": None}
 
@@ -316,7 +321,7 @@ def run_scenario(
     )
     journal = JournalWriter.open(run_dir, header, origin=origin, clock=clock)
     ledger = Ledger(run_id, state_dir=state_dir)
-    health = _Health()
+    health = RollingHealth()
     status, reason, error = "failed", "", None
     faults: _Faults | None = None
     hub(event="run", state="begin", run_id=run_id, run_dir=run_dir, scenario=scenario)
@@ -356,7 +361,7 @@ def run_scenario(
 
 
 def _drive(scenario: Scenario, stack: Any, plugin: Any, journal: JournalWriter, clock: MonotonicClock,
-           hub: _Hub, health: _Health) -> tuple[str, str, _Faults]:
+           hub: _Hub, health: RollingHealth) -> tuple[str, str, _Faults]:
     from faultlab.engine.load import LoadDriver, LoadSpec
     from faultlab.engine.probes import CanaryProbe, MonitorProbe
 
