@@ -157,7 +157,7 @@ class Router:
                 if resp.status >= 500:
                     raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status)
                 body = await resp.json(loads=orjson.loads)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        except (aiohttp.ClientError, TimeoutError, ValueError):
             self.breaker.failure()
             self.errors.labels("exchange").inc()
             raise

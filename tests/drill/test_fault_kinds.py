@@ -18,7 +18,7 @@ from faultlab.loader import load_stack
 from faultlab.plugin import load_plugin
 from faultlab.registry import fault_kinds
 from faultlab.runtime.ledger import Ledger
-from faultlab.runtime.local import bring_up, proxy_client
+from faultlab.runtime.local import bring_up
 
 pytestmark = pytest.mark.processes
 

@@ -23,7 +23,6 @@ from faultlab.report.format import (
     resolution_text,
     seconds_text,
     target_text,
-    value_text,
 )
 from faultlab.report.messages import Catalogue
 
