@@ -140,6 +140,8 @@ def _settle_chunk(conn, run_id: int, business_date: date, upto: int, chunk: int,
             cash[account] = cash.get(account, Decimal(0)) + sign * round(quantity * price, 4)
             shares[(account, symbol)] = shares.get((account, symbol), 0) - sign * quantity
         accounts = sorted(cash)
+        # The schema's lock order: the accounts first, in id order, then their positions.
+        conn.execute("SELECT lock_accounts(%s::bigint[])", (accounts,))
         conn.execute("UPDATE accounts a SET cash = a.cash + d.delta "
                      "FROM unnest(%s::bigint[], %s::numeric[]) AS d(id, delta) WHERE a.id = d.id",
                      (accounts, [cash[a] for a in accounts]))

@@ -37,6 +37,8 @@ Environment (defaults for ``TRADINGSTACK_PROFILE=strong`` / ``weak``):
 ``DB_RETRY_BACKOFF_MAX``    1.0 s         30 s        backoff cap
 ``CB_FAILURE_THRESHOLD``    5             1           consecutive DB failures that open the circuit
 ``ADMISSION_LIMIT``         256           0 (off)     concurrent order requests before 429
+``ORDER_BATCH_MAX``         32                        most orders committed in one transaction
+``ORDER_BATCH_FLUSHES``     2                         order commits under way at once
 ``READY_DB_TIMEOUT``        0.4 s                     bound of one readiness probe
 ``READY_INTERVAL``          0.1 s                     readiness probe period
 ``READY_STALE``             0.7 s                     not ready when no probe or request succeeded for this long
@@ -51,6 +53,11 @@ Environment (defaults for ``TRADINGSTACK_PROFILE=strong`` / ``weak``):
 
 The ``strong`` profile also closes the circuit as soon as a readiness probe succeeds again;
 the ``weak`` profile waits out its (long) backoff.
+
+Orders are committed in groups (:mod:`tradingstack.orderbatch`): while ``ORDER_BATCH_FLUSHES``
+commits are under way, new orders wait for the next one and share it, so a busy gateway pays
+one WAL flush for many orders; every order is still acknowledged only after its commit.
+``ORDER_BATCH_MAX=1`` commits each order alone.
 """
 
 from __future__ import annotations
@@ -71,6 +78,11 @@ log = logging.getLogger("tradingstack.gateway")
 _ORDER_COLUMNS = ("id, client_order_id, account_id, symbol, side, type, quantity, limit_price, stop_price, "
                   "status, reason, cancel_requested, fill_price, created_at, sent_at, done_at")
 
+
+# The orders of one group in one statement (one transaction, one commit), in array order.
+_PLACE_SQL = ("SELECT * FROM place_orders($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], "
+              "$6::bigint[], $7::numeric[], $8::numeric[], $9)")
+_PLACE_FIELDS = ("client_order_id", "account", "symbol", "side", "type", "quantity", "limit_price", "stop_price")
 
 _CANCEL_SQL = (
     "WITH flagged AS (UPDATE orders SET cancel_requested = true WHERE id = $1 AND status IN ('accepted', 'sent') "
@@ -105,6 +117,8 @@ class GatewaySettings:
         self.backoff_max = setting("DB_RETRY_BACKOFF_MAX", 1.0, 30.0)
         self.cb_threshold = int(setting("CB_FAILURE_THRESHOLD", 5, 1))
         self.admission_limit = int(setting("ADMISSION_LIMIT", 256, 0))
+        self.batch_max = int(setting("ORDER_BATCH_MAX", 32))
+        self.batch_flushes = int(setting("ORDER_BATCH_FLUSHES", 2))
         self.ready_db_timeout = setting("READY_DB_TIMEOUT", 0.4)
         self.ready_interval = setting("READY_INTERVAL", 0.1)
         self.ready_stale = setting("READY_STALE", 0.7)
@@ -128,6 +142,8 @@ class _Metrics:
         self.latency = Histogram("gateway_request_seconds", "Request latency", ["endpoint"],
                                  buckets=fine, registry=r)
         self.inflight = Gauge("gateway_inflight_orders", "Order requests in progress", registry=r)
+        self.batch_size = Histogram("gateway_order_batch_size", "Orders committed per transaction",
+                                    buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r)
         self.pool_size = Gauge("gateway_db_pool_size", "Open pooled connections", registry=r)
         self.pool_idle = Gauge("gateway_db_pool_idle", "Idle pooled connections", registry=r)
         self.pool_max = Gauge("gateway_db_pool_max", "Configured pool size", registry=r)
@@ -204,6 +220,11 @@ class Gateway:
         self.fail_at = 0.0
         self.read_only_at = 0.0
         self.tasks: list[asyncio.Task] = []
+        from tradingstack.orderbatch import OrderBatcher  # noqa: PLC0415
+
+        self.batcher = OrderBatcher(self._commit_orders, max_batch=settings.batch_max,
+                                    max_flushes=settings.batch_flushes, unavailable=DatabaseUnavailable,
+                                    on_batch=self.m.batch_size.observe)
 
     # -- database access -------------------------------------------------------------------
 
@@ -241,18 +262,20 @@ class Gateway:
         if self.pool is not None:
             self.pool.terminate()
 
-    async def db(self, op, *, write: bool = True):
+    async def db(self, op, *, write: bool = True, deadline: float | None = None):
         """Run ``op(conn, timeout)`` under the breaker, retrying lost connections within the deadline.
 
         ``timeout`` is what ``op`` may spend on its statements: the statement timeout, cut to
-        what is left of the request's deadline. Only a successful ``write`` ends a streak of
-        failed requests (reads may pass while order intake cannot).
+        what is left of the request's deadline (``deadline``, by default ``REQUEST_TIMEOUT``
+        from now). Only a successful ``write`` ends a streak of failed requests (reads may
+        pass while order intake cannot).
         """
         import asyncpg  # noqa: PLC0415
 
         from tradingstack.resilience import CircuitOpen, backoff_delay  # noqa: PLC0415
 
-        deadline = time.monotonic() + self.s.request_timeout
+        if deadline is None:
+            deadline = time.monotonic() + self.s.request_timeout
         attempt = 0
         while True:
             try:
@@ -286,6 +309,15 @@ class Gateway:
                 self._failed()
                 self.read_only_at = time.monotonic()
                 raise DatabaseUnavailable("database_read_only", "the database refuses writes", 503) from exc
+            except asyncpg.DeadlockDetectedError as exc:
+                # The schema's lock order rules deadlocks out between the stack's own writers;
+                # anything else that locks rows may still cause one. PostgreSQL rolled this
+                # transaction back, so running it again is safe.
+                self.breaker.release_trial()
+                if time.monotonic() >= deadline - 0.05:
+                    self._failed()
+                    raise DatabaseUnavailable("database_timeout", f"deadlock retried until the deadline: {exc}",
+                                              504) from exc
             except (asyncpg.QueryCanceledError, TimeoutError) as exc:
                 self.breaker.failure()
                 self._failed()
@@ -302,6 +334,15 @@ class Gateway:
                     self._failed()
                     raise DatabaseUnavailable("database_unavailable", f"{type(exc).__name__}: {exc}", 503) from exc
                 await asyncio.sleep(delay)
+
+    async def _commit_orders(self, orders, deadline: float):
+        """Place ``orders`` in one transaction; one ``place_order`` row per order, in order."""
+        columns = [[order[field] for order in orders] for field in _PLACE_FIELDS]
+
+        async def op(conn, timeout):
+            return await conn.fetch(_PLACE_SQL, *columns, self.collar, timeout=timeout)
+
+        return await self.db(op, deadline=deadline)
 
     def _failed(self) -> None:
         self.fail_streak += 1
@@ -457,14 +498,14 @@ class Gateway:
             except (ValueError, TypeError, KeyError) as exc:
                 return _error(web, 400, "invalid_order", str(exc))
 
-            async def op(conn, timeout):
-                return await conn.fetchrow(
-                    "SELECT * FROM place_order($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    order["client_order_id"], order["account"], order["symbol"], order["side"],
-                    order["type"], order["quantity"], order["limit_price"], order["stop_price"],
-                    self.collar, timeout=timeout)
+            from tradingstack.orderbatch import BatchTimeout  # noqa: PLC0415
 
-            row = await self.db(op)
+            try:
+                row = await self.batcher.place(order, time.monotonic() + self.s.request_timeout)
+            except BatchTimeout as exc:
+                self._failed()
+                raise DatabaseUnavailable("database_timeout", f"no commit within {self.s.request_timeout:g}s "
+                                          "(every order connection was busy)", 504) from exc
             out = _order_json(row)
             if not row["created"] and not _same_order(row, order):
                 return _error(web, 409, "client_order_id_conflict",
@@ -593,14 +634,14 @@ def _validate(body) -> dict:
     if not isinstance(body, dict):
         raise ValueError("the body must be a JSON object")
     coid = body.get("client_order_id")
-    if not isinstance(coid, str) or not 1 <= len(coid) <= 64:
-        raise ValueError("client_order_id must be a string of 1 to 64 characters")
+    if not isinstance(coid, str) or not 1 <= len(coid) <= 64 or not coid.isprintable():
+        raise ValueError("client_order_id must be a string of 1 to 64 printable characters")
     account = body.get("account")
-    if isinstance(account, bool) or not isinstance(account, int) or account <= 0:
-        raise ValueError("account must be a positive integer")
+    if isinstance(account, bool) or not isinstance(account, int) or not 0 < account < 2**63:
+        raise ValueError("account must be a positive 64-bit integer")
     symbol = body.get("symbol")
-    if not isinstance(symbol, str) or not 1 <= len(symbol) <= 12:
-        raise ValueError("symbol must be a string of 1 to 12 characters")
+    if not isinstance(symbol, str) or not 1 <= len(symbol) <= 12 or not symbol.isprintable():
+        raise ValueError("symbol must be a string of 1 to 12 printable characters")
     side = body.get("side")
     if side not in ("buy", "sell"):
         raise ValueError("side must be 'buy' or 'sell'")

@@ -224,7 +224,10 @@ class Router:
         self.batch_seconds.observe(time.monotonic() - started)
         async with self._conn() as conn, conn.transaction():
             fills = [r["fill"] for r in new_results + cancel_results if r["status"] == "filled" and r.get("fill")]
-            await self._record(conn, fills, "send")
+            closing = [r["order_id"] for r in new_results if r["status"] in ("rejected", "cancelled")]
+            closing += [r["order_id"] for r in cancel_results if r["status"] in ("cancelled", "unknown")]
+            await _lock_accounts(conn, [int(f["order_id"]) for f in fills] + closing)
+            await self._record(conn, fills, "send", locked=True)
             sent_ids = [r["order_id"] for r in new_results if r["status"] == "resting"]
             if sent_ids:
                 await conn.execute("UPDATE orders SET status = 'sent', sent_at = coalesce(sent_at, clock_timestamp()) "
@@ -294,9 +297,11 @@ class Router:
                     self.resent.inc(len(unknown))
         return self.reconcile_interval
 
-    async def _record(self, conn, fills: list[dict], via: str) -> None:
+    async def _record(self, conn, fills: list[dict], via: str, *, locked: bool = False) -> None:
         if not fills:
             return
+        if not locked:
+            await _lock_accounts(conn, [int(f["order_id"]) for f in fills])
         rows = await conn.fetch(
             "SELECT f.exec_id, record_fill(f.exec_id, f.order_id, f.quantity, f.price, f.executed_at) AS new, "
             "extract(epoch FROM clock_timestamp() - o.created_at)::float8 AS delay "
@@ -338,6 +343,12 @@ class Router:
         app.router.add_get("/health/ready", ready)
         app.router.add_get("/metrics", metrics)
         return app
+
+
+async def _lock_accounts(conn, order_ids: list[int]) -> None:
+    """Lock the accounts of ``order_ids`` in the schema's lock order (see tradingstack.schema)."""
+    if order_ids:
+        await conn.execute("SELECT lock_order_accounts($1::bigint[])", order_ids)
 
 
 async def _keep_session(conn) -> None:

@@ -259,8 +259,44 @@ BEGIN
 END $$;
 """
 
+# Lock order, so that concurrent writers cannot deadlock: a transaction that changes an
+# account's buying power, cash or positions first locks every account row it will touch, in
+# ascending id order (lock_accounts), and touches a positions row only while holding its
+# account. The gateway's grouped intake (place_orders), the router's fills and closes and the
+# settlement batch all follow it. Without it, a group of orders and a router batch locking
+# the same two accounts in opposite orders waited for deadlock_timeout (1 s) before one was
+# rolled back, which showed as a 1 s latency tail under load.
+_V2 = """
+CREATE FUNCTION lock_accounts(p_accounts bigint[]) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM accounts WHERE id = ANY(p_accounts) ORDER BY id FOR UPDATE;
+END $$;
+
+-- Several orders in one transaction (the gateway's group commit): accounts locked first, then
+-- place_order for each, in the given order; one row per order, in that order.
+CREATE FUNCTION place_orders(p_client_order_ids text[], p_accounts bigint[], p_symbols text[], p_sides text[],
+                             p_types text[], p_quantities bigint[], p_limits numeric[], p_stops numeric[],
+                             p_collar numeric)
+RETURNS TABLE (order_id bigint, client_order_id text, created boolean, status text, reason text, account_id bigint,
+               symbol text, side text, type text, quantity bigint, limit_price numeric,
+               stop_price numeric, created_at timestamptz)
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM lock_accounts(p_accounts);
+    FOR i IN 1 .. coalesce(array_length(p_client_order_ids, 1), 0) LOOP
+        RETURN QUERY SELECT * FROM place_order(p_client_order_ids[i], p_accounts[i], p_symbols[i], p_sides[i],
+                                               p_types[i], p_quantities[i], p_limits[i], p_stops[i], p_collar);
+    END LOOP;
+END $$;
+
+-- The accounts of some orders, locked in lock order (the router, before fills and closes).
+CREATE FUNCTION lock_order_accounts(p_orders bigint[]) RETURNS void LANGUAGE sql AS $$
+    SELECT lock_accounts(array(SELECT DISTINCT account_id FROM orders WHERE id = ANY(p_orders)));
+$$;
+"""
+
 #: (version, SQL) pairs, applied in order, each once.
-MIGRATIONS: list[tuple[int, str]] = [(1, _V1)]
+MIGRATIONS: list[tuple[int, str]] = [(1, _V1), (2, _V2)]
 
 
 def _seed_statements(accounts: int, cash: float, position: int) -> list[tuple[str, tuple]]:

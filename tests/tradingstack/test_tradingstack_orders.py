@@ -66,6 +66,9 @@ def test_risk_check_rejects_and_cancel_releases(stack):
         short = client.post("/orders", json=_order("short", side="sell", quantity=5000))
         assert short.status_code == 422 and short.json()["reason"] == "insufficient position"
         assert client.post("/orders", json={"client_order_id": "x"}).status_code == 400
+        for bad in ({"client_order_id": "nul\u0000"}, {"account": 2**63}, {"symbol": "K\u0000"}):
+            refused = client.post("/orders", json=_order("bad", **bad))
+            assert refused.status_code == 400 and refused.json()["error"] == "invalid_order", bad
         resting = client.post("/orders", json=_order("rest", type="limit", price=1.0)).json()
         before = client.get("/accounts/7").json()["buying_power"]
         assert client.delete(f"/orders/{resting['order_id']}").status_code == 202
@@ -76,6 +79,33 @@ def test_risk_check_rejects_and_cancel_releases(stack):
         assert client.get("/accounts/7").json()["buying_power"] == pytest.approx(before + 3.0)
         assert client.delete(f"/orders/{resting['order_id']}").status_code == 409
     assert check_integrity(stack.dsn, ["rest"]) == []
+
+
+def test_concurrent_orders_share_commits_and_each_is_acknowledged_after_its_own(stack):
+    coids = [f"group-{i}" for i in range(200)]
+
+    async def burst():
+        async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=10,
+                                     limits=httpx.Limits(max_connections=200)) as client:
+            return await asyncio.gather(*(client.post("/orders", json=_order(c, account=1 + i % 50))
+                                          for i, c in enumerate(coids)))
+
+    responses = asyncio.run(burst())
+    assert [r.status_code for r in responses] == [201] * 200
+    assert [r.json()["client_order_id"] for r in responses] == coids
+    assert len({r.json()["order_id"] for r in responses}) == 200
+    metrics = httpx.get(stack.gateway_url + "/metrics").text
+    commits = _metric(metrics, "gateway_order_batch_size_count")
+    assert _metric(metrics, "gateway_order_batch_size_sum") == 200
+    assert commits < 200, "200 concurrent orders should not need 200 commits"
+    assert _count(stack.dsn, "SELECT count(*) FROM orders WHERE client_order_id LIKE 'group-%%'") == 200
+    assert _count(stack.dsn, "SELECT count(*) FROM outbox WHERE kind = 'new'") == 200
+    wait_settled(stack.dsn, 20)
+    assert check_integrity(stack.dsn, coids) == []
+
+
+def _metric(text: str, name: str) -> float:
+    return next(float(line.split()[1]) for line in text.splitlines() if line.startswith(name + " "))
 
 
 async def _load(url: str, seconds: float, workers: int, acked: list[str], errors: list[str]) -> None:

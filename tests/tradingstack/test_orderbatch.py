@@ -1,0 +1,167 @@
+"""OrderBatcher on its own: who shares a commit, deadlines, and a bad order failing alone."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tradingstack.orderbatch import BatchTimeout, OrderBatcher
+
+
+class Unavailable(Exception):
+    pass
+
+
+class FakeDatabase:
+    """Records every commit; each commit waits until the test releases it."""
+
+    def __init__(self, refuse: str | None = None, unavailable: bool = False):
+        self.commits: list[list[str]] = []
+        self.release = asyncio.Event()
+        self.refuse, self.unavailable = refuse, unavailable
+        self.deadlines: list[float] = []
+
+    async def commit(self, orders, deadline):
+        ids = [o["client_order_id"] for o in orders]
+        self.commits.append(ids)
+        self.deadlines.append(deadline)
+        await self.release.wait()
+        if self.unavailable:
+            raise Unavailable("database down")
+        if self.refuse in ids:
+            raise ValueError(f"refused {self.refuse}")
+        return [{"row_of": i} for i in ids]
+
+
+def _order(coid: str) -> dict:
+    return {"client_order_id": coid, "account": 1, "symbol": "KO", "side": "buy"}
+
+
+async def _settle():
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def test_idle_orders_commit_at_once_and_a_busy_batcher_groups_the_rest():
+    async def scenario():
+        db = FakeDatabase()
+        sizes: list[int] = []
+        batcher = OrderBatcher(db.commit, max_batch=32, max_flushes=2, on_batch=sizes.append)
+        far = time.monotonic() + 10
+        tasks = [asyncio.create_task(batcher.place(_order(f"o{i}"), far)) for i in range(7)]
+        await _settle()
+        # The first two start their own commits; the other five wait for a free one.
+        assert db.commits == [["o0"], ["o1"]] and len(batcher.pending) == 5
+        db.release.set()
+        results = await asyncio.gather(*tasks)
+        assert results == [{"row_of": f"o{i}"} for i in range(7)]
+        assert db.commits[2] == ["o2", "o3", "o4", "o5", "o6"] and sizes == [1, 1, 5]
+
+    asyncio.run(scenario())
+
+
+def test_a_batch_is_capped_and_keeps_arrival_order():
+    async def scenario():
+        db = FakeDatabase()
+        batcher = OrderBatcher(db.commit, max_batch=3, max_flushes=1)
+        far = time.monotonic() + 10
+        first = asyncio.create_task(batcher.place(_order("first"), far))
+        await _settle()
+        rest = [asyncio.create_task(batcher.place(_order(c), far)) for c in ("z", "y", "x", "w")]
+        await _settle()
+        db.release.set()
+        await asyncio.gather(first, *rest)
+        assert db.commits == [["first"], ["z", "y", "x"], ["w"]]
+        assert [t.result() for t in rest] == [{"row_of": c} for c in ("z", "y", "x", "w")]
+
+    asyncio.run(scenario())
+
+
+def test_a_refused_order_fails_alone_and_the_rest_of_its_batch_commits():
+    async def scenario():
+        db = FakeDatabase(refuse="bad")
+        batcher = OrderBatcher(db.commit, max_batch=32, max_flushes=1, unavailable=Unavailable)
+        far = time.monotonic() + 10
+        blocker = asyncio.create_task(batcher.place(_order("a"), far))
+        await _settle()
+        batch = [asyncio.create_task(batcher.place(_order(c), far)) for c in ("b", "bad", "c")]
+        await _settle()
+        db.release.set()
+        results = await asyncio.gather(blocker, *batch, return_exceptions=True)
+        assert results[0] == {"row_of": "a"} and results[1] == {"row_of": "b"} and results[3] == {"row_of": "c"}
+        assert isinstance(results[2], ValueError)
+        # The batch was tried once together, then once per order.
+        assert db.commits == [["a"], ["b", "bad", "c"], ["b"], ["bad"], ["c"]]
+
+    asyncio.run(scenario())
+
+
+def test_an_unavailable_database_fails_the_whole_batch_without_retrying_one_by_one():
+    async def scenario():
+        db = FakeDatabase(unavailable=True)
+        batcher = OrderBatcher(db.commit, max_batch=32, max_flushes=1, unavailable=Unavailable)
+        far = time.monotonic() + 10
+        tasks = [asyncio.create_task(batcher.place(_order(c), far)) for c in ("a", "b", "c")]
+        await _settle()
+        db.release.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert all(isinstance(r, Unavailable) for r in results)
+        assert db.commits == [["a"], ["b", "c"]]
+
+    asyncio.run(scenario())
+
+
+def test_a_queued_order_past_its_deadline_is_withdrawn_and_never_committed():
+    async def scenario():
+        db = FakeDatabase()
+        batcher = OrderBatcher(db.commit, max_batch=32, max_flushes=1)
+        now = time.monotonic()
+        held = asyncio.create_task(batcher.place(_order("held"), now + 10))
+        await _settle()
+        with pytest.raises(BatchTimeout):
+            await batcher.place(_order("late"), now + 0.05)
+        assert batcher.pending == []
+        db.release.set()
+        assert await held == {"row_of": "held"}
+        await _settle()
+        assert db.commits == [["held"]]
+
+    asyncio.run(scenario())
+
+
+def test_a_batch_commits_by_its_earliest_deadline_and_a_taken_order_waits_for_its_commit():
+    async def scenario():
+        db = FakeDatabase()
+        batcher = OrderBatcher(db.commit, max_batch=32, max_flushes=1)
+        now = time.monotonic()
+        first = asyncio.create_task(batcher.place(_order("first"), now + 0.05))
+        await _settle()
+        # "first" is in a commit when its deadline passes: it waits for that commit's outcome.
+        await asyncio.sleep(0.1)
+        assert not first.done()
+        db.release.set()
+        assert await first == {"row_of": "first"}
+        both = [asyncio.create_task(batcher.place(_order(c), now + d)) for c, d in (("a", 5), ("b", 3))]
+        await asyncio.gather(*both)
+        assert db.deadlines[-1] == pytest.approx(now + 3)
+
+    asyncio.run(scenario())
+
+
+def test_a_cancelled_commit_fails_its_orders_instead_of_leaving_them_waiting():
+    async def scenario():
+        db = FakeDatabase()
+        batcher = OrderBatcher(db.commit, max_batch=32, max_flushes=1)
+        far = time.monotonic() + 10
+        order = asyncio.create_task(batcher.place(_order("a"), far))
+        await _settle()
+        for task in asyncio.all_tasks():
+            if task is not asyncio.current_task() and task is not order:
+                task.cancel()
+        with pytest.raises(RuntimeError, match="cancelled"):
+            await order
+        assert batcher.flushing == 0
+
+    asyncio.run(scenario())
