@@ -75,6 +75,10 @@ class OrderBatcher:
                 # Still queued: withdraw it, so no later commit writes what was answered as failed.
                 self.pending.remove(entry)
                 raise BatchTimeout("no commit took the order before the request deadline") from None
+        except asyncio.CancelledError:
+            if not entry.taken:  # the request went away before any commit took its order
+                self.pending.remove(entry)
+            raise
         # A commit holds the order: its own deadline ends it soon; answer with its outcome.
         return await future
 

@@ -165,3 +165,22 @@ def test_a_cancelled_commit_fails_its_orders_instead_of_leaving_them_waiting():
         assert batcher.flushing == 0
 
     asyncio.run(scenario())
+
+
+def test_a_request_cancelled_while_queued_is_withdrawn():
+    async def scenario():
+        db = FakeDatabase()
+        batcher = OrderBatcher(db.commit, max_batch=32, max_flushes=1)
+        far = time.monotonic() + 10
+        held = asyncio.create_task(batcher.place(_order("held"), far))
+        gone = asyncio.create_task(batcher.place(_order("gone"), far))
+        await _settle()
+        gone.cancel()
+        await _settle()
+        assert batcher.pending == []
+        db.release.set()
+        await held
+        await _settle()
+        assert db.commits == [["held"]]
+
+    asyncio.run(scenario())
