@@ -170,6 +170,10 @@ class _Metrics:
                                   registry=r)
 
 
+class _DeadlinePassed(Exception):
+    """The request's deadline passed before its statement could start."""
+
+
 class DatabaseUnavailable(Exception):
     """The database could not serve a request in time (mapped to 503/504)."""
 
@@ -187,7 +191,7 @@ def _jsonable(value):
 
 
 def _order_json(row) -> dict:
-    out = {k: _jsonable(v) for k, v in dict(row).items() if k != "created"}
+    out = {k: _jsonable(v) for k, v in dict(row).items() if k not in ("created", "batch_index")}
     out["order_id"] = out.pop("id", out.get("order_id"))
     out["account"] = out.pop("account_id", None)
     out["price"] = out.get("limit_price") if out.get("type") == "limit" else out.get("stop_price")
@@ -220,10 +224,13 @@ class Gateway:
         self.fail_at = 0.0
         self.read_only_at = 0.0
         self.tasks: list[asyncio.Task] = []
+        import asyncpg  # noqa: PLC0415
+
         from tradingstack.orderbatch import OrderBatcher  # noqa: PLC0415
 
+        # Values PostgreSQL refuses for one order (bad encoding, out of range): retried alone.
         self.batcher = OrderBatcher(self._commit_orders, max_batch=settings.batch_max,
-                                    max_flushes=settings.batch_flushes, unavailable=DatabaseUnavailable,
+                                    max_flushes=settings.batch_flushes, retry_alone=(asyncpg.DataError,),
                                     on_batch=self.m.batch_size.observe)
 
     # -- database access -------------------------------------------------------------------
@@ -256,19 +263,22 @@ class Gateway:
 
     async def stop(self) -> None:
         """Stop monitors and close the pool."""
+        await self.batcher.close()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.pool is not None:
             self.pool.terminate()
 
-    async def db(self, op, *, write: bool = True, deadline: float | None = None):
+    async def db(self, op, *, write: bool = True, deadline: float | None = None, requests: int = 1):
         """Run ``op(conn, timeout)`` under the breaker, retrying lost connections within the deadline.
 
         ``timeout`` is what ``op`` may spend on its statements: the statement timeout, cut to
         what is left of the request's deadline (``deadline``, by default ``REQUEST_TIMEOUT``
         from now). Only a successful ``write`` ends a streak of failed requests (reads may
-        pass while order intake cannot).
+        pass while order intake cannot). ``requests`` is how many requests the call serves (a
+        group of orders): a failure adds that many to the streak of failed requests, while the
+        circuit breaker counts failed calls to the database.
         """
         import asyncpg  # noqa: PLC0415
 
@@ -288,10 +298,11 @@ class Gateway:
                 # stalled connection is terminated here rather than handed back to the pool.
                 async with asyncio.timeout(max(0.01, remaining) + 0.5):
                     async with self.pool.acquire(timeout=min(self.s.pool_timeout, max(0.01, remaining))) as conn:
+                        left = deadline - time.monotonic()
+                        if left <= 0.01:
+                            # The connection was never used: give it back as it is.
+                            raise _DeadlinePassed()
                         try:
-                            left = deadline - time.monotonic()
-                            if left <= 0.01:
-                                raise TimeoutError("request deadline passed while waiting for a connection")
                             result = await op(conn, min(self.s.statement_timeout, left))
                         except TimeoutError:
                             # A stalled server leaves the connection mid-query: drop it, do not reuse.
@@ -304,9 +315,14 @@ class Gateway:
                 # loop may lag when the event loop is saturated).
                 self.db_ok_at = time.monotonic()
                 return result
+            except _DeadlinePassed as exc:
+                self.breaker.release_trial()
+                self._failed(requests)
+                raise DatabaseUnavailable("database_timeout", "the request deadline passed while waiting for a "
+                                          "database connection", 504) from exc
             except asyncpg.ReadOnlySQLTransactionError as exc:
                 self.breaker.release_trial()
-                self._failed()
+                self._failed(requests)
                 self.read_only_at = time.monotonic()
                 raise DatabaseUnavailable("database_read_only", "the database refuses writes", 503) from exc
             except asyncpg.DeadlockDetectedError as exc:
@@ -315,12 +331,12 @@ class Gateway:
                 # transaction back, so running it again is safe.
                 self.breaker.release_trial()
                 if time.monotonic() >= deadline - 0.05:
-                    self._failed()
+                    self._failed(requests)
                     raise DatabaseUnavailable("database_timeout", f"deadlock retried until the deadline: {exc}",
                                               504) from exc
             except (asyncpg.QueryCanceledError, TimeoutError) as exc:
                 self.breaker.failure()
-                self._failed()
+                self._failed(requests)
                 raise DatabaseUnavailable("database_timeout",
                                           f"no answer from the database within {self.s.request_timeout:g}s "
                                           f"({type(exc).__name__})", 504) from exc
@@ -331,9 +347,14 @@ class Gateway:
                 delay = backoff_delay(attempt, self.s.backoff_base, self.s.backoff_max)
                 attempt += 1
                 if time.monotonic() + delay >= deadline - 0.05:
-                    self._failed()
+                    self._failed(requests)
                     raise DatabaseUnavailable("database_unavailable", f"{type(exc).__name__}: {exc}", 503) from exc
                 await asyncio.sleep(delay)
+            except Exception:
+                # Not a verdict on the database (a refused value, a bug): a half-open trial must
+                # not stay taken, or the circuit would never close again.
+                self.breaker.release_trial()
+                raise
 
     async def _commit_orders(self, orders, deadline: float):
         """Place ``orders`` in one transaction; one ``place_order`` row per order, in order."""
@@ -342,10 +363,11 @@ class Gateway:
         async def op(conn, timeout):
             return await conn.fetch(_PLACE_SQL, *columns, self.collar, timeout=timeout)
 
-        return await self.db(op, deadline=deadline)
+        rows = await self.db(op, deadline=deadline, requests=len(orders))
+        return sorted(rows, key=lambda row: row["batch_index"])
 
-    def _failed(self) -> None:
-        self.fail_streak += 1
+    def _failed(self, requests: int = 1) -> None:
+        self.fail_streak += requests
         self.fail_at = time.monotonic()
 
     # -- monitoring ---------------------------------------------------------------------------
@@ -504,8 +526,7 @@ class Gateway:
                 row = await self.batcher.place(order, time.monotonic() + self.s.request_timeout)
             except BatchTimeout as exc:
                 self._failed()
-                raise DatabaseUnavailable("database_timeout", f"no commit within {self.s.request_timeout:g}s "
-                                          "(every order connection was busy)", 504) from exc
+                raise DatabaseUnavailable("database_timeout", f"order not written: {exc}", 504) from exc
             out = _order_json(row)
             if not row["created"] and not _same_order(row, order):
                 return _error(web, 409, "client_order_id_conflict",

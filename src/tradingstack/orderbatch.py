@@ -8,15 +8,18 @@ waits for the next free commit, which takes every order that arrived meanwhile (
 ``max_batch``) in one statement. Each request is still answered only after the commit that
 holds its order, so the durability promise is unchanged.
 
-Orders keep their arrival order within a batch (the database function locks the batch's
-accounts in id order first, so concurrent batches cannot deadlock). If a batch fails for a
-reason other than the database being unavailable (a value one order carries that PostgreSQL
-refuses), its orders are retried one by one, so a bad order fails alone.
+An order whose deadline is less than ``min_time_left`` away when a commit could take it is
+refused with :class:`BatchTimeout` (nothing written) rather than cutting the whole commit's
+time short. A commit refused with one of the ``retry_alone`` exceptions (a value one order
+carries that PostgreSQL refuses) is retried order by order, in the same commit slot, so a
+bad order fails alone; any other failure fails the whole batch.
 
 ::
 
-    batcher = OrderBatcher(commit, max_batch=32, max_flushes=2)
+    batcher = OrderBatcher(commit, max_batch=32, max_flushes=2, retry_alone=(asyncpg.DataError,))
     row = await batcher.place(order, deadline)   # commit(orders, deadline) -> rows, in order
+    ...
+    await batcher.close()                        # fails what is queued, cancels commits
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ Commit = Callable[[Sequence[dict], float], Awaitable[Sequence]]
 
 
 class BatchTimeout(Exception):
-    """The request's deadline passed before any commit took its order (nothing was written)."""
+    """No commit took the order before its deadline (nothing was written)."""
 
 
 class _Entry:
@@ -45,22 +48,31 @@ class OrderBatcher:
     """Collects concurrent orders and commits them together through ``commit``.
 
     ``commit(orders, deadline)`` writes the orders in one transaction and returns one row per
-    order, in order; it raises to fail them all. ``unavailable`` is the exception type that
-    means the database could not serve the batch (no one-by-one retry then).
+    order, in order; it raises to fail them all.
     """
 
     def __init__(self, commit: Commit, *, max_batch: int = 32, max_flushes: int = 2,
-                 unavailable: type[BaseException] = Exception, on_batch: Callable[[int], None] | None = None):
+                 min_time_left: float = 0.1, retry_alone: tuple[type[BaseException], ...] = (),
+                 on_batch: Callable[[int], None] | None = None):
         self.commit = commit
         self.max_batch = max(1, int(max_batch))
         self.max_flushes = max(1, int(max_flushes))
-        self.unavailable = unavailable
+        self.min_time_left = min_time_left
+        self.retry_alone = retry_alone
         self.on_batch = on_batch
         self.pending: list[_Entry] = []
-        self.flushing = 0
+        self.flushes: set[asyncio.Task] = set()
+        self.closed = False
+
+    @property
+    def flushing(self) -> int:
+        """Commits under way."""
+        return len(self.flushes)
 
     async def place(self, order: dict, deadline: float):
         """Commit ``order`` (alone or with others); return its row once the commit is done."""
+        if self.closed:
+            raise BatchTimeout("the gateway is shutting down")
         future = asyncio.get_running_loop().create_future()
         # Marks a failure as seen even when the request went away before it arrived.
         future.add_done_callback(_consume)
@@ -82,46 +94,76 @@ class OrderBatcher:
         # A commit holds the order: its own deadline ends it soon; answer with its outcome.
         return await future
 
-    def _start(self) -> None:
-        while self.pending and self.flushing < self.max_flushes:
-            batch, self.pending = self.pending[:self.max_batch], self.pending[self.max_batch:]
-            for entry in batch:
-                entry.taken = True
-            self.flushing += 1
-            asyncio.get_running_loop().create_task(self._flush(batch))
+    async def close(self) -> None:
+        """Fail every queued order and cancel the commits under way (their orders fail too)."""
+        self.closed = True
+        _fail(self.pending, BatchTimeout("the gateway is shutting down"))
+        self.pending = []
+        for task in list(self.flushes):
+            task.cancel()
+        await asyncio.gather(*self.flushes, return_exceptions=True)
 
-    async def _flush(self, batch: list[_Entry]) -> None:
-        try:
-            if self.on_batch is not None:
-                self.on_batch(len(batch))
-            try:
-                rows = await self.commit([e.order for e in batch], min(e.deadline for e in batch))
-            except self.unavailable as exc:
-                _fail(batch, exc)
-            except Exception as exc:  # noqa: BLE001  (one bad order must not fail the others)
-                if len(batch) == 1:
-                    _fail(batch, exc)
+    def _start(self) -> None:
+        while self.pending and len(self.flushes) < self.max_flushes and not self.closed:
+            cutoff = time.monotonic() + self.min_time_left
+            batch: list[_Entry] = []
+            while self.pending and len(batch) < self.max_batch:
+                entry = self.pending.pop(0)
+                entry.taken = True
+                if entry.deadline < cutoff:
+                    _fail([entry], BatchTimeout("too little of the request deadline was left to commit"))
                 else:
-                    await asyncio.gather(*(self._flush_one(e) for e in batch))
-            else:
-                for entry, row in zip(batch, rows, strict=True):
-                    if not entry.future.done():
-                        entry.future.set_result(row)
-        except BaseException as exc:  # cancelled: no request may wait forever
-            _fail(batch, exc if isinstance(exc, Exception) else RuntimeError("order commit cancelled"))
-            raise
-        finally:
-            self.flushing -= 1
+                    batch.append(entry)
+            if not batch:
+                continue
+            task = asyncio.get_running_loop().create_task(self._flush(batch))
+            self.flushes.add(task)
+            # Runs even when the task is cancelled before its first step: no order is left
+            # waiting and the slot is given back.
+            task.add_done_callback(lambda t, b=batch: self._flushed(t, b))
+
+    def _flushed(self, task: asyncio.Task, batch: list[_Entry]) -> None:
+        self.flushes.discard(task)
+        error = None if task.cancelled() else task.exception()
+        _fail(batch, error if isinstance(error, Exception) else RuntimeError("order commit cancelled"))
+        if not task.cancelled():
             self._start()
 
+    async def _flush(self, batch: list[_Entry]) -> None:
+        if self.on_batch is not None:
+            self.on_batch(len(batch))
+        try:
+            rows = await self.commit([e.order for e in batch], min(e.deadline for e in batch))
+        except self.retry_alone as exc:
+            if len(batch) == 1:
+                _fail(batch, exc)
+                return
+            for entry in batch:  # one bad order must not fail the others
+                await self._flush_one(entry)
+            return
+        except Exception as exc:  # noqa: BLE001  (handed to every waiting request)
+            _fail(batch, exc)
+            return
+        _resolve(batch, rows)
+
     async def _flush_one(self, entry: _Entry) -> None:
+        if entry.future.done():
+            return
         try:
             rows = await self.commit([entry.order], entry.deadline)
         except Exception as exc:  # noqa: BLE001
             _fail([entry], exc)
         else:
-            if not entry.future.done():
-                entry.future.set_result(rows[0])
+            _resolve([entry], rows)
+
+
+def _resolve(batch: Sequence[_Entry], rows: Sequence) -> None:
+    if len(rows) != len(batch):
+        _fail(batch, RuntimeError(f"the commit returned {len(rows)} rows for {len(batch)} orders"))
+        return
+    for entry, row in zip(batch, rows):
+        if not entry.future.done():
+            entry.future.set_result(row)
 
 
 def _consume(future: asyncio.Future) -> None:

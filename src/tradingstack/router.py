@@ -226,9 +226,9 @@ class Router:
             fills = [r["fill"] for r in new_results + cancel_results if r["status"] == "filled" and r.get("fill")]
             closing = [r["order_id"] for r in new_results if r["status"] in ("rejected", "cancelled")]
             closing += [r["order_id"] for r in cancel_results if r["status"] in ("cancelled", "unknown")]
-            await _lock_accounts(conn, [int(f["order_id"]) for f in fills] + closing)
-            await self._record(conn, fills, "send", locked=True)
             sent_ids = [r["order_id"] for r in new_results if r["status"] == "resting"]
+            await _lock_accounts(conn, [int(f["order_id"]) for f in fills] + closing + sent_ids)
+            await self._record(conn, fills, "send", locked=True)
             if sent_ids:
                 await conn.execute("UPDATE orders SET status = 'sent', sent_at = coalesce(sent_at, clock_timestamp()) "
                                    "WHERE id = ANY($1::bigint[]) AND status IN ('accepted', 'sent')", sent_ids)

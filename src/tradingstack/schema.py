@@ -260,12 +260,15 @@ END $$;
 """
 
 # Lock order, so that concurrent writers cannot deadlock: a transaction that changes an
-# account's buying power, cash or positions first locks every account row it will touch, in
-# ascending id order (lock_accounts), and touches a positions row only while holding its
-# account. The gateway's grouped intake (place_orders), the router's fills and closes and the
-# settlement batch all follow it. Without it, a group of orders and a router batch locking
-# the same two accounts in opposite orders waited for deadlock_timeout (1 s) before one was
-# rolled back, which showed as a 1 s latency tail under load.
+# account's buying power, cash or positions, or an existing order, first locks every account
+# row it will touch, in ascending id order (lock_accounts), and touches a positions or orders
+# row only while holding its account. The gateway's grouped intake (place_orders), the router's
+# sends, fills and closes, and the settlement batch all follow it; place_orders also inserts
+# its orders in client_order_id order, so two groups reusing the same ids (on different
+# accounts) cannot wait on each other's unique-index entries in a cycle. The gateway's cancel
+# locks one order row and waits for nothing after it. Without this, a group of orders and a
+# router batch locking the same two accounts in opposite orders waited for deadlock_timeout
+# (1 s) before one was rolled back, which showed as a 1 s latency tail under load.
 _V2 = """
 CREATE FUNCTION lock_accounts(p_accounts bigint[]) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -273,19 +276,23 @@ BEGIN
 END $$;
 
 -- Several orders in one transaction (the gateway's group commit): accounts locked first, then
--- place_order for each, in the given order; one row per order, in that order.
+-- place_order for each in client_order_id order; one row per order, batch_index being the
+-- order's 1-based position in the arrays.
 CREATE FUNCTION place_orders(p_client_order_ids text[], p_accounts bigint[], p_symbols text[], p_sides text[],
                              p_types text[], p_quantities bigint[], p_limits numeric[], p_stops numeric[],
                              p_collar numeric)
-RETURNS TABLE (order_id bigint, client_order_id text, created boolean, status text, reason text, account_id bigint,
-               symbol text, side text, type text, quantity bigint, limit_price numeric,
-               stop_price numeric, created_at timestamptz)
+RETURNS TABLE (batch_index integer, order_id bigint, client_order_id text, created boolean, status text,
+               reason text, account_id bigint, symbol text, side text, type text, quantity bigint,
+               limit_price numeric, stop_price numeric, created_at timestamptz)
 LANGUAGE plpgsql AS $$
+DECLARE
+    i integer;
 BEGIN
     PERFORM lock_accounts(p_accounts);
-    FOR i IN 1 .. coalesce(array_length(p_client_order_ids, 1), 0) LOOP
-        RETURN QUERY SELECT * FROM place_order(p_client_order_ids[i], p_accounts[i], p_symbols[i], p_sides[i],
-                                               p_types[i], p_quantities[i], p_limits[i], p_stops[i], p_collar);
+    FOR i IN SELECT g FROM generate_subscripts(p_client_order_ids, 1) g ORDER BY p_client_order_ids[g], g LOOP
+        RETURN QUERY SELECT i, r.* FROM place_order(p_client_order_ids[i], p_accounts[i], p_symbols[i],
+                                                    p_sides[i], p_types[i], p_quantities[i], p_limits[i],
+                                                    p_stops[i], p_collar) r;
     END LOOP;
 END $$;
 

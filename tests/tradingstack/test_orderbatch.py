@@ -17,22 +17,29 @@ class Unavailable(Exception):
 class FakeDatabase:
     """Records every commit; each commit waits until the test releases it."""
 
-    def __init__(self, refuse: str | None = None, unavailable: bool = False):
+    def __init__(self, refuse: str | None = None, unavailable: bool = False, short: bool = False):
         self.commits: list[list[str]] = []
         self.release = asyncio.Event()
-        self.refuse, self.unavailable = refuse, unavailable
+        self.refuse, self.unavailable, self.short = refuse, unavailable, short
         self.deadlines: list[float] = []
+        self.running = self.peak = 0
 
     async def commit(self, orders, deadline):
         ids = [o["client_order_id"] for o in orders]
         self.commits.append(ids)
         self.deadlines.append(deadline)
-        await self.release.wait()
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        try:
+            await self.release.wait()
+            await asyncio.sleep(0)
+        finally:
+            self.running -= 1
         if self.unavailable:
             raise Unavailable("database down")
         if self.refuse in ids:
             raise ValueError(f"refused {self.refuse}")
-        return [{"row_of": i} for i in ids]
+        return [{"row_of": i} for i in ids[:-1 if self.short else None]]
 
 
 def _order(coid: str) -> dict:
@@ -82,7 +89,7 @@ def test_a_batch_is_capped_and_keeps_arrival_order():
 def test_a_refused_order_fails_alone_and_the_rest_of_its_batch_commits():
     async def scenario():
         db = FakeDatabase(refuse="bad")
-        batcher = OrderBatcher(db.commit, max_batch=32, max_flushes=1, unavailable=Unavailable)
+        batcher = OrderBatcher(db.commit, max_batch=32, max_flushes=1, retry_alone=(ValueError,))
         far = time.monotonic() + 10
         blocker = asyncio.create_task(batcher.place(_order("a"), far))
         await _settle()
@@ -92,8 +99,9 @@ def test_a_refused_order_fails_alone_and_the_rest_of_its_batch_commits():
         results = await asyncio.gather(blocker, *batch, return_exceptions=True)
         assert results[0] == {"row_of": "a"} and results[1] == {"row_of": "b"} and results[3] == {"row_of": "c"}
         assert isinstance(results[2], ValueError)
-        # The batch was tried once together, then once per order.
+        # The batch was tried once together, then once per order, one at a time in its slot.
         assert db.commits == [["a"], ["b", "bad", "c"], ["b"], ["bad"], ["c"]]
+        assert db.peak == 1
 
     asyncio.run(scenario())
 
@@ -101,7 +109,7 @@ def test_a_refused_order_fails_alone_and_the_rest_of_its_batch_commits():
 def test_an_unavailable_database_fails_the_whole_batch_without_retrying_one_by_one():
     async def scenario():
         db = FakeDatabase(unavailable=True)
-        batcher = OrderBatcher(db.commit, max_batch=32, max_flushes=1, unavailable=Unavailable)
+        batcher = OrderBatcher(db.commit, max_batch=32, max_flushes=1, retry_alone=(ValueError,))
         far = time.monotonic() + 10
         tasks = [asyncio.create_task(batcher.place(_order(c), far)) for c in ("a", "b", "c")]
         await _settle()
@@ -134,23 +142,81 @@ def test_a_queued_order_past_its_deadline_is_withdrawn_and_never_committed():
 def test_a_batch_commits_by_its_earliest_deadline_and_a_taken_order_waits_for_its_commit():
     async def scenario():
         db = FakeDatabase()
-        batcher = OrderBatcher(db.commit, max_batch=32, max_flushes=1)
+        batcher = OrderBatcher(db.commit, max_batch=32, max_flushes=1, min_time_left=0.01)
         now = time.monotonic()
         first = asyncio.create_task(batcher.place(_order("first"), now + 0.05))
         await _settle()
+        both = [asyncio.create_task(batcher.place(_order(c), now + d)) for c, d in (("a", 5), ("b", 3), ("c", 4))]
         # "first" is in a commit when its deadline passes: it waits for that commit's outcome.
         await asyncio.sleep(0.1)
         assert not first.done()
         db.release.set()
         assert await first == {"row_of": "first"}
-        both = [asyncio.create_task(batcher.place(_order(c), now + d)) for c, d in (("a", 5), ("b", 3))]
         await asyncio.gather(*both)
-        assert db.deadlines[-1] == pytest.approx(now + 3)
+        assert db.commits == [["first"], ["a", "b", "c"]]
+        assert db.deadlines == [pytest.approx(now + 0.05), pytest.approx(now + 3)]
 
     asyncio.run(scenario())
 
 
-def test_a_cancelled_commit_fails_its_orders_instead_of_leaving_them_waiting():
+def test_an_order_with_too_little_time_left_is_refused_unwritten_instead_of_rushing_its_batch():
+    async def scenario():
+        db = FakeDatabase()
+        batcher = OrderBatcher(db.commit, max_batch=32, max_flushes=1, min_time_left=0.2)
+        now = time.monotonic()
+        held = asyncio.create_task(batcher.place(_order("held"), now + 10))
+        await _settle()
+        hurried = asyncio.create_task(batcher.place(_order("hurried"), now + 0.3))
+        calm = asyncio.create_task(batcher.place(_order("calm"), now + 10))
+        await asyncio.sleep(0.15)  # "hurried" now has less than min_time_left
+        db.release.set()
+        assert await held == {"row_of": "held"} and await calm == {"row_of": "calm"}
+        with pytest.raises(BatchTimeout, match="too little"):
+            await hurried
+        assert db.commits == [["held"], ["calm"]]
+        assert db.deadlines[-1] == pytest.approx(now + 10)
+
+    asyncio.run(scenario())
+
+
+def test_a_commit_returning_too_few_rows_fails_every_order_of_it():
+    async def scenario():
+        db = FakeDatabase(short=True)
+        batcher = OrderBatcher(db.commit, max_batch=32, max_flushes=1)
+        far = time.monotonic() + 10
+        held = asyncio.create_task(batcher.place(_order("held"), far))
+        await _settle()
+        pair = [asyncio.create_task(batcher.place(_order(c), far)) for c in ("a", "b")]
+        await _settle()
+        db.release.set()
+        results = await asyncio.gather(held, *pair, return_exceptions=True)
+        assert all(isinstance(r, RuntimeError) and "rows" in str(r) for r in results), results
+
+    asyncio.run(scenario())
+
+
+def test_close_fails_queued_orders_and_cancels_commits_even_before_they_start():
+    async def scenario():
+        db = FakeDatabase()
+        batcher = OrderBatcher(db.commit, max_batch=32, max_flushes=1)
+        far = time.monotonic() + 10
+        # The commit task is created but has not run a single step when close() cancels it.
+        started = asyncio.create_task(batcher.place(_order("started"), far))
+        queued = asyncio.create_task(batcher.place(_order("queued"), far))
+        await asyncio.sleep(0)
+        assert batcher.flushing == 1 and db.commits == []
+        await batcher.close()
+        results = await asyncio.gather(started, queued, return_exceptions=True)
+        assert isinstance(results[0], RuntimeError) and "cancelled" in str(results[0])
+        assert isinstance(results[1], BatchTimeout)
+        assert batcher.flushing == 0 and db.commits == []
+        with pytest.raises(BatchTimeout, match="shutting down"):
+            await batcher.place(_order("late"), far)
+
+    asyncio.run(scenario())
+
+
+def test_a_commit_cancelled_midway_fails_its_orders_instead_of_leaving_them_waiting():
     async def scenario():
         db = FakeDatabase()
         batcher = OrderBatcher(db.commit, max_batch=32, max_flushes=1)
