@@ -211,11 +211,15 @@ def _recovery_after_db_restart(stack) -> float:
 
 
 def test_weak_profile_recovers_measurably_slower_from_a_database_restart(stack_factory):
-    strong = _recovery_after_db_restart(stack_factory(with_router=False))
-    weak = _recovery_after_db_restart(stack_factory(with_router=False, env={"TRADINGSTACK_PROFILE": "weak"}))
-    print(f"recovery after a database restart: strong {strong:.2f}s, weak {weak:.2f}s")
-    assert strong < 1.5, strong
-    assert weak > strong + 0.5, (strong, weak)
+    # Three restarts each: the weak profile recovers when a backoff-delayed retry happens to
+    # come after the restart, so one restart alone can land early (0.02 s once in CI).
+    strong_stack = stack_factory(with_router=False)
+    strong = [_recovery_after_db_restart(strong_stack) for _ in range(3)]
+    weak_stack = stack_factory(with_router=False, env={"TRADINGSTACK_PROFILE": "weak"})
+    weak = [_recovery_after_db_restart(weak_stack) for _ in range(3)]
+    print(f"recovery after a database restart: strong {strong}, weak {weak}")
+    assert max(strong) < 1.5, strong
+    assert sum(weak) / 3 > max(strong) + 0.5, (strong, weak)
 
 
 def test_concurrent_starters_apply_the_schema_once(postgres):
