@@ -51,6 +51,13 @@ async def _settle():
         await asyncio.sleep(0)
 
 
+async def _hold(batcher: OrderBatcher, deadline: float) -> asyncio.Task:
+    """Place order "held", which takes the one commit slot; the orders after it queue."""
+    task = asyncio.create_task(batcher.place(_order("held"), deadline))
+    await _settle()
+    return task
+
+
 def test_idle_orders_commit_at_once_and_a_busy_batcher_groups_the_rest():
     async def scenario():
         db = FakeDatabase()
@@ -91,16 +98,15 @@ def test_a_refused_order_fails_alone_and_the_rest_of_its_batch_commits():
         db = FakeDatabase(refuse="bad")
         batcher = OrderBatcher(db.commit, max_batch=32, max_flushes=1, retry_alone=(ValueError,))
         far = time.monotonic() + 10
-        blocker = asyncio.create_task(batcher.place(_order("a"), far))
-        await _settle()
+        blocker = await _hold(batcher, far)
         batch = [asyncio.create_task(batcher.place(_order(c), far)) for c in ("b", "bad", "c")]
         await _settle()
         db.release.set()
         results = await asyncio.gather(blocker, *batch, return_exceptions=True)
-        assert results[0] == {"row_of": "a"} and results[1] == {"row_of": "b"} and results[3] == {"row_of": "c"}
+        assert results[0] == {"row_of": "held"} and results[1] == {"row_of": "b"} and results[3] == {"row_of": "c"}
         assert isinstance(results[2], ValueError)
         # The batch was tried once together, then once per order, one at a time in its slot.
-        assert db.commits == [["a"], ["b", "bad", "c"], ["b"], ["bad"], ["c"]]
+        assert db.commits == [["held"], ["b", "bad", "c"], ["b"], ["bad"], ["c"]]
         assert db.peak == 1
 
     asyncio.run(scenario())
@@ -126,8 +132,7 @@ def test_a_queued_order_past_its_deadline_is_withdrawn_and_never_committed():
         db = FakeDatabase()
         batcher = OrderBatcher(db.commit, max_batch=32, max_flushes=1)
         now = time.monotonic()
-        held = asyncio.create_task(batcher.place(_order("held"), now + 10))
-        await _settle()
+        held = await _hold(batcher, now + 10)
         with pytest.raises(BatchTimeout):
             await batcher.place(_order("late"), now + 0.05)
         assert batcher.pending == []
@@ -164,8 +169,7 @@ def test_an_order_with_too_little_time_left_is_refused_unwritten_instead_of_rush
         db = FakeDatabase()
         batcher = OrderBatcher(db.commit, max_batch=32, max_flushes=1, min_time_left=0.2)
         now = time.monotonic()
-        held = asyncio.create_task(batcher.place(_order("held"), now + 10))
-        await _settle()
+        held = await _hold(batcher, now + 10)
         hurried = asyncio.create_task(batcher.place(_order("hurried"), now + 0.3))
         calm = asyncio.create_task(batcher.place(_order("calm"), now + 10))
         await asyncio.sleep(0.15)  # "hurried" now has less than min_time_left
@@ -184,8 +188,7 @@ def test_a_commit_returning_too_few_rows_fails_every_order_of_it():
         db = FakeDatabase(short=True)
         batcher = OrderBatcher(db.commit, max_batch=32, max_flushes=1)
         far = time.monotonic() + 10
-        held = asyncio.create_task(batcher.place(_order("held"), far))
-        await _settle()
+        held = await _hold(batcher, far)
         pair = [asyncio.create_task(batcher.place(_order(c), far)) for c in ("a", "b")]
         await _settle()
         db.release.set()
