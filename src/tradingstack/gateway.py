@@ -57,7 +57,10 @@ the ``weak`` profile waits out its (long) backoff.
 Orders are committed in groups (:mod:`tradingstack.orderbatch`): while ``ORDER_BATCH_FLUSHES``
 commits are under way, new orders wait for the next one and share it, so a busy gateway pays
 one WAL flush for many orders; every order is still acknowledged only after its commit.
-``ORDER_BATCH_MAX=1`` commits each order alone.
+``ORDER_BATCH_MAX=1`` commits each order alone. An order with less than 0.1 s of its
+``REQUEST_TIMEOUT`` left when a commit could take it gets a 504 and is not written. A failed
+group counts one failed request per order towards readiness, while ``CB_FAILURE_THRESHOLD``
+counts failed calls to the database (a group is one call).
 """
 
 from __future__ import annotations
