@@ -82,7 +82,8 @@ _ORDER_COLUMNS = ("id, client_order_id, account_id, symbol, side, type, quantity
                   "status, reason, cancel_requested, fill_price, created_at, sent_at, done_at")
 
 
-# The orders of one group in one statement (one transaction, one commit), in array order.
+# The orders of one group in one statement (one transaction, one commit); each row carries its
+# order's 1-based position in the arrays (batch_index).
 _PLACE_SQL = ("SELECT * FROM place_orders($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], "
               "$6::bigint[], $7::numeric[], $8::numeric[], $9)")
 _PLACE_FIELDS = ("client_order_id", "account", "symbol", "side", "type", "quantity", "limit_price", "stop_price")
