@@ -9,13 +9,16 @@ entry-point group. The scenario loader needs only its class attributes (``name``
 from __future__ import annotations
 
 import abc
+import threading
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from faultlab.model.types import Fraction, StrictModel
 
-__all__ = ["FaultKind", "FaultParams", "NoParams", "ToxicParams", "TargetType", "TARGET_TYPES", "Stream"]
+__all__ = ["FaultKind", "FaultParams", "NoParams", "ToxicParams", "TargetType", "TARGET_TYPES", "Stream",
+           "start_background", "stop_background"]
 
 TargetType = Literal["link", "service", "postgres", "job", "stack"]
 TARGET_TYPES: tuple[str, ...] = ("link", "service", "postgres", "job", "stack")
@@ -87,3 +90,23 @@ class FaultKind(abc.ABC):
     def validate_params(cls, params: dict[str, Any]) -> FaultParams:
         """The parameters as a validated ``Params`` model (raises pydantic's ValidationError)."""
         return cls.Params.model_validate(params)
+
+
+def start_background(ctx: Any, name: str, work: Callable[[threading.Event], None]) -> None:
+    """Run ``work(stop)`` in a daemon thread for as long as the fault is active.
+
+    ``work`` should return soon after ``stop`` is set; :func:`stop_background` (from
+    ``revert``) sets it and waits for the thread.
+    """
+    stop = threading.Event()
+    thread = threading.Thread(target=work, args=(stop,), name=name, daemon=True)
+    ctx.state.update(background_stop=stop, background_thread=thread)
+    thread.start()
+
+
+def stop_background(ctx: Any, timeout: float = 10.0) -> None:
+    """Stop the thread :func:`start_background` started, if any; safe to call twice."""
+    stop = ctx.state.pop("background_stop", None)
+    if stop is not None:
+        stop.set()
+        ctx.state.pop("background_thread").join(timeout=timeout)

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from faultlab.errors import FaultError
-from faultlab.faults.base import FaultKind, FaultParams, NoParams
+from faultlab.faults.base import FaultKind, FaultParams, NoParams, start_background, stop_background
 
 __all__ = ["DbStall", "DbRestart", "DbReadOnly", "DbConnectionExhaustion"]
 
@@ -248,23 +248,19 @@ class DbConnectionExhaustion(FaultKind):
     regrab_s: ClassVar[float] = 0.1
 
     def inject(self, ctx: Any, target: str, params: Any) -> None:
-        import threading
-
-        stop = threading.Event()
         held: list[Any] = []
-        ctx.state.update(stop=stop, connections=held)
+        ctx.state["connections"] = held
         self._grab(ctx, target, params.leave_free, held)
         ctx.mark_active()
 
-        def keep_grabbing() -> None:
+        def keep_grabbing(stop: Any) -> None:
             while not stop.wait(self.regrab_s):
                 try:
                     self._grab(ctx, target, params.leave_free, held, stop)
                 except FaultError:
                     pass  # the server is busy or down; try again on the next round
 
-        ctx.state["thread"] = threading.Thread(target=keep_grabbing, name="faultlab-conn-grabber", daemon=True)
-        ctx.state["thread"].start()
+        start_background(ctx, "faultlab-conn-grabber", keep_grabbing)
 
     @staticmethod
     def _grab(ctx: Any, target: str, leave_free: int, held: list[Any], stop: Any = None) -> None:
@@ -290,10 +286,7 @@ class DbConnectionExhaustion(FaultKind):
                 return  # no slot left: exhausted
 
     def revert(self, ctx: Any, target: str, params: Any) -> None:
-        stop = ctx.state.pop("stop", None)
-        if stop is not None:
-            stop.set()
-            ctx.state.pop("thread").join(timeout=10)
+        stop_background(ctx)
         for conn in ctx.state.pop("connections", []):
             try:
                 conn.close()

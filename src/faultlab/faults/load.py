@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from faultlab.errors import FaultError
-from faultlab.faults.base import FaultKind, FaultParams
+from faultlab.faults.base import FaultKind, FaultParams, start_background, stop_background
 from faultlab.model.types import Rate
 
 __all__ = ["LoadSpike", "LoadShape"]
@@ -27,10 +27,7 @@ def _driver(ctx: Any) -> Any:
 
 
 def _restore(ctx: Any) -> None:
-    stop = ctx.state.pop("stop", None)
-    if stop is not None:
-        stop.set()
-        ctx.state.pop("thread").join(timeout=5)
+    stop_background(ctx, timeout=5)
     if ctx.state.pop("changed", False):
         _driver(ctx).set_users(ctx.base_users)
 
@@ -104,9 +101,7 @@ class LoadShape(FaultKind):
         ctx.mark_active()
         span = ctx.state.get("for_s") or 0.0
         if params.shape == "opening_rush" and span > 0:
-            stop = threading.Event()
-
-            def decay() -> None:
+            def decay(stop: threading.Event) -> None:
                 for step in range(1, self.steps):
                     if stop.wait(span / self.steps):
                         return
@@ -116,9 +111,7 @@ class LoadShape(FaultKind):
                     except Exception:
                         return
 
-            ctx.state["stop"] = stop
-            ctx.state["thread"] = threading.Thread(target=decay, name="faultlab-opening-rush", daemon=True)
-            ctx.state["thread"].start()
+            start_background(ctx, "faultlab-opening-rush", decay)
 
     def revert(self, ctx: Any, target: str, params: Any) -> None:
         _restore(ctx)
