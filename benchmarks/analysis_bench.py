@@ -77,7 +77,7 @@ def write_big_run(parent: Path, *, requests: int, canary: int, monitor: int, pro
     fault = {"fault_id": "timeline[0]", "kind": "partition", "target": "router-exchange",
              "params": {"for": FAULT_FOR_S}, "planned_t": FAULT_AT_S}
     records = [
-        {"type": "run", "schema": "faultlab.journal/1", "run_id": "bench-run",
+        {"type": "run", "schema": "faultlab.journal/2", "run_id": "bench-run",
          "scenario": {"id": "BENCH", "title": "analysis benchmark"}, "stack": {"name": "synthetic"},
          "origin_wall": "2026-11-25T10:00:00+00:00", "faultlab_version": "bench", "host": "bench",
          "targets": {"detect_within": "5s", "recover_within": "40s", "execution_delay_p99": "40s", "lost_orders": 0},

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from faultlab.analysis.targets import integrity_count
 from faultlab.errors import InputError, Problem
 from faultlab.model.plan import GATE_STATISTICS
 
@@ -85,10 +86,9 @@ MEASURES: dict[str, MeasureInfo] = {
         MeasureInfo("customer_impact", "requests", True, "requests rejected, failed or delayed"),
         MeasureInfo("success_rate", "ratio", False, "share of requests answered OK"),
         MeasureInfo("p99_latency", "s", True, "worst one-window p99 latency"),
-        MeasureInfo("execution_delay", "s", True, "p99 execution delay"),
-        MeasureInfo("batch_margin", "s", False, "batch margin before the market opens"),
-        MeasureInfo("lost_orders", "count", True, "lost orders"),
-        MeasureInfo("duplicate_executions", "count", True, "orders executed twice"),
+        MeasureInfo("completion_delay", "s", True, "p99 completion delay (the plugin's, like execution delay)"),
+        MeasureInfo("job_margin", "s", False, "least margin of a job before its deadline"),
+        MeasureInfo("integrity_violations", "count", True, "violations of the integrity checks the plugin ran"),
     )
 }
 """Every measure the gate summarises, in display order. All but ``customer_impact`` are
@@ -160,17 +160,17 @@ def trial_values(analysis: Any) -> dict[str, TrialValue]:
         out["customer_impact"] = out["success_rate"] = TrialValue(None, "not_measured")
     p99s = [w.p99_latency_s for w in analysis.windows if w.p99_latency_s is not None]
     out["p99_latency"] = TrialValue(max(p99s)) if p99s else TrialValue(None, "not_measured")
-    delay = analysis.execution_delay
+    delay = analysis.completion_delay
     delays = [p.p99_s for p in (delay.before, delay.during, delay.after) if p.p99_s is not None]
-    out["execution_delay"] = TrialValue(max(delays)) if delays else TrialValue(None, "not_measured")
-    margins = [b.margin_s for b in analysis.batches if b.margin_s is not None]
-    out["batch_margin"] = TrialValue(min(margins)) if margins else TrialValue(None, "not_measured")
+    out["completion_delay"] = TrialValue(max(delays)) if delays else TrialValue(None, "not_measured")
+    margins = [j.margin_s for j in analysis.jobs if j.margin_s is not None]
+    out["job_margin"] = TrialValue(min(margins)) if margins else TrialValue(None, "not_measured")
     integrity = analysis.integrity
-    for name, key in (("lost_orders", "lost"), ("duplicate_executions", "double_executions")):
-        if integrity is None:
-            out[name] = TrialValue(None, "not_measured")
-        else:
-            out[name] = TrialValue(float(integrity.checked.get(key, 0)))
+    if integrity is None or not integrity.checked:
+        out["integrity_violations"] = TrialValue(None, "not_measured")
+    else:
+        counts = [integrity_count(integrity, check) for check in integrity.checked]
+        out["integrity_violations"] = TrialValue(float(sum(c for c in counts if c is not None)))
     return out
 
 

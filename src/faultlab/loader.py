@@ -572,10 +572,10 @@ def _check_timeline(doc: Parsed, stack: Stack | None) -> dict[int, Any]:
                 )
     targets = data.get("targets")
     if isinstance(targets, dict):
-        if targets.get("batch_margin_min") is not None and not job_starts:
+        if targets.get("job_margin_min") is not None and not job_starts:
             doc.add(
-                ("targets", "batch_margin_min"),
-                "there is no `{at, job: ...}` entry in the timeline to measure a batch margin on",
+                ("targets", "job_margin_min"),
+                "there is no `{at, job: ...}` entry in the timeline to measure a job's margin on",
             )
         if targets.get("detect_within") is not None and stack is not None and stack.monitor is None:
             doc.add(

@@ -101,10 +101,8 @@ class ScenarioNode(pytest.Collector):
         self._outcome: tuple[Any, BaseException | None] | None = None
 
     def collect(self) -> Iterator[Any]:
-        from faultlab.analysis.targets import canonical_target
-
         for key in self.scenario.targets.model_dump(exclude_none=True):
-            item = TargetItem.from_parent(self, name=canonical_target(key))
+            item = TargetItem.from_parent(self, name=key)
             item.add_marker("faultlab")
             yield item
 

@@ -1,63 +1,103 @@
 """The trading stack's faultlab drill plugin (named by ``plugin:`` in stacks/trading.yaml).
 
-It adapts :mod:`tradingstack.drill` to the functions faultlab's engine looks up (see
-``faultlab.plugin``): the canary order, the integrity check, the load generator and the
-batch's progress. ``stack`` is faultlab's runtime handle: ``url(service)``, ``dsn(service)``.
-Service names are this stack's own: ``gateway`` and ``db``.
+Its ``faultlab_*`` functions are the hooks of :mod:`faultlab.plugin.hookspecs`, adapting
+:mod:`tradingstack.drill`: the canary order, the integrity check, execution delays, the load
+generator and the batch's progress. :func:`faultlab_declare` gives faultlab the trading
+words its reports use: orders, lost orders, execution delay. ``stack`` is faultlab's runtime
+handle: ``url(service)``, ``dsn(service)``; the service names are this stack's own
+(``gateway``, ``exchange``, ``db``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from faultlab.plugin import (
+    CanaryOutcome,
+    Completion,
+    Declaration,
+    IntegrityCheck,
+    IntegrityReport,
+    MonitorContract,
+    Text,
+    Violation,
+)
 from tradingstack import drill
 
-__all__ = ["canary", "integrity", "execution_delays", "locustfile", "load_host", "load_env", "job_progress", "market_event"]
+__all__ = [
+    "DECLARATION",
+    "faultlab_declare",
+    "faultlab_canary",
+    "faultlab_integrity",
+    "faultlab_completion_delays",
+    "faultlab_locustfile",
+    "faultlab_load_host",
+    "faultlab_load_env",
+    "faultlab_job_progress",
+]
 
-#: How far every price drops in a stop-order cascade.
-CASCADE_DROP_PCT = -6.0
-
-#: faultlab's integrity categories, and the violation kinds of :func:`drill.check_integrity` in each.
-CATEGORIES = {
-    "lost": ("lost",),
-    "duplicates": ("duplicate",),
-    "double_executions": ("double_execution",),
-    "stuck": ("stuck",),
-    "unreconciled": ("cash_mismatch", "position_mismatch", "settled_cash_mismatch", "settled_position_mismatch"),
+#: The integrity checks, and the violation kinds of :func:`drill.check_integrity` in each.
+CHECKS: dict[str, tuple[Text, tuple[str, ...]]] = {
+    "lost_orders": (Text("Lost orders (acknowledged, then missing)", "消失注文（受付済みなのに存在しない注文）"),
+                    ("lost",)),
+    "duplicate_orders": (Text("Duplicate orders", "重複注文"), ("duplicate",)),
+    "duplicate_executions": (Text("Orders executed twice", "二重約定"), ("double_execution",)),
+    "stuck_orders": (Text("Orders stuck unexecuted", "未約定のまま滞留した注文"), ("stuck",)),
+    "unreconciled": (Text("Cash and positions not reconciled", "資金・建玉の不整合"),
+                     ("cash_mismatch", "position_mismatch", "settled_cash_mismatch", "settled_position_mismatch")),
 }
 
+DECLARATION = Declaration(
+    request=Text("order", "注文"),
+    requests=Text("orders", "注文"),
+    ids=Text("Order IDs", "注文 ID"),
+    integrity_checks=tuple(IntegrityCheck(name, label) for name, (label, _) in CHECKS.items()),
+    completion=Completion("execution_delay", Text("Execution delay", "約定遅延")),
+    monitor=MonitorContract(alerts="alerts", backlog="outbox_backlog"),
+    ack_field="client_order_id",
+)
 
-def canary(stack: Any):
+
+def faultlab_declare() -> Declaration:
+    """The trading stack's words and checks."""
+    return DECLARATION
+
+
+def faultlab_canary(stack: Any) -> Callable[[float], CanaryOutcome]:
     """``place(timeout_s)``: one small market order through the gateway."""
     import httpx
 
     base = stack.url("gateway")
     client = httpx.Client(limits=httpx.Limits(max_connections=64, max_keepalive_connections=16))
 
-    def place(timeout_s: float) -> dict:
-        return drill.place_canary_order(base, timeout=timeout_s, client=client)._asdict()
+    def place(timeout_s: float) -> CanaryOutcome:
+        result = drill.place_canary_order(base, timeout=timeout_s, client=client)
+        return CanaryOutcome(ok=result.ok, status=result.status, ack=result.ack, error=result.error)
 
     return place
 
 
-def integrity(stack: Any, acknowledged: Iterable[str], *, settle_s: float) -> dict:
+def _check_of(kind: str) -> str:
+    return next(name for name, (_, kinds) in CHECKS.items() if kind in kinds)
+
+
+def faultlab_integrity(stack: Any, acknowledged: Iterable[str], settle_s: float) -> IntegrityReport:
     """Wait (up to ``settle_s``) for the outbox to drain, then reconcile everything."""
     dsn = stack.dsn("db")
     drill.wait_settled(dsn, timeout=settle_s)
     acked = set(acknowledged)
-    violations = drill.check_integrity(dsn, acked, settle_s=settle_s)
-    checked = {name: 0 for name in CATEGORIES}
-    rows = []
-    for violation in violations:
-        category = next(name for name, kinds in CATEGORIES.items() if violation.kind in kinds)
+    checked = dict.fromkeys(CHECKS, 0)
+    violations = []
+    for violation in drill.check_integrity(dsn, acked, settle_s=settle_s):
+        check = _check_of(violation.kind)
         ids = [str(i) for i in (violation.client_order_ids or violation.order_ids or violation.account_ids)]
-        checked[category] += max(1, len(ids))
-        rows.append({"kind": violation.kind, "category": category, "order_ids": ids, "detail": violation.detail})
-    return {"acknowledged": len(acked), "checked": checked, "violations": rows}
+        checked[check] += max(1, len(ids))
+        violations.append(Violation(check, tuple(ids), f"{violation.kind}: {violation.detail}"))
+    return IntegrityReport(acknowledged=len(acked), checked=checked, violations=tuple(violations))
 
 
-#: How long :func:`execution_delays` waits for orders held during a fault to be executed.
+#: How long :func:`faultlab_completion_delays` waits for orders held during a fault to be executed.
 EXECUTION_SETTLE_S = 15.0
 
 _EXECUTION_DELAYS = """
@@ -70,9 +110,9 @@ GROUP BY o.client_order_id, o.created_at
 """
 
 
-def execution_delays(stack: Any, acknowledged: Iterable[str]) -> dict[str, float]:
-    """Seconds from acceptance (``orders.created_at``) to the first fill (``executions.executed_at``)
-    of every acknowledged market order that was executed.
+def faultlab_completion_delays(stack: Any, acknowledged: Iterable[str]) -> dict[str, float]:
+    """Execution delay: seconds from acceptance (``orders.created_at``) to the first fill
+    (``executions.executed_at``) of every acknowledged market order that was executed.
 
     Waits (up to :data:`EXECUTION_SETTLE_S`) for the outbox to drain first, so orders held by
     a fault count with their real delay. Limit and stop orders are left out: they wait for
@@ -90,21 +130,21 @@ def execution_delays(stack: Any, acknowledged: Iterable[str]) -> dict[str, float
     return {coid: float(delay) for coid, delay in rows if delay is not None}
 
 
-def locustfile() -> str:
+def faultlab_locustfile() -> str:
     """The trading stack's locustfile."""
     return drill.locustfile_path()
 
 
-def load_host(stack: Any) -> str:
+def faultlab_load_host(stack: Any) -> str:
     """Load goes to the order gateway."""
-    return stack.url("gateway")
+    return str(stack.url("gateway"))
 
 
 #: Requests per second of one simulated user: a trader, not a benchmark loop.
 USER_RATE_PER_S = 5
 
 
-def load_env(stack: Any, shape: str | None) -> dict:
+def faultlab_load_env(stack: Any, shape: str | None) -> dict[str, str]:
     """Each user paces itself at :data:`USER_RATE_PER_S`; ``LOAD_SHAPE`` selects a
     market-shaped load (see tradingstack.loadshapes)."""
     env = {"LOAD_RATE_PER_USER": str(USER_RATE_PER_S)}
@@ -113,18 +153,7 @@ def load_env(stack: Any, shape: str | None) -> dict:
     return env
 
 
-def market_event(stack: Any, name: str) -> None:
-    """``stop_cascade``: push every price down so resting stop orders trigger at once."""
-    import httpx
-
-    if name != "stop_cascade":
-        raise ValueError(f"unknown market event {name!r}; known: stop_cascade")
-    response = httpx.post(stack.url("exchange", "/admin/price"), json={"symbol": "*", "move_pct": CASCADE_DROP_PCT},
-                          timeout=5)
-    response.raise_for_status()
-
-
-def job_progress(stack: Any, job: str) -> float | None:
+def faultlab_job_progress(stack: Any, job: str) -> float | None:
     """The nightly batch's progress (0..1) from its newest run, or None before it starts."""
     if job != "batch":
         return None
@@ -132,8 +161,7 @@ def job_progress(stack: Any, job: str) -> float | None:
 
     try:
         with psycopg.connect(stack.dsn("db"), connect_timeout=2, autocommit=True) as conn:
-            row = conn.execute(
-                "SELECT processed, total FROM batch_runs ORDER BY id DESC LIMIT 1").fetchone()
+            row = conn.execute("SELECT processed, total FROM batch_runs ORDER BY id DESC LIMIT 1").fetchone()
     except psycopg.Error:
         return None
     if not row or not row[1]:

@@ -1,7 +1,9 @@
 """Build synthetic run directories per the journal contract, with outages at known moments.
 
 Used by the analysis and report tests: the truth (when the outage began and ended, when
-monitoring noticed) is chosen here, so measures can be checked against it.
+monitoring noticed) is chosen here, so measures can be checked against it. The runs are of
+the trading stack, with its plugin's declaration in the header (its integrity checks and
+words), as a real run records it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tradingstack.plugin import DECLARATION
 
 ORIGIN_WALL = "2026-11-25T10:00:00.000000+00:00"
 
@@ -43,9 +47,9 @@ class RunSpec:
     )
     integrity_violations: list[dict[str, Any]] = field(default_factory=list)
     integrity: bool = True
-    batch: dict[str, Any] | None = None
+    job: dict[str, Any] | None = None
     load: bool = True
-    execution_delay: bool = True
+    completion_delay: bool = True
     completed: bool = True
     seed: int = 7
 
@@ -65,7 +69,7 @@ def write_run(parent: Path, spec: RunSpec | None = None) -> Path:
     def down(t: float) -> bool:
         return outage is not None and t >= outage.start and (outage.end is None or t < outage.end)
 
-    canary, requests, monitor = [], [], []
+    canary, requests, monitor, completions = [], [], [], []
     n = int(round(spec.duration / spec.probe_interval))
     for i in range(n):
         t = round(i * spec.probe_interval, 6)
@@ -78,9 +82,10 @@ def write_run(parent: Path, spec: RunSpec | None = None) -> Path:
             latency = round(rng.uniform(0.01, 0.05), 4)
             row = {"t_send": t, "t_done": t + latency, "ok": True, "latency_s": latency,
                    "status": 201, "error": None, "ack": f"c-{i}"}
-            if spec.execution_delay:
+            if spec.completion_delay:
                 after = outage is not None and outage.end is not None and outage.end <= t < outage.end + 3
-                row["execution_delay_s"] = round(rng.uniform(0.002, 0.01) + (0.5 if after else 0.0), 4)
+                delay = round(rng.uniform(0.002, 0.01) + (0.5 if after else 0.0), 4)
+                completions.append({"t": t, "ack": f"c-{i}", "delay_s": delay})
             canary.append(row)
         if spec.load and i % 2 == 0:
             ok = not down(t)
@@ -99,14 +104,14 @@ def write_run(parent: Path, spec: RunSpec | None = None) -> Path:
         if outage is not None and t >= outage.start and (outage.end is None or t < outage.end + 2.0):
             backlog = 5
         monitor.append({"t": t, "ready": ready, "status": 200 if ready else 503,
-                        "latency_s": 0.002, "detail": {"backlog": backlog}})
+                        "latency_s": 0.002, "detail": {"body": {"outbox_backlog": backlog}}})
 
     planned = spec.planned_at if spec.planned_at is not None else spec.fault_at
     fault = {"fault_id": "timeline[0]", "kind": "db_stall", "target": "db",
              "params": {"mode": "freeze", "for": spec.fault_for}, "planned_t": planned,
              "revert_plan": "SIGCONT the postgres processes"}
     header = {
-        "type": "run", "schema": "faultlab.journal/1", "run_id": spec.run_id,
+        "type": "run", "schema": "faultlab.journal/2", "run_id": spec.run_id,
         "scenario": {"id": spec.scenario_id, "title": "Order database stalls for 10 s",
                      "file": f"scenarios/{spec.scenario_id}.yaml", "sha256": "ab" * 32},
         "stack": {"name": "trading", "file": "stacks/trading.yaml", "sha256": "cd" * 32},
@@ -115,6 +120,7 @@ def write_run(parent: Path, spec: RunSpec | None = None) -> Path:
         "steady_state": {"success_rate": {"min": 0.99}, "p99_latency": {"max": 0.25}},
         "window_s": 1.0, "hold_s": 5.0, "probe_interval_s": spec.probe_interval,
         "duration_s": spec.duration,
+        "plugin": "tradingstack.plugin", "declaration": DECLARATION.to_json(),
     }
     records: list[dict[str, Any]] = [
         header,
@@ -130,25 +136,27 @@ def write_run(parent: Path, spec: RunSpec | None = None) -> Path:
         {"type": "decision", "t": spec.fault_at + 2.0, "what": "stop_order_intake",
          "why": "readiness failed"},
     ]
-    if spec.batch:
-        records.append({"type": "job", "t": spec.batch["started_t"], "job": "batch", "event": "started", "detail": {}})
-        records.append({"type": "batch", "t": spec.batch["finished_t"], "job": "batch", **spec.batch})
+    if spec.job:
+        records.append({"type": "job", "t": spec.job["started_t"], "job": "batch", "event": "started", "detail": {}})
+        records.append({"type": "job_result", "t": spec.job["finished_t"], "job": "batch", **spec.job})
     if not spec.completed:
         records.append({"type": "note", "t": 40.0, "level": "info", "message": "still running"})
         _write_jsonl(run_dir / "journal.jsonl", records)
         (run_dir / "journal.jsonl").open("a").write('{"type":"note","t":41.0,"lev')
     else:
         if spec.integrity:
-            lost = sum(len(v.get("order_ids", [])) for v in spec.integrity_violations if v.get("kind") == "lost")
+            checked = dict.fromkeys(DECLARATION.check_names, 0)
+            for v in spec.integrity_violations:
+                checked[v["check"]] += len(v.get("ids", [])) or 1
             records.append({"type": "integrity", "t": spec.duration - 1.0, "acknowledged": 1000,
-                            "checked": {"lost": lost, "duplicates": 0, "double_executions": 0,
-                                        "stuck": 0, "unreconciled": 0},
-                            "violations": spec.integrity_violations})
+                            "checked": checked, "violations": spec.integrity_violations})
         records.append({"type": "end", "t": spec.duration, "status": "completed", "reason": ""})
         _write_jsonl(run_dir / "journal.jsonl", records)
     _write_jsonl(run_dir / "canary.jsonl", canary)
     _write_jsonl(run_dir / "monitor.jsonl", monitor)
     if spec.load:
         _write_jsonl(run_dir / "requests.jsonl", requests)
+    if completions:
+        _write_jsonl(run_dir / "completions.jsonl", completions)
     (run_dir / "services" / "gateway.log").write_text("gateway started\n", encoding="utf-8")
     return run_dir

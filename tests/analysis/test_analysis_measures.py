@@ -92,7 +92,7 @@ def test_no_customer_impact_meets_the_recovery_target(tmp_path):
 
 
 def test_a_lost_order_misses_the_integrity_target_and_names_the_order(tmp_path):
-    spec = RunSpec(integrity_violations=[{"kind": "lost", "order_ids": ["c-123"], "detail": "acked at t=21.3"}])
+    spec = RunSpec(integrity_violations=[{"check": "lost_orders", "ids": ["c-123"], "detail": "acked at t=21.3"}])
     a = analyse(write_run(tmp_path, spec))
     v = verdict(a, "lost_orders")
     assert v.outcome == "missed" and v.measured.value == 1
@@ -102,7 +102,7 @@ def test_a_lost_order_misses_the_integrity_target_and_names_the_order(tmp_path):
 
 
 def test_builtin_integrity_rules_apply_without_a_stated_target(tmp_path):
-    spec = RunSpec(targets={}, integrity_violations=[{"kind": "double_execution", "order_ids": ["c-9"]}])
+    spec = RunSpec(targets={}, integrity_violations=[{"check": "duplicate_executions", "ids": ["c-9"]}])
     a = analyse(write_run(tmp_path, spec))
     v = verdict(a, "duplicate_executions")
     assert not v.preset and v.outcome == "missed" and "c-9" in v.evidence
@@ -124,19 +124,19 @@ def test_rejections_failures_and_delays_are_counted_apart(tmp_path):
     assert b.customer_impact.whole_run[0].failed == 200
 
 
-def test_execution_delay_before_during_and_after(tmp_path):
+def test_completion_delay_before_during_and_after(tmp_path):
     a = analyse(write_run(tmp_path))
-    ed = a.execution_delay
+    ed = a.completion_delay
     assert ed.before.count and ed.after.count
     assert ed.before.p99_s < 0.02 and ed.after.max_s > 0.5
 
 
-def test_batch_margin_against_its_target(tmp_path):
-    batch = {"started_t": 1.0, "finished_t": 50.0, "window_s": 60, "market_open_t": 55.0, "ok": True}
-    a = analyse(write_run(tmp_path, RunSpec(targets={"batch_margin": "10s"}, batch=batch)))
-    v = verdict(a, "batch_margin")
+def test_job_margin_against_its_target(tmp_path):
+    job = {"started_t": 1.0, "finished_t": 50.0, "window_s": 60, "deadline_t": 55.0, "ok": True}
+    a = analyse(write_run(tmp_path, RunSpec(targets={"job_margin_min": "10s"}, job=job)))
+    v = verdict(a, "job_margin_min")
     assert v.outcome == "missed" and v.measured.value == 5.0 and v.comparison == "ge"
-    assert a.batches[0].duration_s == 49.0 and a.batches[0].within_window
+    assert a.jobs[0].duration_s == 49.0 and a.jobs[0].within_window
 
 
 def test_unknown_targets_are_not_assessed_and_count_as_missed(tmp_path):
@@ -202,7 +202,7 @@ def test_detection_by_a_new_alert_while_still_ready_and_backlog_from_the_readine
 
 def test_integrity_violations_count_by_category(tmp_path):
     spec = RunSpec(integrity_violations=[
-        {"kind": "cash_mismatch", "category": "unreconciled", "order_ids": ["acct-1"], "detail": "cash off by 10"},
+        {"check": "unreconciled", "ids": ["acct-1"], "detail": "cash off by 10"},
     ])
     a = analyse(write_run(tmp_path, spec))
     v = verdict(a, "unreconciled")

@@ -31,8 +31,8 @@ def test_analysing_a_run_imports_nothing_impure(tmp_path):
 
 def test_public_api_is_frozen():
     assert sorted(faultlab.analysis.__all__) == sorted([
-        "analyse", "load_run", "RunJournal", "Analysis", "Baseline", "BatchResult", "CustomerImpact",
-        "Deviation", "ErrorBudget", "ExecutionDelay", "FaultSpan", "Finding", "ImpactCounts",
+        "analyse", "load_run", "RunJournal", "Analysis", "Baseline", "JobResult", "CustomerImpact",
+        "Deviation", "ErrorBudget", "CompletionDelay", "FaultSpan", "Finding", "ImpactCounts",
         "IntegrityResult", "LatencyStats", "Measure", "MeasureStatus", "TimelineEvent", "Verdict", "Window",
     ])
     assert all(getattr(faultlab.analysis, name).__doc__ for name in faultlab.analysis.__all__)

@@ -54,5 +54,5 @@ def test_one_pass_windows_equal_the_rescan(samples, delays, shape):
     window_s, step_s = shape
     got = sliding_windows(samples, STEADY, window_s=window_s, step_s=step_s, start=0.0, stop=21.0, delays=delays)
     want = rescan(samples, delays, window_s=window_s, step_s=step_s, start=0.0, stop=21.0)
-    assert [(w.start, w.end, w.samples, w.ok, w.success_rate, w.p99_latency_s, w.execution_delay_p99_s, w.healthy)
+    assert [(w.start, w.end, w.samples, w.ok, w.success_rate, w.p99_latency_s, w.completion_delay_p99_s, w.healthy)
             for w in got] == want

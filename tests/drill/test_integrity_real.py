@@ -22,9 +22,9 @@ def test_a_deleted_acknowledged_order_is_a_missed_target_naming_it(tmp_path, mon
     from faultlab.report import write_reports
 
     deleted: list[str] = []
-    check = tradingstack.plugin.integrity
+    check = tradingstack.plugin.faultlab_integrity
 
-    def integrity_after_losing_one(stack, acknowledged, *, settle_s):
+    def integrity_after_losing_one(stack, acknowledged, settle_s):
         victim = sorted(acknowledged)[0]
         with psycopg.connect(stack.dsn("db"), autocommit=True) as conn, conn.transaction():
             (order_id,) = conn.execute("SELECT id FROM orders WHERE client_order_id = %s", (victim,)).fetchone()
@@ -34,7 +34,7 @@ def test_a_deleted_acknowledged_order_is_a_missed_target_naming_it(tmp_path, mon
         deleted.append(victim)
         return check(stack, acknowledged, settle_s=settle_s)
 
-    monkeypatch.setattr(tradingstack.plugin, "integrity", integrity_after_losing_one)
+    monkeypatch.setattr(tradingstack.plugin, "faultlab_integrity", integrity_after_losing_one)
     result = run_scenario(load_scenario(HERE / "scenarios" / "trading-short.yaml"), reports_dir=tmp_path,
                           state_dir=tmp_path / "state")
     assert result.status == "completed" and deleted

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def canary(stack: Any):
+def faultlab_canary(stack: Any):
     import httpx
 
     url = stack.url("svc", "/")
@@ -21,5 +21,5 @@ def canary(stack: Any):
     return place
 
 
-def integrity(stack: Any, acknowledged: Any, *, settle_s: float) -> dict:
+def faultlab_integrity(stack: Any, acknowledged: Any, settle_s: float) -> dict:
     return {"acknowledged": 0, "checked": {}, "violations": []}

@@ -81,7 +81,8 @@ def _all_gone(services):
 
 def test_records_every_request_and_changes_users_mid_run(tmp_path, exchange):
     origin = _run_dir(tmp_path)
-    spec = LoadSpec(tmp_path / "locustfile.py", host=exchange, users=1, spawn_rate=50, run_time_s=30)
+    spec = LoadSpec(tmp_path / "locustfile.py", host=exchange, users=1, spawn_rate=50, run_time_s=30,
+                    ack_field="client_order_id")
     with LoadDriver(spec, run_dir=tmp_path, origin=origin) as load:
         load.wait_users(1, timeout_s=10)
         time.sleep(1.5)

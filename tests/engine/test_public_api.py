@@ -22,6 +22,7 @@ MODULES = [
     "faultlab.runtime.waits",
     "faultlab.runtime.ports",
     "faultlab.runtime.ledger",
+    "faultlab.plugin",
 ]
 
 PUBLIC = {
@@ -31,9 +32,9 @@ PUBLIC = {
     ],
     "faultlab.engine.journal": [
         "SCHEMA", "JOURNAL_FILE", "CANARY_FILE", "MONITOR_FILE", "REQUESTS_FILE", "Record", "RunHeader", "Phase",
-        "FaultEvent", "JobEvent", "Integrity", "BatchResult", "Cleanup", "Decision", "Note", "End",
+        "FaultEvent", "JobEvent", "Integrity", "JobResult", "Cleanup", "Decision", "Note", "End",
         "UnknownRecord", "CanarySample", "MonitorSample", "RequestSample", "RECORD_TYPES", "record_from_dict",
-        "register_record", "JournalWriter", "Run", "read_run", "EXECUTIONS_FILE", "ExecutionSample",
+        "register_record", "JournalWriter", "Run", "read_run", "COMPLETIONS_FILE", "CompletionSample",
         "Lines", "read_lines", "read_header", "Tools",
     ],
     "faultlab.engine.probes": ["CanaryProbe", "MonitorProbe", "parse_prometheus"],
@@ -46,6 +47,11 @@ PUBLIC = {
         "Deadline", "Observation", "WaitStrategy", "HttpWait", "TcpWait", "CallableWait", "AllOf", "wait_for",
     ],
     "faultlab.runtime.ports": ["LOOPBACK", "free_port", "free_ports", "start_on_free_port", "is_port_in_use"],
+    "faultlab.plugin": [
+        "CHECK_NAME", "HOOKS", "CanaryOutcome", "Completion", "Declaration", "DrillPlugin", "IntegrityCheck",
+        "IntegrityReport", "MonitorContract", "PluginProblem", "Text", "Violation", "canary_outcome", "hookimpl",
+        "integrity_report", "load_plugin",
+    ],
     "faultlab.runtime.ledger": [
         "LEDGER_SCHEMA", "RUN_LABEL", "default_state_dir", "Ledger", "CleanupAction", "CleanupReport", "Cleaner",
         "CLEANERS", "register_cleaner", "cleanup",

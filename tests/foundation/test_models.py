@@ -41,7 +41,7 @@ def test_trading_stack() -> None:
         "gateway-db": ("gateway", "db"), "router-db": ("router", "db"),
         "router-exchange": ("router", "exchange"), "batch-db": ("batch", "db"),
     }
-    assert stack.jobs["batch"].window == 60.0 and stack.jobs["batch"].market_open_after == 10.0
+    assert stack.jobs["batch"].window == 60.0 and stack.jobs["batch"].deadline == 70.0
     assert stack.monitor.service == "gateway" and stack.plugin.startswith("tradingstack.")
     assert [stack.target_type(n) for n in ("db", "gateway", "gateway-db", "batch", "nope")] == [
         "postgres", "service", "link", "job", None,
@@ -61,7 +61,7 @@ def test_scenario_with_stack_attached() -> None:
     assert (step.fault, step.target, step.at, step.for_, step.until) == ("db_stall", "db", 25.0, 20.0, 45.0)
     assert step.params == {"mode": "freeze"}
     assert step.kind.name == "db_stall" and step.kind_params.mode == "freeze"
-    assert scenario.targets.batch_margin_min == 5.0 and scenario.targets.lost_orders == 0
+    assert scenario.targets.job_margin_min == 5.0 and scenario.targets.declared["lost_orders"] == 0
     assert scenario.steps()[0][1] == JobStep(at="20s", job="batch")
 
 
@@ -93,14 +93,14 @@ def test_gate_rules_and_relative_paths(tmp_path: Path) -> None:
     plan_file = tmp_path / "plan.yaml"
     plan_file.write_text(
         "title: t\nenvironment: e\nscenarios: ['sc/*.yaml']\nbaseline: baselines/last\n"
-        "gate: {rto.p90: +20%, mttd.max: +1s, lost_orders.max: '+0'}\n"
+        "gate: {rto.p90: +20%, mttd.max: +1s, integrity_violations.max: '+0'}\n"
         "approvals: [{name: A, role: head of operations, date: 2026-11-20}]\n"
     )
     plan = load_plan(plan_file)
     assert plan.baseline == tmp_path / "baselines" / "last"
     assert plan.gate["rto.p90"].relative == pytest.approx(0.2)
     assert plan.gate["mttd.max"].absolute == 1.0
-    assert plan.gate["lost_orders.max"].absolute == 0
+    assert plan.gate["integrity_violations.max"].absolute == 0
     assert str(plan.approvals[0].date) == "2026-11-20"
     assert plan.scenario_files == [tmp_path / "sc" / "a.yaml"]
 

@@ -17,8 +17,10 @@ SCHEMAS = ROOT / "schemas"
 
 
 def builtin_kinds() -> list[tuple[str, object]]:
-    """Only faultlab's own kinds: an installed third-party plugin must not break the sync test."""
-    return [(name, kind) for name, kind in fault_kinds.items() if fault_kinds.source(name).startswith("faultlab.")]
+    """The kinds this project ships (faultlab's and the trading stack's): an installed third-party
+    plugin must not break the sync test."""
+    return [(name, kind) for name, kind in fault_kinds.items()
+            if fault_kinds.source(name).startswith(("faultlab.", "tradingstack."))]
 
 
 def committed(kind: str) -> dict:

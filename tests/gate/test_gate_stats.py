@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from faultlab.analysis import IntegrityResult
 from faultlab.errors import InputError
 from faultlab.gate import (
     BASELINE_SCHEMA,
@@ -130,7 +131,7 @@ def test_lower_is_worse_measures_regress_downwards():
     base, new = trials(0.99, 0.995, 1.0), trials(0.80, 0.82, 0.85)
     assert compare("success_rate.min", Tolerance("+5%", relative=0.05), base, new).outcome == "regression"
     assert compare("success_rate.min", Tolerance("+5%", relative=0.05), new, base).outcome == "improved"
-    margins_ok = compare("batch_margin.min", Tolerance("+2s", absolute=2.0), trials(20.0, 21.0, 22.0),
+    margins_ok = compare("job_margin.min", Tolerance("+2s", absolute=2.0), trials(20.0, 21.0, 22.0),
                          trials(18.5, 19.0, 19.5))
     assert margins_ok.outcome == "pass"  # 1.5 s less margin, allowed 2 s
 
@@ -141,10 +142,10 @@ def test_clear_improvement_is_reported_not_failed():
 
 
 def test_missing_new_values_fail_and_missing_baseline_values_do_not_apply():
-    missing = compare("execution_delay.p90", REL20, trials(1.0, 1.1, 1.2), trials(None, None, None))
+    missing = compare("completion_delay.p90", REL20, trials(1.0, 1.1, 1.2), trials(None, None, None))
     assert missing.outcome == "missing" and missing.failed
     assert "not measured" in rule_message(missing)
-    na = compare("batch_margin.min", ABS1, trials(None, None), trials(1.0, 2.0))
+    na = compare("job_margin.min", ABS1, trials(None, None), trials(1.0, 2.0))
     assert na.outcome == "not_applicable" and not na.failed
 
 
@@ -214,9 +215,10 @@ def _analysis(rto=8.0, rto_status="measured", status="completed", verdicts=(), l
             SimpleNamespace(source="total", sent=100, ok=95, rejected=3, failed=1, delayed=1)]),
         windows=[SimpleNamespace(p99_latency_s=0.2), SimpleNamespace(p99_latency_s=None),
                  SimpleNamespace(p99_latency_s=0.9)],
-        execution_delay=SimpleNamespace(before=stats, during=SimpleNamespace(p99_s=1.5), after=stats),
-        batches=[],
-        integrity=SimpleNamespace(checked={"lost": lost, "double_executions": 0}),
+        completion_delay=SimpleNamespace(before=stats, during=SimpleNamespace(p99_s=1.5), after=stats),
+        jobs=[],
+        integrity=IntegrityResult(t=1.0, acknowledged=10, checked={"lost_orders": lost, "duplicate_executions": 0},
+                                  violations=[]),
         verdicts=list(verdicts),
         status=status,
     )
@@ -234,9 +236,10 @@ def test_trial_values_rank_statuses():
     assert values["success_rate"].value == pytest.approx(0.95)
     assert values["customer_impact"].value == 5.0
     assert values["p99_latency"].value == 0.9
-    assert values["execution_delay"].value == 1.5
-    assert values["batch_margin"].value is None
-    assert values["lost_orders"].value == 0.0
+    assert values["completion_delay"].value == 1.5
+    assert values["job_margin"].value is None
+    assert values["integrity_violations"].value == 0.0
+    assert trial_values(_analysis(lost=2))["integrity_violations"].value == 2.0
 
 
 def _verdict(target, value, met, comparison="le", limit=10.0, status="measured"):

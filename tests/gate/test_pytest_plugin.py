@@ -110,7 +110,7 @@ plugin: tiny_plugin
 """
 
 PLUGIN = '''
-def canary(stack):
+def faultlab_canary(stack):
     import httpx
 
     url = stack.url("svc", "/")

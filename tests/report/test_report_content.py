@@ -38,8 +38,9 @@ def test_a_crashed_run_says_so_prominently(tmp_path):
 
 def test_the_japanese_report_renders_every_section_in_japanese(tmp_path):
     spec = RunSpec(
-        integrity_violations=[{"kind": "lost", "order_ids": ["c-77"]}],
-        batch={"started_t": 1.0, "finished_t": 50.0, "window_s": 60, "market_open_t": 55.0, "ok": True},
+        integrity_violations=[{"check": "lost_orders", "ids": ["c-77"]}],
+        job={"started_t": 1.0, "finished_t": 50.0, "window_s": 60, "deadline_t": 55.0, "ok": True,
+             "deadline_name": {"en": "the market opens", "ja": "取引開始"}},
         planned_at=18.0,
     )
     run = write_run(tmp_path, spec)

@@ -22,9 +22,9 @@ SPECS = {
     "met": RunSpec(),
     "missed": RunSpec(
         outage=Outage(start=20.0, end=None, detect_lag=6.5), fault_for=40.0,
-        targets={"detect_within": "5s", "recover_within": "30s", "lost_orders": 0, "batch_margin": "10s"},
-        integrity_violations=[{"kind": "lost", "order_ids": ["c-123", "c-124"]}],
-        batch={"started_t": 1.0, "finished_t": 50.0, "window_s": 60, "market_open_t": 55.0, "ok": True},
+        targets={"detect_within": "5s", "recover_within": "30s", "lost_orders": 0, "job_margin_min": "10s"},
+        integrity_violations=[{"check": "lost_orders", "ids": ["c-123", "c-124"]}],
+        job={"started_t": 1.0, "finished_t": 50.0, "window_s": 60, "deadline_t": 55.0, "ok": True},
     ),
 }
 
@@ -78,7 +78,7 @@ def test_markdown_and_html_show_every_verdict_and_measure(reported, lang):
     suffix = "" if lang == "en" else ".ja"
     md = (run / f"report{suffix}.md").read_text(encoding="utf-8")
     page = (run / f"report{suffix}.html").read_text(encoding="utf-8")
-    cat = Catalogue(lang)
+    cat = Catalogue(lang, a.declaration)
     assert a.verdicts
     for v in a.verdicts:
         row = verdict_row(v, cat)
@@ -101,7 +101,7 @@ def test_junit_has_one_case_per_target_with_measured_vs_target(reported):
         if v.met:
             assert failure is None
         else:
-            assert failure.get("message") == verdict_message(v)
+            assert failure.get("message") == verdict_message(v, Catalogue("en", a.declaration))
             assert "measured " + measure_text(v.measured, Catalogue("en")) in failure.get("message")
             assert "vs target " in failure.get("message")
 

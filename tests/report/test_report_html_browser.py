@@ -150,7 +150,7 @@ def report_dir(tmp_path_factory):
     return run
 
 
-CHART_KEYS = ["success_rate", "p99_latency", "throughput", "execution_delay"]
+CHART_KEYS = ["success_rate", "p99_latency", "throughput", "completion_delay"]
 
 
 def test_report_html_without_devtools_via_chromium_logging(report_dir, tmp_path):

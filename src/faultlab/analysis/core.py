@@ -10,16 +10,16 @@ from typing import Any
 
 from faultlab.analysis.model import (
     Analysis,
-    BatchResult,
     Baseline,
+    CompletionDelay,
     CustomerImpact,
     Deviation,
     ErrorBudget,
-    ExecutionDelay,
     FaultSpan,
     Finding,
     ImpactCounts,
     IntegrityResult,
+    JobResult,
     Measure,
     MeasureStatus,
     TimelineEvent,
@@ -31,19 +31,19 @@ from faultlab.analysis.targets import evaluate_targets
 from faultlab.analysis.windows import (
     Sample,
     SteadyState,
-    execution_delays_from,
+    completion_delays_from,
     latency_stats,
     samples_from,
     seconds,
     sliding_windows,
 )
+from faultlab.plugin.declaration import Declaration
 
 __all__ = ["analyse", "DEFAULT_WINDOW_S", "DEFAULT_HOLD_S", "DEFAULT_PROBE_INTERVAL_S"]
 
 DEFAULT_WINDOW_S = 1.0
 DEFAULT_HOLD_S = 5.0
 DEFAULT_PROBE_INTERVAL_S = 0.1
-BACKLOG_KEYS = ("backlog", "outbox_backlog", "queue_depth", "pending")
 SLIP_TOLERANCE_S = 0.5
 
 
@@ -164,19 +164,21 @@ def _impact_and_recovery(
     return impact, _measure_s(None, step_s, "window_step", MeasureStatus.NOT_RECOVERED), first
 
 
-def _alerts(rec: dict[str, Any]) -> set[str]:
+def _body(rec: dict[str, Any]) -> dict[str, Any]:
     detail = rec.get("detail") if isinstance(rec.get("detail"), dict) else {}
-    body = detail.get("body") if isinstance(detail.get("body"), dict) else {}
-    found = set()
-    for source in (detail, body):
-        alerts = source.get("alerts")
-        if isinstance(alerts, list):
-            found.update(str(a) for a in alerts)
-    return found
+    body = detail.get("body")
+    return body if isinstance(body, dict) else {}
 
 
-def _detection(monitor: list[dict[str, Any]], t_inject: float | None) -> tuple[Measure, float | None, str, float | None]:
-    """When the stack's own monitoring first showed the problem: not ready, or a new alert.
+def _alerts(rec: dict[str, Any], key: str | None) -> set[str]:
+    alerts = _body(rec).get(key) if key else None
+    return {str(a) for a in alerts} if isinstance(alerts, list) else set()
+
+
+def _detection(monitor: list[dict[str, Any]], t_inject: float | None,
+               alerts_key: str | None) -> tuple[Measure, float | None, str, float | None]:
+    """When the stack's own monitoring first showed the problem: not ready, or a new alert
+    (in the readiness body's list the plugin declared, ``monitor.alerts``).
 
     Alerts already raised in the last poll before t_inject do not count: they are not news.
     """
@@ -185,12 +187,12 @@ def _detection(monitor: list[dict[str, Any]], t_inject: float | None) -> tuple[M
     if t_inject is None or not rows:
         return _measure_s(None, interval, "monitor_interval", MeasureStatus.NOT_MEASURED), None, "", interval
     before = [r for r in rows if float(r["t"]) < t_inject]
-    standing = _alerts(before[-1]) if before else set()
+    standing = _alerts(before[-1], alerts_key) if before else set()
     for rec in rows:
         t = float(rec["t"])
         if t < t_inject:
             continue
-        new_alerts = sorted(_alerts(rec) - standing)
+        new_alerts = sorted(_alerts(rec, alerts_key) - standing)
         if rec.get("ready") is not True or new_alerts:
             signal = "not ready" if rec.get("ready") is not True else ""
             if new_alerts:
@@ -199,21 +201,13 @@ def _detection(monitor: list[dict[str, Any]], t_inject: float | None) -> tuple[M
     return _measure_s(None, interval, "monitor_interval", MeasureStatus.NOT_DETECTED), None, "", interval
 
 
-def _backlog_value(rec: dict[str, Any]) -> float | None:
-    detail = rec.get("detail") if isinstance(rec.get("detail"), dict) else {}
-    for source in (detail, detail.get("body"), detail.get("metrics")):
-        if isinstance(source, dict):
-            for key in BACKLOG_KEYS:
-                if key in source and _float(source[key]) is not None:
-                    return _float(source[key])
-    return None
-
-
 def _backlog(monitor: list[dict[str, Any]], t_inject: float | None, t_from: float | None,
-             interval: float | None) -> Measure:
+             interval: float | None, key: str | None) -> Measure:
+    """Fault cleared until the backlog the plugin declared (``monitor.backlog``, a number in
+    the readiness body) is back to its level before the fault."""
     series: list[tuple[float, float]] = []
     for rec in monitor:
-        t, value = _float(rec.get("t")), _backlog_value(rec)
+        t, value = _float(rec.get("t")), (_float(_body(rec).get(key)) if key else None)
         if t is not None and value is not None:
             series.append((t, value))
     if not series or t_inject is None or t_from is None:
@@ -285,24 +279,25 @@ def _baseline(run: RunJournal, samples: list[Sample], windows: list[Window], ste
     )
 
 
-def _batches(run: RunJournal) -> list[BatchResult]:
+def _jobs(run: RunJournal) -> list[JobResult]:
     out = []
-    for rec in run.of_type("batch"):
+    for rec in run.of_type("job_result"):
         started, finished = _float(rec.get("started_t")), _float(rec.get("finished_t"))
-        window, market = seconds(rec.get("window_s")), _float(rec.get("market_open_t"))
+        window, deadline = seconds(rec.get("window_s")), _float(rec.get("deadline_t"))
         duration = finished - started if started is not None and finished is not None else None
         margin = _float(rec.get("margin_s"))
-        if margin is None and market is not None and finished is not None:
-            margin = market - finished
+        if margin is None and deadline is not None and finished is not None:
+            margin = deadline - finished
         out.append(
-            BatchResult(
-                job=str(rec.get("job", "batch")),
+            JobResult(
+                job=str(rec.get("job", "")),
                 started_t=started,
                 finished_t=finished,
                 duration_s=duration,
                 window_s=window,
                 within_window=(duration <= window) if duration is not None and window is not None else None,
-                market_open_t=market,
+                deadline_t=deadline,
+                deadline_name=rec.get("deadline_name"),
                 margin_s=margin,
                 ok=bool(rec.get("ok")),
             )
@@ -349,10 +344,10 @@ def _timeline(run: RunJournal, origin: datetime | None, derived: list[tuple[floa
         elif kind == "cleanup":
             what, detail, ok = "cleanup", str(rec.get("what", "")), bool(rec.get("ok"))
         elif kind == "integrity":
-            n = sum(len(v.get("order_ids") or []) or 1 for v in rec.get("violations") or [] if isinstance(v, dict))
+            n = sum(len(v.get("ids") or []) or 1 for v in rec.get("violations") or [] if isinstance(v, dict))
             what, detail, ok = "integrity", f"acknowledged={rec.get('acknowledged')} violations={n}", n == 0
-        elif kind == "batch":
-            what, detail, ok = "batch", str(rec.get("job", "batch")), bool(rec.get("ok"))
+        elif kind == "job_result":
+            what, detail, ok = "job_result", str(rec.get("job", "")), bool(rec.get("ok"))
         elif kind == "end":
             what, detail = "end", f"{rec.get('status', '')} {rec.get('reason', '') or ''}".strip()
             ok = rec.get("status") == "completed"
@@ -415,14 +410,13 @@ def _deviations(run: RunJournal, faults: list[FaultSpan], status: str, crashed: 
 
 
 def _findings(verdicts: list[Verdict], deviations: list[Deviation], baseline: Baseline | None,
-              detection: Measure, recovery: Measure, batches: list[BatchResult],
+              detection: Measure, recovery: Measure, jobs: list[JobResult],
               budget: ErrorBudget, impact: Measure, detected_t: float | None,
-              t_clear: float | None) -> list[Finding]:
+              t_clear: float | None, integrity_checks: set[str]) -> list[Finding]:
     raw: list[tuple[str, str, dict[str, Any]]] = []
-    integrity_targets = {"lost_orders", "duplicates", "duplicate_executions", "stuck_orders", "unreconciled"}
     for v in verdicts:
         if not v.met:
-            severity = "high" if v.target in integrity_targets or not v.measured.measured else "medium"
+            severity = "high" if v.target in integrity_checks or not v.measured.measured else "medium"
             raw.append((severity, "target_missed", {"target": v.target, "evidence": list(v.evidence)}))
     targets = {v.target for v in verdicts}
     if detection.status == MeasureStatus.NOT_DETECTED and "detect_within" not in targets:
@@ -445,13 +439,13 @@ def _findings(verdicts: list[Verdict], deviations: list[Deviation], baseline: Ba
     if baseline is not None and baseline.met_steady_state is False:
         raw.append(("medium", "baseline_unsteady",
                     {"healthy": baseline.healthy_windows, "windows": baseline.windows}))
-    for b in batches:
-        if b.within_window is False or (b.margin_s is not None and b.margin_s < 0) or not b.ok:
-            raw.append(("high", "batch_overran", {"job": b.job, "margin_s": b.margin_s}))
+    for j in jobs:
+        if j.within_window is False or (j.margin_s is not None and j.margin_s < 0) or not j.ok:
+            raw.append(("high", "job_overran", {"job": j.job, "margin_s": j.margin_s}))
     if budget.consumed.measured and (budget.consumed.value or 0) > 1.0:
         raw.append(("low", "error_budget_exceeded", {"consumed": budget.consumed.value}))
-    order = {"high": 0, "medium": 1, "low": 2}
-    raw.sort(key=lambda r: order[r[0]])
+    rank = {"high": 0, "medium": 1, "low": 2}
+    raw.sort(key=lambda r: rank[r[0]])
     return [Finding(id=f"F-{i}", severity=s, kind=k, params=p) for i, (s, k, p) in enumerate(raw, start=1)]
 
 
@@ -465,6 +459,7 @@ def analyse(run: RunJournal | str | Path) -> Analysis:
         run = load_run(run)
     header = run.header
     problems = list(run.problems)
+    declaration = Declaration.from_json(header.get("declaration"))
     window_s = seconds(header.get("window_s")) or DEFAULT_WINDOW_S
     hold_s = seconds(header.get("hold_s")) or DEFAULT_HOLD_S
     probe_s = seconds(header.get("probe_interval_s")) or DEFAULT_PROBE_INTERVAL_S
@@ -485,12 +480,7 @@ def analyse(run: RunJournal | str | Path) -> Analysis:
     monitor_times = [t for t in (_float(r.get("t")) for r in run.monitor) if t is not None]
     last_t = max([*record_times, *monitor_times, *(s.t for s in samples)], default=None)
 
-    # executions.jsonl is the engine's record of execution delay; samples carrying their
-    # own execution_delay_s are the older form, read only when that file is absent.
-    if run.executions:
-        delays = execution_delays_from(run.executions, problems)
-    else:
-        delays = [(s.t, s.execution_delay_s) for s in samples if s.execution_delay_s is not None]
+    delays = completion_delays_from(run.completions, problems)
 
     windows: list[Window] = []
     if samples:
@@ -509,7 +499,8 @@ def analyse(run: RunJournal | str | Path) -> Analysis:
     )
 
     impact, recovery, _ = _impact_and_recovery(windows, samples, steady, t_inject, window_s, step_s, hold_s)
-    detection, detected_t, detection_signal, monitor_interval = _detection(run.monitor, t_inject)
+    detection, detected_t, detection_signal, monitor_interval = _detection(run.monitor, t_inject,
+                                                                          declaration.monitor.alerts)
 
     def rto(since: float | None) -> Measure:
         if since is None:
@@ -524,15 +515,16 @@ def analyse(run: RunJournal | str | Path) -> Analysis:
     impact_duration = rto(impact.value if impact.measured else None)
     if impact.status == MeasureStatus.NO_IMPACT:
         impact_duration = _measure_s(None, step_s, "window_step", MeasureStatus.NO_IMPACT)
-    backlog = _backlog(run.monitor, t_inject, t_clear if t_clear is not None else t_inject, monitor_interval)
+    backlog = _backlog(run.monitor, t_inject, t_clear if t_clear is not None else t_inject, monitor_interval,
+                       declaration.monitor.backlog)
 
     def split(lo: float | None, hi: float | None) -> list[float | None]:
         return [d for t, d in delays if (lo is None or t >= lo) and (hi is None or t < hi)]
 
     if t_inject is None:
-        exec_delay = ExecutionDelay(latency_stats(split(None, None)), latency_stats([]), latency_stats([]))
+        completion = CompletionDelay(latency_stats(split(None, None)), latency_stats([]), latency_stats([]))
     else:
-        exec_delay = ExecutionDelay(
+        completion = CompletionDelay(
             before=latency_stats(split(None, t_inject)),
             during=latency_stats(split(t_inject, t_clear)),
             after=latency_stats(split(t_clear, None)) if t_clear is not None else latency_stats([]),
@@ -560,24 +552,25 @@ def analyse(run: RunJournal | str | Path) -> Analysis:
     budget = ErrorBudget(allowed_failure_ratio=allowed, requests=len(samples), failures=failures, consumed=consumed)
 
     baseline = _baseline(run, samples, windows, steady, t_inject, last_t)
-    batches = _batches(run)
+    jobs = _jobs(run)
     integrity = _integrity(run)
     targets = header.get("targets") if isinstance(header.get("targets"), dict) else {}
     verdicts = evaluate_targets(
         targets,
+        declaration,
         detection=detection,
         rto_from_inject=rto_inject,
         rto_from_clear=rto_clear,
         impact_duration=impact_duration,
         integrity=integrity,
-        batches=batches,
+        jobs=jobs,
         error_budget=budget,
-        execution_delay=exec_delay,
+        completion_delay=completion,
         backlog_drain=backlog,
     )
     deviations = _deviations(run, faults, status, crashed, max(SLIP_TOLERANCE_S, probe_s), problems)
-    findings = _findings(verdicts, deviations, baseline, detection, recovery, batches, budget,
-                         impact, detected_t, t_clear)
+    findings = _findings(verdicts, deviations, baseline, detection, recovery, jobs, budget,
+                         impact, detected_t, t_clear, set(declaration.check_names))
     derived = [
         (impact.value, "impact_start", ""),
         (detected_t, "detected", detection_signal),
@@ -620,10 +613,10 @@ def analyse(run: RunJournal | str | Path) -> Analysis:
         backlog_drain=backlog,
         detection_signal=detection_signal,
         baseline=baseline,
-        execution_delay=exec_delay,
+        completion_delay=completion,
         customer_impact=customer,
         error_budget=budget,
-        batches=batches,
+        jobs=jobs,
         integrity=integrity,
         cleanup=[dict(r) for r in run.of_type("cleanup")],
         verdicts=verdicts,
@@ -633,4 +626,5 @@ def analyse(run: RunJournal | str | Path) -> Analysis:
         windows=windows,
         problems=problems,
         tools=_tools(run),
+        declaration=declaration,
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from faultlab.plugin.declaration import Declaration
+
 __all__ = [
     "MeasureStatus",
     "Measure",
@@ -16,11 +18,11 @@ __all__ = [
     "FaultSpan",
     "Baseline",
     "LatencyStats",
-    "ExecutionDelay",
+    "CompletionDelay",
     "ImpactCounts",
     "CustomerImpact",
     "ErrorBudget",
-    "BatchResult",
+    "JobResult",
     "IntegrityResult",
     "Verdict",
     "TimelineEvent",
@@ -76,7 +78,7 @@ class Window:
     success_rate: float | None
     p99_latency_s: float | None
     throughput_rps: float
-    execution_delay_p99_s: float | None
+    completion_delay_p99_s: float | None
     healthy: bool
 
 
@@ -129,8 +131,9 @@ class Baseline:
 
 
 @dataclass(frozen=True)
-class ExecutionDelay:
-    """Execution delay (order acknowledged to executed) before, during and after the faults."""
+class CompletionDelay:
+    """Completion delay (request acknowledged to completed, as the stack's plugin measures it)
+    of requests sent before, during and after the faults."""
 
     before: LatencyStats
     during: LatencyStats
@@ -138,7 +141,7 @@ class ExecutionDelay:
 
     @property
     def recorded(self) -> bool:
-        """True when any sample carried an execution delay."""
+        """True when any completion delay was recorded."""
         return bool(self.before.count or self.during.count or self.after.count)
 
 
@@ -174,8 +177,9 @@ class ErrorBudget:
 
 
 @dataclass(frozen=True)
-class BatchResult:
-    """One batch job against its window and the margin left before the market opens."""
+class JobResult:
+    """One job of the stack against its window and the margin left before its deadline
+    (``deadline_name`` is what happens then, as the stack file names it)."""
 
     job: str
     started_t: float | None
@@ -183,14 +187,16 @@ class BatchResult:
     duration_s: float | None
     window_s: float | None
     within_window: bool | None
-    market_open_t: float | None
+    deadline_t: float | None
+    deadline_name: Any
     margin_s: float | None
     ok: bool
 
 
 @dataclass(frozen=True)
 class IntegrityResult:
-    """The data-integrity check after the run, as journalled by the stack's checker."""
+    """The data-integrity check after the run, as journalled by the stack's checker:
+    violations counted per check it ran, and each violation ``{"check", "ids", "detail"}``."""
 
     t: float | None
     acknowledged: int | None
@@ -205,7 +211,7 @@ class Verdict:
     ``comparison`` is ``le`` (measured must be at most the target) or ``ge``. ``outcome``
     is ``met``, ``missed`` or ``not_assessed`` (counted as missed). ``preset`` is False for
     the built-in data-integrity rules that apply even when a scenario states no target.
-    ``evidence`` names what caused a miss (order ids, the reason no number exists).
+    ``evidence`` names what caused a miss (the ids concerned, the reason no number exists).
     """
 
     target: str
@@ -299,10 +305,10 @@ class Analysis:
     backlog_drain: Measure
     detection_signal: str
     baseline: Baseline | None
-    execution_delay: ExecutionDelay
+    completion_delay: CompletionDelay
     customer_impact: CustomerImpact
     error_budget: ErrorBudget
-    batches: list[BatchResult]
+    jobs: list[JobResult]
     integrity: IntegrityResult | None
     cleanup: list[dict[str, Any]]
     verdicts: list[Verdict]
@@ -314,6 +320,8 @@ class Analysis:
     #: Tool versions the run recorded (the header's ``tools`` and its ``tools`` record):
     #: python, locust, the PostgreSQL server...
     tools: dict[str, str] = field(default_factory=dict)
+    #: The stack plugin's declaration recorded in the header: the system's own words.
+    declaration: Declaration = field(default_factory=Declaration)
 
     @property
     def all_met(self) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 from faultlab.engine.journal import (
     CANARY_FILE,
-    EXECUTIONS_FILE,
+    COMPLETIONS_FILE,
     JOURNAL_FILE,
     MONITOR_FILE,
     REQUESTS_FILE,
@@ -30,8 +30,8 @@ __all__ = ["JOURNAL_FILE", "RunJournal", "load_run"]
 class RunJournal:
     """Everything a run directory holds that analysis needs, as plain records.
 
-    ``records`` are the journal lines after the header, in file order. ``executions`` are
-    the rows of ``executions.jsonl`` (an acknowledged order's send time and execution
+    ``records`` are the journal lines after the header, in file order. ``completions`` are
+    the rows of ``completions.jsonl`` (an acknowledged request's send time and completion
     delay). ``problems`` lists what could not be read (a torn last line after a kill, a
     garbled sample); analysis reports them as deviations instead of failing.
     """
@@ -42,7 +42,7 @@ class RunJournal:
     canary: list[dict[str, Any]] = field(default_factory=list)
     monitor: list[dict[str, Any]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
-    executions: list[dict[str, Any]] = field(default_factory=list)
+    completions: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:
@@ -67,7 +67,7 @@ def load_run(run_dir: str | Path) -> RunJournal:
     _, journal = read_header(run_dir)
     problems = journal.problems()
     samples: dict[str, list[dict[str, Any]]] = {}
-    for name in (CANARY_FILE, MONITOR_FILE, REQUESTS_FILE, EXECUTIONS_FILE):
+    for name in (CANARY_FILE, MONITOR_FILE, REQUESTS_FILE, COMPLETIONS_FILE):
         lines = read_lines(run_dir / name)
         problems += lines.problems()
         samples[name] = [obj for _, obj in lines.rows]
@@ -78,6 +78,6 @@ def load_run(run_dir: str | Path) -> RunJournal:
         canary=samples[CANARY_FILE],
         monitor=samples[MONITOR_FILE],
         requests=samples[REQUESTS_FILE],
-        executions=samples[EXECUTIONS_FILE],
+        completions=samples[COMPLETIONS_FILE],
         problems=problems,
     )

@@ -1,8 +1,10 @@
 """Targets fixed in advance, each judged by an evaluator looked up by its scenario key.
 
-A target's evaluator turns the analysis's figures into a ``Verdict``. Keys no evaluator
-knows are reported as ``not_assessed`` (and so count as missed): an auditor cannot rely on
-a target nobody measured.
+The measures every system has (detection, recovery, impact, backlog drain, error budget, job
+margin) have their evaluators here; the integrity checks and the completion delay are the
+ones the stack's plugin declared (:class:`faultlab.plugin.Declaration`, recorded in the
+journal header). A key that nothing can judge is reported ``not_assessed`` (and so counts as
+missed): an auditor cannot rely on a target nobody measured.
 """
 
 from __future__ import annotations
@@ -12,43 +14,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from faultlab.analysis.model import (
-    BatchResult,
+    CompletionDelay,
     ErrorBudget,
-    ExecutionDelay,
     IntegrityResult,
+    JobResult,
     Measure,
     MeasureStatus,
     Verdict,
 )
 from faultlab.analysis.windows import seconds
+from faultlab.plugin.declaration import Declaration
 
-__all__ = ["INTEGRITY_CHECKS", "TARGET_EVALUATORS", "canonical_target", "evaluate_targets", "violations_for"]
-
-#: canonical target key -> (the integrity record's ``checked`` key, violation kinds)
-INTEGRITY_CHECKS: dict[str, tuple[str, frozenset[str]]] = {
-    "lost_orders": ("lost", frozenset({"lost"})),
-    "duplicates": ("duplicates", frozenset({"duplicates", "duplicate"})),
-    "duplicate_executions": ("double_executions", frozenset({"double_executions", "double_execution", "duplicate_executions"})),
-    "stuck_orders": ("stuck", frozenset({"stuck"})),
-    "unreconciled": ("unreconciled", frozenset({"unreconciled"})),
-}
-
-_ALIASES = {
-    "lost": "lost_orders",
-    "duplicate_orders": "duplicates",
-    "double_executions": "duplicate_executions",
-    "stuck": "stuck_orders",
-    "batch_margin_min": "batch_margin",
-    "min_batch_margin": "batch_margin",
-    "max_error_budget": "error_budget",
-    "max_execution_delay_p99": "execution_delay_p99",
-    "recover_from_clear_within": "recover_after_clear_within",
-}
-
-
-def canonical_target(key: str) -> str:
-    """The canonical name of a target key (aliases such as ``double_executions`` map over)."""
-    return _ALIASES.get(key, key)
+__all__ = ["TARGET_EVALUATORS", "evaluate_targets", "integrity_count", "violations_for"]
 
 
 @dataclass(frozen=True)
@@ -58,9 +35,9 @@ class _Figures:
     rto_from_clear: Measure
     impact_duration: Measure
     integrity: IntegrityResult | None
-    batches: list[BatchResult]
+    jobs: list[JobResult]
     error_budget: ErrorBudget
-    execution_delay: ExecutionDelay
+    completion_delay: CompletionDelay
     backlog_drain: Measure
 
 
@@ -72,7 +49,8 @@ def _judge(target: str, limit: float, unit: str, comparison: str, measured: Meas
            met_without_value: bool = False) -> Verdict:
     if measured.measured:
         value = measured.value
-        met = value <= limit if comparison == "le" else value >= limit  # type: ignore[operator]
+        assert value is not None
+        met = value <= limit if comparison == "le" else value >= limit
     else:
         met = met_without_value
     return Verdict(target=target, target_value=float(limit), unit=unit, comparison=comparison,
@@ -80,68 +58,76 @@ def _judge(target: str, limit: float, unit: str, comparison: str, measured: Meas
                    evidence=list(evidence or []))
 
 
+def _limit_s(raw: Any) -> float:
+    limit = seconds(raw)
+    return limit if limit is not None else float("nan")
+
+
 def _duration(measure_of: Callable[[_Figures], Measure]) -> Evaluator:
     def evaluate(target: str, raw: Any, f: _Figures) -> Verdict:
-        limit = seconds(raw)
         measured = measure_of(f)
         # No customer impact means there was nothing to recover from, and recovering before
         # the fault cleared needed no time after it: either way the target is met.
-        return _judge(target, limit if limit is not None else float("nan"), "s", "le", measured,
+        return _judge(target, _limit_s(raw), "s", "le", measured,
                       met_without_value=measured.status in (MeasureStatus.NO_IMPACT, MeasureStatus.RECOVERED_BEFORE_CLEAR))
     return evaluate
 
 
-def violations_for(integrity: IntegrityResult, target: str) -> list[dict[str, Any]]:
-    """The violations counted against an integrity target (by ``kind`` or ``category``)."""
-    checked_key, kinds = INTEGRITY_CHECKS[target]
-    return [v for v in integrity.violations if v.get("kind") in kinds or v.get("category") == checked_key]
+def violations_for(integrity: IntegrityResult, check: str) -> list[dict[str, Any]]:
+    """The violations the plugin counted against integrity check ``check``."""
+    return [v for v in integrity.violations if v.get("check") == check]
+
+
+def integrity_count(integrity: IntegrityResult, check: str) -> int | None:
+    """Violations of ``check``: the plugin's count or the ids it named, whichever is larger;
+    None when the plugin did not run that check."""
+    if check not in integrity.checked:
+        return None
+    ids = sum(len(v.get("ids") or []) or 1 for v in violations_for(integrity, check))
+    return max(int(integrity.checked[check]), ids)
 
 
 def integrity_verdict(target: str, raw: Any, f: _Figures, preset: bool = True) -> Verdict:
-    """Judge one data-integrity check (``lost_orders``...) against the integrity record."""
-    checked_key = INTEGRITY_CHECKS[target][0]
+    """Judge one declared data-integrity check against the integrity record."""
     limit = float(raw) if raw is not None else 0.0
-    if f.integrity is None:
+    count = None if f.integrity is None else integrity_count(f.integrity, target)
+    if f.integrity is None or count is None:
         measured = Measure(None, "count", None, "exact", MeasureStatus.NOT_MEASURED)
         return _judge(target, limit, "count", "le", measured, [], preset)
-    ids: list[str] = []
+    evidence: list[str] = []
     details: list[str] = []
     for violation in violations_for(f.integrity, target):
-        ids.extend(str(i) for i in violation.get("order_ids") or [])
+        evidence.extend(str(i) for i in violation.get("ids") or [])
         if violation.get("detail"):
             details.append(str(violation["detail"]))
-    count = max(int(f.integrity.checked.get(checked_key, 0)), len(ids))
-    measured = Measure(float(count), "count", None, "exact")
-    return _judge(target, limit, "count", "le", measured, ids + details, preset)
+    return _judge(target, limit, "count", "le", Measure(float(count), "count", None, "exact"), evidence + details, preset)
 
 
-def _batch_margin(target: str, raw: Any, f: _Figures) -> Verdict:
-    limit = seconds(raw)
-    margins = [b.margin_s for b in f.batches if b.margin_s is not None]
+def _job_margin(target: str, raw: Any, f: _Figures) -> Verdict:
+    margins = [j.margin_s for j in f.jobs if j.margin_s is not None]
     if margins:
         worst = min(margins)
-        jobs = [b.job for b in f.batches if b.margin_s == worst] if len(f.batches) > 1 else []
+        jobs = [j.job for j in f.jobs if j.margin_s == worst] if len(f.jobs) > 1 else []
         measured = Measure(worst, "s", None, "journal")
     else:
         jobs = []
         measured = Measure(None, "s", None, "journal", MeasureStatus.NOT_MEASURED)
-    return _judge(target, limit if limit is not None else float("nan"), "s", "ge", measured, jobs)
+    return _judge(target, _limit_s(raw), "s", "ge", measured, jobs)
 
 
 def _error_budget(target: str, raw: Any, f: _Figures) -> Verdict:
     return _judge(target, float(raw), "ratio", "le", f.error_budget.consumed)
 
 
-def _execution_delay(target: str, raw: Any, f: _Figures) -> Verdict:
-    limit = seconds(raw)
-    parts = [f.execution_delay.during, f.execution_delay.after, f.execution_delay.before]
+def _completion_delay(target: str, raw: Any, f: _Figures) -> Verdict:
+    parts = [f.completion_delay.during, f.completion_delay.after, f.completion_delay.before]
     values = [p.p99_s for p in parts if p.p99_s is not None]
     measured = (
         Measure(max(values), "s", None, "exact")
         if values
         else Measure(None, "s", None, "exact", MeasureStatus.NOT_MEASURED)
     )
-    return _judge(target, limit if limit is not None else float("nan"), "s", "le", measured)
+    return _judge(target, _limit_s(raw), "s", "le", measured)
 
 
 TARGET_EVALUATORS: dict[str, Evaluator] = {
@@ -150,40 +136,48 @@ TARGET_EVALUATORS: dict[str, Evaluator] = {
     "recover_after_clear_within": _duration(lambda f: f.rto_from_clear),
     "impact_within": _duration(lambda f: f.impact_duration),
     "backlog_drain_within": _duration(lambda f: f.backlog_drain),
-    "batch_margin": _batch_margin,
+    "job_margin_min": _job_margin,
     "error_budget": _error_budget,
-    "execution_delay_p99": _execution_delay,
-    **{key: integrity_verdict for key in INTEGRITY_CHECKS},
 }
+"""Evaluators of the targets every system has, by scenario key."""
 
 
-def evaluate_targets(targets: dict[str, Any], **figures: Any) -> list[Verdict]:
+def _evaluator(key: str, declaration: Declaration) -> Evaluator | None:
+    if key in TARGET_EVALUATORS:
+        return TARGET_EVALUATORS[key]
+    if declaration.check(key) is not None:
+        return integrity_verdict
+    if declaration.completion is not None and key == declaration.completion.target:
+        return _completion_delay
+    return None
+
+
+def _not_assessed(key: str, raw: Any) -> Verdict:
+    value = raw if isinstance(raw, (int, float)) and not isinstance(raw, bool) else float("nan")
+    measured = Measure(None, "", None, "exact", MeasureStatus.NOT_MEASURED)
+    return Verdict(target=key, target_value=float(value), unit="", comparison="le",
+                   measured=measured, outcome="not_assessed")
+
+
+def evaluate_targets(targets: dict[str, Any], declaration: Declaration, **figures: Any) -> list[Verdict]:
     """A verdict per pre-set target, in the scenario's order, then the built-in integrity rules.
 
-    The built-in rules (no order lost, duplicated, executed twice, stuck or unreconciled)
-    apply whenever the journal holds an integrity record, even without a stated target.
+    The built-in rules (no violation of any declared integrity check) apply to every check
+    the plugin ran, even without a stated target; a check it did not run gets no verdict.
     """
     f = _Figures(**figures)
     verdicts: list[Verdict] = []
-    seen: set[str] = set()
     for key, raw in targets.items():
-        name = canonical_target(key)
-        seen.add(name)
-        evaluator = TARGET_EVALUATORS.get(name)
+        evaluator = _evaluator(key, declaration)
         if evaluator is None:
-            measured = Measure(None, "", None, "exact", MeasureStatus.NOT_MEASURED)
-            value = raw if isinstance(raw, (int, float)) and not isinstance(raw, bool) else float("nan")
-            verdicts.append(Verdict(target=name, target_value=float(value), unit="", comparison="le",
-                                    measured=measured, outcome="not_assessed"))
+            verdicts.append(_not_assessed(key, raw))
             continue
         try:
-            verdicts.append(evaluator(name, raw, f))
+            verdicts.append(evaluator(key, raw, f))
         except (TypeError, ValueError):
-            measured = Measure(None, "", None, "exact", MeasureStatus.NOT_MEASURED)
-            verdicts.append(Verdict(target=name, target_value=float("nan"), unit="", comparison="le",
-                                    measured=measured, outcome="not_assessed"))
+            verdicts.append(_not_assessed(key, raw))
     if f.integrity is not None:
-        for key in INTEGRITY_CHECKS:
-            if key not in seen:
-                verdicts.append(integrity_verdict(key, 0, f, preset=False))
+        for check in declaration.check_names:
+            if check not in targets and check in f.integrity.checked:
+                verdicts.append(integrity_verdict(check, 0, f, preset=False))
     return verdicts

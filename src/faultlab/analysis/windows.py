@@ -15,7 +15,7 @@ __all__ = [
     "Sample",
     "SteadyState",
     "samples_from",
-    "execution_delays_from",
+    "completion_delays_from",
     "percentile",
     "latency_stats",
     "sliding_windows",
@@ -47,7 +47,6 @@ class Sample:
     latency_s: float | None
     status: int | None
     source: str
-    execution_delay_s: float | None = None
     ack: str | None = None
 
     @property
@@ -125,7 +124,6 @@ def samples_from(rows: Iterable[dict[str, Any]], source: str, problems: list[str
                 latency_s=latency,
                 status=int(status) if isinstance(status, int) and not isinstance(status, bool) else None,
                 source=source,
-                execution_delay_s=_number(row.get("execution_delay_s")),
                 ack=row.get("ack"),
             )
         )
@@ -135,18 +133,18 @@ def samples_from(rows: Iterable[dict[str, Any]], source: str, problems: list[str
     return out
 
 
-def execution_delays_from(rows: Iterable[dict[str, Any]], problems: list[str]) -> list[tuple[float, float]]:
-    """``executions.jsonl`` rows as ``(send time, execution delay)`` sorted by send time."""
+def completion_delays_from(rows: Iterable[dict[str, Any]], problems: list[str]) -> list[tuple[float, float]]:
+    """``completions.jsonl`` rows as ``(send time, completion delay)`` sorted by send time."""
     out: list[tuple[float, float]] = []
     skipped = 0
     for row in rows:
-        t, delay = _number(row.get("t")), _number(row.get("execution_delay_s"))
+        t, delay = _number(row.get("t")), _number(row.get("delay_s"))
         if t is None or delay is None:
             skipped += 1
             continue
         out.append((t, delay))
     if skipped:
-        problems.append(f"executions: {skipped} row(s) without a send time or delay skipped")
+        problems.append(f"completions: {skipped} row(s) without a send time or delay skipped")
     out.sort()
     return out
 
@@ -183,15 +181,13 @@ def sliding_windows(
     """Windows ``[s, s + window_s)`` for ``s = start, start + step_s, ...`` ending by ``stop``.
 
     ``samples`` must be sorted by ``t``. A window without samples is not healthy: there is
-    no evidence that it was. ``delays`` are ``(send time, execution delay)`` sorted by time;
-    without them the samples' own ``execution_delay_s`` are used.
+    no evidence that it was. ``delays`` are ``(send time, completion delay)`` sorted by time.
 
     One pass: two pointers per series slide with the windows, each sample enters and leaves
     once, and the values inside the window are kept sorted as they enter and leave, so a
     window's percentile is a lookup, never a sort of the whole window.
     """
-    if delays is None:
-        delays = [(s.t, s.execution_delay_s) for s in samples if s.execution_delay_s is not None]
+    delays = delays or []
     times = [s.t for s in samples]
     oks = [s.ok for s in samples]
     latencies = [s.latency_s for s in samples]
@@ -239,7 +235,7 @@ def sliding_windows(
                 success_rate=rate,
                 p99_latency_s=p99,
                 throughput_rps=ok / window_s,
-                execution_delay_p99_s=percentile(window_delays, 0.99),
+                completion_delay_p99_s=percentile(window_delays, 0.99),
                 healthy=steady.admits(rate, p99),
             )
         )

@@ -120,10 +120,12 @@ def _run(args: argparse.Namespace) -> ExitCode:
 
 def _print_verdicts(analysis: Any) -> None:
     from faultlab.report.junit import verdict_message
+    from faultlab.report.messages import Catalogue
 
+    cat = Catalogue("en", analysis.declaration)
     for verdict in analysis.verdicts:
         mark = "met   " if verdict.outcome == "met" else "MISSED"
-        print(f"  {mark} {verdict_message(verdict)}")
+        print(f"  {mark} {verdict_message(verdict, cat)}")
 
 
 def _plan_info(plan: Any) -> dict[str, Any]:

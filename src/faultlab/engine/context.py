@@ -5,7 +5,7 @@ for both, one per timeline entry): the running stack, the clean-up ledger, the l
 driver, the jobs, the plugin, and ``state`` where a fault keeps what its revert needs.
 
 :class:`Jobs` runs the stack's one-shot jobs (the nightly batch) as supervised processes
-and journals their start, finish and margin against their window.
+and journals their start, finish, window and the margin left before their deadline.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from faultlab.engine.journal import BatchResult, JobEvent, JournalWriter
+from faultlab.engine.journal import JobEvent, JobResult, JournalWriter
 from faultlab.errors import FaultError
 from faultlab.runtime.local import LocalStack, command_argv, interpolate
 from faultlab.runtime.supervisor import ServiceSpec
@@ -46,6 +46,10 @@ class FaultContext:
         return self.stack.ledger
 
 
+def _text_json(value: Any) -> Any:
+    return value.model_dump(exclude_none=True) if hasattr(value, "model_dump") else value
+
+
 class Jobs:
     """The stack's jobs: start them, crash them, and journal how they did."""
 
@@ -63,10 +67,10 @@ class Jobs:
         """Start job ``name`` (again, after a crash: the job resumes from its checkpoint)."""
         job = self.stack.stack.jobs[name]
         values = self.stack.values(None)
+        if job.window is not None:
+            values["window"] = f"{job.window:g}"
         env = {key: interpolate(value, values) for key, value in job.env.items()}
         env.setdefault("PYTHONUNBUFFERED", "1")
-        if job.window is not None:
-            env.setdefault("BATCH_WINDOW", f"{job.window:g}")
         with self._lock:
             run = self._runs.get(name, 0) + 1
             self._runs[name] = run
@@ -105,13 +109,13 @@ class Jobs:
         job = self.stack.stack.jobs[name]
         started = self._started_t[name]
         finished = self.journal.t()
-        window = job.window
-        market_open = None if window is None else started + window + (job.market_open_after or 0.0)
-        self.journal.write(BatchResult(
-            t=finished, job=name, started_t=started, finished_t=finished, window_s=window,
-            market_open_t=market_open,
-            margin_s=None if market_open is None else market_open - finished,
-            ok=None if window is None else finished - started <= window,
+        deadline = None if job.deadline is None else started + job.deadline
+        within = None if job.window is None else finished - started <= job.window
+        self.journal.write(JobResult(
+            t=finished, job=name, started_t=started, finished_t=finished, window_s=job.window,
+            deadline_t=deadline, deadline_name=_text_json(job.deadline_name),
+            margin_s=None if deadline is None else deadline - finished,
+            ok=within if deadline is None else bool(within is not False and finished <= deadline),
         ))
 
     def running(self, name: str) -> Any:

@@ -5,11 +5,11 @@ appends with :class:`JournalWriter`; analysis and reports read with :func:`read_
 Files of a run directory:
 
 - ``journal.jsonl`` — a :class:`RunHeader` first, then events (:class:`Phase`,
-  :class:`FaultEvent`, :class:`JobEvent`, :class:`Integrity`, :class:`BatchResult`,
+  :class:`FaultEvent`, :class:`JobEvent`, :class:`Integrity`, :class:`JobResult`,
   :class:`Cleanup`, :class:`Decision`, :class:`Note`, :class:`Tools`, :class:`End`), each
   with ``type``;
 - ``canary.jsonl``, ``monitor.jsonl``, ``requests.jsonl`` — probe and load samples;
-- ``executions.jsonl`` — each acknowledged order's execution delay (:class:`ExecutionSample`).
+- ``completions.jsonl`` — each acknowledged request's completion delay (:class:`CompletionSample`).
 
 :func:`read_lines` is the one reading of the JSON-lines format (a torn last line, a garbled
 line) and :func:`read_header` the one check of the header and its schema; :func:`read_run`
@@ -41,14 +41,14 @@ __all__ = [
     "CANARY_FILE",
     "MONITOR_FILE",
     "REQUESTS_FILE",
-    "EXECUTIONS_FILE",
+    "COMPLETIONS_FILE",
     "Record",
     "RunHeader",
     "Phase",
     "FaultEvent",
     "JobEvent",
     "Integrity",
-    "BatchResult",
+    "JobResult",
     "Cleanup",
     "Decision",
     "Note",
@@ -58,7 +58,7 @@ __all__ = [
     "CanarySample",
     "MonitorSample",
     "RequestSample",
-    "ExecutionSample",
+    "CompletionSample",
     "RECORD_TYPES",
     "record_from_dict",
     "register_record",
@@ -70,12 +70,12 @@ __all__ = [
     "read_run",
 ]
 
-SCHEMA = "faultlab.journal/1"
+SCHEMA = "faultlab.journal/2"
 JOURNAL_FILE = "journal.jsonl"
 CANARY_FILE = "canary.jsonl"
 MONITOR_FILE = "monitor.jsonl"
 REQUESTS_FILE = "requests.jsonl"
-EXECUTIONS_FILE = "executions.jsonl"
+COMPLETIONS_FILE = "completions.jsonl"
 SCHEMA_PREFIX = "faultlab.journal/"
 
 RECORD_TYPES: dict[str, type[Record]] = {}
@@ -121,7 +121,8 @@ class Record:
 @register_record
 @dataclass(frozen=True)
 class RunHeader(Record):
-    """The first line of ``journal.jsonl``: what ran, when (wall time of the origin), targets."""
+    """The first line of ``journal.jsonl``: what ran, when (wall time of the origin), targets,
+    and the stack plugin's declaration (its words and integrity checks, for the reports)."""
 
     type: ClassVar[str] = "run"
     run_id: str = ""
@@ -137,6 +138,8 @@ class RunHeader(Record):
     hold_s: float = 5.0
     probe_interval_s: float = 0.1
     duration_s: float | None = None
+    plugin: str = ""
+    declaration: Mapping[str, Any] = field(default_factory=dict)
 
 
 @register_record
@@ -183,7 +186,8 @@ class JobEvent(Record):
 @register_record
 @dataclass(frozen=True)
 class Integrity(Record):
-    """The data-integrity check after the run: counts checked and every violation."""
+    """The data-integrity check after the run: violations counted per check the plugin ran,
+    and every violation (``{"check", "ids", "detail"}``)."""
 
     type: ClassVar[str] = "integrity"
     t: float
@@ -194,16 +198,18 @@ class Integrity(Record):
 
 @register_record
 @dataclass(frozen=True)
-class BatchResult(Record):
-    """The batch against its window: when it ran and the margin left before market open."""
+class JobResult(Record):
+    """A job that finished, against its window and its deadline: when it ran and the margin
+    left before the deadline (``deadline_name`` says what happens then)."""
 
-    type: ClassVar[str] = "batch"
+    type: ClassVar[str] = "job_result"
     t: float
-    job: str = "batch"
+    job: str = ""
     started_t: float | None = None
     finished_t: float | None = None
     window_s: float | None = None
-    market_open_t: float | None = None
+    deadline_t: float | None = None
+    deadline_name: Any = None
     margin_s: float | None = None
     ok: bool | None = None
 
@@ -277,7 +283,7 @@ class UnknownRecord(Record):
 @dataclass(frozen=True)
 class CanarySample(Record):
     """One canary request: sent at ``t_send``, done at ``t_done``; ``ack`` is what the
-    system acknowledged (a client order id), None if nothing was acknowledged."""
+    system acknowledged (an id), None if nothing was acknowledged."""
 
     t_send: float
     t_done: float
@@ -313,20 +319,20 @@ class RequestSample(Record):
 
 
 @dataclass(frozen=True)
-class ExecutionSample(Record):
-    """How long an acknowledged order waited to be executed, as the stack's plugin measured
+class CompletionSample(Record):
+    """How long an acknowledged request waited to be completed, as the stack's plugin measured
     it after the run; ``t`` is the send time of the request that was acknowledged ``ack``."""
 
     t: float
     ack: str
-    execution_delay_s: float
+    delay_s: float
 
 
 _SAMPLE_FILES: dict[str, type[Record]] = {
     CANARY_FILE: CanarySample,
     MONITOR_FILE: MonitorSample,
     REQUESTS_FILE: RequestSample,
-    EXECUTIONS_FILE: ExecutionSample,
+    COMPLETIONS_FILE: CompletionSample,
 }
 
 _FSYNCED_FAULT_EVENTS = frozenset({"planned", "injected", "active", "reverted", "revert_failed"})
@@ -458,14 +464,14 @@ class JournalWriter:
         """Append a load-generator request to ``requests.jsonl``."""
         self._sample(REQUESTS_FILE, RequestSample, sample)
 
-    def executions(self, samples: Iterable[ExecutionSample | Mapping[str, Any]]) -> int:
-        """Append execution delays to ``executions.jsonl`` in one write; returns how many."""
+    def completions(self, samples: Iterable[CompletionSample | Mapping[str, Any]]) -> int:
+        """Append completion delays to ``completions.jsonl`` in one write; returns how many."""
         lines = [
-            _dumps(s.to_dict() if isinstance(s, Record) else ExecutionSample.from_dict(s).to_dict())
+            _dumps(s.to_dict() if isinstance(s, Record) else CompletionSample.from_dict(s).to_dict())
             for s in samples
         ]
         if lines:
-            self._file(EXECUTIONS_FILE).append("".join(lines), sync=True)
+            self._file(COMPLETIONS_FILE).append("".join(lines), sync=True)
         return len(lines)
 
     def phase(self, name: str, state: str) -> Phase:
@@ -514,7 +520,7 @@ class Run:
     canary: tuple[CanarySample, ...]
     monitor: tuple[MonitorSample, ...]
     requests: tuple[RequestSample, ...]
-    executions: tuple[ExecutionSample, ...] = ()
+    completions: tuple[CompletionSample, ...] = ()
     truncated: tuple[str, ...] = ()
     skipped_lines: int = 0
 
@@ -632,8 +638,8 @@ def read_header(run_dir: str | os.PathLike[str]) -> tuple[RunHeader, Lines]:
     """The header of ``run_dir``'s journal and the journal's lines.
 
     Raises ``InputError`` when the directory is not a run directory or the header is
-    missing, unreadable or of another major schema version (``faultlab.journal/1.x`` reads
-    as version 1).
+    missing, unreadable or of another major schema version (``faultlab.journal/2.x`` reads
+    as version 2).
     """
     run_dir = Path(run_dir)
     path = run_dir / JOURNAL_FILE
@@ -705,7 +711,7 @@ def read_run(run_dir: str | os.PathLike[str]) -> Run:
         canary=tuple(loaded[CANARY_FILE]),
         monitor=tuple(loaded[MONITOR_FILE]),
         requests=tuple(sorted(loaded[REQUESTS_FILE], key=lambda r: r.t)),
-        executions=tuple(loaded[EXECUTIONS_FILE]),
+        completions=tuple(loaded[COMPLETIONS_FILE]),
         truncated=tuple(truncated),
         skipped_lines=skipped_total,
     )

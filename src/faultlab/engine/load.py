@@ -43,7 +43,8 @@ class LoadSpec:
 
     ``run_time_s`` None runs until :meth:`LoadDriver.stop`. ``user_classes`` picks classes
     of the locustfile by name (all by default); ``ack_field`` is the JSON field holding the
-    acknowledged id in successful responses.
+    acknowledged id in successful responses (the stack plugin's declaration says which;
+    None: only what the locustfile passes as ``context={"ack": ...}``).
     """
 
     locustfile: str | os.PathLike[str]
@@ -53,7 +54,7 @@ class LoadSpec:
     run_time_s: float | None = None
     workers: int = 0
     user_classes: Sequence[str] = ()
-    ack_field: str = "client_order_id"
+    ack_field: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     extra_args: Sequence[str] = ()
 
@@ -106,7 +107,7 @@ class LoadDriver:
             **self.spec.env,
             "FAULTLAB_REQUESTS_FILE": str(self.requests_file),
             "FAULTLAB_ORIGIN_MONOTONIC": repr(self.origin),
-            "FAULTLAB_ACK_FIELD": self.spec.ack_field,
+            "FAULTLAB_ACK_FIELD": self.spec.ack_field or "",
             "PYTHONPATH": src + (os.pathsep + path if path else ""),
             "PYTHONUNBUFFERED": "1",
         }

@@ -11,9 +11,9 @@ Configuration comes from the environment set by :mod:`faultlab.engine.load`:
   single ``O_APPEND`` write so the workers of a distributed run can share the file);
 - ``FAULTLAB_ORIGIN_MONOTONIC``: the run's origin on ``CLOCK_MONOTONIC``, which is
   system-wide on Linux, so ``t`` agrees with the harness's clock;
-- ``FAULTLAB_ACK_FIELD`` (default ``client_order_id``): the JSON field of a successful
-  response holding what the system acknowledged. A locustfile can also pass it per request
-  as ``context={"ack": ...}``.
+- ``FAULTLAB_ACK_FIELD``: the JSON field of a successful response holding what the system
+  acknowledged, as the stack plugin declares it (empty: none). A locustfile can also pass it
+  per request as ``context={"ack": ...}``.
 
 Each line: ``{"t": send time, "name", "ok", "latency_s", "status", "ack", "error"}``.
 """
@@ -32,7 +32,7 @@ __all__ = ["RequestRecorder"]
 class RequestRecorder:
     """Turns locust ``request`` events into ``requests.jsonl`` lines."""
 
-    def __init__(self, path: str, origin: float, ack_field: str = "client_order_id"):
+    def __init__(self, path: str, origin: float, ack_field: str = ""):
         self.path = path
         self.origin = origin
         self.ack_field = ack_field
@@ -84,7 +84,7 @@ def _install(environment: Any, **_: Any) -> None:
     origin = os.environ.get("FAULTLAB_ORIGIN_MONOTONIC")
     if not path or origin is None:
         return
-    recorder = RequestRecorder(path, float(origin), os.environ.get("FAULTLAB_ACK_FIELD", "client_order_id"))
+    recorder = RequestRecorder(path, float(origin), os.environ.get("FAULTLAB_ACK_FIELD", ""))
     environment.events.request.add_listener(recorder.on_request)
     environment.events.quit.add_listener(recorder.close)
 

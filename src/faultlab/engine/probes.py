@@ -1,10 +1,11 @@
 """Probes that sample the stack all through a run: the canary and the monitor.
 
-- :class:`CanaryProbe` calls ``place(timeout_s)`` (one business request, say "place one
-  order", supplied by the stack's plugin) at a fixed rate from a small pool of worker
-  threads. Send times are deadlines on the run's clock, so a stalled request never delays
-  the next sends; each call returns a sample dict (``ok``, ``status``, ``error``, ``ack``)
-  which the probe timestamps (``t_send``, ``t_done``, ``latency_s``) and records.
+- :class:`CanaryProbe` calls ``place(timeout_s)`` (one business request, supplied by the
+  stack's plugin) at a fixed rate from a small pool of worker threads. Send times are
+  deadlines on the run's clock, so a stalled request never delays the next sends; each call
+  returns a :class:`~faultlab.plugin.CanaryOutcome` (or a mapping of its fields: ``ok``,
+  ``status``, ``error``, ``ack``) which the probe timestamps (``t_send``, ``t_done``,
+  ``latency_s``) and records.
 - :class:`MonitorProbe` polls the stack's own readiness URL (and optionally a metrics URL)
   at 10 Hz or faster with httpx, each request timing out before the next is due.
 
@@ -24,6 +25,7 @@ from typing import Any
 
 from faultlab.engine.clock import Clock, MonotonicClock
 from faultlab.engine.journal import CanarySample, JournalWriter, MonitorSample
+from faultlab.plugin.results import CanaryOutcome, canary_outcome
 
 __all__ = ["CanaryProbe", "MonitorProbe", "parse_prometheus"]
 
@@ -41,8 +43,9 @@ def _notify(observers: Sequence[Callable[..., None]], **kwargs: Any) -> None:
 class CanaryProbe:
     """Fires ``place(timeout_s)`` ``rate_hz`` times a second until stopped.
 
-    ``place`` gets the seconds it may take and returns a dict with any of ``ok`` (default
-    True), ``status``, ``error``, ``ack``; an exception is a failed sample with the error.
+    ``place`` gets the seconds it may take and returns a CanaryOutcome or a mapping with any
+    of ``ok`` (default True), ``status``, ``error``, ``ack``; an exception is a failed sample
+    with the error.
     A call slower than ``timeout_s`` is a failure even if it succeeded. When every worker
     is still busy at a send time (calls hanging past their timeout), that send is recorded
     as failed ("not sent") rather than queued late. ``workers`` defaults to enough for
@@ -51,7 +54,7 @@ class CanaryProbe:
 
     def __init__(
         self,
-        place: Callable[[float], Mapping[str, Any]],
+        place: Callable[[float], CanaryOutcome | Mapping[str, Any]],
         *,
         rate_hz: float,
         timeout_s: float,
@@ -133,10 +136,10 @@ class CanaryProbe:
             with self._lock:
                 self._in_flight[ident] = t_send
             try:
-                result = dict(self.place(self.timeout_s) or {})
-                error = result.get("error")
+                result = canary_outcome(self.place(self.timeout_s) or {})
+                error = result.error
             except Exception as exc:
-                result, error = {"ok": False}, f"{type(exc).__name__}: {exc}"
+                result, error = CanaryOutcome(ok=False), f"{type(exc).__name__}: {exc}"
             t_done = self.clock.now()
             with self._lock:
                 started = self._in_flight.pop(ident, None)
@@ -144,14 +147,12 @@ class CanaryProbe:
             if started is None:
                 continue  # stop() already recorded this call as unanswered
             latency = t_done - t_send
-            ok = bool(result.get("ok", error is None)) and error is None
+            ok = result.ok and error is None
             if ok and latency > self.timeout_s:
                 ok, error = False, f"answered after {latency:.3f} s, over the {self.timeout_s:g} s timeout"
             self._record(CanarySample(
                 t_send=t_send - self.origin, t_done=t_done - self.origin, ok=ok, latency_s=latency,
-                status=result.get("status"), error=error, ack=result.get("ack"),
-                extra={k: v for k, v in result.items() if k not in ("ok", "status", "error", "ack", "t_send",
-                                                                    "t_done", "latency_s")},
+                status=result.status, error=error, ack=result.ack, extra=dict(result.detail),
             ))
 
     def _record(self, sample: CanarySample) -> None:

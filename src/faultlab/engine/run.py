@@ -10,7 +10,7 @@
    revert plan, ``injected``, ``active``) before and as it takes effect, and reverted at
    ``at + for``; abort conditions checked while waiting;
 5. stop the load and probes, let the system settle, ask the plugin for the acknowledged
-   requests' execution delays (``executions.jsonl``), run the plugin's integrity check;
+   requests' completion delays (``completions.jsonl``), run the plugin's integrity check;
 6. whatever happened (exception, abort, Ctrl-C): revert every fault again (reverts are
    idempotent), tear the stack down, write the ``end`` record with the run's status.
 
@@ -41,7 +41,7 @@ from faultlab.engine.journal import (
     REQUESTS_FILE,
     Cleanup,
     Decision,
-    ExecutionSample,
+    CompletionSample,
     Integrity,
     JournalWriter,
     RunHeader,
@@ -318,6 +318,8 @@ def run_scenario(
         hold_s=scenario.hold,
         probe_interval_s=PROBE_INTERVAL_S,
         duration_s=scenario.duration,
+        plugin=stack_model.plugin or "",
+        declaration=plugin.declaration.to_json(),
     )
     journal = JournalWriter.open(run_dir, header, origin=origin, clock=clock)
     ledger = Ledger(run_id, state_dir=state_dir)
@@ -388,6 +390,7 @@ def _drive(scenario: Scenario, stack: Any, plugin: Any, journal: JournalWriter, 
                 spawn_rate=scenario.load.spawn_rate,
                 workers=scenario.load.workers if scenario.load.workers > 1 else 0,
                 env=plugin.load_env(stack, scenario.load.shape),
+                ack_field=plugin.declaration.ack_field,
             ),
             run_dir=stack.run_dir, origin=journal.origin, supervisor=stack.supervisor,
         )
@@ -448,7 +451,7 @@ def _drive(scenario: Scenario, stack: Any, plugin: Any, journal: JournalWriter, 
     _finish_jobs(stack, jobs, journal)
     sent_at = _acknowledged(canary.samples, stack.run_dir / REQUESTS_FILE)
     acknowledged = set(sent_at)
-    _record_execution_delays(stack, plugin, sent_at, journal)
+    _record_completion_delays(stack, plugin, sent_at, journal)
     journal.phase("integrity", "begin")
     try:
         found = plugin.integrity(stack, acknowledged, settle_s=max(scenario.settle, 1.0))
@@ -456,8 +459,8 @@ def _drive(scenario: Scenario, stack: Any, plugin: Any, journal: JournalWriter, 
         journal.note(f"integrity check failed: {type(exc).__name__}: {exc}", level="warning")
         found = None
     if found is not None:
-        journal.write(Integrity(t=journal.t(), acknowledged=found.get("acknowledged", len(acknowledged)),
-                                checked=dict(found.get("checked", {})), violations=list(found.get("violations", []))))
+        journal.write(Integrity(t=journal.t(), acknowledged=found.acknowledged, checked=dict(found.checked),
+                                violations=[v.to_json() for v in found.violations]))
     journal.phase("integrity", "end")
     if monitor is not None:
         monitor.stop()
@@ -513,17 +516,17 @@ def _acknowledged(canary_samples: Sequence[Any], requests_path: Path) -> dict[st
     return sent_at
 
 
-def _record_execution_delays(stack: Any, plugin: Any, sent_at: dict[str, float], journal: JournalWriter) -> None:
-    """Ask the plugin how long each acknowledged request waited to be executed; journal it
-    in ``executions.jsonl`` on the run clock (``t`` = the request's send time)."""
+def _record_completion_delays(stack: Any, plugin: Any, sent_at: dict[str, float], journal: JournalWriter) -> None:
+    """Ask the plugin how long each acknowledged request waited to be completed; journal it
+    in ``completions.jsonl`` on the run clock (``t`` = the request's send time)."""
     try:
-        delays = plugin.execution_delays(stack, sent_at)
+        delays = plugin.completion_delays(stack, sent_at)
     except Exception as exc:  # noqa: BLE001 - a missing measure is evidence, not a crash
-        journal.note(f"execution delays not measured: {type(exc).__name__}: {exc}", level="warning")
+        journal.note(f"completion delays not measured: {type(exc).__name__}: {exc}", level="warning")
         return
     rows = sorted(
-        (ExecutionSample(t=sent_at[ack], ack=ack, execution_delay_s=delay)
+        (CompletionSample(t=sent_at[ack], ack=ack, delay_s=delay)
          for ack, delay in delays.items() if ack in sent_at),
         key=lambda r: r.t,
     )
-    journal.executions(rows)
+    journal.completions(rows)

@@ -1,35 +1,46 @@
-"""Load faults: more users than planned, or market-shaped bursts, for a while.
+"""Load faults: more users than planned, for a while.
 
 They act on the whole stack's load generator, so their target is the stack (it may be
-left out of the timeline entry).
+left out of the timeline entry). :class:`LoadFault` is the base a system's own load faults
+build on (the trading stack's market-shaped bursts, ``tradingstack.faults``): it finds the
+load driver and puts the scenario's users back on revert.
 """
 
 from __future__ import annotations
 
-import threading
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
 from faultlab.errors import FaultError
-from faultlab.faults.base import FaultKind, FaultParams, start_background, stop_background
+from faultlab.faults.base import FaultKind, FaultParams, stop_background
 from faultlab.model.types import Rate
 
-__all__ = ["LoadSpike", "LoadShape"]
-
-_STACK = frozenset({"stack"})
+__all__ = ["LoadFault", "LoadSpike"]
 
 
-def _driver(ctx: Any) -> Any:
-    if ctx.load is None:
-        raise FaultError("this scenario has no `load:`, so there is no load to change")
-    return ctx.load
+class LoadFault(FaultKind):
+    """Base of faults that change the load: target the whole stack, restore the scenario's
+    users on revert (and stop a helper thread started with ``start_background``)."""
 
+    target_types: ClassVar[frozenset[str]] = frozenset({"stack"})
 
-def _restore(ctx: Any) -> None:
-    stop_background(ctx, timeout=5)
-    if ctx.state.pop("changed", False):
-        _driver(ctx).set_users(ctx.base_users)
+    @staticmethod
+    def driver(ctx: Any) -> Any:
+        """The run's load driver (``set_users``), or FaultError when the scenario has no load."""
+        if ctx.load is None:
+            raise FaultError("this scenario has no `load:`, so there is no load to change")
+        return ctx.load
+
+    def set_users(self, ctx: Any, users: int, spawn_rate: float | None = None) -> None:
+        """Change the number of users, remembering to restore them on revert."""
+        ctx.state["changed"] = True
+        self.driver(ctx).set_users(users, spawn_rate)
+
+    def revert(self, ctx: Any, target: str, params: Any) -> None:
+        stop_background(ctx, timeout=5)
+        if ctx.state.pop("changed", False):
+            self.driver(ctx).set_users(ctx.base_users)
 
 
 class LoadSpikeParams(FaultParams):
@@ -50,68 +61,14 @@ class LoadSpikeParams(FaultParams):
         return self
 
 
-class LoadSpike(FaultKind):
+class LoadSpike(LoadFault):
     """Raise the load for a while (a market-open rush is ``multiplier: 10``)."""
 
     name: ClassVar[str] = "load_spike"
     summary: ClassVar[str] = "raise the load for `for` (multiply the users, or set a user count)"
     Params = LoadSpikeParams
-    target_types = _STACK
 
     def inject(self, ctx: Any, target: str, params: Any) -> None:
         users = params.users or max(1, round(ctx.base_users * params.multiplier))
-        ctx.state["changed"] = True
-        _driver(ctx).set_users(users, params.spawn_rate or float(users))
+        self.set_users(ctx, users, params.spawn_rate or float(users))
         ctx.mark_active()
-
-    def revert(self, ctx: Any, target: str, params: Any) -> None:
-        _restore(ctx)
-
-
-class LoadShapeParams(FaultParams):
-    shape: Literal["opening_rush", "stop_cascade"] = Field(
-        description=(
-            "opening_rush: a burst of new orders at the open; stop_cascade: a price drop "
-            "triggers a wave of stop orders"
-        )
-    )
-    peak_multiplier: float = Field(
-        10.0, gt=1, le=1000, description="peak load as a multiple of the scenario's users"
-    )
-
-
-class LoadShape(FaultKind):
-    """Drive a market-shaped burst (from the stack's drill plugin) for a while."""
-
-    name: ClassVar[str] = "load_shape"
-    summary: ClassVar[str] = "drive a market-shaped burst: opening_rush or stop_cascade"
-    Params = LoadShapeParams
-    target_types = _STACK
-
-    #: Steps in which the rush decays from its peak back to the scenario's users.
-    steps: ClassVar[int] = 10
-
-    def inject(self, ctx: Any, target: str, params: Any) -> None:
-        driver = _driver(ctx)
-        peak = max(1, round(ctx.base_users * params.peak_multiplier))
-        if params.shape == "stop_cascade":
-            ctx.plugin.market_event(ctx.stack, "stop_cascade")
-        ctx.state["changed"] = True
-        driver.set_users(peak, float(peak))
-        ctx.mark_active()
-        span = ctx.state.get("for_s") or 0.0
-        if params.shape == "opening_rush" and span > 0:
-            def decay(stop: threading.Event) -> None:
-                for step in range(1, self.steps):
-                    if stop.wait(span / self.steps):
-                        return
-                    users = round(peak - (peak - ctx.base_users) * step / self.steps)
-                    try:
-                        driver.set_users(max(1, users))
-                    except Exception:
-                        return
-
-            start_background(ctx, "faultlab-opening-rush", decay)
-
-    def revert(self, ctx: Any, target: str, params: Any) -> None:
-        _restore(ctx)

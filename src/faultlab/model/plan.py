@@ -28,12 +28,11 @@ GATE_METRICS = (
     "rto",
     "recovery_after_clear",
     "impact",
-    "execution_delay",
-    "batch_margin",
+    "completion_delay",
+    "job_margin",
     "success_rate",
     "p99_latency",
-    "lost_orders",
-    "duplicate_executions",
+    "integrity_violations",
 )
 """Measures the gate compares with the baseline."""
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Union
 
-from pydantic import Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
+from pydantic import ConfigDict, Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
 
 from faultlab.model.document import Document, resolve_path
 from faultlab.model.stack import Stack
 from faultlab.model.types import Duration, Fraction, Name, Rate, StrictModel
+from faultlab.plugin.declaration import CHECK_NAME
+from faultlab.units import parse_duration
 
 __all__ = [
     "Scenario",
@@ -40,7 +42,7 @@ class Load(StrictModel):
 
 
 class Canary(StrictModel):
-    """The harness's own probe requests (one order each, for the trading stack)."""
+    """The harness's own probe requests (one business request each, from the stack's plugin)."""
 
     rate: Rate = Field("10/s", description="requests per unit of time, like 20/s")
     timeout: Duration = Field("1s", description="a request slower than this failed")
@@ -153,10 +155,18 @@ TimelineEntry = Annotated[
 
 
 class Targets(StrictModel):
-    """Objectives fixed before the drill; each one left out is not judged."""
+    """Objectives fixed before the drill; each one left out is not judged.
+
+    Besides the measures every system has, a scenario may set a target on each integrity
+    check its stack's plugin declares (``lost_orders: 0`` for the trading stack) and on the
+    declared completion delay's p99 (``execution_delay_p99: 5s``); the loader checks those
+    names against the plugin's declaration.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     detect_within: Duration | None = Field(
-        None, description="MTTD: injection to detection by the monitoring"
+        None, description="time to detect: injection to detection by the monitoring"
     )
     recover_within: Duration | None = Field(
         None, description="RTO: injection to the recovery point"
@@ -165,22 +175,34 @@ class Targets(StrictModel):
         None, description="fault cleared to the recovery point"
     )
     impact_within: Duration | None = Field(None, description="longest customer impact")
-    execution_delay_p99: Duration | None = Field(
-        None, description="p99 delay from acknowledgement to execution"
+    backlog_drain_within: Duration | None = Field(
+        None, description="fault cleared to the stack's declared backlog back to its level before the fault"
     )
-    lost_orders: int | None = Field(None, ge=0, description="acknowledged but absent afterwards")
-    duplicate_orders: int | None = Field(
-        None, ge=0, description="orders stored twice for one client order id"
+    error_budget: Fraction | None = Field(
+        None, description="most of the error budget (1 - success_rate.min) the run may consume, like 0.5"
     )
-    duplicate_executions: int | None = Field(
-        None, ge=0, description="orders executed more than once"
+    job_margin_min: Duration | None = Field(
+        None, description="least margin between a job finishing and its deadline"
     )
-    stuck_orders: int | None = Field(
-        None, ge=0, description="orders unexecuted past the settle time"
-    )
-    batch_margin_min: Duration | None = Field(
-        None, description="least margin between the batch finishing and the market opening"
-    )
+
+    @model_validator(mode="after")
+    def _declared_targets(self) -> Targets:
+        for key, value in (self.model_extra or {}).items():
+            if not CHECK_NAME.match(key):
+                raise ValueError(f"unknown target {key!r}")
+            if key.endswith("_p99"):
+                self.model_extra[key] = parse_duration(value)  # type: ignore[index]
+            elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(
+                    f"target {key!r}: an integrity check's target is a count of violations, "
+                    f"a whole number like 0 (got {value!r})"
+                )
+        return self
+
+    @property
+    def declared(self) -> dict[str, Any]:
+        """The targets named by the stack's plugin (integrity checks, completion delay p99)."""
+        return dict(self.model_extra or {})
 
 
 class SuccessRateAbort(StrictModel):

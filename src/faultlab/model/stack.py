@@ -9,7 +9,7 @@ from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema, fie
 from pydantic import StringConstraints, model_validator
 
 from faultlab.model.document import Document
-from faultlab.model.types import Duration, Name, StrictModel
+from faultlab.model.types import Duration, LocalText, Name, StrictModel
 from faultlab.registry import unknown_name_message
 
 __all__ = [
@@ -150,23 +150,34 @@ class Link(StrictModel):
 
 
 class Job(StrictModel):
-    """A one-shot job (like the nightly batch), started by a ``{at, job: NAME}`` timeline entry."""
+    """A one-shot job (like a nightly batch), started by a ``{at, job: NAME}`` timeline entry.
 
-    command: Command = Field(description="argv; ${...} interpolated")
+    ``window`` is how long it may run; ``deadline`` is when, after its start, something
+    depends on it being done (the trading stack's market open), named by ``deadline_name``.
+    A run reports each job's finish against both, and the margin left before the deadline.
+    """
+
+    command: Command = Field(description="argv; ${...} interpolated (${window} is the window in seconds)")
     env: Environment = Field(default_factory=dict, description="environment; ${...} interpolated")
     window: Duration | None = Field(
         None, description="the job must finish within this of its start"
     )
-    market_open_after: Duration | None = Field(
-        None, description="the market opens this long after the window ends (margin = open - finish)"
+    deadline: Duration | None = Field(
+        None, description="when, after the job's start, it must be done at the latest (margin = deadline - finish)"
+    )
+    deadline_name: LocalText | None = Field(
+        None, description="what happens at the deadline, for the reports (like {en: the market opens, ja: 取引開始})"
     )
 
     @model_validator(mode="after")
-    def _open_needs_window(self) -> "Job":
-        if self.market_open_after is not None and self.window is None:
+    def _deadline_after_window(self) -> Job:
+        if self.deadline is not None and self.window is not None and self.deadline < self.window:
             raise ValueError(
-                "`market_open_after` counts from the end of `window`: give `window` too"
+                f"`deadline` ({self.deadline:g} s) comes before the end of `window` ({self.window:g} s): "
+                "the deadline counts from the job's start too"
             )
+        if self.deadline_name is not None and self.deadline is None:
+            raise ValueError("`deadline_name` names the `deadline`: give `deadline` too")
         return self
 
 
@@ -245,13 +256,14 @@ class Stack(Document):
         ]
         for section, name, owner in owners:
             has_port = isinstance(owner, Service) and owner.has_port
+            job_window = owner.window is not None if isinstance(owner, Job) else None
             texts = [((section, name, "command", i), arg) for i, arg in enumerate(owner.command or [])]
             texts += [((section, name, "env", key), value) for key, value in owner.env.items()]
             for path, text in texts:
-                found.extend((path, message) for message in self._interpolation_problems(text, has_port))
+                found.extend((path, message) for message in self._interpolation_problems(text, has_port, job_window))
         return found
 
-    def _interpolation_problems(self, text: str, has_port: bool) -> list[str]:
+    def _interpolation_problems(self, text: str, has_port: bool, job_window: bool | None = None) -> list[str]:
         problems = []
         for match in INTERPOLATION.finditer(text):
             ref = match.group(1)
@@ -263,6 +275,11 @@ class Stack(Document):
                     problems.append("${port} is used but this has no `port`")
             elif ref == "run_dir":
                 pass
+            elif ref == "window":
+                if job_window is None:
+                    problems.append("${window} is a job's window, and this is not a job")
+                elif not job_window:
+                    problems.append("${window} is used but this job has no `window`")
             elif kind == "link" and name:
                 if name not in self.links:
                     problems.append(f"in ${{{ref}}}: {unknown_name_message('link', name, self.links)}")
@@ -275,6 +292,6 @@ class Stack(Document):
             else:
                 problems.append(
                     f"unknown interpolation ${{{ref}}}; use ${{port}}, ${{link.NAME}}, "
-                    "${service.NAME} or ${run_dir} (write $$ for a literal $)"
+                    "${service.NAME}, ${run_dir} or (in a job) ${window} (write $$ for a literal $)"
                 )
         return problems

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, PlainValidator, StringConstraints, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, WithJsonSchema
 
 from faultlab import units
 
@@ -23,6 +23,9 @@ __all__ = [
     "Fraction",
     "Name",
     "NAME_PATTERN",
+    "Localised",
+    "LocalText",
+    "text_of",
 ]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -121,3 +124,21 @@ Fraction = Annotated[
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=64)]
 """The name of a service, link or job: letters, digits, ``_``, ``.``, ``-``."""
+
+
+class Localised(StrictModel):
+    """A text with its Japanese variant: ``{en: the market opens, ja: 取引開始}``."""
+
+    en: str = Field(min_length=1, description="the English text")
+    ja: str | None = Field(None, min_length=1, description="the Japanese text")
+
+
+LocalText = str | Localised
+"""A text for the reports: plain, or ``{en: ..., ja: ...}``."""
+
+
+def text_of(value: LocalText | None, lang: str) -> str | None:
+    """``value`` in ``lang`` (English when there is no such variant); None stays None."""
+    if value is None or isinstance(value, str):
+        return value
+    return value.ja if lang == "ja" and value.ja else value.en

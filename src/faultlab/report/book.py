@@ -41,9 +41,10 @@ def _book(plan_dir: Path, analyses: Sequence[Analysis], plan: dict[str, Any], la
         title = runs[0].scenario.get("title", "")
         parts = []
         for a in runs:
+            words = Catalogue(lang, a.declaration)
             for v in a.verdicts:
-                parts.append(f"{target_label(v.target, cat)}: {measure_text(v.measured, cat)} / "
-                             f"{target_text(v, cat)} ({outcome_text(v, cat)})")
+                parts.append(f"{target_label(v.target, words)}: {measure_text(v.measured, words)} / "
+                             f"{target_text(v, words)} ({outcome_text(v, words)})")
             if a.status != "completed":
                 parts.append(cat(f"status.{a.status}") if cat.has(f"status.{a.status}") else a.status)
         passed = all(a.passed for a in runs)

@@ -29,7 +29,7 @@ _SERIES: list[tuple[str, str, Callable[[Window], float | None]]] = [
     ("success_rate", "chart.success_rate", lambda w: w.success_rate),
     ("p99_latency", "chart.p99", lambda w: w.p99_latency_s),
     ("throughput", "chart.throughput", lambda w: w.throughput_rps),
-    ("execution_delay", "chart.exec", lambda w: w.execution_delay_p99_s),
+    ("completion_delay", "chart.exec", lambda w: w.completion_delay_p99_s),
 ]
 
 
@@ -74,7 +74,7 @@ def _draw(analysis: Analysis, key: str, value_of: Callable[[Window], float | Non
 
 
 def render_charts(analysis: Analysis) -> list[Chart]:
-    """Success rate, p99 latency, throughput and (when recorded) execution delay over time.
+    """Success rate, p99 latency, throughput and (when recorded) completion delay over time.
 
     Fault windows are shaded; injection, impact start, detection and the recovery point are
     marked with lines.
@@ -87,7 +87,7 @@ def render_charts(analysis: Analysis) -> list[Chart]:
     with matplotlib.rc_context({"svg.hashsalt": analysis.run_id, "svg.fonttype": "none",
                                 "font.size": 8}):
         for key, title_key, value_of in _SERIES:
-            if key == "execution_delay" and not analysis.execution_delay.recorded:
+            if key == "completion_delay" and not analysis.completion_delay.recorded:
                 continue
             svg = _draw(analysis, key, value_of)
             svg = re.sub(r"<svg ", f'<svg role="img" data-chart="{key}" ', svg, count=1)

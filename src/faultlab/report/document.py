@@ -16,7 +16,7 @@ from typing import Any
 
 from faultlab import __version__
 from faultlab.analysis import Analysis, ImpactCounts, LatencyStats, Measure, Verdict
-from faultlab.analysis.targets import INTEGRITY_CHECKS, violations_for
+from faultlab.analysis.targets import violations_for
 from faultlab.report.format import (
     measure_text,
     percent_text,
@@ -24,6 +24,7 @@ from faultlab.report.format import (
     seconds_text,
     target_text,
 )
+from faultlab.plugin.declaration import Declaration
 from faultlab.report.messages import Catalogue
 
 __all__ = [
@@ -64,12 +65,12 @@ class Document:
     title: str
     banners: list[dict[str, str]]
     sections: list[Section]
+    declaration: Declaration = field(default_factory=Declaration)
 
 
 def target_label(name: str, cat: Catalogue) -> str:
-    """The words for a target key (the key itself when the catalogue has none)."""
-    key = f"target.{name}"
-    return cat(key) if cat.has(key) else name
+    """The words for a target key (see :meth:`Catalogue.target`)."""
+    return cat.target(name)
 
 
 def outcome_text(verdict: Verdict, cat: Catalogue) -> str:
@@ -188,8 +189,10 @@ def _finding_text(f: Any, a: Analysis, cat: Catalogue) -> str:
         if verdict.evidence:
             text += " " + cat("find.evidence", evidence=", ".join(verdict.evidence))
         return text
-    if f.kind == "batch_overran":
+    if f.kind == "job_overran":
         params["margin"] = seconds_text(f.params.get("margin_s"), cat)
+        job = next((j for j in a.jobs if j.job == f.params.get("job")), None)
+        params["deadline"] = _deadline_name(job.deadline_name if job else None, cat)
     if f.kind == "error_budget_exceeded":
         params["consumed"] = percent_text(params.get("consumed"), cat)
     params.setdefault("reason", "")
@@ -415,13 +418,13 @@ def _results(a: Analysis, cat: Catalogue) -> Section:
         blocks.append({"kind": "p", "text": cat("int.acknowledged", n=a.integrity.acknowledged if a.integrity.acknowledged is not None else cat("none"))})
         rows, oks = [], []
         for v in a.verdicts:
-            if v.target in INTEGRITY_CHECKS:
-                ids = [str(i) for viol in violations_for(a.integrity, v.target) for i in viol.get("order_ids") or []]
+            if a.declaration.check(v.target) is not None:
+                ids = [str(i) for viol in violations_for(a.integrity, v.target) for i in viol.get("ids") or []]
                 rows.append([target_label(v.target, cat), measure_text(v.measured, cat), target_text(v, cat),
                              outcome_text(v, cat), ", ".join(ids) or cat("none")])
                 oks.append(v.met)
         blocks.append({"kind": "table",
-                       "headers": [cat("col.check"), cat("col.count"), cat("col.target"), cat("col.verdict"), cat("col.order_ids")],
+                       "headers": [cat("col.check"), cat("col.count"), cat("col.target"), cat("col.verdict"), cat("col.ids")],
                        "rows": rows, "ok": oks})
 
     ci = a.customer_impact
@@ -440,7 +443,7 @@ def _results(a: Analysis, cat: Catalogue) -> Section:
         blocks.append({"kind": "p", "text": cat("imp.none")})
 
     blocks.append({"kind": "h", "text": cat("res.exec")})
-    ed = a.execution_delay
+    ed = a.completion_delay
     if ed.recorded:
         blocks.append({"kind": "table",
                        "headers": [cat("col.period"), cat("col.count"), cat("col.p50"), cat("col.p99"), cat("col.max")],
@@ -450,19 +453,34 @@ def _results(a: Analysis, cat: Catalogue) -> Section:
     else:
         blocks.append({"kind": "p", "text": cat("exec.none")})
 
-    blocks.append({"kind": "h", "text": cat("res.batch")})
-    if a.batches:
+    blocks.append({"kind": "h", "text": cat("res.jobs")})
+    if a.jobs:
         blocks.append({"kind": "table",
                        "headers": [cat("col.job"), cat("col.started"), cat("col.finished"), cat("col.duration"),
-                                   cat("col.window"), cat("col.within"), cat("col.margin")],
-                       "rows": [[b.job, _t(b.started_t, cat), _t(b.finished_t, cat), seconds_text(b.duration_s, cat),
-                                 seconds_text(b.window_s, cat), _yes_no(b.within_window, cat),
-                                 seconds_text(b.margin_s, cat)] for b in a.batches],
-                       "ok": [bool(b.ok and b.within_window is not False and (b.margin_s is None or b.margin_s >= 0))
-                              for b in a.batches]})
+                                   cat("col.window"), cat("col.within"), cat("col.deadline"), cat("col.margin")],
+                       "rows": [[j.job, _t(j.started_t, cat), _t(j.finished_t, cat), seconds_text(j.duration_s, cat),
+                                 seconds_text(j.window_s, cat), _yes_no(j.within_window, cat),
+                                 _deadline(j, cat), seconds_text(j.margin_s, cat)] for j in a.jobs],
+                       "ok": [bool(j.ok and j.within_window is not False and (j.margin_s is None or j.margin_s >= 0))
+                              for j in a.jobs]})
     else:
-        blocks.append({"kind": "p", "text": cat("batch.none")})
+        blocks.append({"kind": "p", "text": cat("jobs.none")})
     return Section("results", cat("sec.results"), blocks)
+
+
+def _deadline_name(raw: Any, cat: Catalogue) -> str:
+    """What happens at a job's deadline, in the report's language (as the stack file names it)."""
+    if isinstance(raw, str) and raw:
+        return raw
+    if isinstance(raw, dict) and raw.get("en"):
+        return str(raw.get(cat.lang) or raw["en"])
+    return cat("jobs.no_name")
+
+
+def _deadline(job: Any, cat: Catalogue) -> str:
+    if job.deadline_t is None:
+        return cat("none")
+    return cat("jobs.deadline", deadline=_deadline_name(job.deadline_name, cat), t=_t(job.deadline_t, cat))
 
 
 def _deviation_text(d: Any, cat: Catalogue) -> str:
@@ -544,7 +562,7 @@ def build_document(
     generated: str | None = None,
 ) -> Document:
     """Lay out the report of ``analysis`` in ``lang`` (sections follow auditors.md)."""
-    cat = Catalogue(lang)
+    cat = Catalogue(lang, analysis.declaration)
     plan = dict(plan_info or {})
     a = analysis
     generated = generated or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -570,4 +588,4 @@ def build_document(
     for number, section in enumerate(sections, start=1):
         section.title = f"{number}. {section.title}"
     title = cat("report.title", scenario_id=a.scenario.get("id", "?"), scenario_title=a.scenario.get("title", ""))
-    return Document(lang=lang, title=title, banners=banners, sections=sections)
+    return Document(lang=lang, title=title, banners=banners, sections=sections, declaration=a.declaration)

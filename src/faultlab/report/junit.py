@@ -23,7 +23,7 @@ def verdict_message(v: Verdict, cat: Catalogue | None = None) -> str:
 
 def write_junit(analysis: Analysis, path: Path) -> Path:
     """Write the JUnit XML of ``analysis``; a run that did not complete adds one error case."""
-    cat = Catalogue("en")
+    cat = Catalogue("en", analysis.declaration)
     scenario = str(analysis.scenario.get("id") or "scenario")
     suite_name = f"faultlab.{scenario}"
     incomplete = analysis.status != "completed"

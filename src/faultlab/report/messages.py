@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from faultlab.plugin.declaration import Completion, Declaration
+
 __all__ = ["LANGUAGES", "MESSAGES", "Catalogue"]
 
 LANGUAGES = ("en", "ja")
@@ -100,7 +102,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "col.definition": ("How it is measured", "算出方法"),
     "col.check": ("Check", "チェック項目"),
     "col.count": ("Count", "件数"),
-    "col.order_ids": ("Order IDs", "注文 ID"),
+    "col.ids": ("{ids}", "{ids}"),
     "col.source_req": ("Requests", "リクエスト種別"),
     "col.sent": ("Sent", "送信"),
     "col.ok": ("Succeeded", "成功"),
@@ -117,7 +119,8 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "col.duration": ("Duration", "所要時間"),
     "col.window": ("Window", "許容時間"),
     "col.within": ("Within window", "許容時間内"),
-    "col.margin": ("Margin before market open", "開場までの余裕"),
+    "col.deadline": ("Deadline", "期限"),
+    "col.margin": ("Margin before the deadline", "期限までの余裕"),
     "col.what": ("What", "内容"),
     "col.result": ("Result", "結果"),
     "col.id": ("ID", "ID"),
@@ -157,14 +160,9 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "target.recover_after_clear_within": ("Recovery time after the fault cleared", "障害解除後の復旧時間"),
     "target.impact_within": ("Longest customer impact", "顧客影響の継続時間"),
     "target.backlog_drain_within": ("Backlog drain time", "滞留の解消時間"),
-    "target.batch_margin": ("Batch margin before the market opens", "開場までのバッチ余裕時間"),
+    "target.job_margin_min": ("Least margin of a job before its deadline", "ジョブの期限までの最小余裕時間"),
     "target.error_budget": ("Error budget consumed", "エラーバジェット消費率"),
-    "target.execution_delay_p99": ("Execution delay (p99)", "約定遅延（p99）"),
-    "target.lost_orders": ("Lost orders (acknowledged, then missing)", "消失注文（受付済みなのに存在しない注文）"),
-    "target.duplicates": ("Duplicate orders", "重複注文"),
-    "target.duplicate_executions": ("Orders executed twice", "二重約定"),
-    "target.stuck_orders": ("Orders stuck unexecuted", "未約定のまま滞留した注文"),
-    "target.unreconciled": ("Cash and positions not reconciled", "資金・建玉の不整合"),
+    "target.completion_p99": ("{Completion} (p99)", "{Completion}（p99）"),
     "summary.top_findings": ("Top findings", "主な指摘事項"),
     "summary.no_findings": ("No findings.", "指摘事項はありません。"),
     # scope
@@ -182,7 +180,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "sc.steady_value": ("success rate ≥ {rate}, p99 latency ≤ {p99}", "成功率 {rate} 以上、p99 レイテンシ {p99} 以下"),
     "sc.window": ("Window / step / hold", "ウィンドウ幅／刻み／安定確認時間"),
     "sc.load": ("Load", "負荷"),
-    "sc.canary": ("Canary orders", "カナリア注文"),
+    "sc.canary": ("Canary {requests}", "監視用テスト{requests}"),
     "sc.assumptions": ("Assumptions challenged", "検証する前提条件"),
     "sc.description": ("Narrative", "シナリオの概要"),
     "sc.no_faults": ("No fault was journalled.", "障害の記録がありません。"),
@@ -227,7 +225,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "ev.note.warning": ("warning", "警告"),
     "ev.cleanup": ("clean-up", "後始末"),
     "ev.integrity": ("data-integrity check", "データ整合性チェック"),
-    "ev.batch": ("batch result", "バッチ結果"),
+    "ev.job_result": ("job result", "ジョブ結果"),
     "ev.end": ("run ended", "実行終了"),
     "ev.impact_start": ("customer impact begins", "顧客影響が発生"),
     "ev.detected": ("monitoring shows the problem (detection)", "監視が異常を検知"),
@@ -288,27 +286,29 @@ _ENTRIES: dict[str, tuple[str, str]] = {
         "実行全体の失敗リクエスト数 ÷ ((1 − 最低成功率) × 全リクエスト数)：{requests} 件中 {failures} 件失敗",
     ),
     "res.integrity": ("Data integrity", "データ整合性"),
-    "int.acknowledged": ("Orders acknowledged by the API: {n}", "API が受付を返した注文：{n} 件"),
+    "int.acknowledged": ("{Requests} acknowledged by the API: {n}", "API が受付を返した{Requests}：{n} 件"),
     "int.none": ("No integrity record: the check did not run.", "整合性チェックの記録がありません（チェック未実施）。"),
     "res.impact": ("Customer impact", "顧客影響"),
     "imp.whole": ("Whole run", "実行全体"),
     "imp.during": ("During the impact (impact start to recovery point)", "影響期間中（影響開始から復旧時点まで）"),
     "imp.none": ("There was no customer impact.", "顧客影響はありませんでした。"),
-    "src.canary": ("canary orders", "カナリア注文"),
-    "src.load": ("load orders", "負荷注文"),
+    "src.canary": ("canary {requests}", "監視用テスト{requests}"),
+    "src.load": ("load-generator requests", "負荷生成のリクエスト"),
     "src.total": ("total", "合計"),
-    "res.exec": ("Execution delay", "約定遅延"),
+    "res.exec": ("{Completion}", "{Completion}"),
     "period.before": ("before the fault", "障害発生前"),
     "period.during": ("while the fault was active", "障害発生中"),
     "period.after": ("after the fault cleared", "障害解除後"),
-    "exec.none": ("The samples carried no execution delay.", "サンプルに約定遅延の記録がありません。"),
-    "res.batch": ("Batch window and margin", "バッチの処理時間と余裕"),
-    "batch.none": ("No batch ran in this drill.", "この訓練ではバッチを実行していません。"),
+    "exec.none": ("No {completion} was recorded.", "{completion}の記録がありません。"),
+    "res.jobs": ("Jobs: window and margin before the deadline", "ジョブの処理時間と期限までの余裕"),
+    "jobs.none": ("No job ran in this drill.", "この訓練ではジョブを実行していません。"),
+    "jobs.deadline": ("{deadline} at t = {t}", "{deadline}（t = {t}）"),
+    "jobs.no_name": ("its deadline", "期限"),
     "res.charts": ("Charts", "グラフ"),
     "chart.success_rate": ("Success rate", "成功率"),
     "chart.p99": ("p99 latency (s)", "p99 レイテンシ（秒）"),
     "chart.throughput": ("Throughput (successful requests/s)", "スループット（成功リクエスト／秒）"),
-    "chart.exec": ("Execution delay p99 (s)", "約定遅延 p99（秒）"),
+    "chart.exec": ("{Completion} p99 (s)", "{Completion} p99（秒）"),
     "chart.legend": (
         "Shaded: fault active. Red line: fault took effect; grey dotted: impact began; orange dashed: detection; "
         "green dashed: recovery point; blue dotted: steady-state bound. Each point is the {window} window ending at that moment.",
@@ -319,7 +319,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
         "Charts are in report.html; the data behind them are in timeseries.csv.",
         "グラフは report.html に、その元データは timeseries.csv にあります。",
     ),
-    "chart.no_exec": ("No execution delay was recorded, so there is no chart of it.", "約定遅延の記録がないため、グラフはありません。"),
+    "chart.no_exec": ("No {completion} was recorded, so there is no chart of it.", "{completion}の記録がないため、グラフはありません。"),
     # deviations
     "dev.crashed": ("The harness stopped without writing an end record (crashed).", "ハーネスが終了レコードを書かずに停止しました（異常終了）。"),
     "dev.run_status": ("The run ended with status “{status}”. {reason}", "実行が状態「{status}」で終了しました。{reason}"),
@@ -375,7 +375,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
         "The system was not in its steady state before the fault ({healthy} of {windows} windows healthy); the fault's effect may be overstated.",
         "障害注入前の時点で定常状態を保てていませんでした（{windows} ウィンドウ中、正常は {healthy}）。障害の影響を過大に見積もっている可能性があります。",
     ),
-    "find.batch_overran": ("Batch {job} overran its window or left no margin before the market opened (margin {margin}).", "バッチ {job} が許容時間を超過したか、開場までの余裕がありませんでした（余裕 {margin}）。"),
+    "find.job_overran": ("Job {job} overran its window or left no margin before {deadline} (margin {margin}).", "ジョブ {job} が許容時間を超過したか、{deadline}までの余裕がありませんでした（余裕 {margin}）。"),
     "find.error_budget_exceeded": ("The run used {consumed} of its error budget.", "この実行でエラーバジェットの {consumed} を消費しました。"),
     "rem.target_missed": (
         "Find the root cause, fix it, and rerun this scenario to retest the objective.",
@@ -415,20 +415,52 @@ MESSAGES: dict[str, dict[str, str]] = {
 
 
 class Catalogue:
-    """Messages of one language; call it with a key and the values to fill in."""
+    """Messages of one language; call it with a key and the values to fill in.
 
-    def __init__(self, lang: str):
+    The system's own words come from the stack plugin's declaration and fill the
+    placeholders every message may use: ``{request}``, ``{requests}``, ``{Requests}``
+    (capitalised), ``{ids}``, ``{Completion}`` (the completion delay's label) and
+    ``{completion}`` (the same in a sentence).
+    """
+
+    def __init__(self, lang: str, declaration: Declaration | None = None):
         if lang not in MESSAGES:
             raise ValueError(f"unknown report language {lang!r}; known: {', '.join(LANGUAGES)}")
         self.lang = lang
+        self.declaration = declaration or Declaration()
         self._messages = MESSAGES[lang]
+        words = self.declaration
+        completion = (words.completion or Completion()).label.get(lang)
+        requests = words.requests.get(lang)
+        self._words = {
+            "request": words.request.get(lang),
+            "requests": requests,
+            "Requests": requests[:1].upper() + requests[1:],
+            "ids": words.ids.get(lang),
+            "Completion": completion,
+            "completion": completion[:1].lower() + completion[1:] if lang == "en" else completion,
+        }
 
     def __call__(self, key: str, **values: Any) -> str:
         text = self._messages.get(key)
         if text is None:
             return key
-        return text.format(**values) if values else text
+        return text.format(**{**self._words, **values})
 
     def has(self, key: str) -> bool:
         """True when the catalogue has ``key``."""
         return key in self._messages
+
+    def target(self, name: str) -> str:
+        """The words for a target key: the catalogue's, an integrity check's declared label,
+        the declared completion delay's, or the key itself."""
+        key = f"target.{name}"
+        if key in self._messages:
+            return self(key)
+        check = self.declaration.check(name)
+        if check is not None:
+            return check.label.get(self.lang)
+        completion = self.declaration.completion
+        if completion is not None and name == completion.target:
+            return self("target.completion_p99")
+        return name

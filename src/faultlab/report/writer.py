@@ -31,7 +31,7 @@ __all__ = [
 
 RESULT_SCHEMA = "faultlab.result/1"
 TIMESERIES_COLUMNS = ("start", "end", "samples", "ok", "success_rate", "p99_latency_s",
-                      "throughput_rps", "execution_delay_p99_s", "healthy")
+                      "throughput_rps", "completion_delay_p99_s", "healthy")
 _GENERATED = ("report.md", "report.html", "result.json", "junit.xml", "timeseries.csv", MANIFEST_FILE)
 
 
@@ -72,16 +72,16 @@ def _md_escape(value: Any) -> str:
 
 def render_markdown(doc: Document) -> str:
     """The document as Markdown."""
-    cat = Catalogue(doc.lang)
+    cat = Catalogue(doc.lang, doc.declaration)
     return _environment().get_template("report.md.j2").render(doc=doc, chart_note=cat("chart.md_note"))
 
 
 def render_html(doc: Document, analysis: Analysis | None = None, charts: Sequence[Any] = ()) -> str:
     """The document as one self-contained html page with the charts inline."""
-    cat = Catalogue(doc.lang)
+    cat = Catalogue(doc.lang, doc.declaration)
     window = analysis.window_s if analysis is not None else 1.0
     missing = ""
-    if analysis is not None and not analysis.execution_delay.recorded:
+    if analysis is not None and not analysis.completion_delay.recorded:
         missing = cat("chart.no_exec")
     return _environment().get_template("report.html.j2").render(
         doc=doc,

@@ -1,0 +1,182 @@
+"""What a system under drill declares about itself: its words, its integrity checks, its
+monitoring contract.
+
+faultlab knows nothing of orders or payments. A stack's drill plugin returns one
+:class:`Declaration` (hook ``faultlab_declare``), and everything a report says in the
+system's own words comes from it: the trading stack's "lost orders" and "execution delay"
+are its declared integrity check and completion delay, a payments system would declare
+"lost payments" and "settlement delay". The declaration is written into the run's journal
+header, so analysis and reports read it offline from the run directory alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Text", "IntegrityCheck", "Completion", "MonitorContract", "Declaration", "CHECK_NAME"]
+
+CHECK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+"""An integrity check's name: what a scenario writes in ``targets:`` (``lost_payments: 0``)."""
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text in English with an optional Japanese variant; ``get`` falls back to English."""
+
+    en: str
+    ja: str | None = None
+
+    def get(self, lang: str) -> str:
+        """The text in ``lang`` (English when that variant is missing)."""
+        return self.ja if lang == "ja" and self.ja else self.en
+
+    def to_json(self) -> str | dict[str, str]:
+        """A plain string when there is no Japanese variant, else ``{"en", "ja"}``."""
+        return self.en if self.ja is None else {"en": self.en, "ja": self.ja}
+
+    @classmethod
+    def of(cls, value: Any, default: Text | None = None) -> Text:
+        """A :class:`Text` from a string, an ``{"en", "ja"}`` mapping or a Text."""
+        if isinstance(value, Text):
+            return value
+        if isinstance(value, str):
+            return cls(value)
+        if isinstance(value, Mapping) and isinstance(value.get("en"), str):
+            ja = value.get("ja")
+            return cls(value["en"], ja if isinstance(ja, str) else None)
+        if default is not None:
+            return default
+        raise ValueError(f"expected a text or {{en: ..., ja: ...}}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class IntegrityCheck:
+    """One data-integrity check the plugin runs after a drill.
+
+    ``name`` is the target key a scenario uses (``lost_orders: 0``) and the key of the
+    plugin's ``checked`` counts; ``label`` is how reports name it.
+    """
+
+    name: str
+    label: Text
+
+    def __post_init__(self) -> None:
+        if not CHECK_NAME.match(self.name):
+            raise ValueError(f"integrity check name {self.name!r}: use lower-case letters, digits and '_'")
+
+
+@dataclass(frozen=True)
+class Completion:
+    """How long an acknowledged request waits until the system has done it (the trading
+    stack: an order accepted until its first fill, "execution delay").
+
+    ``name`` prefixes the target key (``<name>_p99``); ``label`` is the reports' word.
+    """
+
+    name: str = "completion_delay"
+    label: Text = Text("Completion delay", "完了遅延")
+
+    def __post_init__(self) -> None:
+        if not CHECK_NAME.match(self.name):
+            raise ValueError(f"completion name {self.name!r}: use lower-case letters, digits and '_'")
+
+    @property
+    def target(self) -> str:
+        """The scenario target key judging this delay's p99."""
+        return f"{self.name}_p99"
+
+
+@dataclass(frozen=True)
+class MonitorContract:
+    """What the stack's readiness JSON body carries besides being ready or not.
+
+    ``alerts``: the key of a list of alert names (a new name after a fault counts as
+    detection); ``backlog``: the key of a number of requests waiting to be completed (its
+    drain after the fault is measured). None: the body has no such key.
+    """
+
+    alerts: str | None = None
+    backlog: str | None = None
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """Everything a system under drill declares (see the module docstring).
+
+    - ``request`` / ``requests``: one business request and several (the canary sends them);
+    - ``ids``: how the identifiers of acknowledged requests are headed in a table;
+    - ``integrity_checks``: the checks its ``faultlab_integrity`` hook reports on;
+    - ``completion``: its completion delay, if its ``faultlab_completion_delays`` measures one;
+    - ``monitor``: the keys of its readiness JSON;
+    - ``ack_field``: the JSON field of a successful load-generator response that holds what
+      was acknowledged (the load recorder reads it).
+    """
+
+    request: Text = Text("request", "リクエスト")
+    requests: Text = Text("requests", "リクエスト")
+    ids: Text = Text("IDs", "ID")
+    integrity_checks: tuple[IntegrityCheck, ...] = ()
+    completion: Completion | None = None
+    monitor: MonitorContract = field(default_factory=MonitorContract)
+    ack_field: str | None = None
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.integrity_checks]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"integrity check(s) declared twice: {', '.join(twice)}")
+
+    def check(self, name: str) -> IntegrityCheck | None:
+        """The integrity check called ``name``, or None."""
+        return next((c for c in self.integrity_checks if c.name == name), None)
+
+    @property
+    def check_names(self) -> list[str]:
+        """The declared integrity checks' names, in declaration order."""
+        return [c.name for c in self.integrity_checks]
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON for the journal header."""
+        return {
+            "request": self.request.to_json(),
+            "requests": self.requests.to_json(),
+            "ids": self.ids.to_json(),
+            "integrity_checks": [{"name": c.name, "label": c.label.to_json()} for c in self.integrity_checks],
+            "completion": None if self.completion is None
+            else {"name": self.completion.name, "label": self.completion.label.to_json()},
+            "monitor": {"alerts": self.monitor.alerts, "backlog": self.monitor.backlog},
+            "ack_field": self.ack_field,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Declaration:
+        """Read :meth:`to_json`'s output back; anything malformed falls back to the defaults
+        (a damaged header must not stop a report)."""
+        if not isinstance(data, Mapping):
+            return cls()
+        base = cls()
+        checks = []
+        for row in data.get("integrity_checks") or []:
+            if isinstance(row, Mapping) and isinstance(row.get("name"), str) and CHECK_NAME.match(row["name"]):
+                checks.append(IntegrityCheck(row["name"], Text.of(row.get("label"), Text(row["name"]))))
+        completion = None
+        raw = data.get("completion")
+        if isinstance(raw, Mapping) and isinstance(raw.get("name"), str) and CHECK_NAME.match(raw["name"]):
+            completion = Completion(raw["name"], Text.of(raw.get("label"), Completion().label))
+        monitor = data.get("monitor") if isinstance(data.get("monitor"), Mapping) else {}
+        unique = list({c.name: c for c in checks}.values())
+        return cls(
+            request=Text.of(data.get("request"), base.request),
+            requests=Text.of(data.get("requests"), base.requests),
+            ids=Text.of(data.get("ids"), base.ids),
+            integrity_checks=tuple(unique),
+            completion=completion,
+            monitor=MonitorContract(
+                alerts=monitor.get("alerts") if isinstance(monitor.get("alerts"), str) else None,
+                backlog=monitor.get("backlog") if isinstance(monitor.get("backlog"), str) else None,
+            ),
+            ack_field=data.get("ack_field") if isinstance(data.get("ack_field"), str) else None,
+        )

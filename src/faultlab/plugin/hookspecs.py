@@ -1,0 +1,75 @@
+"""The drill plugin's hooks (pluggy hook specifications, the way pytest declares its own).
+
+A stack file names its plugin with ``plugin: package.module``. That module defines the hooks
+it offers as plain functions named ``faultlab_*`` (no decorator needed, no faultlab import
+needed); every one is optional but ``faultlab_canary``, which a scenario's canary uses.
+``faultlab validate`` checks the module before anything starts: a function named
+``faultlab_*`` that is no hook below, or a hook with an argument the spec does not offer, is an
+input error (exit 2), like a misspelled key in a YAML file.
+
+``stack`` is the runtime's :class:`faultlab.runtime.StackHandle`: ``url(service, path)``,
+``address(service)``, ``dsn(service)`` of the running stack, whichever runtime runs it.
+A hook may take fewer arguments than its spec (pluggy passes only those it names).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pluggy
+
+__all__ = ["PROJECT", "PREFIX", "hookspec", "hookimpl"]
+
+PROJECT = "faultlab"
+PREFIX = "faultlab_"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec(firstresult=True)
+def faultlab_declare() -> Any:
+    """The system's :class:`~faultlab.plugin.Declaration`: its words for a request, its
+    integrity checks, its completion delay, its readiness JSON keys."""
+
+
+@hookspec(firstresult=True)
+def faultlab_canary(stack: Any) -> Callable[[float], Any]:
+    """A function ``place(timeout_s)`` sending one business request (the trading stack: one
+    small order) within ``timeout_s`` and returning a
+    :class:`~faultlab.plugin.CanaryOutcome` (or a mapping with its fields)."""
+
+
+@hookspec(firstresult=True)
+def faultlab_integrity(stack: Any, acknowledged: frozenset[str], settle_s: float) -> Any:
+    """Reconcile the system's data with every acknowledgement after the run, waiting up to
+    ``settle_s`` for work in flight: an :class:`~faultlab.plugin.IntegrityReport` whose
+    checks are those the declaration names."""
+
+
+@hookspec(firstresult=True)
+def faultlab_completion_delays(stack: Any, acknowledged: frozenset[str]) -> Mapping[str, float]:
+    """After the run, before the integrity check: seconds from acknowledgement to completion
+    for each acknowledged request the system completed (left out: not completed)."""
+
+
+@hookspec(firstresult=True)
+def faultlab_locustfile() -> str:
+    """The path of the load generator's locustfile."""
+
+
+@hookspec(firstresult=True)
+def faultlab_load_host(stack: Any) -> str:
+    """The URL the load generator targets."""
+
+
+@hookspec(firstresult=True)
+def faultlab_load_env(stack: Any, shape: str | None) -> Mapping[str, str]:
+    """Extra environment for the load generator (``shape`` is the scenario's ``load.shape``)."""
+
+
+@hookspec(firstresult=True)
+def faultlab_job_progress(stack: Any, job: str) -> float | None:
+    """How far the stack's job ``job`` is (0..1), or None when unknown (for faults that
+    strike a job mid-run)."""
