@@ -295,7 +295,7 @@ def run_scenario(
     from faultlab.runtime.local import bring_up
 
     stack_model = scenario.resolved_stack
-    plugin = load_plugin(stack_model.plugin)
+    plugin = load_plugin(stack_model.plugin, folder=Path(stack_model.source).parent if stack_model.source else None)
     run_id = run_id or new_run_id(scenario.id)
     run_dir = Path(reports_dir) / (group or scenario.id) / run_id
     clock = MonotonicClock()

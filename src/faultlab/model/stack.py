@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 INTERPOLATION = re.compile(r"\$\$|\$\{([^}]*)\}")
-"""``${port}``, ``${link.NAME}``, ``${service.NAME}``, ``${run_dir}``; ``$$`` is a literal ``$``."""
+"""``${port}``, ``${link.NAME}``, ``${service.NAME}``, ``${run_dir}``, ``${stack_dir}``; ``$$`` is a literal ``$``."""
 
 
 def _port(value: Any) -> int | Literal["auto"]:
@@ -202,7 +202,10 @@ class Stack(Document):
     plugin: str | None = Field(
         None,
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
-        description="python module of the system's drill plugin (canary, integrity check, locustfile)",
+        description=(
+            "python module of the system's drill plugin (its faultlab_* hooks); looked up on the "
+            "python path, then in this stack file's folder"
+        ),
     )
     allow_hosts: list[Host] = Field(
         default_factory=list, description="hosts besides loopback that load and faults may reach"
@@ -273,7 +276,7 @@ class Stack(Document):
             if ref == "port":
                 if not has_port:
                     problems.append("${port} is used but this has no `port`")
-            elif ref == "run_dir":
+            elif ref in ("run_dir", "stack_dir"):
                 pass
             elif ref == "window":
                 if job_window is None:
@@ -292,6 +295,6 @@ class Stack(Document):
             else:
                 problems.append(
                     f"unknown interpolation ${{{ref}}}; use ${{port}}, ${{link.NAME}}, "
-                    "${service.NAME}, ${run_dir} or (in a job) ${window} (write $$ for a literal $)"
+                    "${service.NAME}, ${run_dir}, ${stack_dir} or (in a job) ${window} (write $$ for a literal $)"
                 )
         return problems

@@ -12,9 +12,13 @@ does not offer, a function still named like a hook of the old protocol (``canary
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
+import os
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -156,9 +160,19 @@ def _declaration(manager: pluggy.PluginManager, problems: list[str]) -> Declarat
     return found
 
 
-def load_plugin(name: str | ModuleType | None) -> DrillPlugin:
+def _importable_from(folder: str | os.PathLike[str] | None, name: str) -> None:
+    """Let ``name`` be found in ``folder`` (a stack file's folder) when it is not installed."""
+    if folder is None or importlib.util.find_spec(name.partition(".")[0]) is not None:
+        return
+    path = os.fspath(Path(folder).resolve())
+    if path not in sys.path:
+        sys.path.append(path)
+
+
+def load_plugin(name: str | ModuleType | None, *, folder: str | os.PathLike[str] | None = None) -> DrillPlugin:
     """Import, register and check the plugin module ``name`` (a module object is taken as it
-    is; None: a plugin offering nothing).
+    is; None: a plugin offering nothing). A module that is not installed is looked for in
+    ``folder`` (the stack file's folder), so a system need not be a package to be drilled.
 
     Raises :class:`PluginProblem` listing everything wrong with it.
     """
@@ -169,6 +183,7 @@ def load_plugin(name: str | ModuleType | None) -> DrillPlugin:
         module, name = name, name.__name__
     else:
         try:
+            _importable_from(folder, name)
             module = importlib.import_module(name)
         except Exception as exc:  # noqa: BLE001 - an import can fail in any way; all are the plugin's
             raise PluginProblem(name, [f"cannot be imported: {type(exc).__name__}: {exc}"]) from exc

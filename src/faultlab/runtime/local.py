@@ -86,6 +86,8 @@ class LocalStack:
     def values(self, owner_port: int | None) -> dict[str, str]:
         """What each ``${...}`` stands for in this stack, for an owner with ``owner_port``."""
         values = {"run_dir": str(self.run_dir)}
+        if self.stack.source is not None:
+            values["stack_dir"] = str(Path(self.stack.source).parent)
         if owner_port is not None:
             values["port"] = str(owner_port)
         values.update({f"link.{name}": self.link_address(name) for name in self.link_ports})
