@@ -1,8 +1,8 @@
 """The CI gate's arithmetic: trial values, their statistics, the noise rule, the verdicts.
 
-Pure: no I/O beyond what the caller hands in, no UI, no network. ``faultlab gate`` (in
-``faultlab.cli.gate``) runs the trials and calls these functions; the tests call them on
-synthetic trial values.
+Pure: no I/O beyond what the caller hands in, no UI, no network. :func:`faultlab.engine.gate.run_gate`
+runs the trials and calls these functions, :mod:`faultlab.report.gate` puts them in words; the
+tests call them on synthetic trial values.
 
 The noise rule (docs/gate.md explains the choice): a measure regressed only when
 
@@ -53,10 +53,6 @@ __all__ = [
     "read_baseline",
     "BaselineScenario",
     "STATISTICS",
-    "number_text",
-    "range_text",
-    "rule_message",
-    "target_message",
 ]
 
 BASELINE_SCHEMA = "faultlab.baseline/1"
@@ -486,74 +482,13 @@ class GateResult:
         """True when no scenario failed."""
         return not any(s.failed for s in self.scenarios)
 
-    def failures(self) -> list[str]:
-        """One line per failure: scenario, measure, baseline and new value."""
-        lines = []
-        for s in self.scenarios:
-            for r in s.rules:
-                if r.failed:
-                    lines.append(f"{s.scenario}: {rule_message(r)}")
-            for t in s.targets:
-                if t.failed:
-                    lines.append(f"{s.scenario}: {target_message(t)}")
-        return lines
-
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready ``gate.json``."""
+        """JSON-ready figures of ``gate.json`` (``faultlab.report.gate`` adds the sentences)."""
         return {
             "schema": GATE_SCHEMA, "passed": self.passed, "baseline": self.baseline_file,
             **self.info,
-            "failures": self.failures(),
             "scenarios": [s.to_dict() for s in self.scenarios],
         }
-
-
-def number_text(value: float | None, unit: str) -> str:
-    """``8.20 s``, ``97.5%``, ``3``; ``not recovered`` for inf, ``-`` for None."""
-    if value is None:
-        return "-"
-    if math.isinf(value):
-        return "never (not recovered/detected)" if unit == "s" else "inf"
-    if unit == "s":
-        return f"{value:.2f} s"
-    if unit == "ratio":
-        return f"{value * 100:.2f}%"
-    return f"{value:g}"
-
-
-def range_text(pair: tuple[float | None, float | None], unit: str) -> str:
-    """``8.10–8.30 s`` (best to worst)."""
-    lo, hi = pair
-    if lo is None:
-        return "-"
-    return f"{number_text(lo, unit)} .. {number_text(hi, unit)}"
-
-
-def rule_message(r: RuleResult) -> str:
-    """``rto.p90 regressed: baseline 8.20 s (trials 8.10 s .. 8.30 s), new ...``."""
-    if r.outcome == "missing":
-        return (f"{r.rule} not measured in the new trials; baseline {number_text(r.baseline, r.unit)} "
-                f"(trials {range_text(r.baseline_range, r.unit)})")
-    verb = {"regression": "regressed", "improved": "improved", "pass": "within tolerance",
-            "not_applicable": "not applicable (no baseline value)"}[r.outcome]
-    text = (f"{r.rule} {verb}: baseline {number_text(r.baseline, r.unit)} "
-            f"(trials {range_text(r.baseline_range, r.unit)}), new {number_text(r.new, r.unit)} "
-            f"(trials {range_text(r.new_range, r.unit)})")
-    if r.limit is not None:
-        text += f", allowed {'≤' if r.higher_is_worse else '≥'} {number_text(r.limit, r.unit)} ({r.tolerance})"
-    if r.outcome == "pass" and r.beyond_tolerance and not r.separated:
-        text += "; beyond the tolerance but within the spread of the trials (noise)"
-    return text
-
-
-def target_message(t: TargetResult) -> str:
-    """``target recover_within missed in 2/3 trials: worst 31.00 s vs target ≤ 30.00 s``."""
-    if t.target == "run":
-        return f"{t.missed_trials}/{t.trials} trials did not complete (status {t.worst_status})"
-    worst = number_text(t.worst, t.unit) if t.worst is not None else t.worst_status.replace("_", " ")
-    cmp = "≤" if t.comparison == "le" else "≥"
-    state = f"missed in {t.missed_trials}/{t.trials} trials" if t.failed else f"met in {t.trials}/{t.trials} trials"
-    return f"target {t.target} {state}: worst {worst} vs target {cmp} {number_text(t.target_value, t.unit)}"
 
 
 # -- the baseline file ----------------------------------------------------------------------

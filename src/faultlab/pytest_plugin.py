@@ -6,8 +6,9 @@ so any project that installs faultlab has it. It does nothing unless asked:
 ``pytest --faultlab drills/ci-gate.yaml``
     Collects one test per target of every scenario in the plan
     (``drills/ci-gate.yaml::GATE-01::recover_within``). Each scenario runs once, when its
-    first target is tested; each target then passes or fails with the measured value
-    against the target. Runs are written under ``--faultlab-reports`` (default ``reports``).
+    first target is tested (:func:`faultlab.engine.plan.run_trial`, as ``faultlab drill``
+    runs it); each target then passes or fails with the measured value against the target.
+    Runs and their reports are written under ``--faultlab-reports`` (default ``reports``).
 
 Fixtures for your own tests:
 
@@ -109,16 +110,14 @@ class ScenarioNode(pytest.Collector):
     def outcome(self) -> Any:
         """The scenario's analysis (running it the first time); re-raises a failed run's error."""
         if self._outcome is None:
-            from faultlab.analysis import analyse
-            from faultlab.engine.run import run_scenario
+            from faultlab.engine.plan import run_trial
             from faultlab.errors import FaultlabError, Interrupted
 
             reports = Path(self.config.getoption("faultlab_reports"))
             if not reports.is_absolute():
                 reports = Path(self.config.rootpath) / reports
             try:
-                result = run_scenario(self.scenario, reports_dir=reports)
-                self._outcome = (analyse(result.run_dir), None)
+                self._outcome = (run_trial(self.scenario, reports_dir=reports).analysis, None)
             except Interrupted as exc:
                 raise KeyboardInterrupt(str(exc)) from exc
             except FaultlabError as exc:

@@ -24,10 +24,10 @@ from faultlab.gate import (
     distribution,
     judge_targets,
     read_baseline,
-    rule_message,
     statistic,
     trial_values,
 )
+from faultlab.report.gate import rule_message
 
 INF = math.inf
 
@@ -319,18 +319,31 @@ def test_gate_module_is_pure():
 
 
 def test_public_api_is_frozen():
+    import faultlab.engine.gate
+    import faultlab.engine.plan
     import faultlab.gate
     import faultlab.pytest_plugin
+    import faultlab.report.gate
 
     assert sorted(faultlab.gate.__all__) == sorted([
         "BASELINE_SCHEMA", "GATE_SCHEMA", "MEASURES", "STATISTICS", "MeasureInfo", "Tolerance", "TrialValue",
         "Distribution", "RuleResult", "TargetResult", "ScenarioGate", "GateResult", "BaselineScenario",
         "trial_values", "statistic", "distribution", "chance_of_separation", "allowed_limit", "compare",
-        "judge_targets", "baseline_scenario", "read_baseline", "number_text", "range_text", "rule_message",
-        "target_message",
+        "judge_targets", "baseline_scenario", "read_baseline",
+    ])
+    assert sorted(faultlab.report.gate.__all__) == sorted([
+        "number_text", "range_text", "rule_message", "target_message", "failure_lines", "check_rows",
+        "spread_rows", "CHECK_HEADER", "SPREAD_HEADER", "write_gate_json", "write_gate_junit",
+    ])
+    assert sorted(faultlab.engine.gate.__all__) == sorted([
+        "DEFAULT_TRIALS", "GateRun", "BaselineRun", "trial_count", "load_baseline", "run_gate", "measure_baseline",
+    ])
+    assert sorted(faultlab.engine.plan.__all__) == sorted([
+        "Trial", "PlanResult", "plan_info", "run_trial", "run_trials", "run_plan",
     ])
     assert sorted(faultlab.pytest_plugin.__all__) == ["Drill", "DrillTargetMissed", "FaultProxy"]
-    for module in (faultlab.gate, faultlab.pytest_plugin):
+    for module in (faultlab.gate, faultlab.report.gate, faultlab.engine.gate, faultlab.engine.plan,
+                   faultlab.pytest_plugin):
         for name in module.__all__:
             obj = getattr(module, name)
             if callable(obj):

@@ -38,7 +38,11 @@ class PlainProgress:
         print(text, file=self.out, flush=True)
 
     def __call__(self, event: str = "", **kw: Any) -> None:
-        if event == "run" and kw.get("state") == "begin":
+        if event == "trial":
+            scenario = kw["scenario"]
+            self._line(f"[{kw['index']}/{kw['total']}] {scenario.id} trial {kw['trial']}/{kw['trials']}: "
+                       f"{scenario.title}")
+        elif event == "run" and kw.get("state") == "begin":
             self._line(f"run {kw['run_id']}: {kw['scenario'].id} {kw['scenario'].title}")
         elif event == "run":
             self._line(f"run ended: {kw.get('status')}{': ' + kw['reason'] if kw.get('reason') else ''}")

@@ -94,30 +94,6 @@ def _expect_kind(path: Path, wanted: str) -> None:
                                                         + hint.format(path=path))])
 
 
-def _report(run_dir: Path, langs: list[str], plan_info: dict[str, Any] | None = None) -> Any:
-    """Analyse a finished run once, write its reports from that analysis, and return it."""
-    from faultlab.analysis import analyse
-    from faultlab.report import write_reports
-
-    analysis = analyse(run_dir)
-    write_reports(run_dir, langs=langs, plan_info=plan_info, analysis=analysis)
-    return analysis
-
-
-def _run(args: argparse.Namespace) -> ExitCode:
-    from faultlab.cli.live import progress_observer
-    from faultlab.engine.run import run_scenario
-    from faultlab.loader import load_scenario
-
-    _expect_kind(args.scenario, "scenario")
-    scenario = load_scenario(args.scenario)
-    result = run_scenario(scenario, reports_dir=args.reports, observers=[progress_observer()], state_dir=args.state_dir)
-    analysis = _report(result.run_dir, args.lang or ["en"])
-    _print_verdicts(analysis)
-    print(f"report: {result.run_dir / 'report.html'}")
-    return ExitCode.OK if analysis.passed else ExitCode.TARGET_MISSED
-
-
 def _print_verdicts(analysis: Any) -> None:
     from faultlab.report.junit import verdict_message
     from faultlab.report.messages import Catalogue
@@ -128,45 +104,34 @@ def _print_verdicts(analysis: Any) -> None:
         print(f"  {mark} {verdict_message(verdict, cat)}")
 
 
-def _plan_info(plan: Any) -> dict[str, Any]:
-    return {
-        "title": plan.title,
-        "environment": plan.environment,
-        "participants": [p.model_dump(mode="json") for p in plan.participants],
-        "approvals": [a.model_dump(mode="json") for a in plan.approvals],
-        "file": str(plan.source),
-    }
+def _run(args: argparse.Namespace) -> ExitCode:
+    from faultlab.cli.live import progress_observer
+    from faultlab.engine.plan import run_trial
+    from faultlab.loader import load_scenario
+
+    _expect_kind(args.scenario, "scenario")
+    scenario = load_scenario(args.scenario)
+    trial = run_trial(scenario, reports_dir=args.reports, langs=args.lang or ["en"],
+                      observers=[progress_observer()], state_dir=args.state_dir)
+    _print_verdicts(trial.analysis)
+    print(f"report: {trial.run_dir / 'report.html'}")
+    return ExitCode.OK if trial.analysis.passed else ExitCode.TARGET_MISSED
 
 
 def _drill(args: argparse.Namespace) -> ExitCode:
     from faultlab.cli.live import progress_observer
-    from faultlab.engine.run import run_scenario
+    from faultlab.engine.plan import run_plan
     from faultlab.loader import load_plan
-    from faultlab.report import write_book
 
     _expect_kind(args.plan, "plan")
     plan = load_plan(args.plan)
-    langs = args.lang or list(plan.languages)
-    info = _plan_info(plan)
-    group = f"{Path(plan.source).stem}/{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
-    plan_dir = args.reports / group
-    started = time.monotonic()
-    analyses = []
-    scenarios = plan.resolved_scenarios
-    total = len(scenarios) * plan.trials
-    for trial in range(plan.trials):
-        for scenario in scenarios:
-            print(f"[{len(analyses) + 1}/{total}] {scenario.id} trial {trial + 1}: {scenario.title}", flush=True)
-            result = run_scenario(scenario, reports_dir=plan_dir, group="runs",
-                                  observers=[progress_observer()], state_dir=args.state_dir)
-            analyses.append(_report(result.run_dir, langs, info))
-    book = write_book(plan_dir, analyses, info, langs=langs)
-    for analysis in analyses:
+    result = run_plan(plan, reports_dir=args.reports, langs=args.lang, observers=[progress_observer()],
+                      state_dir=args.state_dir)
+    for analysis in result.analyses:
         print(f"{'PASS' if analysis.passed else 'FAIL'}  {analysis.scenario.get('id')}  {analysis.run_dir}")
         _print_verdicts(analysis)
-    passed = all(analysis.passed for analysis in analyses)
-    print(f"drill finished in {time.monotonic() - started:.0f} s; book: {book.index_html}")
-    return ExitCode.OK if passed else ExitCode.TARGET_MISSED
+    print(f"drill finished in {result.duration_s:.0f} s; book: {result.book.index_html}")
+    return ExitCode.OK if result.passed else ExitCode.TARGET_MISSED
 
 
 def _stack_up(args: argparse.Namespace) -> ExitCode:

@@ -82,18 +82,24 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def notify(observers: Sequence[Callable[..., None]], **event: Any) -> None:
+    """Call each observer with the event's keyword arguments; an observer's exception is
+    logged, not fatal."""
+    for observer in observers:
+        try:
+            observer(**event)
+        except Exception:
+            log.exception("observer %r failed on %s", observer, event.get("event"))
+
+
 class _Hub:
-    """Calls observers with keyword arguments; an observer's exception is logged, not fatal."""
+    """The run's observers, called as ``hub(event=..., ...)`` (see :func:`notify`)."""
 
     def __init__(self, observers: Sequence[Callable[..., None]]):
         self.observers = list(observers)
 
     def __call__(self, **event: Any) -> None:
-        for observer in self.observers:
-            try:
-                observer(**event)
-            except Exception:
-                log.exception("observer %r failed on %s", observer, event.get("event"))
+        notify(self.observers, **event)
 
 
 class RollingHealth:

@@ -1,0 +1,145 @@
+"""Drill plans as library calls: every scenario of a plan, its trials interleaved.
+
+:func:`run_trial` runs one scenario, analyses it once and writes its reports;
+:func:`run_trials` does that for every scenario of a plan, trial 1 of each first, then
+trial 2..., so a slow drift of the machine spreads over all scenarios alike;
+:func:`run_plan` adds the plan's book. ``faultlab drill``, ``faultlab gate`` and the pytest
+plugin all run scenarios through these.
+
+Observers get ``event="trial"`` (``index``, ``total``, ``scenario``, ``trial``, ``trials``)
+before each run, then the run's own events (see :func:`faultlab.engine.run.run_scenario`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from faultlab.engine.run import run_scenario
+
+__all__ = ["Trial", "PlanResult", "plan_info", "run_trial", "run_trials", "run_plan"]
+
+Observer = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One run of one scenario: where it was written and its analysis."""
+
+    scenario: Any
+    number: int
+    run_dir: Path
+    analysis: Any
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """A drill plan's runs, where they went and its book."""
+
+    plan: Any
+    plan_dir: Path
+    trials: list[Trial]
+    book: Any = None
+    duration_s: float = 0.0
+
+    @property
+    def analyses(self) -> list[Any]:
+        """The analyses of every run, in the order they ran."""
+        return [t.analysis for t in self.trials]
+
+    @property
+    def passed(self) -> bool:
+        """True when every run met every target and completed."""
+        return all(t.analysis.passed for t in self.trials)
+
+
+def plan_info(plan: Any) -> dict[str, Any]:
+    """What the reports show of a plan (title, environment, participants, approvals, file)."""
+    return {
+        "title": plan.title,
+        "environment": plan.environment,
+        "participants": [p.model_dump(mode="json") for p in plan.participants],
+        "approvals": [a.model_dump(mode="json") for a in plan.approvals],
+        "file": str(plan.source),
+    }
+
+
+def _notify(observers: Sequence[Observer], **event: Any) -> None:
+    from faultlab.engine.run import notify
+
+    notify(observers, **event)
+
+
+def run_trial(
+    scenario: Any,
+    *,
+    reports_dir: str | Path,
+    group: str | None = None,
+    number: int = 1,
+    langs: Sequence[str] = ("en",),
+    info: dict[str, Any] | None = None,
+    observers: Sequence[Observer] = (),
+    state_dir: str | Path | None = None,
+) -> Trial:
+    """Run ``scenario`` once, analyse it once, and write its reports in ``langs`` (none when
+    empty). Raises what :func:`run_scenario` raises."""
+    from faultlab.analysis import analyse
+    from faultlab.report import write_reports
+
+    result = run_scenario(scenario, reports_dir=reports_dir, group=group, observers=observers, state_dir=state_dir)
+    analysis = analyse(result.run_dir)
+    if langs:
+        write_reports(result.run_dir, langs=list(langs), plan_info=info, analysis=analysis)
+    return Trial(scenario, number, result.run_dir, analysis)
+
+
+def run_trials(
+    plan: Any,
+    trials: int,
+    out_dir: str | Path,
+    *,
+    langs: Sequence[str] = (),
+    info: dict[str, Any] | None = None,
+    observers: Sequence[Observer] = (),
+    state_dir: str | Path | None = None,
+) -> list[Trial]:
+    """Every scenario of ``plan`` ``trials`` times, interleaved, under ``out_dir/runs``."""
+    scenarios = plan.resolved_scenarios
+    total = len(scenarios) * trials
+    done: list[Trial] = []
+    for number in range(1, trials + 1):
+        for scenario in scenarios:
+            _notify(observers, event="trial", index=len(done) + 1, total=total, scenario=scenario,
+                    trial=number, trials=trials)
+            done.append(run_trial(scenario, reports_dir=out_dir, group="runs", number=number, langs=langs,
+                                  info=info, observers=observers, state_dir=state_dir))
+    return done
+
+
+def run_plan(
+    plan: Any,
+    *,
+    reports_dir: str | Path = "reports",
+    langs: Sequence[str] | None = None,
+    trials: int | None = None,
+    observers: Sequence[Observer] = (),
+    state_dir: str | Path | None = None,
+) -> PlanResult:
+    """Run a drill plan: every scenario ``trials`` times (the plan's by default), each run's
+    reports in ``langs`` (the plan's by default), and the book over all runs, under
+    ``<reports_dir>/<plan name>/<UTC time>/``."""
+    from faultlab.report import write_book
+
+    langs = list(langs or plan.languages)
+    info = plan_info(plan)
+    plan_dir = Path(reports_dir) / Path(plan.source).stem / time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    started = time.monotonic()
+    done = run_trials(plan, trials or plan.trials, plan_dir, langs=langs, info=info, observers=observers,
+                      state_dir=state_dir)
+    book = write_book(plan_dir, [t.analysis for t in done], info, langs=langs)
+    return PlanResult(plan, plan_dir, done, book, round(time.monotonic() - started, 1))
+
+
