@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,30 @@ def test_faultlab_validate_accepts_the_example() -> None:
         "ok  examples/payments/scenarios/pay-02-settler-partition.yaml (scenario PAY-02)",
         "ok  examples/payments/stack.yaml (stack payments)",
     ]
+
+
+@pytest.mark.processes
+def test_stack_up_lists_the_settler_which_has_no_port(tmp_path: Path) -> None:
+    """``faultlab stack up`` prints every service, a background worker without a port too,
+    and tears everything down on Ctrl-C."""
+    if FAULTLAB is None:
+        pytest.skip("faultlab is not installed (pip install -e '.[test]')")
+    proc = subprocess.Popen([FAULTLAB, "stack", "up", str(EXAMPLE / "stack.yaml"), "--run-dir", str(tmp_path / "run")],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line.rstrip())
+            if line.startswith("  link    settler-db"):
+                break
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, (lines, out, err)
+    assert "Traceback" not in err and "internal error" not in err, err
+    assert "  service settler      (no port)" in lines, lines
+    assert any(line.startswith("  link    api-db") for line in lines), lines
 
 
 def _pay(plugin: Any, stack: Any, count: int) -> list[str]:

@@ -186,7 +186,8 @@ def _stack_up(args: argparse.Namespace) -> ExitCode:
             print(f"  fault proxy API  {local.proxy_api}")
             for name, service in stack.services.items():
                 extra = f"  ({local.dsn(name)})" if service.postgres is not None else ""
-                print(f"  service {name:<12} {local.address(name)}{extra}")
+                where = local.address(name) if service.has_port else "(no port)"
+                print(f"  service {name:<12} {where}{extra}")
             for name, link in stack.links.items():
                 print(f"  link    {name:<12} {local.link_address(name)} -> {link.to}", flush=True)
             while True:
