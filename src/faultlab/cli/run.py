@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faultlab.errors import ExitCode
+
+if TYPE_CHECKING:
+    from faultlab.analysis import Analysis
 
 __all__ = ["register"]
 
@@ -46,7 +49,8 @@ def register(subparsers: Any) -> None:
         epilog="example: faultlab stack up stacks/trading.yaml",
     )
     up.add_argument("stack", type=Path, help="stack file")
-    up.add_argument("--run-dir", type=Path, default=None, help="where logs go (default: a new dir under reports/stacks)")
+    up.add_argument("--run-dir", type=Path, default=None,
+                    help="where logs go (default: a new dir under reports/stacks)")
     up.set_defaults(handler=_stack_up)
 
     cleanup = subparsers.add_parser(
@@ -59,12 +63,14 @@ def register(subparsers: Any) -> None:
         ),
     )
     cleanup.add_argument("--force", action="store_true", help="also clean runs whose harness still runs")
-    cleanup.add_argument("--state-dir", type=Path, default=None, help="ledger folder (default: $FAULTLAB_STATE_DIR or ~/.local/state/faultlab)")
+    cleanup.add_argument("--state-dir", type=Path, default=None,
+                         help="ledger folder (default: $FAULTLAB_STATE_DIR or ~/.local/state/faultlab)")
     cleanup.set_defaults(handler=_cleanup)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--reports", type=Path, default=Path("reports"), help="where run directories go (default: reports)")
+    parser.add_argument("--reports", type=Path, default=Path("reports"),
+                        help="where run directories go (default: reports)")
     parser.add_argument("--lang", action="append", choices=["en", "ja"], default=None,
                         help="report language; repeat for several (default: the plan's, else en)")
     parser.add_argument("--state-dir", type=Path, default=None, help=argparse.SUPPRESS)
@@ -148,10 +154,10 @@ def _drill(args: argparse.Namespace) -> ExitCode:
     plan = load_plan(args.plan)
     langs = args.lang or list(plan.languages)
     info = _plan_info(plan)
-    group = f"{Path(plan.source).stem}/{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
+    group = f"{Path(plan.source or args.plan).stem}/{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
     plan_dir = args.reports / group
     started = time.monotonic()
-    analyses = []
+    analyses: list[Analysis] = []
     scenarios = plan.resolved_scenarios
     total = len(scenarios) * plan.trials
     for trial in range(plan.trials):
@@ -203,7 +209,8 @@ def _cleanup(args: argparse.Namespace) -> ExitCode:
     from faultlab.runtime.ledger import cleanup
 
     def show(action: Any) -> None:
-        print(f"  {'ok  ' if action.ok else 'FAIL'} {action.run_id} {action.kind}: {action.what} {action.detail}".rstrip())
+        state = "ok  " if action.ok else "FAIL"
+        print(f"  {state} {action.run_id} {action.kind}: {action.what} {action.detail}".rstrip())
 
     report = cleanup(args.state_dir, force=args.force, on_action=show)
     print(f"cleaned {len(report.cleaned_runs)} run(s); skipped {len(report.skipped_runs)} with a live harness")
