@@ -46,7 +46,8 @@ def register(subparsers: Any) -> None:
         epilog="example: faultlab stack up stacks/trading.yaml",
     )
     up.add_argument("stack", type=Path, help="stack file")
-    up.add_argument("--run-dir", type=Path, default=None, help="where logs go (default: a new dir under reports/stacks)")
+    up.add_argument("--run-dir", type=Path, default=None,
+                    help="where logs go (default: a new dir under reports/stacks)")
     up.set_defaults(handler=_stack_up)
 
     cleanup = subparsers.add_parser(
@@ -59,12 +60,14 @@ def register(subparsers: Any) -> None:
         ),
     )
     cleanup.add_argument("--force", action="store_true", help="also clean runs whose harness still runs")
-    cleanup.add_argument("--state-dir", type=Path, default=None, help="ledger folder (default: $FAULTLAB_STATE_DIR or ~/.local/state/faultlab)")
+    cleanup.add_argument("--state-dir", type=Path, default=None,
+                         help="ledger folder (default: $FAULTLAB_STATE_DIR or ~/.local/state/faultlab)")
     cleanup.set_defaults(handler=_cleanup)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--reports", type=Path, default=Path("reports"), help="where run directories go (default: reports)")
+    parser.add_argument("--reports", type=Path, default=Path("reports"),
+                        help="where run directories go (default: reports)")
     parser.add_argument("--lang", action="append", choices=["en", "ja"], default=None,
                         help="report language; repeat for several (default: the plan's, else en)")
     parser.add_argument("--state-dir", type=Path, default=None, help=argparse.SUPPRESS)
@@ -151,7 +154,8 @@ def _stack_up(args: argparse.Namespace) -> ExitCode:
             print(f"  fault proxy API  {local.proxy_api}")
             for name, service in stack.services.items():
                 extra = f"  ({local.dsn(name)})" if service.postgres is not None else ""
-                print(f"  service {name:<12} {local.address(name)}{extra}")
+                where = local.address(name) if service.has_port else "(no port)"
+                print(f"  service {name:<12} {where}{extra}")
             for name, link in stack.links.items():
                 print(f"  link    {name:<12} {local.link_address(name)} -> {link.to}", flush=True)
             while True:
@@ -167,7 +171,8 @@ def _cleanup(args: argparse.Namespace) -> ExitCode:
     from faultlab.runtime.ledger import cleanup
 
     def show(action: Any) -> None:
-        print(f"  {'ok  ' if action.ok else 'FAIL'} {action.run_id} {action.kind}: {action.what} {action.detail}".rstrip())
+        state = "ok  " if action.ok else "FAIL"
+        print(f"  {state} {action.run_id} {action.kind}: {action.what} {action.detail}".rstrip())
 
     report = cleanup(args.state_dir, force=args.force, on_action=show)
     print(f"cleaned {len(report.cleaned_runs)} run(s); skipped {len(report.skipped_runs)} with a live harness")
