@@ -42,6 +42,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -142,12 +143,14 @@ class Router:
         return self.http
 
     @contextlib.asynccontextmanager
-    async def _conn(self):
+    async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection that is dropped, not handed back, when a statement times out.
 
         A stalled link leaves the connection mid-statement and may never answer the cancel
         request; waiting for that would starve the pool long after the fault is gone.
         """
+        if self.pool is None:
+            raise RuntimeError("the router's database pool is not open: start() first")
         async with self.pool.acquire(timeout=self.connect_timeout + self.statement_timeout) as conn:
             try:
                 yield conn
