@@ -95,6 +95,7 @@ log = logging.getLogger("tradingstack.gateway")
 # A request's method and matched resource (None when no route matched).
 _RouteKey = tuple[str, web.AbstractResource | None]
 
+
 class GatewaySettings:
     """Every tunable of the gateway, read from the environment once at start."""
 
