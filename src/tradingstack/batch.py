@@ -38,7 +38,7 @@ import json
 import os
 import sys
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 __all__ = ["settle", "main"]
@@ -169,7 +169,7 @@ def main() -> int:
     env = os.environ
     dsn = env["DATABASE_URL"]
     raw_date = env.get("BATCH_DATE")
-    business_date = date.fromisoformat(raw_date) if raw_date else datetime.now(timezone.utc).date()
+    business_date = date.fromisoformat(raw_date) if raw_date else datetime.now(UTC).date()
     try:
         apply(dsn)
         summary = settle(dsn, business_date, window_s=float(env.get("BATCH_WINDOW", "60")),

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = ["CanaryResult", "Violation", "place_canary_order", "check_integrity", "wait_settled",
            "locustfile_path", "VIOLATION_KINDS"]
@@ -137,10 +137,12 @@ _CASH = """
 WITH open_buys AS (SELECT account_id, sum(reserved) AS v FROM orders
                    WHERE status IN ('accepted', 'sent') AND side = 'buy' GROUP BY account_id),
      unsettled AS (SELECT account_id,
-                          sum(CASE side WHEN 'sell' THEN round(quantity * price, 4) ELSE -round(quantity * price, 4) END) AS v
+                          sum(CASE side WHEN 'sell' THEN round(quantity * price, 4)
+                                        ELSE -round(quantity * price, 4) END) AS v
                    FROM executions WHERE settled_run IS NULL GROUP BY account_id),
      settled AS (SELECT account_id,
-                        sum(CASE side WHEN 'sell' THEN round(quantity * price, 4) ELSE -round(quantity * price, 4) END) AS v
+                        sum(CASE side WHEN 'sell' THEN round(quantity * price, 4)
+                                      ELSE -round(quantity * price, 4) END) AS v
                  FROM executions WHERE settled_run IS NOT NULL GROUP BY account_id)
 SELECT a.id, a.buying_power, a.cash - coalesce(b.v, 0) + coalesce(u.v, 0) AS expected_bp,
        a.cash, a.opening_cash + coalesce(s.v, 0) AS expected_cash
@@ -199,13 +201,16 @@ def wait_settled(dsn: str, timeout: float = 30.0, *, poll: float = 0.2) -> dict:
     import psycopg  # noqa: PLC0415
 
     deadline = time.monotonic() + timeout
-    last = {"outbox": None, "open_market": None, "settled": False}
+    last: dict[str, Any] = {"outbox": None, "open_market": None, "settled": False}
     while True:
         try:
             with psycopg.connect(dsn, connect_timeout=2, autocommit=True) as conn:
-                outbox, open_market = conn.execute(
+                counts = conn.execute(
                     "SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL), "
                     "(SELECT count(*) FROM orders WHERE status IN ('accepted', 'sent') AND type = 'market')").fetchone()
+            # A SELECT without FROM gives exactly one row.
+            assert counts is not None
+            outbox, open_market = counts
             last = {"outbox": outbox, "open_market": open_market, "settled": outbox == 0 and open_market == 0}
         except psycopg.Error as exc:
             last = {**last, "settled": False, "error": str(exc).strip()[:200]}

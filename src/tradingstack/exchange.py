@@ -35,6 +35,7 @@ Environment:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import json
 import math
@@ -44,9 +45,11 @@ import signal
 import time
 import uuid
 from collections import deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
+from aiohttp import web
 
 __all__ = ["Exchange", "create_app", "main"]
 
@@ -233,7 +236,7 @@ class Exchange:
             price = min(price, order["limit"]) if order["side"] == "buy" else max(price, order["limit"])
         fill = {"seq": len(self.fills) + 1, "exec_id": f"E{order['order_id']}", "order_id": order["order_id"],
                 "symbol": symbol, "side": order["side"], "quantity": order["quantity"], "price": round(price, 4),
-                "executed_at": datetime.now(timezone.utc).isoformat(), "immediate": immediate}
+                "executed_at": datetime.now(UTC).isoformat(), "immediate": immediate}
         self.fills.append(fill)
         order.update(status="filled", fill=fill)
         self.resting[symbol].discard(order["order_id"])
@@ -277,121 +280,127 @@ class Exchange:
             self._flush()
 
 
-def _json_response(web, data, status: int = 200):
+def _json_response(data: Any, status: int = 200) -> web.Response:
     # web.json_response's answer, encoded by orjson (the router's batches are the exchange's
     # main cost).
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json", charset="utf-8")
 
 
-def _num(value) -> float | None:
+def _num(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def create_app(exchange: Exchange):
-    """The aiohttp application serving ``exchange``."""
-    from aiohttp import web  # noqa: PLC0415
+class _Endpoints:
+    """The exchange's HTTP endpoints (see the module docstring), one method each."""
 
-    async def latency():
-        if exchange.latency_ms > 0:
-            await asyncio.sleep(exchange.latency_ms / 1000)
+    def __init__(self, exchange: Exchange):
+        self.exchange = exchange
 
-    async def post_orders(request):
+    async def _latency(self) -> None:
+        if self.exchange.latency_ms > 0:
+            await asyncio.sleep(self.exchange.latency_ms / 1000)
+
+    async def post_orders(self, request: web.Request) -> web.Response:
+        exchange = self.exchange
         body = orjson.loads(await request.read())
-        await latency()
+        await self._latency()
         orders = body["orders"] if isinstance(body, dict) and "orders" in body else [body]
         try:
             results = [exchange.submit(o) for o in orders]
         except (KeyError, TypeError, ValueError) as exc:
             exchange._flush()
-            return _json_response(web, {"error": "invalid_order", "detail": str(exc)}, status=400)
+            return _json_response({"error": "invalid_order", "detail": str(exc)}, status=400)
         exchange._flush()
-        return _json_response(web, {"results": results} if "orders" in body else results[0])
+        return _json_response({"results": results} if "orders" in body else results[0])
 
-    async def get_order(request):
-        state = exchange.state(int(request.match_info["id"]))
-        return _json_response(web, state, status=404 if state["status"] == "unknown" else 200)
+    async def get_order(self, request: web.Request) -> web.Response:
+        state = self.exchange.state(int(request.match_info["id"]))
+        return _json_response(state, status=404 if state["status"] == "unknown" else 200)
 
-    async def post_status(request):
+    async def post_status(self, request: web.Request) -> web.Response:
         body = orjson.loads(await request.read())
-        return _json_response(web, {"results": [exchange.state(int(i)) for i in body["order_ids"]]})
+        return _json_response({"results": [self.exchange.state(int(i)) for i in body["order_ids"]]})
 
-    async def delete_order(request):
-        await latency()
-        state = exchange.cancel(int(request.match_info["id"]))
-        exchange._flush()
-        return _json_response(web, state, status=404 if state["status"] == "unknown" else 200)
+    async def delete_order(self, request: web.Request) -> web.Response:
+        await self._latency()
+        state = self.exchange.cancel(int(request.match_info["id"]))
+        self.exchange._flush()
+        return _json_response(state, status=404 if state["status"] == "unknown" else 200)
 
-    async def post_cancels(request):
+    async def post_cancels(self, request: web.Request) -> web.Response:
         body = orjson.loads(await request.read())
-        await latency()
-        results = [exchange.cancel(int(i)) for i in body["order_ids"]]
-        exchange._flush()
-        return _json_response(web, {"results": results})
+        await self._latency()
+        results = [self.exchange.cancel(int(i)) for i in body["order_ids"]]
+        self.exchange._flush()
+        return _json_response({"results": results})
 
-    async def get_fills(request):
+    async def get_fills(self, request: web.Request) -> web.Response:
+        exchange = self.exchange
         after = int(request.query.get("after", "0"))
         limit = int(request.query.get("limit", "5000"))
         wait = min(10.0, float(request.query.get("wait", "0")))
         if wait > 0 and len(exchange.fills) <= after:
             exchange.fill_event.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(exchange.fill_event.wait(), wait)
-            except TimeoutError:
-                pass
         fills = exchange.fills[after:after + limit]
         last_seq = fills[-1]["seq"] if fills else after
         if request.query.get("deferred_only") == "1":
             fills = [f for f in fills if not f.get("immediate")]
-        return _json_response(web, {"epoch": exchange.epoch, "fills": fills, "last_seq": last_seq})
+        return _json_response({"epoch": exchange.epoch, "fills": fills, "last_seq": last_seq})
 
-    async def get_prices(request):
-        return _json_response(web, exchange.prices)
+    async def get_prices(self, request: web.Request) -> web.Response:
+        return _json_response(self.exchange.prices)
 
-    async def admin_price(request):
+    async def admin_price(self, request: web.Request) -> web.Response:
         body = orjson.loads(await request.read())
         try:
-            moved = exchange.set_price(str(body.get("symbol", "*")), body.get("price"), body.get("move_pct"))
+            moved = self.exchange.set_price(str(body.get("symbol", "*")), body.get("price"), body.get("move_pct"))
         except KeyError as exc:
-            return _json_response(web, {"error": "unknown_symbol", "detail": str(exc)}, status=404)
-        return _json_response(web, {"prices": moved})
+            return _json_response({"error": "unknown_symbol", "detail": str(exc)}, status=404)
+        return _json_response({"prices": moved})
 
-    async def admin_mode(request):
+    async def admin_mode(self, request: web.Request) -> web.Response:
+        exchange = self.exchange
         body = orjson.loads(await request.read())
         if "latency_ms" in body:
             exchange.latency_ms = float(body["latency_ms"])
         if "silent" in body:
             exchange.set_silent(bool(body["silent"]))
-        return _json_response(web, {"silent": exchange.silent, "latency_ms": exchange.latency_ms})
+        return _json_response({"silent": exchange.silent, "latency_ms": exchange.latency_ms})
 
-    async def health(request):
-        return _json_response(web, {"ready": True, "silent": exchange.silent, "epoch": exchange.epoch})
+    async def health(self, request: web.Request) -> web.Response:
+        return _json_response({"ready": True, "silent": self.exchange.silent, "epoch": self.exchange.epoch})
 
-    async def metrics(request):
+    async def metrics(self, request: web.Request) -> web.Response:
+        exchange = self.exchange
         resting = sum(len(v) for v in exchange.resting.values())
         lines = [f"exchange_{k}_total {v}" for k, v in exchange.counters.items()]
         lines += [f"exchange_resting_orders {resting}", f"exchange_silent {int(exchange.silent)}"]
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
+
+def create_app(exchange: Exchange) -> web.Application:
+    """The aiohttp application serving ``exchange``."""
+    endpoints = _Endpoints(exchange)
     app = web.Application()
-    app.router.add_post("/orders", post_orders)
-    app.router.add_post("/orders/status", post_status)
-    app.router.add_get("/orders/{id:\\d+}", get_order)
-    app.router.add_delete("/orders/{id:\\d+}", delete_order)
-    app.router.add_post("/cancels", post_cancels)
-    app.router.add_get("/fills", get_fills)
-    app.router.add_get("/prices", get_prices)
-    app.router.add_post("/admin/price", admin_price)
-    app.router.add_post("/admin/mode", admin_mode)
-    app.router.add_get("/health/live", health)
-    app.router.add_get("/health/ready", health)
-    app.router.add_get("/metrics", metrics)
+    app.router.add_post("/orders", endpoints.post_orders)
+    app.router.add_post("/orders/status", endpoints.post_status)
+    app.router.add_get("/orders/{id:\\d+}", endpoints.get_order)
+    app.router.add_delete("/orders/{id:\\d+}", endpoints.delete_order)
+    app.router.add_post("/cancels", endpoints.post_cancels)
+    app.router.add_get("/fills", endpoints.get_fills)
+    app.router.add_get("/prices", endpoints.get_prices)
+    app.router.add_post("/admin/price", endpoints.admin_price)
+    app.router.add_post("/admin/mode", endpoints.admin_mode)
+    app.router.add_get("/health/live", endpoints.health)
+    app.router.add_get("/health/ready", endpoints.health)
+    app.router.add_get("/metrics", endpoints.metrics)
     return app
 
 
 async def serve() -> None:
     """Run the exchange until SIGTERM or SIGINT."""
-    from aiohttp import web  # noqa: PLC0415
-
     env = os.environ
     seed = env.get("EXCHANGE_SEED")
     exchange = Exchange(volatility=float(env.get("EXCHANGE_VOLATILITY", "0.0005")),

@@ -18,6 +18,7 @@ are passed to the processes on top of the current environment.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -54,10 +55,8 @@ class Service:
     def signal(self, signum: int) -> None:
         """Send ``signum`` to the process if it runs."""
         if self.pid is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signum)
-            except ProcessLookupError:
-                pass
 
     def stop(self, timeout: float = 5.0) -> None:
         """Continue, terminate, and after ``timeout`` kill the process."""
@@ -170,8 +169,11 @@ class LocalStack:
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
-            if service.pid is None:
-                raise ServiceFailed(f"{name} exited with {service.process.returncode}", evidence=service.log_tail())
+            process = service.process
+            if process is None:
+                raise ServiceFailed(f"{name} is not running (never started, or stopped)", evidence=service.log_tail())
+            if process.poll() is not None:
+                raise ServiceFailed(f"{name} exited with {process.returncode}", evidence=service.log_tail())
             try:
                 response = httpx.get(f"http://127.0.0.1:{service.port}/health/ready", timeout=1.0)
                 if response.status_code == 200:
@@ -195,8 +197,6 @@ class LocalStack:
         for service in reversed(list(self.services.values())):
             service.stop()
         for pid in self.postgres.pids():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
         self.postgres.stop()

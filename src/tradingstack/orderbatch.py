@@ -25,6 +25,7 @@ bad order fails alone; any other failure fails the whole batch.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -120,7 +121,7 @@ class OrderBatcher:
             self.flushes.add(task)
             # Runs even when the task is cancelled before its first step: no order is left
             # waiting and the slot is given back.
-            task.add_done_callback(lambda t, b=batch: self._flushed(t, b))
+            task.add_done_callback(functools.partial(self._flushed, batch=batch))
 
     def _flushed(self, task: asyncio.Task, batch: list[_Entry]) -> None:
         self.flushes.discard(task)
@@ -161,7 +162,7 @@ def _resolve(batch: Sequence[_Entry], rows: Sequence) -> None:
     if len(rows) != len(batch):
         _fail(batch, RuntimeError(f"the commit returned {len(rows)} rows for {len(batch)} orders"))
         return
-    for entry, row in zip(batch, rows):
+    for entry, row in zip(batch, rows, strict=True):
         if not entry.future.done():
             entry.future.set_result(row)
 

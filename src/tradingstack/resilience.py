@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 __all__ = ["profile", "setting", "backoff_delay", "run", "CircuitBreaker", "CircuitOpen"]
@@ -79,7 +80,7 @@ class CircuitBreaker:
     threshold: int
     base: float
     cap: float
-    clock: object = time.monotonic
+    clock: Callable[[], float] = time.monotonic
     state: str = "closed"
     failures: int = 0
     openings: int = 0

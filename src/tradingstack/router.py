@@ -42,10 +42,16 @@ import logging
 import os
 import signal
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    import aiohttp
+    import asyncpg
 
 __all__ = ["Router", "main"]
 
@@ -76,8 +82,8 @@ class Router:
         self.statement_timeout = setting("DB_STATEMENT_TIMEOUT", 5.0, 30.0)
         self.breaker = CircuitBreaker("exchange", int(setting("ROUTER_CB_THRESHOLD", 3, 0)),
                                       self.backoff_base, self.backoff_max)
-        self.pool = None
-        self.http = None
+        self.pool: asyncpg.Pool | None = None
+        self.http: aiohttp.ClientSession | None = None
         self.reconcile_after = 0
         self.exchange_ok_at = 0.0
         self.db_ok_at = 0.0
@@ -130,13 +136,21 @@ class Router:
         if self.pool is not None:
             self.pool.terminate()
 
+    @property
+    def _session(self) -> aiohttp.ClientSession:
+        if self.http is None:
+            raise RuntimeError("the router's HTTP session is not open: start() first")
+        return self.http
+
     @contextlib.asynccontextmanager
-    async def _conn(self):
+    async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection that is dropped, not handed back, when a statement times out.
 
         A stalled link leaves the connection mid-statement and may never answer the cancel
         request; waiting for that would starve the pool long after the fault is gone.
         """
+        if self.pool is None:
+            raise RuntimeError("the router's database pool is not open: start() first")
         async with self.pool.acquire(timeout=self.connect_timeout + self.statement_timeout) as conn:
             try:
                 yield conn
@@ -150,10 +164,11 @@ class Router:
         self.breaker.check()
         try:
             # orjson both ways: batches of hundreds of orders and fills are the router's main cost.
-            kwargs = {"data": orjson.dumps(payload), "headers": _JSON_HEADERS} if payload is not None else {}
+            kwargs: dict[str, Any] = ({"data": orjson.dumps(payload), "headers": _JSON_HEADERS}
+                                      if payload is not None else {})
             if timeout is not None:
                 kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
-            async with self.http.request(method, self.exchange_url + path, **kwargs) as resp:
+            async with self._session.request(method, self.exchange_url + path, **kwargs) as resp:
                 if resp.status >= 500:
                     raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status)
                 body = await resp.json(loads=orjson.loads)
@@ -168,8 +183,8 @@ class Router:
 
     async def _retrying(self, name: str, step):
         """Run ``step()`` forever with backoff between failures; returns when cancelled."""
-        import asyncpg  # noqa: PLC0415
         import aiohttp  # noqa: PLC0415
+        import asyncpg  # noqa: PLC0415
 
         from tradingstack.resilience import CircuitOpen, backoff_delay  # noqa: PLC0415
 
@@ -291,9 +306,10 @@ class Router:
                 if unknown:
                     # The exchange lost them (restarted without a journal): send them again.
                     await conn.execute(
-                        "INSERT INTO outbox (order_id, kind) SELECT id, 'new' FROM orders o WHERE id = ANY($1::bigint[]) "
-                        "AND status = 'sent' AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.order_id = o.id "
-                        "AND x.sent_at IS NULL)", unknown)
+                        "INSERT INTO outbox (order_id, kind) SELECT id, 'new' FROM orders o "
+                        "WHERE id = ANY($1::bigint[]) AND status = 'sent' "
+                        "AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.order_id = o.id AND x.sent_at IS NULL)",
+                        unknown)
                     self.resent.inc(len(unknown))
         return self.reconcile_interval
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -22,10 +23,8 @@ _SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 def _signal_all(pids, signum):
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
 
 
 def test_db_stall_not_ready_within_a_second_and_orders_fail_fast(stack):
@@ -250,7 +249,8 @@ def test_lock_on_the_order_table_gives_clear_errors_and_not_ready_then_recovers(
             response = client.post("/orders", json={"client_order_id": f"locked-{i}", "account": 4, "symbol": "T",
                                                     "side": "buy", "type": "market", "quantity": 1})
             answers.append((response.status_code, response.json().get("error"), time.perf_counter() - started))
-        assert all(status == 504 and error == "database_timeout" and took < 3.0 for status, error, took in answers), answers
+        assert all(status == 504 and error == "database_timeout" and took < 3.0
+                   for status, error, took in answers), answers
         ready = client.get("/health/ready")
         assert ready.status_code == 503 and "order_intake_failing" in ready.json()["alerts"]
     finally:
