@@ -1,8 +1,10 @@
 """The drill plugin's hooks (pluggy hook specifications, the way pytest declares its own).
 
 A stack file names its plugin with ``plugin: package.module``. That module defines the hooks
-it offers as plain functions named ``faultlab_*`` (no decorator needed, no faultlab import
-needed); every one is optional but ``faultlab_canary``, which a scenario's canary uses.
+it offers as plain functions named ``faultlab_*`` (no decorator needed); every one is optional
+but ``faultlab_canary``, which a scenario's canary uses. Hooks may return plain mappings for
+their results; ``faultlab_declare`` returns a :class:`faultlab.plugin.Declaration`, so a plugin
+that declares its words imports ``faultlab.plugin``.
 ``faultlab validate`` checks the module before anything starts: a function named
 ``faultlab_*`` that is no hook below, or a hook with an argument the spec does not offer, is an
 input error (exit 2), like a misspelled key in a YAML file.
