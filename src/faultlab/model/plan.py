@@ -66,10 +66,10 @@ class GateTolerance(StrictModel):
 
     text: str
     relative: float | None = Field(
-        None, description="allowed increase as a fraction of the baseline"
+        default=None, description="allowed increase as a fraction of the baseline"
     )
     absolute: float | None = Field(
-        None, description="allowed increase in the measure's unit (seconds for times)"
+        default=None, description="allowed increase in the measure's unit (seconds for times)"
     )
 
 

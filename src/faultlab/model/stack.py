@@ -5,11 +5,18 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema, field_validator
-from pydantic import StringConstraints, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from faultlab.model.document import Document
-from faultlab.model.types import Duration, Name, StrictModel
+from faultlab.model.types import Duration, Name, StrictModel, as_written
 from faultlab.registry import unknown_name_message
 
 __all__ = [
@@ -52,6 +59,9 @@ Host = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-
 """A host name or IPv4 address, allowed by name in ``allow_hosts``."""
 
 RestartPolicy = Literal["no", "on-failure", "always", "unless-stopped"]
+
+Finding = tuple[tuple[str | int, ...], str]
+"""A problem found by :meth:`Stack.check`: the YAML path and the message."""
 
 
 def _command_list(value: Any) -> Any:
@@ -96,10 +106,10 @@ class Readiness(StrictModel):
     tcp: Literal[True] | None = Field(
         None, description="true: ready once the port accepts connections"
     )
-    timeout: Duration = Field("30s", description="give up after this long")
+    timeout: Duration = Field(default=as_written("30s"), description="give up after this long")
 
     @model_validator(mode="after")
-    def _one_check(self) -> "Readiness":
+    def _one_check(self) -> Readiness:
         if (self.http is None) == (self.tcp is None):
             raise ValueError("give exactly one of `http: /path` or `tcp: true`")
         return self
@@ -122,7 +132,7 @@ class Service(StrictModel):
         return "no" if value is False else value
 
     @model_validator(mode="after")
-    def _one_way_to_run(self) -> "Service":
+    def _one_way_to_run(self) -> Service:
         if self.postgres is not None:
             extra = [k for k in ("command", "image") if getattr(self, k) is not None]
             if extra:
@@ -207,20 +217,26 @@ class Stack(Document):
             return "job"
         return None
 
-    def check(self) -> list[tuple[tuple[str | int, ...], str]]:
+    def check(self) -> list[Finding]:
         """Problems a valid shape can still have, as ``(yaml path, message)`` pairs.
 
         Names used by links, the monitor and ``${...}`` interpolations must exist; a name
         may not be both a service and a link or job (a fault target must be unambiguous).
         """
-        found: list[tuple[tuple[str | int, ...], str]] = []
+        return [*self._name_clashes(), *self._link_problems(), *self._monitor_problems(), *self._texts_problems()]
+
+    def _name_clashes(self) -> list[Finding]:
+        found: list[Finding] = []
         for name in self.links:
             if name in self.services:
                 found.append((("links", name), f"{name!r} is both a service and a link; rename one"))
         for name in self.jobs:
             if name in self.services or name in self.links:
                 found.append((("jobs", name), f"{name!r} is also a service or link; rename one"))
+        return found
 
+    def _link_problems(self) -> list[Finding]:
+        found: list[Finding] = []
         for name, link in self.links.items():
             if link.from_ not in self.services and link.from_ not in self.jobs:
                 known = [*self.services, *self.jobs]
@@ -234,18 +250,23 @@ class Stack(Document):
                 found.append((("links", name, "to"), message))
             if link.from_ == link.to:
                 found.append((("links", name), "a link joins two different services, not one to itself"))
+        return found
 
+    def _monitor_problems(self) -> list[Finding]:
         if self.monitor is not None and self.monitor.service not in self.services:
-            message = unknown_name_message("service", self.monitor.service, self.services)
-            found.append((("monitor", "service"), message))
+            return [(("monitor", "service"), unknown_name_message("service", self.monitor.service, self.services))]
+        return []
 
+    def _texts_problems(self) -> list[Finding]:
+        """The ``${...}`` in every command argument and environment value."""
+        found: list[Finding] = []
         owners: list[tuple[str, str, Service | Job]] = [
             *(("services", name, service) for name, service in self.services.items()),
             *(("jobs", name, job) for name, job in self.jobs.items()),
         ]
         for section, name, owner in owners:
             has_port = isinstance(owner, Service) and owner.has_port
-            texts = [((section, name, "command", i), arg) for i, arg in enumerate(owner.command or [])]
+            texts: list[Finding] = [((section, name, "command", i), arg) for i, arg in enumerate(owner.command or [])]
             texts += [((section, name, "env", key), value) for key, value in owner.env.items()]
             for path, text in texts:
                 found.extend((path, message) for message in self._interpolation_problems(text, has_port))

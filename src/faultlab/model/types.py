@@ -23,6 +23,7 @@ __all__ = [
     "Fraction",
     "Name",
     "NAME_PATTERN",
+    "as_written",
 ]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -32,6 +33,16 @@ class StrictModel(BaseModel):
     """Base of every document model: unknown keys are errors, values are not coerced silently."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=True)
+
+
+def as_written(text: str) -> Any:
+    """A field's default given as it is written in YAML: ``hold: Duration = Field(default=as_written("5s"))``.
+
+    The models validate their defaults, so the field's own parser reads it like any written
+    value, and the JSON Schema shows it as a person would write it. (Typed ``Any``: the
+    field's type is what the parser returns, not the text.)
+    """
+    return text
 
 
 def _fraction(value: Any) -> float:
