@@ -267,35 +267,72 @@ class _Builder:
             self.active.discard(id(node))
 
     def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[Any, Any]:
+        """A mapping, its ``<<`` merges resolved: its own keys override merged ones.
+
+        Keys keep the document's order; merged keys stand where the ``<<`` is.
+        """
         if node.tag != _TAG + "map":
             self._problem(node, loc, f"unsupported tag {node.tag!r}")
-        try:
-            self.loader.flatten_mapping(node)
-        except yaml.YAMLError as exc:
-            self._problem(node, loc, f"merge (<<) failed: {getattr(exc, 'problem', exc)}")
-        result: dict[Any, Any] = {}
-        first_seen: dict[Any, int] = {}
+        entries: list[tuple[str, yaml.Node, yaml.Node]] = []
+        own: dict[str, int] = {}
+        merge_line = 0
         for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                self._problem(key_node, loc, "a key must be plain text, not a list or mapping")
+            if key_node.tag == _MERGE and isinstance(key_node, yaml.ScalarNode):
+                if merge_line:
+                    self._problem(key_node, (*loc, "<<"), f"duplicate key '<<' (first at line {merge_line})")
+                    continue
+                merge_line = key_node.start_mark.line + 1
+                entries.append(("<<", key_node, value_node))
                 continue
-            key = self._scalar(key_node, (*loc, key_node.value))
-            if not isinstance(key, str):
-                # Every key of every document is a name; 1, true or null as a key is a slip.
-                message = f"a key must be text, not {key!r}; quote it if you meant '{key_node.value}'"
-                self._problem(key_node, (*loc, key), message)
+            key = self._key(key_node, loc)
+            if key is None:
                 continue
-            if key in first_seen:
-                self._problem(
-                    key_node,
-                    (*loc, key),
-                    f"duplicate key {short(key)} (first at line {first_seen[key]})",
-                )
+            if key in own:
+                self._problem(key_node, (*loc, key), f"duplicate key {short(key)} (first at line {own[key]})")
                 continue
-            first_seen[key] = key_node.start_mark.line + 1
-            self.doc.keys[(*loc, key)] = self._mark(key_node)
-            result[key] = self.build(value_node, (*loc, key))
+            own[key] = key_node.start_mark.line + 1
+            entries.append((key, key_node, value_node))
+        result: dict[Any, Any] = {}
+        for key, key_node, value_node in entries:
+            pairs = [(key, key_node, value_node)]
+            if key == "<<" and key_node.tag == _MERGE:
+                pairs = [pair for pair in self._merged(key_node, value_node, loc) if pair[0] not in own]
+            for name, name_node, value in pairs:
+                if name in result:
+                    continue  # merged twice (a list of mappings): the first one wins
+                self.doc.keys[(*loc, name)] = self._mark(name_node)
+                result[name] = self.build(value, (*loc, name))
         return result
+
+    def _key(self, key_node: yaml.Node, loc: Loc) -> str | None:
+        if not isinstance(key_node, yaml.ScalarNode):
+            self._problem(key_node, loc, "a key must be plain text, not a list or mapping")
+            return None
+        key = self._scalar(key_node, (*loc, key_node.value))
+        if not isinstance(key, str):
+            # Every key of every document is a name; 1, true or null as a key is a slip.
+            message = f"a key must be text, not {key!r}; quote it if you meant '{key_node.value}'"
+            self._problem(key_node, (*loc, key), message)
+            return None
+        return key
+
+    def _merged(self, key: yaml.Node, value: yaml.Node, loc: Loc) -> list[tuple[str, yaml.Node, yaml.Node]]:
+        """The pairs ``<<: value`` brings in, earlier mappings first (they take precedence)."""
+        sources = value.value if isinstance(value, yaml.SequenceNode) else [value]
+        pairs: list[tuple[str, yaml.Node, yaml.Node]] = []
+        for source in sources:
+            if not isinstance(source, yaml.MappingNode):
+                what = {yaml.ScalarNode: "a single value", yaml.SequenceNode: "a list"}.get(type(source), "nothing")
+                self._problem(
+                    key,
+                    (*loc, "<<"),
+                    f"<< merges a mapping (or a list of mappings) into this one, like `<<: *defaults`; got {what}",
+                )
+            elif id(source) in self.active:
+                self._problem(key, (*loc, "<<"), "an alias refers to a node that contains it (recursive)")
+            else:
+                pairs += _resolved_pairs(source, set())
+        return pairs
 
     def _scalar(self, node: yaml.ScalarNode, loc: Loc) -> Any:
         convert = _SCALARS.get(node.tag)
@@ -309,6 +346,31 @@ class _Builder:
         except ValueError:
             self._problem(node, loc, f"{short(node.value)} is not a valid {node.tag.rsplit(':', 1)[-1]}")
         return None
+
+
+def _resolved_pairs(node: yaml.MappingNode, chain: set[int]) -> list[tuple[str, yaml.Node, yaml.Node]]:
+    """A merged mapping's keys as ``(key, key node, value node)``, its own ``<<`` resolved too.
+
+    Quiet: the mapping's own mistakes (duplicate or odd keys, bad merges) are reported where
+    it is written; here the first of duplicate keys is kept, as there.
+    """
+    chain = chain | {id(node)}
+    own: list[tuple[str, yaml.Node, yaml.Node]] = []
+    merged: list[tuple[str, yaml.Node, yaml.Node]] = []
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            continue
+        if key_node.tag == _MERGE:
+            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            for source in sources:
+                if isinstance(source, yaml.MappingNode) and id(source) not in chain:
+                    merged += _resolved_pairs(source, chain)
+        elif key_node.tag == _TAG + "str":
+            own.append((key_node.value, key_node, value_node))
+    pairs: dict[str, tuple[str, yaml.Node, yaml.Node]] = {}
+    for pair in own + merged:
+        pairs.setdefault(pair[0], pair)
+    return list(pairs.values())
 
 
 class _Unreadable(ValueError):
