@@ -274,28 +274,49 @@ class Stack(Document):
 
     def _interpolation_problems(self, text: str, has_port: bool) -> list[str]:
         problems = []
-        for match in INTERPOLATION.finditer(text):
-            ref = match.group(1)
-            if ref is None:  # "$$"
-                continue
-            kind, _, name = ref.partition(".")
-            if ref == "port":
-                if not has_port:
-                    problems.append("${port} is used but this has no `port`")
-            elif ref == "run_dir":
-                pass
-            elif kind == "link" and name:
-                if name not in self.links:
-                    problems.append(f"in ${{{ref}}}: {unknown_name_message('link', name, self.links)}")
-            elif kind == "service" and name:
-                if name not in self.services:
-                    message = unknown_name_message("service", name, self.services)
-                    problems.append(f"in ${{{ref}}}: {message}")
-                elif not self.services[name].has_port:
-                    problems.append(f"in ${{{ref}}}: service {name!r} has no `port`")
-            else:
-                problems.append(
-                    f"unknown interpolation ${{{ref}}}; use ${{port}}, ${{link.NAME}}, "
-                    "${service.NAME} or ${run_dir} (write $$ for a literal $)"
-                )
+        for match in _DOLLARS.finditer(text):
+            if match["bare"] is not None:
+                problems.append(_bare_dollar_message(match["bare"]))
+            elif match["open"] is not None:
+                problems.append(f"{match['open']!r} has no closing '}}': write {match['open']}}}")
+            elif match["ref"] is not None:
+                problems.extend(self._reference_problems(match["ref"], has_port))
         return problems
+
+    def _reference_problems(self, ref: str, has_port: bool) -> list[str]:
+        kind, _, name = ref.partition(".")
+        if ref == "port":
+            return [] if has_port else ["${port} is used but this has no `port`"]
+        if ref == "run_dir":
+            return []
+        if kind == "link" and name:
+            if name not in self.links:
+                return [f"in ${{{ref}}}: {unknown_name_message('link', name, self.links)}"]
+            return []
+        if kind == "service" and name:
+            if name not in self.services:
+                return [f"in ${{{ref}}}: {unknown_name_message('service', name, self.services)}"]
+            if not self.services[name].has_port:
+                return [f"in ${{{ref}}}: service {name!r} has no `port`"]
+            return []
+        return [
+            f"unknown interpolation ${{{ref}}}; use ${{port}}, ${{link.NAME}}, "
+            "${service.NAME} or ${run_dir} (write $$ for a literal $)"
+        ]
+
+
+_DOLLARS = re.compile(
+    r"\$\$|\$\{(?P<ref>[^}]*)\}|(?P<open>\$\{[^}]*)$|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_][A-Za-z0-9_-]*)?)"
+)
+"""Every ``$`` that means something: ``$$``, ``${ref}``, an unclosed ``${...``, or ``$name``
+(almost surely a slip for ``${name}``)."""
+
+
+def _bare_dollar_message(name: str) -> str:
+    kind = name.partition(".")[0]
+    if name in ("port", "run_dir") or (kind in ("link", "service") and "." in name):
+        return f"'${name}' is not interpolated: write ${{{name}}} (or $$ for a literal $)"
+    return (
+        f"'${name}' is not interpolated: faultlab knows ${{port}}, ${{link.NAME}}, ${{service.NAME}} "
+        f"and ${{run_dir}}; write $${name} for a literal ${name}"
+    )
