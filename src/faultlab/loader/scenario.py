@@ -127,6 +127,8 @@ def check_timeline(doc: Parsed, stack: Stack | None) -> dict[int, Any]:
     if stack is not None:
         _check_jobs_started(doc, spans, stack, job_starts)
     _check_targets(doc, stack, job_starts)
+    if duration is not None:
+        _check_hold(doc, duration)
     return validated
 
 
@@ -156,6 +158,53 @@ def _check_targets(doc: Parsed, stack: Stack | None, job_starts: dict[str, list[
             ("targets", "detect_within"),
             f"detection is measured on the stack's own monitoring, and stack {stack.name!r} "
             "has no `monitor: {service, ready}`",
+        )
+
+
+def _clears(raw: Any) -> float | None:
+    """When a fault entry stops acting (``at + for``; ``at`` if instantaneous), if known."""
+    if not isinstance(raw, dict) or "fault" not in raw or "job" in raw:
+        return None
+    at = _parse_or_none(units.parse_duration, raw.get("at"))
+    if at is None:
+        return None
+    if "for" in raw:
+        length = _parse_or_none(units.parse_duration, raw["for"])
+        return None if length is None else at + length
+    name = raw["fault"]
+    if isinstance(name, str) and name in fault_kinds and fault_kinds.get(name).needs_for:
+        return None  # `for` is missing: reported by the fault check
+    return at
+
+
+def _check_hold(doc: Parsed, duration: float) -> None:
+    """Recovery is shown by ``hold`` healthy after the last fault clears: it must fit in the run."""
+    timeline = doc.data.get("timeline")
+    entries = timeline if isinstance(timeline, list) else []
+    clears = [(end, i) for i, raw in enumerate(entries) if (end := _clears(raw)) is not None]
+    written = "hold" in doc.data
+    default = Scenario.model_fields["hold"].default
+    hold = _parse_or_none(units.parse_duration, doc.data.get("hold", default))
+    if not clears or hold is None:
+        return
+    last, index = max(clears)
+    rest = duration - last
+    if rest < 0 or hold <= rest:
+        return  # a fault past the end is reported by the fault check
+    longest = f"the longest hold here is {_fmt(rest)} (or clear" if rest > 0 else "no hold fits (clear"
+    advice = f"recovery could never be shown; {longest} the faults earlier, or run longer)"
+    if written:
+        doc.add(
+            ("hold",),
+            f"recovery must stay healthy for {_fmt(hold)}, but the last fault clears at {_fmt(last)} "
+            f"(timeline[{index}]), {_fmt(rest)} before the end of the run ({_fmt(duration)}): {advice}",
+        )
+    else:
+        entry = timeline[index]
+        doc.add(
+            ("timeline", index, "for" if "for" in entry else "at"),
+            f"clears at {_fmt(last)}, {_fmt(rest)} before the end of the run ({_fmt(duration)}), and recovery "
+            f"must stay healthy for {_fmt(hold)} (`hold`, {default} unless written): {advice}",
         )
 
 
