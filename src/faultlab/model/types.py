@@ -85,7 +85,7 @@ Size = Annotated[
         {
             "anyOf": [
                 {"type": "string", "pattern": units.SIZE_PATTERN},
-                {"type": "integer", "minimum": 0},
+                {"type": "integer", "minimum": 0, "maximum": units.MAX_BYTES},
             ],
             "description": "a size: 64KB, 1MiB, or a number of bytes",
         }
