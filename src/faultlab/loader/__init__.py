@@ -26,12 +26,13 @@ from pathlib import Path
 from faultlab.errors import InputError, Problem
 from faultlab.loader.kind import document_kind
 from faultlab.loader.plan import plan_from
-from faultlab.loader.positions import Parsed, describe, parse_yaml, read_document
+from faultlab.loader.positions import Parsed, parse_yaml, read_document
 from faultlab.loader.positions import display_path as display_path  # used by messages elsewhere
 from faultlab.loader.positions import format_path as format_path
 from faultlab.loader.scenario import load_scenario_file, scenario_from
 from faultlab.loader.stack import load_stack_file
 from faultlab.model import DrillPlan, Scenario, Stack
+from faultlab.model.types import describe
 
 __all__ = ["load_stack", "load_scenario", "load_plan", "load_any", "document_kind", "Parsed", "parse_yaml"]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -16,8 +17,9 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from faultlab.errors import Problem
-from faultlab.loader.positions import Loc, Parsed, describe, short
+from faultlab.loader.positions import Loc, Parsed, short
 from faultlab.model import DrillPlan, Scenario, Stack
+from faultlab.model.types import describe
 from faultlab.registry import unknown_name_message
 
 __all__ = ["located", "message", "known_keys", "validate", "KIND_NAMES"]
@@ -101,18 +103,80 @@ def _data_path(data: Any, loc: Loc) -> Loc:
     return tuple(path)
 
 
-def _literal_message(error: ErrorDetails) -> str | None:
+def _literal_message(error: ErrorDetails) -> str:
     expected = re.findall(r"'([^']*)'|(\d+|True|False)", error.get("ctx", {}).get("expected", ""))
     options = [a or b for a, b in expected]
     loc = error["loc"]
     names = [part for part in loc if isinstance(part, str)]
     what = names[-1] if names else "value"
+    value = error.get("input")
+    if options == ["True"]:  # Literal[True]: a switch that is either on or left out
+        rather = f" (leave `{what}` out rather than set it to false)" if value is False else ""
+        return f"expected true, got {describe(value)}{rather}"
     if loc and isinstance(loc[-1], int) and what.endswith("s"):
         what = what[:-1]  # one entry of a list: "languages" -> "language"
-    value = error.get("input")
-    if isinstance(value, (str, int, float)) and options:
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return unknown_name_message(what, value, options)
-    return None
+    return f"expected one of {', '.join(options)}; got {describe(value)}"
+
+
+def _quote_hint(value: Any) -> str:
+    if isinstance(value, bool):
+        return f" (quote it, '{str(value).lower()}', to make it text)"
+    if isinstance(value, (int, float)):
+        return f" (quote it, '{value}', to make it text)"
+    return ""
+
+
+def _too_short(value: Any, ctx: dict[str, Any]) -> str:
+    least = ctx.get("min_length", 1)
+    if least == 1:
+        return "needs at least one entry"
+    return f"needs at least {least} entries, not {ctx.get('actual_length', len(value or ()))}"
+
+
+def _too_long(value: Any, ctx: dict[str, Any]) -> str:
+    return f"has {ctx.get('actual_length', len(value or ()))} entries; at most {ctx.get('max_length')}"
+
+
+def _string_too_short(value: Any, ctx: dict[str, Any]) -> str:
+    least = ctx.get("min_length", 1)
+    return "cannot be empty" if least == 1 else f"needs at least {least} characters"
+
+
+_WHOLE = "expected a whole number, got {got}"
+_NUMBER = "expected a number, got {got}"
+_SWITCH = "expected true or false, got {got}"
+_DATE = "expected a date like 2026-11-20, got {got}"
+
+_WORDS: dict[str, Callable[[Any, dict[str, Any]], str]] = {
+    "string_type": lambda value, ctx: f"expected text, got {describe(value)}{_quote_hint(value)}",
+    **dict.fromkeys(("int_type", "int_parsing", "int_from_float", "int_parsing_size"),
+                    lambda value, ctx: _WHOLE.format(got=describe(value))),
+    **dict.fromkeys(("float_type", "float_parsing", "finite_number"),
+                    lambda value, ctx: _NUMBER.format(got=describe(value))),
+    **dict.fromkeys(("bool_type", "bool_parsing"), lambda value, ctx: _SWITCH.format(got=describe(value))),
+    **dict.fromkeys(
+        ("date_type", "date_parsing", "date_from_datetime_parsing", "date_from_datetime_inexact"),
+        lambda value, ctx: _DATE.format(got=describe(value)),
+    ),
+    "list_type": lambda value, ctx: f"expected a list (one `- item` per line, or [a, b]), got {describe(value)}",
+    "dict_type": lambda value, ctx: (
+        f"expected a mapping (one `key: value` per line, or {{key: value}}), got {describe(value)}"
+    ),
+    "model_type": lambda value, ctx: f"expected a mapping of keys, got {describe(value)}",
+    "path_type": lambda value, ctx: f"expected a file path, got {describe(value)}",
+    "too_short": _too_short,
+    "too_long": _too_long,
+    "string_too_short": _string_too_short,
+    "string_too_long": lambda value, ctx: f"is longer than {ctx.get('max_length')} characters",
+    "greater_than_equal": lambda value, ctx: f"must be at least {ctx.get('ge')}, got {short(value)}",
+    "greater_than": lambda value, ctx: f"must be more than {ctx.get('gt')}, got {short(value)}",
+    "less_than_equal": lambda value, ctx: f"must be at most {ctx.get('le')}, got {short(value)}",
+    "less_than": lambda value, ctx: f"must be less than {ctx.get('lt')}, got {short(value)}",
+    "string_pattern_mismatch": lambda value, ctx: f"{short(value)} is not written in the form this value takes",
+}
+"""Pydantic's error types in words (its own messages say "Input should be a valid ...")."""
 
 
 def message(error: ErrorDetails, known: list[str] | None = None) -> str:
@@ -128,9 +192,9 @@ def message(error: ErrorDetails, known: list[str] | None = None) -> str:
     if kind in ("value_error", "assertion_error"):
         return re.sub(r"^(Value|Assertion) error, ", "", text)
     if kind == "literal_error":
-        text = _literal_message(error) or text
-    if kind == "string_pattern_mismatch" and "A-Za-z0-9][A-Za-z0-9_.-]" in text:
-        return f"{short(value)} is not a valid name: use letters, digits, '_', '.' and '-'"
+        return _literal_message(error)
+    if kind in _WORDS:
+        return _WORDS[kind](value, dict(error.get("ctx", {})))
     if isinstance(value, (str, int, float, bool)) or value is None:
         return f"{text} (got {short(value)})"
     return text

@@ -25,7 +25,6 @@ __all__ = [
     "format_path",
     "display_path",
     "short",
-    "describe",
     "MAX_FILE_BYTES",
     "MAX_NODES",
     "MAX_DEPTH",
@@ -123,14 +122,6 @@ def short(value: Any, limit: int = 40) -> str:
     """``repr(value)``, cut to ``limit`` characters for a message."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def describe(value: Any) -> str:
-    """What a YAML value is, in words: ``a list``, ``a text value``, ``a number``..."""
-    if isinstance(value, bool):
-        return "true or false"
-    names = {list: "a list", dict: "a mapping", str: "a text value", int: "a number", float: "a number"}
-    return names.get(type(value), "nothing" if value is None else type(value).__name__)
 
 
 def display_path(path: Path | str) -> str:

@@ -9,7 +9,7 @@ from pydantic import Discriminator, Field, PrivateAttr, Tag, field_validator, mo
 
 from faultlab.model.document import Document, resolve_path
 from faultlab.model.stack import Stack
-from faultlab.model.types import Duration, Fraction, Name, Rate, StrictModel, as_written
+from faultlab.model.types import Duration, Fraction, Identifier, Name, Rate, StrictModel, as_written
 
 __all__ = [
     "Scenario",
@@ -203,9 +203,7 @@ class AbortWhen(StrictModel):
 class Scenario(Document):
     """One failure test: the stack, the load, the fault timeline, and the targets to meet."""
 
-    id: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64, description="like FT-01"
-    )
+    id: Identifier = Field(description="like FT-01")
     title: str = Field(min_length=1)
     stack: Path = Field(description="the stack file, relative to this scenario")
     load: Load | None = None

@@ -9,14 +9,13 @@ from pydantic import (
     BeforeValidator,
     Field,
     PlainValidator,
-    StringConstraints,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from faultlab.model.document import Document
-from faultlab.model.types import Duration, Name, StrictModel, as_written
+from faultlab.model.types import Duration, Host, ModuleName, Name, StrictModel, UrlPath, as_written
 from faultlab.registry import unknown_name_message
 
 __all__ = [
@@ -54,9 +53,6 @@ Port = Annotated[
     ),
 ]
 """``auto`` (the runtime picks a free port on 127.0.0.1) or a fixed port number."""
-
-Host = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$", max_length=253)]
-"""A host name or IPv4 address, allowed by name in ``allow_hosts``."""
 
 RestartPolicy = Literal["no", "on-failure", "always", "unless-stopped"]
 
@@ -102,7 +98,7 @@ class Postgres(StrictModel):
 class Readiness(StrictModel):
     """How to tell a service is up: an HTTP path that answers 2xx, or an open TCP port."""
 
-    http: str | None = Field(None, pattern=r"^/", description="path polled on the service's port")
+    http: UrlPath | None = Field(None, description="path polled on the service's port")
     tcp: Literal[True] | None = Field(
         None, description="true: ready once the port accepts connections"
     )
@@ -184,10 +180,8 @@ class Monitor(StrictModel):
     """The stack's own monitoring, which the harness watches to measure detection."""
 
     service: Name = Field(description="the service that serves the endpoints")
-    ready: str = Field(
-        "/health/ready", pattern=r"^/", description="readiness path (not 2xx: a problem is seen)"
-    )
-    metrics: str | None = Field(None, pattern=r"^/", description="Prometheus metrics path")
+    ready: UrlPath = Field("/health/ready", description="readiness path (not 2xx: a problem is seen)")
+    metrics: UrlPath | None = Field(None, description="Prometheus metrics path")
 
 
 class Stack(Document):
@@ -198,9 +192,8 @@ class Stack(Document):
     links: dict[Name, Link] = Field(default_factory=dict)
     jobs: dict[Name, Job] = Field(default_factory=dict)
     monitor: Monitor | None = None
-    plugin: str | None = Field(
+    plugin: ModuleName | None = Field(
         None,
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
         description="python module of the system's drill plugin (canary, integrity check, locustfile)",
     )
     allow_hosts: list[Host] = Field(
