@@ -81,7 +81,7 @@ def test_no_unit_string_is_judged_differently(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", sorted(TYPES))
 def test_values_that_are_not_text(kind: str) -> None:
-    values = [0, 1, 20, -1, 4096, 2**60, 0.5, 1.0, 1.5, -0.5, True, False, None, [], {}, ["20s"]]
+    values: list[Any] = [0, 1, 20, -1, 4096, 2**60, 0.5, 1.0, 1.5, -0.5, True, False, None, [], {}, ["20s"]]
     disagreements = [found for value in values if (found := _agree(kind, value))]
     assert disagreements == []
 
