@@ -86,3 +86,15 @@ def test_scenario_with_problems_is_pointed_at_from_the_plan(drill: Path) -> None
 def test_distinct_globs_over_distinct_files_are_fine(drill: Path) -> None:
     loaded = load_plan(plan(drill, "../scenarios/ft-0*.yaml", "../scenarios/ft-1*.yaml"))
     assert [s.id for s in loaded.resolved_scenarios] == ["FT-01", "FT-16"]
+
+
+def test_scenario_whose_stack_is_not_a_stack_file(drill: Path) -> None:
+    scenario = drill / "scenarios" / "ft-16-gateway-killed.yaml"
+    scenario.write_text(scenario.read_text().replace("../stacks/trading.yaml", "ft-01-db-freeze.yaml"))
+    with pytest.raises(InputError) as info:
+        load_any(scenario)
+    line = next(i for i, text in enumerate(scenario.read_text().splitlines(), 1) if text.startswith("stack:"))
+    assert [str(p) for p in info.value.problems] == [
+        f"scenarios/ft-16-gateway-killed.yaml:{line}:8: stack: 'ft-01-db-freeze.yaml' is a scenario, "
+        "not a stack file"
+    ]

@@ -17,16 +17,27 @@ from faultlab import units
 from faultlab.errors import Problem
 from faultlab.loader.located import located, validate
 from faultlab.loader.positions import Loc, Parsed, display_path, read_document
-from faultlab.loader.stack import load_stack_file
+from faultlab.loader.kind import KIND_WORDS, document_kind
+from faultlab.loader.stack import stack_from
 from faultlab.model import FaultStep, Scenario, Stack
 from faultlab.model.document import relative_to_file
 from faultlab.model.scenario import FAULT_STEP_KEYS
 from faultlab.registry import fault_kinds, unknown_name_message
 
-__all__ = ["StackCache", "load_scenario_file", "scenario_from", "check_timeline"]
+__all__ = ["StackCache", "StackFile", "load_scenario_file", "scenario_from", "check_timeline"]
 
-StackCache = dict[Path, tuple[Stack | None, list[Problem]]]
-"""Stacks already loaded, by path: a plan's scenarios share one stack file."""
+@dataclass(frozen=True)
+class StackFile:
+    """What a scenario's ``stack:`` file held: a stack (perhaps partial) and its problems,
+    or, as ``other_kind``, that it is another document altogether (a scenario, a plan)."""
+
+    stack: Stack | None
+    problems: list[Problem]
+    other_kind: str | None = None
+
+
+StackCache = dict[Path, StackFile]
+"""Stack files already loaded, by path: a plan's scenarios share one stack file."""
 
 _fmt = units.format_duration
 
@@ -76,11 +87,24 @@ def _stack_of(doc: Parsed, path: Path, stacks: StackCache) -> tuple[Stack | None
         )
         return None, []
     if stack_path not in stacks:
-        stacks[stack_path] = load_stack_file(stack_path)
-    stack, problems = stacks[stack_path]
-    if problems:
+        stacks[stack_path] = _load_stack(stack_path)
+    found = stacks[stack_path]
+    if found.other_kind is not None:
+        doc.add(("stack",), f"{value!r} is {KIND_WORDS[found.other_kind]}, not a stack file")
+        return None, []
+    if found.problems:
         doc.add(("stack",), f"the stack file {display_path(stack_path)} has problems (listed too)")
-    return stack, problems
+    return found.stack, found.problems
+
+
+def _load_stack(path: Path) -> StackFile:
+    doc = read_document(path)
+    if doc.data is None:
+        return StackFile(None, doc.problems)
+    kind = document_kind(doc.data, path)
+    if kind in ("scenario", "plan"):
+        return StackFile(None, [], other_kind=kind)
+    return StackFile(*stack_from(doc, path))
 
 
 def scenario_from(doc: Parsed, path: Path, stacks: StackCache) -> tuple[Scenario | None, list[Problem]]:

@@ -10,11 +10,11 @@ from pydantic import BaseModel, ValidationError
 
 from faultlab.errors import Problem
 from faultlab.loader.located import validate
-from faultlab.loader.positions import Loc, read_document
+from faultlab.loader.positions import Loc, Parsed, read_document
 from faultlab.model import Stack
 from faultlab.model.stack import Job, Link, Monitor, Service
 
-__all__ = ["load_stack_file", "partial_stack"]
+__all__ = ["load_stack_file", "stack_from", "partial_stack"]
 
 _SECTIONS: tuple[tuple[str, type[BaseModel], Callable[[], BaseModel]], ...] = (
     ("services", Service, lambda: Service.model_construct(command=["?"], port="auto", env={})),
@@ -68,6 +68,11 @@ def load_stack_file(path: Path) -> tuple[Stack | None, list[Problem]]:
     doc = read_document(path)
     if doc.data is None:
         return None, doc.problems
+    return stack_from(doc, path)
+
+
+def stack_from(doc: Parsed, path: Path) -> tuple[Stack | None, list[Problem]]:
+    """Check a parsed stack document: the stack, or the problems and perhaps a partial stack."""
     stack = validate(doc, Stack, path.parent)
     placeholders: set[Loc] = set()
     if stack is None and isinstance(doc.data, dict):
