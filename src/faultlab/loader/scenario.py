@@ -15,9 +15,9 @@ from pydantic import ValidationError
 
 from faultlab import units
 from faultlab.errors import Problem
+from faultlab.loader.kind import KIND_WORDS, document_kind
 from faultlab.loader.located import located, validate
 from faultlab.loader.positions import Loc, Parsed, display_path, read_document
-from faultlab.loader.kind import KIND_WORDS, document_kind
 from faultlab.loader.stack import stack_from
 from faultlab.model import FaultStep, Scenario, Stack
 from faultlab.model.document import relative_to_file
