@@ -10,3 +10,6 @@ EXAMPLES = sorted(
     [*(ROOT / "stacks").rglob("*.yaml"), *(ROOT / "scenarios").rglob("*.yaml"), *(ROOT / "drills").rglob("*.yaml")]
 )
 """Every committed example document (``faultlab validate`` walks folders recursively)."""
+
+VALID = Path(__file__).resolve().parent / "valid"
+"""Valid documents in unusual but correct YAML (anchors, merge keys, CRLF, Japanese)."""

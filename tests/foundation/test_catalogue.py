@@ -6,13 +6,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from foundation_paths import ROOT
+
 from faultlab.loader import load_scenario
 
 CATALOGUE = {
     "FT-01": [{"at": "10s", "fault": "db_stall", "target": "db", "for": "20s", "mode": "freeze"}],
-    "FT-02": [{"at": "10s", "fault": "db_stall", "target": "db", "for": "30s", "mode": "lock", "tables": ["orders", "executions"]}],
+    "FT-02": [
+        {"at": "10s", "fault": "db_stall", "target": "db", "for": "30s", "mode": "lock",
+         "tables": ["orders", "executions"]}
+    ],
     "FT-03": [{"at": "10s", "fault": "db_restart", "target": "db", "mode": "fast"}],
     "FT-04": [{"at": "10s", "fault": "latency", "target": "gateway-db", "for": "60s", "latency": "200ms"}],
     "FT-05": [{"at": "10s", "fault": "db_connection_exhaustion", "target": "db", "for": "20s"}],
@@ -20,7 +23,9 @@ CATALOGUE = {
     "FT-07": [{"at": "10s", "fault": "partition", "target": "gateway-db", "for": "30s"}],
     "FT-08": [{"at": "10s", "fault": "partition", "target": "router-exchange", "for": "30s"}],
     "FT-09": [{"at": "10s", "fault": "latency", "target": "router-exchange", "for": "60s", "latency": "2s"}],
-    "FT-10": [{"at": f"{10 + 6 * i}s", "fault": "partition", "target": "router-exchange", "for": "3s"} for i in range(5)],
+    "FT-10": [
+        {"at": f"{10 + 6 * i}s", "fault": "partition", "target": "router-exchange", "for": "3s"} for i in range(5)
+    ],
     "FT-11": [{"at": "10s", "fault": "reset_peer", "target": "gateway-db", "for": "10s", "timeout": "0s"}],
     "FT-12": [{"at": "10s", "fault": "stall", "target": "gateway-db", "for": "20s"}],
     "FT-13": [{"at": "10s", "fault": "load_spike", "for": "30s", "multiplier": 10}],
@@ -34,10 +39,18 @@ CATALOGUE = {
     "FT-18": [{"at": "10s", "fault": "process_kill", "target": "router"}],
     "FT-19": [{"at": "10s", "fault": "process_kill", "target": "exchange", "signal": "SIGKILL"}],
     "FT-20": [{"at": "3s", "job": "batch"}, {"at": "10s", "fault": "db_stall", "target": "db", "for": "20s"}],
-    "FT-21": [{"at": "3s", "job": "batch"}, {"at": "4s", "fault": "job_crash", "target": "batch", "at_progress": "50%"}],
-    "FT-22": [{"at": "3s", "job": "batch"}, {"at": "5s", "fault": "latency", "target": "batch-db", "for": "60s", "latency": "500ms"}],
+    "FT-21": [
+        {"at": "3s", "job": "batch"},
+        {"at": "4s", "fault": "job_crash", "target": "batch", "at_progress": "50%"},
+    ],
+    "FT-22": [
+        {"at": "3s", "job": "batch"},
+        {"at": "5s", "fault": "latency", "target": "batch-db", "for": "60s", "latency": "500ms"},
+    ],
     "FT-23": [{"at": "10s", "fault": "stall", "target": "router-exchange", "for": "30s", "stream": "downstream"}],
-    "FT-24": [{"at": "10s", "fault": "latency", "target": "gateway-db", "for": "40s", "latency": "1s", "jitter": "200ms"}],
+    "FT-24": [
+        {"at": "10s", "fault": "latency", "target": "gateway-db", "for": "40s", "latency": "1s", "jitter": "200ms"}
+    ],
     "FT-25": [
         {"at": "10s", "fault": "db_restart", "target": "db", "mode": "immediate"},
         {"at": "10s", "fault": "process_kill", "target": "gateway"},

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from foundation_paths import CORPUS
+
 from faultlab.errors import InputError
 from faultlab.loader import load_any
 

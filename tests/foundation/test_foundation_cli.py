@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from foundation_paths import EXAMPLES, ROOT
 
 FAULTLAB = shutil.which("faultlab")

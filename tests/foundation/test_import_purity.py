@@ -33,9 +33,15 @@ def test_model_and_loader_import_no_ui_docker_or_network() -> None:
     assert leaked == []
 
 
+FAMILY_PROBE = (
+    "import sys, faultlab.faults, faultlab.registry; "
+    "print(sorted(m for m in sys.modules if m.startswith('faultlab.faults.')))"
+)
+
+
 def test_importing_faults_package_loads_no_family_module() -> None:
     result = subprocess.run(
-        [sys.executable, "-c", "import sys, faultlab.faults, faultlab.registry; print(sorted(m for m in sys.modules if m.startswith('faultlab.faults.')))"],
+        [sys.executable, "-c", FAMILY_PROBE],
         capture_output=True, text=True, timeout=60, check=True,
     )
     assert result.stdout.strip() == "['faultlab.faults.base']"

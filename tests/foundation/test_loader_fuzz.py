@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from foundation_paths import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from foundation_paths import ROOT
 from faultlab.errors import InputError
 from faultlab.loader import load_any, load_scenario, parse_yaml
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from foundation_paths import ROOT
 
 import faultlab.loader
 import faultlab.model
-from foundation_paths import ROOT
 from faultlab.errors import InputError
 from faultlab.loader import load_any, load_plan, load_scenario, load_stack
 from faultlab.model import DrillPlan, FaultStep, JobStep, Scenario, Stack

@@ -7,9 +7,9 @@ from importlib.metadata import EntryPoint
 from typing import ClassVar
 
 import pytest
+from foundation_paths import ROOT
 from pydantic import BaseModel
 
-from foundation_paths import ROOT
 from faultlab import registry
 from faultlab.errors import InfrastructureError, InputError
 from faultlab.faults import TARGET_TYPES, FaultKind, FaultParams
@@ -26,7 +26,10 @@ def test_builtins_are_exactly_the_pyproject_entry_points() -> None:
     assert fault_kinds.broken == {}
 
 
-@pytest.mark.parametrize("name", sorted(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["faultlab.faults"]))
+DECLARED = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["faultlab.faults"]
+
+
+@pytest.mark.parametrize("name", sorted(DECLARED))
 def test_every_kind_meets_the_contract(name: str) -> None:
     kind = fault_kinds.get(name)
     assert issubclass(kind, FaultKind)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -39,8 +38,6 @@ GATE_METRICS = (
 GATE_STATISTICS = ("p50", "p90", "p95", "p99", "max", "min", "mean")
 """Statistics over the trials of a scenario."""
 
-_TOLERANCE_RE = re.compile(r"\+?(\d+(?:\.\d+)?)(%|us|ms|s|m|h)?")
-_TOLERANCE_PATTERN = r"^\+?\d+(\.\d+)?(%|us|ms|s|m|h)?$"
 
 
 class Participant(StrictModel):
@@ -65,29 +62,21 @@ class GateTolerance(StrictModel):
 
     text: str
     relative: float | None = Field(
-        None, description="allowed increase as a fraction of the baseline"
+        default=None, description="allowed increase as a fraction of the baseline"
     )
     absolute: float | None = Field(
-        None, description="allowed increase in the measure's unit (seconds for times)"
+        default=None, description="allowed increase in the measure's unit (seconds for times)"
     )
 
 
 def _tolerance(value: Any) -> GateTolerance:
     if isinstance(value, GateTolerance):
         return value
-    right = "write how much worse is allowed, like '+20%', '+1s' or '+0'"
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ValueError(f"expected a tolerance, got {value!r}; {right}")
+    amount, unit = units.parse_tolerance(value)
     text = str(value).strip()
-    match = _TOLERANCE_RE.fullmatch(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a tolerance; {right}")
-    number, unit = match.groups()
     if unit == "%":
-        return GateTolerance(text=text, relative=float(number) / 100)
-    if unit:
-        return GateTolerance(text=text, absolute=units.parse_duration(number + unit))
-    return GateTolerance(text=text, absolute=float(number))
+        return GateTolerance(text=text, relative=amount)
+    return GateTolerance(text=text, absolute=amount)
 
 
 def _gate_key(value: Any) -> str:
@@ -120,7 +109,15 @@ GateKey = Annotated[
 Tolerance = Annotated[
     GateTolerance,
     PlainValidator(_tolerance),
-    WithJsonSchema({"type": "string", "pattern": _TOLERANCE_PATTERN}),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": units.TOLERANCE_PATTERN},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "how much worse than the baseline is allowed: +20%, +1s, +0",
+        }
+    ),
 ]
 
 

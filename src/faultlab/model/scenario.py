@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 from pydantic import ConfigDict, Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
 
 from faultlab.model.document import Document, resolve_path
 from faultlab.model.stack import Stack
-from faultlab.model.types import Duration, Fraction, Name, Rate, StrictModel
+from faultlab.model.types import Duration, Fraction, Identifier, Name, Rate, StrictModel, as_written
 from faultlab.plugin.declaration import CHECK_NAME
 from faultlab.units import parse_duration
 
@@ -44,8 +44,8 @@ class Load(StrictModel):
 class Canary(StrictModel):
     """The harness's own probe requests (one business request each, from the stack's plugin)."""
 
-    rate: Rate = Field("10/s", description="requests per unit of time, like 20/s")
-    timeout: Duration = Field("1s", description="a request slower than this failed")
+    rate: Rate = Field(default=as_written("10/s"), description="requests per unit of time, like 20/s")
+    timeout: Duration = Field(default=as_written("1s"), description="a request slower than this failed")
 
 
 class SuccessRateFloor(StrictModel):
@@ -63,7 +63,7 @@ class SteadyState(StrictModel):
     p99_latency: LatencyCeiling | None = None
 
     @model_validator(mode="after")
-    def _at_least_one_condition(self) -> "SteadyState":
+    def _at_least_one_condition(self) -> SteadyState:
         if self.success_rate is None and self.p99_latency is None:
             raise ValueError("give `success_rate: {min: ...}` and/or `p99_latency: {max: ...}`")
         return self
@@ -142,7 +142,7 @@ def _step_kind(value: Any) -> str | None:
 
 
 TimelineEntry = Annotated[
-    Union[Annotated[FaultStep, Tag("fault-step")], Annotated[JobStep, Tag("job-step")]],
+    Annotated[FaultStep, Tag("fault-step")] | Annotated[JobStep, Tag("job-step")],
     Discriminator(
         _step_kind,
         custom_error_type="timeline_entry",
@@ -225,9 +225,7 @@ class AbortWhen(StrictModel):
 class Scenario(Document):
     """One failure test: the stack, the load, the fault timeline, and the targets to meet."""
 
-    id: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64, description="like FT-01"
-    )
+    id: Identifier = Field(description="like FT-01")
     title: str = Field(min_length=1)
     stack: Path = Field(description="the stack file, relative to this scenario")
     load: Load | None = None
@@ -235,12 +233,12 @@ class Scenario(Document):
     steady_state: SteadyState
     timeline: list[TimelineEntry] = Field(min_length=1)
     duration: Duration = Field(description="how long the load runs")
-    targets: Targets = Field(default_factory=Targets)
+    targets: Targets = Field(default_factory=lambda: Targets.model_validate({}))
     abort_when: AbortWhen | None = None
-    hold: Duration = Field("5s", description="how long healthy it must stay to count as recovered")
-    window: Duration = Field("1s", description="length of the sliding window judged healthy or not")
+    hold: Duration = Field(default=as_written("5s"), description="how long healthy it must stay to count as recovered")
+    window: Duration = Field(default=as_written("1s"), description="length of the sliding window judged healthy or not")
     settle: Duration = Field(
-        "5s", description="wait after the load stops, before the integrity check"
+        default=as_written("5s"), description="wait after the load stops, before the integrity check"
     )
     description: str = Field("", description="free text for the report")
     assumptions: str = Field("", description="free text for the report")

@@ -5,11 +5,17 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema, field_validator
-from pydantic import StringConstraints, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from faultlab.model.document import Document
-from faultlab.model.types import Duration, LocalText, Name, StrictModel
+from faultlab.model.types import Duration, Host, LocalText, ModuleName, Name, StrictModel, UrlPath, as_written
 from faultlab.registry import unknown_name_message
 
 __all__ = [
@@ -26,7 +32,8 @@ __all__ = [
 ]
 
 INTERPOLATION = re.compile(r"\$\$|\$\{([^}]*)\}")
-"""``${port}``, ``${link.NAME}``, ``${service.NAME}``, ``${run_dir}``, ``${stack_dir}``; ``$$`` is a literal ``$``."""
+"""``${port}``, ``${link.NAME}``, ``${service.NAME}``, ``${run_dir}``, ``${stack_dir}``, in a job
+``${window}``; ``$$`` is a literal ``$``."""
 
 
 def _port(value: Any) -> int | Literal["auto"]:
@@ -48,10 +55,10 @@ Port = Annotated[
 ]
 """``auto`` (the runtime picks a free port on 127.0.0.1) or a fixed port number."""
 
-Host = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$", max_length=253)]
-"""A host name or IPv4 address, allowed by name in ``allow_hosts``."""
-
 RestartPolicy = Literal["no", "on-failure", "always", "unless-stopped"]
+
+Finding = tuple[tuple[str | int, ...], str]
+"""A problem found by :meth:`Stack.check`: the YAML path and the message."""
 
 
 def _command_list(value: Any) -> Any:
@@ -92,14 +99,14 @@ class Postgres(StrictModel):
 class Readiness(StrictModel):
     """How to tell a service is up: an HTTP path that answers 2xx, or an open TCP port."""
 
-    http: str | None = Field(None, pattern=r"^/", description="path polled on the service's port")
+    http: UrlPath | None = Field(None, description="path polled on the service's port")
     tcp: Literal[True] | None = Field(
         None, description="true: ready once the port accepts connections"
     )
-    timeout: Duration = Field("30s", description="give up after this long")
+    timeout: Duration = Field(default=as_written("30s"), description="give up after this long")
 
     @model_validator(mode="after")
-    def _one_check(self) -> "Readiness":
+    def _one_check(self) -> Readiness:
         if (self.http is None) == (self.tcp is None):
             raise ValueError("give exactly one of `http: /path` or `tcp: true`")
         return self
@@ -122,7 +129,7 @@ class Service(StrictModel):
         return "no" if value is False else value
 
     @model_validator(mode="after")
-    def _one_way_to_run(self) -> "Service":
+    def _one_way_to_run(self) -> Service:
         if self.postgres is not None:
             extra = [k for k in ("command", "image") if getattr(self, k) is not None]
             if extra:
@@ -185,10 +192,8 @@ class Monitor(StrictModel):
     """The stack's own monitoring, which the harness watches to measure detection."""
 
     service: Name = Field(description="the service that serves the endpoints")
-    ready: str = Field(
-        "/health/ready", pattern=r"^/", description="readiness path (not 2xx: a problem is seen)"
-    )
-    metrics: str | None = Field(None, pattern=r"^/", description="Prometheus metrics path")
+    ready: UrlPath = Field("/health/ready", description="readiness path (not 2xx: a problem is seen)")
+    metrics: UrlPath | None = Field(None, description="Prometheus metrics path")
 
 
 class Stack(Document):
@@ -199,9 +204,8 @@ class Stack(Document):
     links: dict[Name, Link] = Field(default_factory=dict)
     jobs: dict[Name, Job] = Field(default_factory=dict)
     monitor: Monitor | None = None
-    plugin: str | None = Field(
+    plugin: ModuleName | None = Field(
         None,
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
         description=(
             "python module of the system's drill plugin (its faultlab_* hooks); looked up on the "
             "python path, then in this stack file's folder"
@@ -221,20 +225,26 @@ class Stack(Document):
             return "job"
         return None
 
-    def check(self) -> list[tuple[tuple[str | int, ...], str]]:
+    def check(self) -> list[Finding]:
         """Problems a valid shape can still have, as ``(yaml path, message)`` pairs.
 
         Names used by links, the monitor and ``${...}`` interpolations must exist; a name
         may not be both a service and a link or job (a fault target must be unambiguous).
         """
-        found: list[tuple[tuple[str | int, ...], str]] = []
+        return [*self._name_clashes(), *self._link_problems(), *self._monitor_problems(), *self._texts_problems()]
+
+    def _name_clashes(self) -> list[Finding]:
+        found: list[Finding] = []
         for name in self.links:
             if name in self.services:
                 found.append((("links", name), f"{name!r} is both a service and a link; rename one"))
         for name in self.jobs:
             if name in self.services or name in self.links:
                 found.append((("jobs", name), f"{name!r} is also a service or link; rename one"))
+        return found
 
+    def _link_problems(self) -> list[Finding]:
+        found: list[Finding] = []
         for name, link in self.links.items():
             if link.from_ not in self.services and link.from_ not in self.jobs:
                 known = [*self.services, *self.jobs]
@@ -248,11 +258,16 @@ class Stack(Document):
                 found.append((("links", name, "to"), message))
             if link.from_ == link.to:
                 found.append((("links", name), "a link joins two different services, not one to itself"))
+        return found
 
+    def _monitor_problems(self) -> list[Finding]:
         if self.monitor is not None and self.monitor.service not in self.services:
-            message = unknown_name_message("service", self.monitor.service, self.services)
-            found.append((("monitor", "service"), message))
+            return [(("monitor", "service"), unknown_name_message("service", self.monitor.service, self.services))]
+        return []
 
+    def _texts_problems(self) -> list[Finding]:
+        """The ``${...}`` in every command argument and environment value."""
+        found: list[Finding] = []
         owners: list[tuple[str, str, Service | Job]] = [
             *(("services", name, service) for name, service in self.services.items()),
             *(("jobs", name, job) for name, job in self.jobs.items()),
@@ -260,41 +275,62 @@ class Stack(Document):
         for section, name, owner in owners:
             has_port = isinstance(owner, Service) and owner.has_port
             job_window = owner.window is not None if isinstance(owner, Job) else None
-            texts = [((section, name, "command", i), arg) for i, arg in enumerate(owner.command or [])]
+            texts: list[Finding] = [((section, name, "command", i), arg) for i, arg in enumerate(owner.command or [])]
             texts += [((section, name, "env", key), value) for key, value in owner.env.items()]
             for path, text in texts:
                 found.extend((path, message) for message in self._interpolation_problems(text, has_port, job_window))
         return found
 
     def _interpolation_problems(self, text: str, has_port: bool, job_window: bool | None = None) -> list[str]:
+        """``job_window`` is None outside a job, else whether the job has a ``window``."""
         problems = []
-        for match in INTERPOLATION.finditer(text):
-            ref = match.group(1)
-            if ref is None:  # "$$"
-                continue
-            kind, _, name = ref.partition(".")
-            if ref == "port":
-                if not has_port:
-                    problems.append("${port} is used but this has no `port`")
-            elif ref in ("run_dir", "stack_dir"):
-                pass
-            elif ref == "window":
-                if job_window is None:
-                    problems.append("${window} is a job's window, and this is not a job")
-                elif not job_window:
-                    problems.append("${window} is used but this job has no `window`")
-            elif kind == "link" and name:
-                if name not in self.links:
-                    problems.append(f"in ${{{ref}}}: {unknown_name_message('link', name, self.links)}")
-            elif kind == "service" and name:
-                if name not in self.services:
-                    message = unknown_name_message("service", name, self.services)
-                    problems.append(f"in ${{{ref}}}: {message}")
-                elif not self.services[name].has_port:
-                    problems.append(f"in ${{{ref}}}: service {name!r} has no `port`")
-            else:
-                problems.append(
-                    f"unknown interpolation ${{{ref}}}; use ${{port}}, ${{link.NAME}}, "
-                    "${service.NAME}, ${run_dir}, ${stack_dir} or (in a job) ${window} (write $$ for a literal $)"
-                )
+        for match in _DOLLARS.finditer(text):
+            if match["bare"] is not None:
+                problems.append(_bare_dollar_message(match["bare"]))
+            elif match["open"] is not None:
+                problems.append(f"{match['open']!r} has no closing '}}': write {match['open']}}}")
+            elif match["ref"] is not None:
+                problems.extend(self._reference_problems(match["ref"], has_port, job_window))
         return problems
+
+    def _reference_problems(self, ref: str, has_port: bool, job_window: bool | None) -> list[str]:
+        kind, _, name = ref.partition(".")
+        if ref == "port":
+            return [] if has_port else ["${port} is used but this has no `port`"]
+        if ref in ("run_dir", "stack_dir"):
+            return []
+        if ref == "window":
+            if job_window is None:
+                return ["${window} is a job's window, and this is not a job"]
+            return [] if job_window else ["${window} is used but this job has no `window`"]
+        if kind == "link" and name:
+            if name not in self.links:
+                return [f"in ${{{ref}}}: {unknown_name_message('link', name, self.links)}"]
+            return []
+        if kind == "service" and name:
+            if name not in self.services:
+                return [f"in ${{{ref}}}: {unknown_name_message('service', name, self.services)}"]
+            if not self.services[name].has_port:
+                return [f"in ${{{ref}}}: service {name!r} has no `port`"]
+            return []
+        return [
+            f"unknown interpolation ${{{ref}}}; use ${{port}}, ${{link.NAME}}, "
+            "${service.NAME}, ${run_dir}, ${stack_dir} or (in a job) ${window} (write $$ for a literal $)"
+        ]
+
+
+_DOLLARS = re.compile(
+    r"\$\$|\$\{(?P<ref>[^}]*)\}|(?P<open>\$\{[^}]*)$|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_][A-Za-z0-9_-]*)?)"
+)
+"""Every ``$`` that means something: ``$$``, ``${ref}``, an unclosed ``${...``, or ``$name``
+(almost surely a slip for ``${name}``)."""
+
+
+def _bare_dollar_message(name: str) -> str:
+    kind = name.partition(".")[0]
+    if name in ("port", "run_dir", "stack_dir", "window") or (kind in ("link", "service") and "." in name):
+        return f"'${name}' is not interpolated: write ${{{name}}} (or $$ for a literal $)"
+    return (
+        f"'${name}' is not interpolated: faultlab knows ${{port}}, ${{link.NAME}}, ${{service.NAME}}, "
+        f"${{run_dir}}, ${{stack_dir}} and ${{window}}; write $${name} for a literal ${name}"
+    )

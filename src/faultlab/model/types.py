@@ -1,15 +1,18 @@
 """Field types shared by the documents and the fault parameters: values with units, names.
 
 Each type parses with the one parser in :mod:`faultlab.units` and carries its JSON Schema,
-so editors check the unit as the loader does.
+so editors check the unit as the loader does. Text of a fixed form (names, hosts, module
+names, URL paths) carries its pattern in the schema and says in words what it must look like
+when it does not.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
 
 from faultlab import units
 
@@ -22,19 +25,71 @@ __all__ = [
     "Percentage",
     "Fraction",
     "Name",
+    "Identifier",
+    "Host",
+    "ModuleName",
+    "UrlPath",
     "NAME_PATTERN",
     "Localised",
     "LocalText",
     "text_of",
+    "as_written",
+    "describe",
+    "text_of_form",
 ]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+def describe(value: Any) -> str:
+    """What a YAML value is, in words, for "got ...": ``a text value 'x'``, ``a number 5``, ``a list``."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"a text value {_shown(value)}"
+    if isinstance(value, (int, float)):
+        return f"a number {_shown(value)}"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class StrictModel(BaseModel):
     """Base of every document model: unknown keys are errors, values are not coerced silently."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_mapping(cls, data: Any) -> Any:
+        # Without this, pydantic says "Input should be a valid dictionary or instance of X".
+        if isinstance(data, dict):
+            return data
+        required = [info.alias or name for name, info in cls.model_fields.items() if info.is_required()]
+        if required:
+            shape = "like {" + ", ".join(f"{key}: ..." for key in required) + "}"
+        else:
+            shape = "with any of " + ", ".join(info.alias or name for name, info in cls.model_fields.items())
+        raise ValueError(f"expected a mapping {shape}, got {describe(data)}")
+
+
+def as_written(text: str) -> Any:
+    """A field's default given as it is written in YAML: ``hold: Duration = Field(default=as_written("5s"))``.
+
+    The models validate their defaults, so the field's own parser reads it like any written
+    value, and the JSON Schema shows it as a person would write it. (Typed ``Any``: the
+    field's type is what the parser returns, not the text.)
+    """
+    return text
 
 
 def _fraction(value: Any) -> float:
@@ -77,7 +132,7 @@ Size = Annotated[
         {
             "anyOf": [
                 {"type": "string", "pattern": units.SIZE_PATTERN},
-                {"type": "integer", "minimum": 0},
+                {"type": "integer", "minimum": 0, "maximum": units.MAX_BYTES},
             ],
             "description": "a size: 64KB, 1MiB, or a number of bytes",
         }
@@ -122,9 +177,50 @@ Fraction = Annotated[
 ]
 """A fraction in 0..1, written as ``0.99`` or ``"99%"`` (both mean the same)."""
 
-Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=64)]
+def text_of_form(pattern: str, what: str, rule: str, max_length: int) -> Any:
+    """A text type of one form: ``pattern`` (JSON Schema and check), and in words ``what`` it is
+    and the ``rule`` it follows (with an example), for the message when a value is not that."""
+    form = re.compile(pattern)
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"expected {what}, got {describe(value)}: {rule}")
+        if len(value) > max_length:
+            raise ValueError(f"{_shown(value)} is longer than {max_length} characters, too long for {what}")
+        if not form.fullmatch(value):
+            raise ValueError(f"{_shown(value)} is not {what}: {rule}")
+        return value
+
+    schema = {"type": "string", "pattern": pattern, "maxLength": max_length}
+    return Annotated[str, PlainValidator(check, json_schema_input_type=str), WithJsonSchema(schema)]
+
+
+_NAME_RULE = "use letters, digits, '_', '.' and '-', starting with a letter or digit"
+
+Name = text_of_form(NAME_PATTERN, "a name", f"{_NAME_RULE} (like gateway-db)", 64)
 """The name of a service, link or job: letters, digits, ``_``, ``.``, ``-``."""
 
+Identifier = text_of_form(NAME_PATTERN, "an id", f"{_NAME_RULE} (like FT-01)", 64)
+"""A scenario's id (``FT-01``): the same form as a name."""
+
+Host = text_of_form(
+    r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$",
+    "a host name or IPv4 address",
+    "letters, digits, '.' and '-' (like db.example.internal or 10.0.0.5)",
+    253,
+)
+"""A host name or IPv4 address (``allow_hosts``)."""
+
+ModuleName = text_of_form(
+    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
+    "a Python module name",
+    "dotted names of letters, digits and '_', each starting with a letter or '_' (like tradingstack.plugin)",
+    200,
+)
+"""A Python module's dotted name (``tradingstack.plugin``)."""
+
+UrlPath = text_of_form(r"^/.*$", "a URL path", "start it with '/' (like /health/ready)", 2000)
+"""The path part of a URL on a service's port (``/health/ready``)."""
 
 class Localised(StrictModel):
     """A text with its Japanese variant: ``{en: the market opens, ja: 取引開始}``."""

@@ -1,0 +1,102 @@
+"""Loading the YAML documents: every problem at once, each with file:line:col and YAML path.
+
+    load_stack(path)     -> Stack
+    load_scenario(path)  -> Scenario, with its Stack attached (``scenario.resolved_stack``)
+    load_plan(path)      -> DrillPlan, with its scenarios loaded (``plan.resolved_scenarios``)
+    load_any(path)       -> whichever of the three the file is
+
+Each raises :class:`faultlab.errors.InputError` holding every :class:`~faultlab.errors.Problem`
+found, and nothing else, whatever the file holds. The steps, one module each:
+
+1. ``positions``: read and parse the YAML into plain values, remembering where every key
+   and value sits (YAML 1.2 scalars: only ``true``/``false`` are booleans, so
+   ``restart: no`` is text);
+2. ``located``: structural check, the pydantic model, whose errors are located through
+   those positions and said in words;
+3. ``stack``, ``scenario``, ``plan``: semantic checks on whatever parts are well-formed, so
+   that one mistake does not hide another: names exist, the stack file loads, fault kinds
+   and their parameters, timing, the files a plan names.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from faultlab.errors import InputError, Problem
+from faultlab.loader.kind import document_kind
+from faultlab.loader.plan import plan_from
+from faultlab.loader.positions import Parsed, parse_yaml, read_document
+from faultlab.loader.positions import display_path as display_path  # used by messages elsewhere
+from faultlab.loader.positions import format_path as format_path
+from faultlab.loader.scenario import load_scenario_file, scenario_from
+from faultlab.loader.stack import load_stack_file
+from faultlab.model import DrillPlan, Scenario, Stack
+from faultlab.model.types import describe
+
+__all__ = ["load_stack", "load_scenario", "load_plan", "load_any", "document_kind", "Parsed", "parse_yaml"]
+
+
+def _absolute(path: str | os.PathLike[str]) -> Path:
+    return Path(os.path.abspath(path))
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    return sorted(set(problems))
+
+
+def load_stack(path: str | os.PathLike[str]) -> Stack:
+    """Load and check a stack file; raise InputError with every problem found."""
+    stack, problems = load_stack_file(_absolute(path))
+    if problems or stack is None:
+        raise InputError(problems)
+    return stack
+
+
+def load_scenario(path: str | os.PathLike[str]) -> Scenario:
+    """Load and check a scenario and its stack; raise InputError with every problem found."""
+    scenario, problems = load_scenario_file(_absolute(path))
+    if problems or scenario is None:
+        raise InputError(_unique(problems))
+    return scenario
+
+
+def load_plan(path: str | os.PathLike[str]) -> DrillPlan:
+    """Load and check a drill plan and every scenario it names; raise InputError with all problems."""
+    path = _absolute(path)
+    doc = read_document(path)
+    if doc.data is None:
+        raise InputError(doc.problems)
+    plan, problems = plan_from(doc, path)
+    if problems or plan is None:
+        raise InputError(_unique(problems))
+    return plan
+
+
+def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan:
+    """Load a stack, scenario or drill plan, telling which by its keys."""
+    path = _absolute(path)
+    doc = read_document(path)
+    if doc.data is None:
+        raise InputError(doc.problems)
+    if not isinstance(doc.data, dict):
+        doc.add((), f"expected a mapping of keys (a stack, scenario or drill plan), got {describe(doc.data)}")
+        raise InputError(doc.problems)
+    kind = document_kind(doc.data, path)
+    loaded: Stack | Scenario | DrillPlan | None
+    if kind == "stack":
+        loaded, problems = load_stack_file(path)
+    elif kind == "scenario":
+        loaded, problems = scenario_from(doc, path, {})
+    elif kind == "plan":
+        loaded, problems = plan_from(doc, path)
+    else:
+        doc.add(
+            (),
+            "cannot tell what this document is: a stack has `services:`, a scenario `timeline:`, "
+            "a drill plan `scenarios:`",
+        )
+        raise InputError(doc.problems)
+    if problems or loaded is None:
+        raise InputError(_unique(problems))
+    return loaded

@@ -1,0 +1,88 @@
+"""The stack document: its model, then the names it uses (links, monitor, interpolations)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from faultlab.errors import Problem
+from faultlab.loader.located import validate
+from faultlab.loader.positions import Loc, Parsed, read_document
+from faultlab.model import Stack
+from faultlab.model.stack import Job, Link, Monitor, Service
+
+__all__ = ["load_stack_file", "stack_from", "partial_stack"]
+
+_SECTIONS: tuple[tuple[str, type[BaseModel], Callable[[], BaseModel]], ...] = (
+    ("services", Service, lambda: Service.model_construct(command=["?"], port="auto", env={})),
+    ("links", Link, lambda: Link.model_construct(from_="?", to="?")),
+    ("jobs", Job, lambda: Job.model_construct(command=["?"], env={})),
+)
+
+
+def partial_stack(data: dict[Any, Any]) -> tuple[Stack, set[Loc]]:
+    """A stack of the well-formed parts of an invalid one, to check names against.
+
+    Malformed services, links and jobs become placeholders, so names that exist are not
+    reported missing; problems found inside a placeholder are dropped (already reported).
+    """
+    name = data.get("name")
+    if not isinstance(name, str):
+        name = "stack"
+    placeholders: set[Loc] = set()
+    sections: dict[str, dict[str, Any]] = {}
+    for section, model, stand_in in _SECTIONS:
+        raw = data.get(section)
+        entries: dict[str, Any] = {}
+        for key, value in (raw.items() if isinstance(raw, dict) else ()):
+            if not isinstance(key, str):
+                continue
+            try:
+                entries[key] = model.model_validate(value)
+            except ValidationError:
+                entries[key] = stand_in()
+                placeholders.add((section, key))
+        sections[section] = entries
+    monitor = None
+    try:
+        monitor = Monitor.model_validate(data.get("monitor")) if data.get("monitor") is not None else None
+    except ValidationError:
+        placeholders.add(("monitor",))
+    stack = Stack.model_construct(
+        name=name,
+        monitor=monitor,
+        plugin=None,
+        allow_hosts=[],
+        services=sections["services"],
+        links=sections["links"],
+        jobs=sections["jobs"],
+    )
+    return stack, placeholders
+
+
+def load_stack_file(path: Path) -> tuple[Stack | None, list[Problem]]:
+    """The stack and no problems, or the problems and (if any can be made) a partial stack."""
+    doc = read_document(path)
+    if doc.data is None:
+        return None, doc.problems
+    return stack_from(doc, path)
+
+
+def stack_from(doc: Parsed, path: Path) -> tuple[Stack | None, list[Problem]]:
+    """Check a parsed stack document: the stack, or the problems and perhaps a partial stack."""
+    stack = validate(doc, Stack, path.parent)
+    placeholders: set[Loc] = set()
+    if stack is None and isinstance(doc.data, dict):
+        stack, placeholders = partial_stack(doc.data)
+    if stack is not None:
+        for loc, text in stack.check():
+            if not any(loc[: len(p)] == p for p in placeholders):
+                doc.add(loc, text)
+    if doc.problems:
+        return stack, doc.problems
+    assert stack is not None
+    stack._source = path
+    return stack, []
