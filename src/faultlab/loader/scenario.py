@@ -21,7 +21,7 @@ from faultlab.loader.positions import Loc, Parsed, display_path, read_document
 from faultlab.loader.stack import stack_from
 from faultlab.model import FaultStep, Scenario, Stack
 from faultlab.model.document import relative_to_file
-from faultlab.model.scenario import FAULT_STEP_KEYS
+from faultlab.model.scenario import FAULT_STEP_KEYS, Targets
 from faultlab.registry import fault_kinds, unknown_name_message
 
 __all__ = ["StackCache", "StackFile", "load_scenario_file", "scenario_from", "check_timeline"]
@@ -177,12 +177,37 @@ def _check_targets(doc: Parsed, stack: Stack | None, job_starts: dict[str, list[
             ("targets", "job_margin_min"),
             "there is no `{at, job: ...}` entry in the timeline to measure a job's margin on",
         )
+    if stack is not None:
+        _check_declared_targets(doc, targets, stack)
     if targets.get("detect_within") is not None and stack is not None and stack.monitor is None:
         doc.add(
             ("targets", "detect_within"),
             f"detection is measured on the stack's own monitoring, and stack {stack.name!r} "
             "has no `monitor: {service, ready}`",
         )
+
+
+def _check_declared_targets(doc: Parsed, targets: dict[Any, Any], stack: Stack) -> None:
+    """A target that is not a measure every system has must name what the stack's plugin
+    declared: one of its integrity checks, or its completion delay's ``<name>_p99``."""
+    declaration = stack.declaration
+    declared = list(declaration.check_names)
+    if declaration.completion is not None:
+        declared.append(declaration.completion.target)
+    generic = list(Targets.model_fields)
+    for key, value in targets.items():
+        if not isinstance(key, str) or key in generic:
+            continue
+        if key not in declared:
+            text = unknown_name_message("target", key, [*generic, *declared])
+            if not stack.plugin:
+                text += f" (stack {stack.name!r} has no plugin to declare integrity checks)"
+            doc.add(("targets", key), text, at_key=True)
+        elif declaration.completion is not None and key == declaration.completion.target:
+            if _parse_or_none(units.parse_duration, value) is None:
+                doc.add(("targets", key), f"{key} is a duration like 5s (got {value!r})")
+        elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            doc.add(("targets", key), f"{key} counts violations: write a whole number like 0 (got {value!r})")
 
 
 def _clears(raw: Any) -> float | None:

@@ -13,6 +13,7 @@ from faultlab.loader.located import validate
 from faultlab.loader.positions import Loc, Parsed, read_document
 from faultlab.model import Stack
 from faultlab.model.stack import Job, Link, Monitor, Service
+from faultlab.plugin import Declaration, PluginProblem, load_plugin
 
 __all__ = ["load_stack_file", "stack_from", "partial_stack"]
 
@@ -63,6 +64,17 @@ def partial_stack(data: dict[Any, Any]) -> tuple[Stack, set[Loc]]:
     return stack, placeholders
 
 
+def _plugin_declaration(doc: Parsed, module: str, folder: Path) -> Declaration | None:
+    """Import and check the stack's plugin now, before anything starts: each thing wrong with
+    it is a problem at the stack's ``plugin:`` line."""
+    try:
+        return load_plugin(module, folder=folder).declaration
+    except PluginProblem as exc:
+        for message in exc.messages:
+            doc.add(("plugin",), f"plugin {module}: {message}")
+        return None
+
+
 def load_stack_file(path: Path) -> tuple[Stack | None, list[Problem]]:
     """The stack and no problems, or the problems and (if any can be made) a partial stack."""
     doc = read_document(path)
@@ -81,6 +93,8 @@ def stack_from(doc: Parsed, path: Path) -> tuple[Stack | None, list[Problem]]:
         for loc, text in stack.check():
             if not any(loc[: len(p)] == p for p in placeholders):
                 doc.add(loc, text)
+        if stack.plugin:
+            stack._declaration = _plugin_declaration(doc, stack.plugin, path.parent)
     if doc.problems:
         return stack, doc.problems
     assert stack is not None

@@ -9,6 +9,7 @@ from pydantic import (
     BeforeValidator,
     Field,
     PlainValidator,
+    PrivateAttr,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -16,6 +17,7 @@ from pydantic import (
 
 from faultlab.model.document import Document
 from faultlab.model.types import Duration, Host, LocalText, ModuleName, Name, StrictModel, UrlPath, as_written
+from faultlab.plugin.declaration import Declaration
 from faultlab.registry import unknown_name_message
 
 __all__ = [
@@ -214,6 +216,13 @@ class Stack(Document):
     allow_hosts: list[Host] = Field(
         default_factory=list, description="hosts besides loopback that load and faults may reach"
     )
+
+    _declaration: Declaration | None = PrivateAttr(None)
+
+    @property
+    def declaration(self) -> Declaration:
+        """The plugin's declaration, checked by the loader (an empty one without a plugin)."""
+        return self._declaration or Declaration()
 
     def target_type(self, name: str) -> str | None:
         """What ``name`` is as a fault target: link, service, postgres, job, or None."""
