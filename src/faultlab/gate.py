@@ -82,7 +82,7 @@ MEASURES: dict[str, MeasureInfo] = {
         MeasureInfo("customer_impact", "requests", True, "requests rejected, failed or delayed"),
         MeasureInfo("success_rate", "ratio", False, "share of requests answered OK"),
         MeasureInfo("p99_latency", "s", True, "worst one-window p99 latency"),
-        MeasureInfo("completion_delay", "s", True, "p99 completion delay (the plugin's, like execution delay)"),
+        MeasureInfo("completion_delay", "s", True, "p99 completion delay (the stack plugin declares what it is)"),
         MeasureInfo("job_margin", "s", False, "least margin of a job before its deadline"),
         MeasureInfo("integrity_violations", "count", True, "violations of the integrity checks the plugin ran"),
     )
@@ -404,16 +404,16 @@ class TargetResult:
 def judge_targets(analyses: Sequence[Any]) -> list[TargetResult]:
     """Every pre-set target of a scenario over its trials (analyses of the same scenario),
     then ``run`` (every trial completed). Built-in integrity rules count like targets."""
-    order: list[str] = []
+    names: list[str] = []
     per: dict[str, list[Any]] = {}
     for analysis in analyses:
         for verdict in analysis.verdicts:
             if verdict.target not in per:
-                order.append(verdict.target)
+                names.append(verdict.target)
                 per[verdict.target] = []
             per[verdict.target].append(verdict)
     results = []
-    for target in order:
+    for target in names:
         verdicts = per[target]
         first = verdicts[0]
         sign = 1 if first.comparison == "le" else -1

@@ -13,7 +13,7 @@ so any project that installs faultlab has it. It does nothing unless asked:
 Fixtures for your own tests:
 
 ``faultlab_stack``
-    A factory: ``local = faultlab_stack("stacks/trading.yaml")`` brings a stack file up with
+    A factory: ``local = faultlab_stack("stacks/shop.yaml")`` brings a stack file up with
     the local runtime and returns its :class:`~faultlab.runtime.local.LocalStack`
     (``.url()``, ``.link_address()``, ``.dsn()``, ``.proxy_api``); every stack it brought up
     is torn down after the test.

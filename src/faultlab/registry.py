@@ -42,7 +42,7 @@ def unknown_name_message(what: str, name: object, known: Iterable[str]) -> str:
 class Registry(Generic[T]):
     """Things of one sort (fault kinds, probes, runtimes) by their YAML name.
 
-    Filled lazily from the entry-point group ``group``; :meth:`register` adds one by hand
+    Read lazily from the entry-point group ``group``; :meth:`register` adds one by hand
     (tests, embedding). A plugin that fails to import is remembered and reported when its
     name is asked for, so one broken plugin does not hide the others.
     """

@@ -170,7 +170,7 @@ def test_ledger_lifecycle_and_idempotent_cleanup(tmp_path, monkeypatch):
 def test_cleaner_registry_and_failures_raise_cleanup_error(tmp_path):
     calls = []
 
-    @register_cleaner("test_widget", order=1)
+    @register_cleaner("test_widget", rank=1)
     def clean_widget(entry, **kw):
         calls.append(entry["name"])
         if entry["name"] == "bad":

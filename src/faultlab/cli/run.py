@@ -43,7 +43,7 @@ def register(subparsers: Any) -> None:
         "up",
         help="bring a stack up and print its addresses until Ctrl-C",
         description="Bring a stack up with the local runtime, print every address, wait for Ctrl-C, tear down.",
-        epilog="example: faultlab stack up stacks/trading.yaml",
+        epilog="example: faultlab stack up examples/payments/stack.yaml",
     )
     up.add_argument("stack", type=Path, help="stack file")
     up.add_argument("--run-dir", type=Path, default=None,

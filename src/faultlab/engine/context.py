@@ -4,7 +4,7 @@
 for both, one per timeline entry): the running stack, the clean-up ledger, the load
 driver, the jobs, the plugin, and ``state`` where a fault keeps what its revert needs.
 
-:class:`Jobs` runs the stack's one-shot jobs (the nightly batch) as supervised processes
+:class:`Jobs` runs the stack's one-shot jobs (a nightly run, say) as supervised processes
 and journals their start, finish, window and the margin left before their deadline.
 """
 

@@ -115,7 +115,7 @@ def compile_timeline(items: Iterable[TimelineItem | tuple], origin: float) -> li
     """Absolute deadlines for every start and end action, in the order they must run.
 
     Ties are broken so that, at one instant, faults that end are reverted before new ones
-    start (an item's own end always follows its start), then by position in the timeline.
+    start (an item's own end always follows its start), then by their place in the timeline.
     """
     planned: list[tuple[tuple, PlannedAction]] = []
     for index, entry in enumerate(items):

@@ -202,7 +202,7 @@ class DbReadOnly(FaultKind):
     """Make the database refuse writes (``default_transaction_read_only``), like a full disk.
 
     The setting is changed server-wide and reloaded, so open sessions get it at their next
-    transaction, as they would when a disk fills."""
+    transaction, as they would when a disk is full."""
 
     name: ClassVar[str] = "db_read_only"
     summary: ClassVar[str] = "make the database read-only (writes refused, reads served)"

@@ -1,4 +1,4 @@
-"""Job faults on a stack's one-shot jobs, such as the nightly batch."""
+"""Job faults on a stack's one-shot jobs (a nightly run, say)."""
 
 from __future__ import annotations
 

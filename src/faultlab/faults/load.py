@@ -2,8 +2,8 @@
 
 They act on the whole stack's load generator, so their target is the stack (it may be
 left out of the timeline entry). :class:`LoadFault` is the base a system's own load faults
-build on (the trading stack's market-shaped bursts, ``tradingstack.faults``): it finds the
-load driver and puts the scenario's users back on revert.
+build on (a system's plugin registers them under ``faultlab.faults`` like any fault kind): it
+finds the load driver and puts the scenario's users back on revert.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class LoadSpikeParams(FaultParams):
 
 
 class LoadSpike(LoadFault):
-    """Raise the load for a while (a market-open rush is ``multiplier: 10``)."""
+    """Raise the load for a while (a morning rush is ``multiplier: 10``)."""
 
     name: ClassVar[str] = "load_spike"
     summary: ClassVar[str] = "raise the load for `for` (multiply the users, or set a user count)"

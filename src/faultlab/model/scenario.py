@@ -126,7 +126,7 @@ class FaultStep(StrictModel):
 
 
 class JobStep(StrictModel):
-    """``{at, job: NAME}``: start one of the stack's jobs (like the nightly batch)."""
+    """``{at, job: NAME}``: start one of the stack's jobs (a nightly run, say)."""
 
     at: Duration = Field(description="when the job starts, from the start of the run")
     job: Name = Field(description="a job of the stack")
@@ -159,7 +159,7 @@ class Targets(StrictModel):
     """Objectives fixed before the drill; each one left out is not judged.
 
     Besides the measures every system has, a scenario may set a target on each integrity
-    check its stack's plugin declares (``lost_orders: 0`` for the trading stack) and on the
+    check its stack's plugin declares (``lost_payments: 0`` for the payments example) and on the
     declared completion delay's p99 (``execution_delay_p99: 5s``); the loader checks those
     names against the plugin's declaration.
     """

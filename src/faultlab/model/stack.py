@@ -159,10 +159,10 @@ class Link(StrictModel):
 
 
 class Job(StrictModel):
-    """A one-shot job (like a nightly batch), started by a ``{at, job: NAME}`` timeline entry.
+    """A one-shot job (a nightly run, say), started by a ``{at, job: NAME}`` timeline entry.
 
     ``window`` is how long it may run; ``deadline`` is when, after its start, something
-    depends on it being done (the trading stack's market open), named by ``deadline_name``.
+    depends on it being done (a service opening to customers, say), named by ``deadline_name``.
     A run reports each job's finish against both, and the margin left before the deadline.
     """
 
@@ -175,7 +175,7 @@ class Job(StrictModel):
         None, description="when, after the job's start, it must be done at the latest (margin = deadline - finish)"
     )
     deadline_name: LocalText | None = Field(
-        None, description="what happens at the deadline, for the reports (like {en: the market opens, ja: 取引開始})"
+        None, description="what happens at the deadline, for the reports (like {en: the service opens, ja: サービス開始})"
     )
 
     @model_validator(mode="after")

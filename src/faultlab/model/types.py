@@ -223,7 +223,7 @@ UrlPath = text_of_form(r"^/.*$", "a URL path", "start it with '/' (like /health/
 """The path part of a URL on a service's port (``/health/ready``)."""
 
 class Localised(StrictModel):
-    """A text with its Japanese variant: ``{en: the market opens, ja: 取引開始}``."""
+    """A text with its Japanese variant: ``{en: the service opens, ja: サービス開始}``."""
 
     en: str = Field(min_length=1, description="the English text")
     ja: str | None = Field(None, min_length=1, description="the Japanese text")

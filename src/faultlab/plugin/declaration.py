@@ -1,11 +1,11 @@
 """What a system under drill declares about itself: its words, its integrity checks, its
 monitoring contract.
 
-faultlab knows nothing of orders or payments. A stack's drill plugin returns one
+faultlab knows nothing of any one business. A stack's drill plugin returns one
 :class:`Declaration` (hook ``faultlab_declare``), and everything a report says in the
-system's own words comes from it: the trading stack's "lost orders" and "execution delay"
-are its declared integrity check and completion delay, a payments system would declare
-"lost payments" and "settlement delay". The declaration is written into the run's journal
+system's own words comes from it: the payments example (examples/payments) declares
+"lost payments" as an integrity check and the time until a payment is paid out as its
+completion delay, and its reports say so. The declaration is written into the run's journal
 header, so analysis and reports read it offline from the run directory alone.
 """
 
@@ -70,8 +70,8 @@ class IntegrityCheck:
 
 @dataclass(frozen=True)
 class Completion:
-    """How long an acknowledged request waits until the system has done it (the trading
-    stack: an order accepted until its first fill, "execution delay").
+    """How long an acknowledged request waits until the system has done it (the payments
+    example: a payment accepted until it is paid out).
 
     ``name`` prefixes the target key (``<name>_p99``); ``label`` is the reports' word.
     """

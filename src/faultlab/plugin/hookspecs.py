@@ -38,8 +38,8 @@ def faultlab_declare() -> Any:
 
 @hookspec(firstresult=True)
 def faultlab_canary(stack: Any) -> Callable[[float], Any]:
-    """A function ``place(timeout_s)`` sending one business request (the trading stack: one
-    small order) within ``timeout_s`` and returning a
+    """A function ``place(timeout_s)`` sending one business request (the payments example:
+    one small payment) within ``timeout_s`` and returning a
     :class:`~faultlab.plugin.CanaryOutcome` (or a mapping with its fields)."""
 
 

@@ -415,9 +415,9 @@ MESSAGES: dict[str, dict[str, str]] = {
 
 
 class Catalogue:
-    """Messages of one language; call it with a key and the values to fill in.
+    """Messages of one language; call it with a key and the values to put in.
 
-    The system's own words come from the stack plugin's declaration and fill the
+    The system's own words come from the stack plugin's declaration and go into the
     placeholders every message may use: ``{request}``, ``{requests}``, ``{Requests}``
     (capitalised), ``{ids}``, ``{Completion}`` (the completion delay's label) and
     ``{completion}`` (the same in a sentence).

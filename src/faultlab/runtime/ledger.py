@@ -238,23 +238,23 @@ class Cleaner(Protocol):
 @dataclass(frozen=True)
 class _Registered:
     cleaner: Cleaner
-    order: int
+    rank: int
 
 
 CLEANERS: dict[str, _Registered] = {}
 
 
-def register_cleaner(kind: str, *, order: int = 50) -> Callable[[Cleaner], Cleaner]:
-    """Register the cleaner of a resource kind; lower ``order`` runs first."""
+def register_cleaner(kind: str, *, rank: int = 50) -> Callable[[Cleaner], Cleaner]:
+    """Register the cleaner of a resource kind; a lower ``rank`` runs first."""
 
     def decorate(fn: Cleaner) -> Cleaner:
-        CLEANERS[kind] = _Registered(fn, order)
+        CLEANERS[kind] = _Registered(fn, rank)
         return fn
 
     return decorate
 
 
-@register_cleaner("pg_setting", order=10)
+@register_cleaner("pg_setting", rank=10)
 def _undo_pg_setting(entry: Mapping[str, Any], **_: Any) -> list[tuple[str, bool, str]]:
     import psycopg
 
@@ -270,7 +270,7 @@ def _undo_pg_setting(entry: Mapping[str, Any], **_: Any) -> list[tuple[str, bool
     return [(f"undo setting {what}", True, "")]
 
 
-@register_cleaner("pg_session", order=20)
+@register_cleaner("pg_session", rank=20)
 def _terminate_pg_session(entry: Mapping[str, Any], **_: Any) -> list[tuple[str, bool, str]]:
     import psycopg
 
@@ -298,7 +298,7 @@ def _server_gone(exc: BaseException) -> bool:
     return "connection refused" in text or "no such file" in text or "could not connect" in text
 
 
-@register_cleaner("stopped_process", order=30)
+@register_cleaner("stopped_process", rank=30)
 def _continue_process(entry: Mapping[str, Any], **_: Any) -> list[tuple[str, bool, str]]:
     pid = int(entry["pid"])
     what = f"SIGCONT {'group' if entry.get('group') else 'process'} {pid}"
@@ -360,7 +360,7 @@ def _kill_processes(procs: list[psutil.Process], grace_s: float = 2.0) -> list[i
     return [p.pid for p in procs if p not in alive]
 
 
-@register_cleaner("process_group", order=40)
+@register_cleaner("process_group", rank=40)
 def _kill_process_group(entry: Mapping[str, Any], *, run_id: str, **_: Any) -> list[tuple[str, bool, str]]:
     pgid = entry.get("pgid")
     name = entry.get("name", "")
@@ -388,7 +388,7 @@ def _kill_process_group(entry: Mapping[str, Any], *, run_id: str, **_: Any) -> l
     return [(what, True, f"killed {len(targets)} process(es)")]
 
 
-@register_cleaner("data_dir", order=60)
+@register_cleaner("data_dir", rank=60)
 def _remove_data_dir(entry: Mapping[str, Any], **_: Any) -> list[tuple[str, bool, str]]:
     path = Path(entry["path"])
     what = f"remove {path}"
@@ -398,7 +398,7 @@ def _remove_data_dir(entry: Mapping[str, Any], **_: Any) -> list[tuple[str, bool
     return [(what, True, "removed")]
 
 
-@register_cleaner("proxy", order=5)
+@register_cleaner("proxy", rank=5)
 def _delete_proxies(entry: Mapping[str, Any], *, http_timeout_s: float = 5.0, **_: Any) -> list[tuple[str, bool, str]]:
     import httpx
 
@@ -491,7 +491,7 @@ def _clean_ledger(
 
     ok = True
     entries = list(doc.get("entries", []))
-    entries.sort(key=lambda e: CLEANERS[e["kind"]].order if e.get("kind") in CLEANERS else 99)
+    entries.sort(key=lambda e: CLEANERS[e["kind"]].rank if e.get("kind") in CLEANERS else 99)
     for entry in entries:
         kind = entry.get("kind", "")
         registered = CLEANERS.get(kind)
