@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from faultlab.analysis.model import LatencyStats, Window
+from faultlab.stats import percentile
 
 __all__ = [
     "Sample",
@@ -147,14 +148,6 @@ def completion_delays_from(rows: Iterable[dict[str, Any]], problems: list[str]) 
         problems.append(f"completions: {skipped} row(s) without a send time or delay skipped")
     out.sort()
     return out
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile (``q`` in 0..1) of already sorted values; None when empty."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(q * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
 def latency_stats(values: Iterable[float | None]) -> LatencyStats:

@@ -51,6 +51,7 @@ from faultlab.engine.journal import (
 from faultlab.engine.scheduler import Scheduler, TimelineItem
 from faultlab.errors import FaultlabError, InfrastructureError, Interrupted
 from faultlab.model.scenario import FaultStep, JobStep, Scenario
+from faultlab.stats import percentile
 
 __all__ = ["RunResult", "RollingHealth", "run_scenario", "new_run_id", "sigterm_as_interrupt", "PROBE_INTERVAL_S"]
 
@@ -128,8 +129,7 @@ class RollingHealth:
             rows = [s for s in self._samples if s[0] >= t_from]
         if not rows:
             return 0, None, None
-        latencies = sorted(s[2] for s in rows)
-        p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+        p99 = percentile(sorted(s[2] for s in rows), 0.99)
         return len(rows), sum(1 for s in rows if s[1]) / len(rows), p99
 
 
