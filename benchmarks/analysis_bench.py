@@ -6,7 +6,7 @@
 Writes a synthetic run directory per the journal contract (a 100 s run; a 30 s fault from
 t=30 s during which canary orders fail and load orders are accepted slowly and held until it
 clears; load requests spread evenly; every acknowledged order with its completion delay in
-``completions.jsonl``), then times ``load_run`` and ``analyse`` on it. Results are printed as
+``completions.jsonl``), then times ``faultlab.journal.read_run`` and ``analyse`` on it. Results are printed as
 JSON with wall and CPU seconds and the machine's load average (it may be shared: judge by
 CPU seconds).
 """
@@ -80,7 +80,7 @@ def write_big_run(parent: Path, *, requests: int, canary: int, monitor: int, pro
         {"type": "run", "schema": "faultlab.journal/2", "run_id": "bench-run",
          "scenario": {"id": "BENCH", "title": "analysis benchmark"}, "stack": {"name": "synthetic"},
          "origin_wall": "2026-11-25T10:00:00+00:00", "faultlab_version": "bench", "host": "bench",
-         "targets": {"detect_within": "5s", "recover_within": "40s", "execution_delay_p99": "40s", "lost_orders": 0},
+         "targets": {"detect_within": 5.0, "recover_within": 40.0, "execution_delay_p99": 40.0, "lost_orders": 0},
          "steady_state": {"success_rate": {"min": 0.99}, "p99_latency": {"max": 0.25}},
          "window_s": 1.0, "hold_s": 5.0, "probe_interval_s": probe_interval, "duration_s": DURATION_S,
          "plugin": "bench", "declaration": {
@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="write the run directory here and keep it")
     args = parser.parse_args(argv)
 
-    from faultlab.analysis import analyse, load_run
+    from faultlab.analysis import analyse
+    from faultlab.journal import read_run
 
     with tempfile.TemporaryDirectory() as tmp:
         parent = args.keep or Path(tmp)
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         result = None
         for _ in range(args.repeat):
             started, started_cpu = time.perf_counter(), time.process_time()
-            run = load_run(run_dir)
+            run = read_run(run_dir)
             loaded, cpu = time.perf_counter(), time.process_time()
             load_cpu_s.append(cpu - started_cpu)
             result = analyse(run)
@@ -137,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         "requests": args.requests, "canary": args.canary, "monitor": args.monitor,
         "probe_interval_s": args.probe_interval,
         "windows": len(result.windows) if result else None,
-        "load_run_s": [round(x, 3) for x in load_s],
-        "load_run_cpu_s": [round(x, 3) for x in load_cpu_s],
+        "read_run_s": [round(x, 3) for x in load_s],
+        "read_run_cpu_s": [round(x, 3) for x in load_cpu_s],
         "analyse_s": [round(x, 3) for x in analyse_s],
         "best_analyse_s": round(min(analyse_s), 3),
         "analyse_cpu_s": [round(x, 3) for x in analyse_cpu_s],

@@ -37,19 +37,20 @@ from typing import Any
 from faultlab import __version__
 from faultlab.engine.clock import MonotonicClock
 from faultlab.engine.context import FaultContext, Jobs
-from faultlab.engine.journal import (
-    REQUESTS_FILE,
-    Cleanup,
-    Decision,
-    CompletionSample,
-    Integrity,
-    JournalWriter,
-    RunHeader,
-    Tools,
-    read_lines,
-)
 from faultlab.engine.scheduler import Scheduler, TimelineItem
 from faultlab.errors import FaultlabError, InfrastructureError, Interrupted
+from faultlab.journal import (
+    REQUESTS_FILE,
+    Cleanup,
+    CompletionSample,
+    Decision,
+    Integrity,
+    JournalWriter,
+    RequestSample,
+    RunHeader,
+    Tools,
+    read_samples,
+)
 from faultlab.model.scenario import FaultStep, JobStep, Scenario
 from faultlab.stats import percentile
 
@@ -516,9 +517,10 @@ def _finish_jobs(stack: Any, jobs: Jobs, journal: JournalWriter) -> None:
 def _acknowledged(canary_samples: Sequence[Any], requests_path: Path) -> dict[str, float]:
     """Every acknowledgement of the run (canary and load) with the send time of its request."""
     sent_at = {str(s.ack): float(s.t_send) for s in canary_samples if s.ack}
-    for _, row in read_lines(requests_path).rows:
-        if row.get("ok") and row.get("ack") and isinstance(row.get("t"), (int, float)):
-            sent_at.setdefault(str(row["ack"]), float(row["t"]))
+    requests, _ = read_samples(requests_path, RequestSample)
+    for request in requests:
+        if request.ok and request.ack:
+            sent_at.setdefault(request.ack, request.t)
     return sent_at
 
 
