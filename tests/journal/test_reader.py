@@ -157,7 +157,9 @@ def test_bools_are_not_numbers_and_ints_are_numbers():
     assert typed_record(RequestSample, {**REQUEST, "latency_s": True})[0] is None
     assert typed_record(RequestSample, {**REQUEST, "status": True})[1] == [
         "status is true, expected a whole number or null; read as null"]
-    assert typed_record(RequestSample, {**REQUEST, "t": 3})[0].t == 3
+    for _ in range(2):  # the second by its signature
+        sample = typed_record(RequestSample, {**REQUEST, "t": 3})[0]
+        assert sample.t == 3.0 and type(sample.t) is float
 
 
 def test_read_samples_of_one_file(tmp_path):

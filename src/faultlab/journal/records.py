@@ -403,6 +403,11 @@ class _Field:
     default: Any
     factory: Any
 
+    @property
+    def is_float(self) -> bool:
+        """A ``float`` field: a whole JSON number in it is read as a float."""
+        return self.check.types == _SCALARS[float][0] and self.check.inner is None
+
     def default_value(self) -> Any:
         return self.factory() if self.factory is not None else self.default
 
@@ -420,9 +425,11 @@ class _Spec:
     names: frozenset[str]
     by_signature: bool
     # (keys, types of the values) of objects that passed every check with no key besides
-    # the fields -> the fields they lack. Objects written by one writer share a handful of
-    # signatures, so every later one is judged by a lookup instead of field by field.
-    clean: dict[tuple[tuple[str, ...], tuple[type, ...]], tuple[_Field, ...]] = field(default_factory=dict)
+    # the fields -> the fields they lack, and the float fields holding a whole number.
+    # Objects written by one writer share a handful of signatures, so every later one is
+    # judged by a lookup instead of field by field.
+    clean: dict[tuple[tuple[str, ...], tuple[type, ...]], tuple[tuple[_Field, ...], tuple[str, ...]]] = field(
+        default_factory=dict)
 
 
 _SPECS: dict[type, _Spec] = {}
@@ -465,23 +472,26 @@ def typed_record(cls: type[R], data: Mapping[str, Any]) -> tuple[R | None, list[
     was wrong with it (sentences, empty when nothing was).
 
     A required field missing or of the wrong type gives no record; an optional field of the
-    wrong type is read as its default. ``float`` takes any JSON number but a non-finite one,
-    ``int`` a whole number, ``bool`` only true or false; keys the class does not know go to
-    ``extra``. Never raises for bad data.
+    wrong type is read as its default. ``float`` takes any JSON number but a non-finite one
+    (and holds a float), ``int`` a whole number, ``bool`` only true or false; keys the class
+    does not know go to ``extra``. Never raises for bad data.
     """
     spec = _spec(cls)
     signature = None
     if spec.by_signature and type(data) is dict:
         signature = (tuple(data), tuple(map(type, data.values())))
-        missing = spec.clean.get(signature)
-        if missing is not None:
+        plan = spec.clean.get(signature)
+        if plan is not None:
             # A signature already judged clean: build the record the way its generated
             # __init__ would, minus one frozen __setattr__ per field.
+            missing, whole = plan
             record = object.__new__(cls)
             values = record.__dict__
             values.update(data)
             for f in missing:
                 values[f.name] = f.default_value()
+            for name in whole:
+                values[name] = float(values[name])
             values["extra"] = {}
             return record, []
     kwargs: dict[str, Any] = {}
@@ -501,10 +511,12 @@ def typed_record(cls: type[R], data: Mapping[str, Any]) -> tuple[R | None, list[
                 problem += f"; read as {_shown(f.default_value())}"
             problems.append(problem)
         else:
-            kwargs[f.name] = value
+            kwargs[f.name] = float(value) if f.is_float and type(value) is int else value
     if not complete:
         return None, problems
     extra = {k: v for k, v in data.items() if k not in spec.names and k != "type"}
     if signature is not None and not problems and not extra and len(spec.clean) < _CACHED_SIGNATURES:
-        spec.clean[signature] = tuple(f for f in spec.fields if f.name not in data)
+        missing = tuple(f for f in spec.fields if f.name not in data)
+        whole = tuple(f.name for f in spec.fields if f.is_float and type(data.get(f.name)) is int)
+        spec.clean[signature] = (missing, whole)
     return cls(**kwargs, extra=extra), problems
