@@ -170,6 +170,11 @@ def test_read_samples_of_one_file(tmp_path):
     assert read_samples(tmp_path / "absent.jsonl", RequestSample) == ([], [])
 
 
+def test_a_line_nested_too_deep_is_not_json(tmp_path):
+    write(tmp_path / "journal.jsonl", HEADER, "[" * 100_000 + "]" * 100_000, END)
+    assert problems(read_run(tmp_path)) == ["journal.jsonl:2: not JSON; line skipped"]
+
+
 def test_many_garbled_lines_are_read_in_linear_time(tmp_path):
     path = tmp_path / "requests.jsonl"
     path.write_bytes(b"{garbled\n" * 50_000 + b'{"t": 1.0}\n')

@@ -117,7 +117,7 @@ def read_lines(path: str | os.PathLike[str]) -> Lines:
                 obj, end = decode(text)
                 if end != len(text):
                     raise ValueError("more after the JSON value")
-            except ValueError:  # UnicodeDecodeError and JSONDecodeError are ones too
+            except (ValueError, RecursionError):  # UnicodeDecodeError, JSONDecodeError; nesting too deep
                 bad.append((number, TORN if number == last else "not JSON"))
                 continue
             if type(obj) is dict:
