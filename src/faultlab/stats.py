@@ -1,8 +1,8 @@
 """The one percentile of faultlab: nearest rank.
 
-The p-th percentile of ``n`` values is the value of rank ``ceil(p/100 * n)`` in ascending
-order (rank 1 for p = 0): the smallest value that at least p % of the values are at or
-below. It is always one of the values, so a report's "p99 latency 212 ms" is the latency of
+The p-th percentile of ``n`` values is the value of rank ``ceil(p/100 * n)``, counting from
+the smallest (rank 1 for p = 0): the smallest value that at least p % of the values are at
+or below. It is always one of the values, so a report's "p99 latency 212 ms" is the latency of
 a real request, and a gate's "rto.p90 6.58 s" is the RTO of a real trial. Values may hold
 ``inf`` (a trial that never recovered): it ranks above every number and needs no special
 case.

@@ -174,8 +174,8 @@ def _samples(path: Path, cls: type[R]) -> tuple[list[R], list[JournalProblem], b
 
 
 def read_samples(path: str | os.PathLike[str], cls: type[R]) -> tuple[list[R], list[JournalProblem]]:
-    """The samples of one sample file (``requests.jsonl``: :class:`RequestSample`...), in file
-    order, and the problems of the lines that could not be read as ``cls``."""
+    """The samples of one sample file (``requests.jsonl``: :class:`RequestSample`...) as they
+    appear in it, and the problems of the lines that could not be read as ``cls``."""
     samples, problems, _ = _samples(Path(path), cls)
     return samples, problems
 

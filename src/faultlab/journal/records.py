@@ -158,7 +158,7 @@ class FaultEvent(Record):
 @register_record
 @dataclass(frozen=True)
 class JobEvent(Record):
-    """A job of the stack (the nightly batch) ``started``, ``finished`` or ``failed``."""
+    """A job of the stack ``started``, ``finished`` or ``failed``."""
 
     type: ClassVar[str] = "job"
     t: float
