@@ -22,13 +22,14 @@ cleared* count as 0 for recovery and impact times. Only *not measured* leaves a 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from faultlab.analysis.targets import integrity_count
 from faultlab.errors import InputError, Problem
 from faultlab.model.plan import GATE_STATISTICS
+from faultlab.stats import percentile
 
 __all__ = [
     "BASELINE_SCHEMA",
@@ -171,8 +172,9 @@ def trial_values(analysis: Any) -> dict[str, TrialValue]:
 
 
 def statistic(values: Sequence[float], name: str) -> float:
-    """``p50``, ``p90``, ``p95``, ``p99`` (linear interpolation between closest ranks, as
-    numpy's default), ``min``, ``max`` or ``mean`` of ``values`` (not empty; may hold inf)."""
+    """``p50``, ``p90``, ``p95``, ``p99`` (nearest rank, :func:`faultlab.stats.percentile`:
+    always one trial's value), ``min``, ``max`` or ``mean`` of ``values`` (not empty; may
+    hold inf)."""
     if not values:
         raise ValueError("no values")
     ordered = sorted(values)
@@ -182,15 +184,11 @@ def statistic(values: Sequence[float], name: str) -> float:
         return ordered[-1]
     if name == "mean":
         return math.fsum(ordered) / len(ordered) if math.inf not in ordered else math.inf
-    if not (name.startswith("p") and name[1:].isdigit()):
+    if not (name.startswith("p") and name[1:].isdigit() and int(name[1:]) <= 100):
         raise ValueError(f"unknown statistic {name!r}")
-    rank = (len(ordered) - 1) * int(name[1:]) / 100
-    lo, hi = math.floor(rank), math.ceil(rank)
-    if lo == hi or ordered[lo] == ordered[hi]:
-        return ordered[lo]
-    if math.isinf(ordered[hi]):
-        return math.inf
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (rank - lo)
+    value = percentile(ordered, int(name[1:]) / 100)
+    assert value is not None
+    return value
 
 
 STATISTICS = GATE_STATISTICS
@@ -265,10 +263,7 @@ def allowed_limit(base: float, tolerance: Tolerance, higher_is_worse: bool) -> f
     """The worst the statistic may become: baseline plus (or minus) the tolerance."""
     if math.isinf(base):
         return base
-    if tolerance.relative is not None:
-        slack = abs(base) * tolerance.relative
-    else:
-        slack = tolerance.absolute or 0.0
+    slack = abs(base) * tolerance.relative if tolerance.relative is not None else tolerance.absolute or 0.0
     return base + slack if higher_is_worse else base - slack
 
 
@@ -521,6 +516,31 @@ def _trial(value: Any, status: Any) -> TrialValue:
     return TrialValue(float(value), status)
 
 
+def _baseline_measures(measures_json: dict[str, Any], where: str,
+                       problem: Callable[[str, str], Problem]) -> tuple[dict[str, Distribution], list[Problem]]:
+    """One scenario's measures of a baseline file, and what is wrong with them."""
+    measures: dict[str, Distribution] = {}
+    problems: list[Problem] = []
+    for name, m in measures_json.items():
+        mwhere = f"{where}.measures.{name}"
+        if name not in MEASURES:
+            problems.append(problem(mwhere, f"unknown measure; known: {', '.join(MEASURES)}"))
+            continue
+        values = m.get("values") if isinstance(m, dict) else None
+        statuses = m.get("statuses", [None] * len(values)) if isinstance(values, list) else None
+        if not isinstance(values, list) or not isinstance(statuses, list) or len(statuses) != len(values):
+            problems.append(problem(f"{mwhere}.values", "expected a list of trial values (numbers or null) "
+                                                        "and a `statuses` list of the same length"))
+            continue
+        bad = [i for i, v in enumerate(values)
+               if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)))]
+        if bad:
+            problems.append(problem(f"{mwhere}.values[{bad[0]}]", f"not a number: {values[bad[0]]!r}"))
+            continue
+        measures[name] = Distribution(tuple(_trial(v, s) for v, s in zip(values, statuses, strict=True)))
+    return measures, problems
+
+
 def read_baseline(text: str, file: str) -> tuple[dict[str, Any], dict[str, BaselineScenario]]:
     """Parse a baseline file's text; every problem is reported at once as an InputError
     naming the file and the JSON path. Returns the header and the scenarios by id."""
@@ -549,24 +569,8 @@ def read_baseline(text: str, file: str) -> tuple[dict[str, Any], dict[str, Basel
         if not isinstance(entry, dict) or not isinstance(entry.get("measures"), dict):
             problems.append(problem(f"{where}.measures", "missing or not an object"))
             continue
-        measures: dict[str, Distribution] = {}
-        for name, m in entry["measures"].items():
-            mwhere = f"{where}.measures.{name}"
-            if name not in MEASURES:
-                problems.append(problem(mwhere, f"unknown measure; known: {', '.join(MEASURES)}"))
-                continue
-            values = m.get("values") if isinstance(m, dict) else None
-            statuses = m.get("statuses", [None] * len(values)) if isinstance(values, list) else None
-            if not isinstance(values, list) or not isinstance(statuses, list) or len(statuses) != len(values):
-                problems.append(problem(f"{mwhere}.values", "expected a list of trial values (numbers or null) "
-                                                            "and a `statuses` list of the same length"))
-                continue
-            bad = [i for i, v in enumerate(values)
-                   if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)))]
-            if bad:
-                problems.append(problem(f"{mwhere}.values[{bad[0]}]", f"not a number: {values[bad[0]]!r}"))
-                continue
-            measures[name] = Distribution(tuple(_trial(v, s) for v, s in zip(values, statuses)))
+        measures, found = _baseline_measures(entry["measures"], where, problem)
+        problems += found
         out[str(sid)] = BaselineScenario(str(sid), str(entry.get("sha256") or ""), measures)
     if problems:
         raise InputError(problems)

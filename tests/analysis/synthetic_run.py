@@ -43,7 +43,7 @@ class RunSpec:
     planned_at: float | None = None
     outage: Outage | None = field(default_factory=Outage)
     targets: dict[str, Any] = field(
-        default_factory=lambda: {"detect_within": "5s", "recover_within": "30s", "lost_orders": 0}
+        default_factory=lambda: {"detect_within": 5.0, "recover_within": 30.0, "lost_orders": 0}
     )
     integrity_violations: list[dict[str, Any]] = field(default_factory=list)
     integrity: bool = True
@@ -58,42 +58,43 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
-def write_run(parent: Path, spec: RunSpec | None = None) -> Path:
-    """Write a run directory under ``parent`` and return its path."""
-    spec = spec or RunSpec()
-    rng = random.Random(spec.seed)
-    run_dir = parent / spec.run_id
-    (run_dir / "services").mkdir(parents=True, exist_ok=True)
+def _down(outage: Outage | None, t: float) -> bool:
+    return outage is not None and t >= outage.start and (outage.end is None or t < outage.end)
+
+
+def _requests(spec: RunSpec, rng: random.Random) -> tuple[list[dict[str, Any]], ...]:
+    """Canary and load requests every probe interval, and the completion delays."""
     outage = spec.outage
-
-    def down(t: float) -> bool:
-        return outage is not None and t >= outage.start and (outage.end is None or t < outage.end)
-
-    canary, requests, monitor, completions = [], [], [], []
+    canary, requests, completions = [], [], []
     n = int(round(spec.duration / spec.probe_interval))
     for i in range(n):
         t = round(i * spec.probe_interval, 6)
-        if down(t):
+        if outage is not None and _down(outage, t):
             status = 503 if outage.rejected else None
             latency = 0.01 if outage.rejected else 1.0
             canary.append({"t_send": t, "t_done": t + latency, "ok": False, "latency_s": latency,
                            "status": status, "error": "unavailable" if status else "timeout", "ack": None})
         else:
             latency = round(rng.uniform(0.01, 0.05), 4)
-            row = {"t_send": t, "t_done": t + latency, "ok": True, "latency_s": latency,
-                   "status": 201, "error": None, "ack": f"c-{i}"}
+            canary.append({"t_send": t, "t_done": t + latency, "ok": True, "latency_s": latency,
+                           "status": 201, "error": None, "ack": f"c-{i}"})
             if spec.completion_delay:
                 after = outage is not None and outage.end is not None and outage.end <= t < outage.end + 3
                 delay = round(rng.uniform(0.002, 0.01) + (0.5 if after else 0.0), 4)
                 completions.append({"t": t, "ack": f"c-{i}", "delay_s": delay})
-            canary.append(row)
         if spec.load and i % 2 == 0:
-            ok = not down(t)
+            ok = not _down(outage, t)
             requests.append({"t": t + 0.01, "name": "place_order", "ok": ok,
                              "latency_s": 0.03 if ok else 1.0, "status": 201 if ok else None,
                              "ack": f"l-{i}" if ok else None})
-    m = int(round(spec.duration / spec.monitor_interval))
-    for i in range(m):
+    return canary, requests, completions
+
+
+def _monitor(spec: RunSpec) -> list[dict[str, Any]]:
+    """Readiness polls: not ready from the outage start plus the detection lag until it ends."""
+    outage = spec.outage
+    monitor = []
+    for i in range(int(round(spec.duration / spec.monitor_interval))):
         t = round(i * spec.monitor_interval, 6)
         ready = True
         backlog = 0
@@ -105,6 +106,17 @@ def write_run(parent: Path, spec: RunSpec | None = None) -> Path:
             backlog = 5
         monitor.append({"t": t, "ready": ready, "status": 200 if ready else 503,
                         "latency_s": 0.002, "detail": {"body": {"outbox_backlog": backlog}}})
+    return monitor
+
+
+def write_run(parent: Path, spec: RunSpec | None = None) -> Path:
+    """Write a run directory under ``parent`` and return its path."""
+    spec = spec or RunSpec()
+    rng = random.Random(spec.seed)
+    run_dir = parent / spec.run_id
+    (run_dir / "services").mkdir(parents=True, exist_ok=True)
+    canary, requests, completions = _requests(spec, rng)
+    monitor = _monitor(spec)
 
     planned = spec.planned_at if spec.planned_at is not None else spec.fault_at
     fault = {"fault_id": "timeline[0]", "kind": "db_stall", "target": "db",

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from synthetic_run import Outage, RunSpec, write_run
 
-from faultlab.analysis import MeasureStatus, analyse, load_run
+from faultlab.analysis import MeasureStatus, analyse
 from faultlab.errors import InputError
 
 
@@ -133,14 +133,14 @@ def test_completion_delay_before_during_and_after(tmp_path):
 
 def test_job_margin_against_its_target(tmp_path):
     job = {"started_t": 1.0, "finished_t": 50.0, "window_s": 60, "deadline_t": 55.0, "ok": True}
-    a = analyse(write_run(tmp_path, RunSpec(targets={"job_margin_min": "10s"}, job=job)))
+    a = analyse(write_run(tmp_path, RunSpec(targets={"job_margin_min": 10.0}, job=job)))
     v = verdict(a, "job_margin_min")
     assert v.outcome == "missed" and v.measured.value == 5.0 and v.comparison == "ge"
     assert a.jobs[0].duration_s == 49.0 and a.jobs[0].within_window
 
 
 def test_unknown_targets_are_not_assessed_and_count_as_missed(tmp_path):
-    a = analyse(write_run(tmp_path, RunSpec(targets={"coffee_within": "5s"})))
+    a = analyse(write_run(tmp_path, RunSpec(targets={"coffee_within": 5.0})))
     assert verdict(a, "coffee_within").outcome == "not_assessed"
     assert not a.all_met
 
@@ -173,7 +173,7 @@ def test_bad_run_directories_are_input_errors(tmp_path, content, needle):
     if content is not None:
         (tmp_path / "journal.jsonl").write_bytes(content)
     with pytest.raises(InputError) as caught:
-        load_run(tmp_path)
+        analyse(tmp_path)
     assert needle in str(caught.value)
 
 
@@ -210,10 +210,10 @@ def test_integrity_violations_count_by_category(tmp_path):
 
 
 def test_impact_duration_against_its_target(tmp_path):
-    a = analyse(write_run(tmp_path, RunSpec(targets={"impact_within": "5s"})))
+    a = analyse(write_run(tmp_path, RunSpec(targets={"impact_within": 5.0})))
     assert a.impact_duration.value == pytest.approx(10.0, abs=0.1)
     assert verdict(a, "impact_within").outcome == "missed"
-    b = analyse(write_run(tmp_path / "b", RunSpec(outage=None, targets={"impact_within": "5s"})))
+    b = analyse(write_run(tmp_path / "b", RunSpec(outage=None, targets={"impact_within": 5.0})))
     assert verdict(b, "impact_within").met
 
 

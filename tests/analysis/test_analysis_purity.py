@@ -31,7 +31,7 @@ def test_analysing_a_run_imports_nothing_impure(tmp_path):
 
 def test_public_api_is_frozen():
     assert sorted(faultlab.analysis.__all__) == sorted([
-        "analyse", "load_run", "RunJournal", "Analysis", "Baseline", "JobResult", "CustomerImpact",
+        "analyse", "Analysis", "Baseline", "JobResult", "CustomerImpact",
         "Deviation", "ErrorBudget", "CompletionDelay", "FaultSpan", "Finding", "ImpactCounts",
         "IntegrityResult", "LatencyStats", "Measure", "MeasureStatus", "TimelineEvent", "Verdict", "Window",
     ])

@@ -23,7 +23,7 @@ def _with_completions(tmp_path, targets):
 
 
 def test_completion_delay_comes_from_the_completions_file(tmp_path):
-    a = analyse(_with_completions(tmp_path, {"execution_delay_p99": "5s"}))
+    a = analyse(_with_completions(tmp_path, {"execution_delay_p99": 5.0}))
     ed = a.completion_delay
     assert ed.recorded
     assert (ed.before.count, ed.during.count, ed.after.count) == (200, 100, 300)
@@ -31,19 +31,19 @@ def test_completion_delay_comes_from_the_completions_file(tmp_path):
     assert ed.during.max_s == pytest.approx(10.5) and ed.during.p99_s > 10.0
     v = next(v for v in a.verdicts if v.target == "execution_delay_p99")
     assert v.outcome == "missed" and v.measured.value == pytest.approx(ed.during.p99_s)
-    inside = [w for w in a.windows if 21.0 <= w.start and w.end <= 29.0]
+    inside = [w for w in a.windows if w.start >= 21.0 and w.end <= 29.0]
     assert inside and all(w.completion_delay_p99_s > 1.0 for w in inside)
     quiet = [w for w in a.windows if w.end <= 19.0]
     assert all(w.completion_delay_p99_s == pytest.approx(0.01) for w in quiet)
 
 
 def test_completion_delay_target_met(tmp_path):
-    a = analyse(_with_completions(tmp_path, {"execution_delay_p99": "40s"}))
+    a = analyse(_with_completions(tmp_path, {"execution_delay_p99": 40.0}))
     assert next(v for v in a.verdicts if v.target == "execution_delay_p99").met
 
 
 def test_without_any_completion_delay_the_target_is_not_measured(tmp_path):
-    a = analyse(write_run(tmp_path, RunSpec(completion_delay=False, targets={"execution_delay_p99": "40s"})))
+    a = analyse(write_run(tmp_path, RunSpec(completion_delay=False, targets={"execution_delay_p99": 40.0})))
     v = next(v for v in a.verdicts if v.target == "execution_delay_p99")
     assert not a.completion_delay.recorded and v.outcome == "missed" and v.measured.status == "not_measured"
 

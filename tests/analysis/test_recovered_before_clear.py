@@ -11,7 +11,7 @@ def test_recovery_before_the_clear_is_reported_as_such_not_as_a_negative_time(tm
     # The fault stays in place 20-50 s, but customers are only hurt 20-30 s (like a load
     # spike that admission control absorbs after a while).
     spec = RunSpec(fault_at=20.0, fault_for=30.0, outage=Outage(start=20.0, end=30.0, detect_lag=1.0),
-                   targets={"recover_within": "35s", "recover_after_clear_within": "10s"})
+                   targets={"recover_within": 35.0, "recover_after_clear_within": 10.0})
     a = analyse(write_run(tmp_path, spec))
     assert a.recovery_point.measured and a.recovery_point.value < a.t_clear
     assert a.rto_from_clear.status == MeasureStatus.RECOVERED_BEFORE_CLEAR
@@ -25,5 +25,5 @@ def test_recovery_before_the_clear_is_reported_as_such_not_as_a_negative_time(tm
 
 
 def test_recovery_exactly_after_the_clear_stays_a_number(tmp_path):
-    a = analyse(write_run(tmp_path, RunSpec(targets={"recover_after_clear_within": "10s"})))
+    a = analyse(write_run(tmp_path, RunSpec(targets={"recover_after_clear_within": 10.0})))
     assert a.rto_from_clear.measured and a.rto_from_clear.value >= 0

@@ -7,7 +7,9 @@ from bisect import bisect_left
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from faultlab.analysis.windows import Sample, SteadyState, percentile, sliding_windows
+from faultlab.analysis.windows import SteadyState, sliding_windows
+from faultlab.journal import RequestSample
+from faultlab.stats import percentile
 
 STEADY = SteadyState(success_rate_min=0.9, p99_latency_max_s=0.2)
 
@@ -26,18 +28,18 @@ def rescan(samples, delays, *, window_s, step_s, start, stop):
         in_delay = delays[bisect_left(delay_times, lo_t - eps):bisect_left(delay_times, hi_t - eps)]
         ok = sum(1 for s in chunk if s.ok)
         rate = ok / len(chunk) if chunk else None
-        p99 = percentile(sorted(s.latency_s for s in chunk if s.latency_s is not None), 0.99)
+        p99 = percentile(sorted(s.latency_s for s in chunk), 0.99)
         out.append((lo_t, hi_t, len(chunk), ok, rate, p99, percentile(sorted(d for _, d in in_delay), 0.99),
                     STEADY.admits(rate, p99)))
 
 
 sample = st.builds(
-    Sample,
+    RequestSample,
     t=st.floats(min_value=0, max_value=20, allow_nan=False).map(lambda x: round(x, 2)),
+    name=st.just("place_order"),
     ok=st.booleans(),
-    latency_s=st.one_of(st.none(), st.sampled_from([0.01, 0.05, 0.1, 0.3, 1.0])),
+    latency_s=st.sampled_from([0.01, 0.05, 0.1, 0.3, 1.0]),
     status=st.just(201),
-    source=st.just("load"),
 )
 
 

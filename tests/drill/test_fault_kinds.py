@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from faultlab.engine.context import FaultContext, Jobs
-from faultlab.engine.journal import JournalWriter, RunHeader
+from faultlab.journal import JournalWriter, RunHeader
 from faultlab.loader import load_stack
 from faultlab.plugin import load_plugin
 from faultlab.registry import fault_kinds

@@ -6,8 +6,8 @@ import json
 import types
 from dataclasses import dataclass
 
-from faultlab.engine.journal import JournalWriter, RunHeader, read_run
 from faultlab.engine.run import _acknowledged, _record_completion_delays
+from faultlab.journal import JournalWriter, RunHeader, read_run
 from faultlab.plugin import load_plugin
 
 
@@ -30,9 +30,9 @@ def test_plugin_without_completion_delays_offers_none():
 
 def test_acknowledgements_keep_their_send_time_and_delays_are_journalled(tmp_path):
     (tmp_path / "requests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [
-        {"t": 2.5, "name": "place", "ok": True, "ack": "L-1"},
-        {"t": 3.0, "name": "place", "ok": False, "ack": None},
-        {"t": 4.0, "name": "place", "ok": True, "ack": "L-2"},
+        {"t": 2.5, "name": "place", "ok": True, "latency_s": 0.01, "ack": "L-1"},
+        {"t": 3.0, "name": "place", "ok": False, "latency_s": 1.0, "ack": None},
+        {"t": 4.0, "name": "place", "ok": True, "latency_s": 0.01, "ack": "L-2"},
     ]) + '{"t": 5.0, "na')
     sent_at = _acknowledged([_Canary(1.0, "C-1"), _Canary(1.5, None)], tmp_path / "requests.jsonl")
     assert sent_at == {"C-1": 1.0, "L-1": 2.5, "L-2": 4.0}

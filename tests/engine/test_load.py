@@ -13,8 +13,8 @@ import time
 import psutil
 import pytest
 
-from faultlab.engine.journal import JournalWriter, RunHeader, read_run
 from faultlab.engine.load import LoadDriver, LoadSpec
+from faultlab.journal import JournalWriter, RunHeader, read_run
 
 pytestmark = pytest.mark.processes
 

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from faultlab.engine.clock import MonotonicClock
-from faultlab.engine.journal import JournalWriter, RunHeader, read_run
 from faultlab.engine.probes import CanaryProbe, MonitorProbe, parse_prometheus
+from faultlab.journal import JournalWriter, RunHeader, read_run
 
 
 def test_a_stalled_call_does_not_delay_the_next_sends(tmp_path):
@@ -51,7 +51,7 @@ def test_a_stalled_call_does_not_delay_the_next_sends(tmp_path):
     good = [s for s in samples if s.ok]
     assert good and all(s.status == 201 and s.ack.startswith("c-") for s in good)
     assert good[0].extra["order_id"] >= 1
-    assert all(0.2 == t for t in calls)
+    assert all(t == 0.2 for t in calls)
     run = read_run(tmp_path)
     assert len(run.canary) == len(samples)
 

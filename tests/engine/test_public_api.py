@@ -14,7 +14,11 @@ import faultlab
 MODULES = [
     "faultlab.engine.clock",
     "faultlab.engine.scheduler",
-    "faultlab.engine.journal",
+    "faultlab.journal",
+    "faultlab.journal.records",
+    "faultlab.journal.writer",
+    "faultlab.journal.reader",
+    "faultlab.stats",
     "faultlab.engine.probes",
     "faultlab.engine.load",
     "faultlab.engine.locust_recorder",
@@ -30,13 +34,24 @@ PUBLIC = {
     "faultlab.engine.scheduler": [
         "TimelineItem", "PlannedAction", "ActionRecord", "ScheduleResult", "Scheduler", "compile_timeline",
     ],
-    "faultlab.engine.journal": [
-        "SCHEMA", "JOURNAL_FILE", "CANARY_FILE", "MONITOR_FILE", "REQUESTS_FILE", "Record", "RunHeader", "Phase",
-        "FaultEvent", "JobEvent", "Integrity", "JobResult", "Cleanup", "Decision", "Note", "End",
-        "UnknownRecord", "CanarySample", "MonitorSample", "RequestSample", "RECORD_TYPES", "record_from_dict",
-        "register_record", "JournalWriter", "Run", "read_run", "COMPLETIONS_FILE", "CompletionSample",
-        "Lines", "read_lines", "read_header", "Tools",
+    "faultlab.journal": [
+        "SCHEMA", "JOURNAL_FILE", "CANARY_FILE", "MONITOR_FILE", "REQUESTS_FILE", "COMPLETIONS_FILE", "SAMPLE_FILES",
+        "Record", "RunHeader", "Phase", "FaultEvent", "JobEvent", "Integrity", "JobResult", "Cleanup", "Decision",
+        "Note", "Tools", "End", "UnknownRecord", "CanarySample", "MonitorSample", "RequestSample", "CompletionSample",
+        "NotFinite", "RECORD_TYPES", "register_record", "typed_record", "json_number", "JournalWriter", "TORN",
+        "Lines", "read_lines", "JournalProblem", "read_samples", "Run", "read_run", "gc_paused",
     ],
+    "faultlab.journal.records": [
+        "SCHEMA", "JOURNAL_FILE", "CANARY_FILE", "MONITOR_FILE", "REQUESTS_FILE", "COMPLETIONS_FILE", "SAMPLE_FILES",
+        "Record", "RunHeader", "Phase", "FaultEvent", "JobEvent", "Integrity", "JobResult", "Cleanup", "Decision",
+        "Note", "Tools", "End", "UnknownRecord", "CanarySample", "MonitorSample", "RequestSample", "CompletionSample",
+        "NotFinite", "RECORD_TYPES", "register_record", "typed_record", "json_number",
+    ],
+    "faultlab.journal.writer": ["JournalWriter"],
+    "faultlab.journal.reader": [
+        "TORN", "Lines", "read_lines", "JournalProblem", "read_samples", "Run", "read_run", "gc_paused",
+    ],
+    "faultlab.stats": ["percentile", "percentile_of", "rank"],
     "faultlab.engine.probes": ["CanaryProbe", "MonitorProbe", "parse_prometheus"],
     "faultlab.engine.load": ["LoadSpec", "LoadDriver", "RECORDER_PATH"],
     "faultlab.engine.locust_recorder": ["RequestRecorder"],

@@ -6,8 +6,8 @@ import json
 import platform
 from importlib.metadata import version
 
-from faultlab.engine.journal import JournalWriter, RunHeader, Tools, read_run
 from faultlab.engine.run import _tool_versions
+from faultlab.journal import JournalWriter, RunHeader, Tools, read_run
 
 
 class _Stack:

@@ -43,10 +43,17 @@ ABS1 = Tolerance("+1s", absolute=1.0)
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("min", 1.0), ("max", 4.0), ("mean", 2.5), ("p50", 2.5), ("p90", 3.7), ("p99", 3.97), ("p95", 3.85)],
+    [("min", 1.0), ("max", 4.0), ("mean", 2.5), ("p50", 2.0), ("p90", 4.0), ("p99", 4.0), ("p95", 4.0)],
 )
-def test_statistics_interpolate_between_ranks_like_numpy(name, expected):
-    assert statistic([4.0, 1.0, 3.0, 2.0], name) == pytest.approx(expected)
+def test_percentiles_are_the_nearest_rank_a_real_trial(name, expected):
+    # numpy's linear interpolation would give p50 2.5, p90 3.7: values no trial had.
+    assert statistic([4.0, 1.0, 3.0, 2.0], name) == expected
+
+
+def test_p90_of_three_trials_is_the_worst_and_of_ten_the_ninth():
+    assert statistic([10.0, 30.0, 20.0], "p90") == 30.0
+    assert statistic([float(v) for v in range(1, 11)], "p90") == 9.0
+    assert statistic([float(v) for v in range(1, 11)], "p50") == 5.0
 
 
 def test_a_trial_that_never_recovered_is_worse_than_any_number():
@@ -82,11 +89,11 @@ def test_clear_regression_beyond_tolerance_and_spread_fails():
     result = compare("rto.p90", REL20, trials(8.0, 8.2, 8.4), trials(11.0, 11.5, 12.0))
     assert result.outcome == "regression" and result.failed
     assert result.beyond_tolerance and result.separated
-    assert result.baseline == pytest.approx(8.36) and result.new == pytest.approx(11.9)
-    assert result.limit == pytest.approx(8.36 * 1.2)
+    assert result.baseline == 8.4 and result.new == 12.0
+    assert result.limit == pytest.approx(8.4 * 1.2)
     assert result.chance == pytest.approx(0.05)
     message = rule_message(result)
-    assert "rto.p90 regressed" in message and "baseline 8.36 s" in message and "new 11.90 s" in message
+    assert "rto.p90 regressed" in message and "baseline 8.40 s" in message and "new 12.00 s" in message
     assert "8.00 s .. 8.40 s" in message  # the baseline's spread is shown
 
 

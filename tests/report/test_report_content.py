@@ -63,10 +63,11 @@ def test_the_japanese_report_renders_every_section_in_japanese(tmp_path):
 def test_the_book_indexes_every_scenario_with_totals_and_a_manifest(tmp_path):
     plan_dir = tmp_path / "plan"
     ok = write_run(plan_dir / "FT-01", RunSpec(run_id="r1", scenario_id="FT-01"))
-    bad = write_run(plan_dir / "FT-07", RunSpec(run_id="r2", scenario_id="FT-07", outage=Outage(end=None), fault_for=40.0))
+    bad = write_run(plan_dir / "FT-07",
+                    RunSpec(run_id="r2", scenario_id="FT-07", outage=Outage(end=None), fault_for=40.0))
     again = write_run(plan_dir / "FT-07", RunSpec(run_id="r3", scenario_id="FT-07"))
-    files = write_book(plan_dir, [ok, bad, again], {"title": "Q4 drill", "participants": [{"name": "Sato", "role": "lead"}]},
-                       langs=("en", "ja"))
+    plan = {"title": "Q4 drill", "participants": [{"name": "Sato", "role": "lead"}]}
+    files = write_book(plan_dir, [ok, bad, again], plan, langs=("en", "ja"))
     md = files.index_md.read_text(encoding="utf-8")
     assert "# Drill plan: Q4 drill" in md
     assert md.count("| FT-01 — ") == 1 and md.count("| FT-07 — ") == 1
@@ -106,7 +107,7 @@ def test_the_manifest_records_hashes_versions_and_the_checkout(tmp_path):
 
 def test_recovery_before_the_clear_is_written_in_words_not_as_a_negative_time(tmp_path):
     spec = RunSpec(fault_at=20.0, fault_for=30.0, outage=Outage(start=20.0, end=30.0, detect_lag=1.0),
-                   targets={"recover_after_clear_within": "10s"})
+                   targets={"recover_after_clear_within": 10.0})
     run = write_run(tmp_path, spec)
     write_reports(run, langs=("en", "ja"))
     md = (run / "report.md").read_text(encoding="utf-8")

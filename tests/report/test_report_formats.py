@@ -22,7 +22,7 @@ SPECS = {
     "met": RunSpec(),
     "missed": RunSpec(
         outage=Outage(start=20.0, end=None, detect_lag=6.5), fault_for=40.0,
-        targets={"detect_within": "5s", "recover_within": "30s", "lost_orders": 0, "job_margin_min": "10s"},
+        targets={"detect_within": 5.0, "recover_within": 30.0, "lost_orders": 0, "job_margin_min": 10.0},
         integrity_violations=[{"check": "lost_orders", "ids": ["c-123", "c-124"]}],
         job={"started_t": 1.0, "finished_t": 50.0, "window_s": 60, "deadline_t": 55.0, "ok": True},
     ),
@@ -59,7 +59,7 @@ def test_csv_time_series_equals_the_windows(reported):
     with (run / "timeseries.csv").open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(a.windows) > 0
-    for row, w in zip(rows, a.windows):
+    for row, w in zip(rows, a.windows, strict=True):
         for column in TIMESERIES_COLUMNS:
             value = getattr(w, column)
             if value is None:

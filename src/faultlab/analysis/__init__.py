@@ -1,7 +1,9 @@
 """Pure analysis of a saved run: windows, MTTD, RTO, customer impact, integrity verdicts.
 
 Nothing here touches the network, a UI, docker, matplotlib or jinja2: a saved journal in,
-typed results out (``analyse(run) -> Analysis``).
+typed results out (``analyse(run) -> Analysis``). The journal is read by the one reader,
+:func:`faultlab.journal.read_run`; ``analyse`` takes its :class:`~faultlab.journal.Run` or a
+run directory.
 """
 
 from faultlab.analysis.core import analyse
@@ -24,12 +26,9 @@ from faultlab.analysis.model import (
     Verdict,
     Window,
 )
-from faultlab.analysis.rundir import RunJournal, load_run
 
 __all__ = [
     "analyse",
-    "load_run",
-    "RunJournal",
     "Analysis",
     "Baseline",
     "JobResult",

@@ -338,6 +338,6 @@ class Analysis:
         data = asdict(self)
         data["all_met"] = self.all_met
         data["passed"] = self.passed
-        for fault, span in zip(data["faults"], self.faults):
+        for fault, span in zip(data["faults"], self.faults, strict=True):
             fault["slip_s"] = span.slip_s
         return data

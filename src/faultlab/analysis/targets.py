@@ -22,7 +22,7 @@ from faultlab.analysis.model import (
     MeasureStatus,
     Verdict,
 )
-from faultlab.analysis.windows import seconds
+from faultlab.journal import json_number
 from faultlab.plugin.declaration import Declaration
 
 __all__ = ["TARGET_EVALUATORS", "evaluate_targets", "integrity_count", "violations_for"]
@@ -58,9 +58,13 @@ def _judge(target: str, limit: float, unit: str, comparison: str, measured: Meas
                    evidence=list(evidence or []))
 
 
-def _limit_s(raw: Any) -> float:
-    limit = seconds(raw)
-    return limit if limit is not None else float("nan")
+def _limit(raw: Any) -> float:
+    """A target's limit: a number as the journal holds it (seconds for a duration, a count,
+    a ratio); anything else makes the target not assessed."""
+    limit = json_number(raw)
+    if limit is None:
+        raise TypeError(f"the journal holds {raw!r} for it, not a number")
+    return limit
 
 
 def _duration(measure_of: Callable[[_Figures], Measure]) -> Evaluator:
@@ -68,8 +72,8 @@ def _duration(measure_of: Callable[[_Figures], Measure]) -> Evaluator:
         measured = measure_of(f)
         # No customer impact means there was nothing to recover from, and recovering before
         # the fault cleared needed no time after it: either way the target is met.
-        return _judge(target, _limit_s(raw), "s", "le", measured,
-                      met_without_value=measured.status in (MeasureStatus.NO_IMPACT, MeasureStatus.RECOVERED_BEFORE_CLEAR))
+        nothing_to_recover = measured.status in (MeasureStatus.NO_IMPACT, MeasureStatus.RECOVERED_BEFORE_CLEAR)
+        return _judge(target, _limit(raw), "s", "le", measured, met_without_value=nothing_to_recover)
     return evaluate
 
 
@@ -89,7 +93,7 @@ def integrity_count(integrity: IntegrityResult, check: str) -> int | None:
 
 def integrity_verdict(target: str, raw: Any, f: _Figures, preset: bool = True) -> Verdict:
     """Judge one declared data-integrity check against the integrity record."""
-    limit = float(raw) if raw is not None else 0.0
+    limit = _limit(raw)
     count = None if f.integrity is None else integrity_count(f.integrity, target)
     if f.integrity is None or count is None:
         measured = Measure(None, "count", None, "exact", MeasureStatus.NOT_MEASURED)
@@ -100,7 +104,8 @@ def integrity_verdict(target: str, raw: Any, f: _Figures, preset: bool = True) -
         evidence.extend(str(i) for i in violation.get("ids") or [])
         if violation.get("detail"):
             details.append(str(violation["detail"]))
-    return _judge(target, limit, "count", "le", Measure(float(count), "count", None, "exact"), evidence + details, preset)
+    measured = Measure(float(count), "count", None, "exact")
+    return _judge(target, limit, "count", "le", measured, evidence + details, preset)
 
 
 def _job_margin(target: str, raw: Any, f: _Figures) -> Verdict:
@@ -112,11 +117,11 @@ def _job_margin(target: str, raw: Any, f: _Figures) -> Verdict:
     else:
         jobs = []
         measured = Measure(None, "s", None, "journal", MeasureStatus.NOT_MEASURED)
-    return _judge(target, _limit_s(raw), "s", "ge", measured, jobs)
+    return _judge(target, _limit(raw), "s", "ge", measured, jobs)
 
 
 def _error_budget(target: str, raw: Any, f: _Figures) -> Verdict:
-    return _judge(target, float(raw), "ratio", "le", f.error_budget.consumed)
+    return _judge(target, _limit(raw), "ratio", "le", f.error_budget.consumed)
 
 
 def _completion_delay(target: str, raw: Any, f: _Figures) -> Verdict:
@@ -127,7 +132,7 @@ def _completion_delay(target: str, raw: Any, f: _Figures) -> Verdict:
         if values
         else Measure(None, "s", None, "exact", MeasureStatus.NOT_MEASURED)
     )
-    return _judge(target, _limit_s(raw), "s", "le", measured)
+    return _judge(target, _limit(raw), "s", "le", measured)
 
 
 TARGET_EVALUATORS: dict[str, Evaluator] = {
@@ -152,11 +157,11 @@ def _evaluator(key: str, declaration: Declaration) -> Evaluator | None:
     return None
 
 
-def _not_assessed(key: str, raw: Any) -> Verdict:
-    value = raw if isinstance(raw, (int, float)) and not isinstance(raw, bool) else float("nan")
+def _not_assessed(key: str, raw: Any, why: str = "") -> Verdict:
+    value = json_number(raw)
     measured = Measure(None, "", None, "exact", MeasureStatus.NOT_MEASURED)
-    return Verdict(target=key, target_value=float(value), unit="", comparison="le",
-                   measured=measured, outcome="not_assessed")
+    return Verdict(target=key, target_value=float("nan") if value is None else value, unit="", comparison="le",
+                   measured=measured, outcome="not_assessed", evidence=[why] if why else [])
 
 
 def evaluate_targets(targets: dict[str, Any], declaration: Declaration, **figures: Any) -> list[Verdict]:
@@ -174,8 +179,8 @@ def evaluate_targets(targets: dict[str, Any], declaration: Declaration, **figure
             continue
         try:
             verdicts.append(evaluator(key, raw, f))
-        except (TypeError, ValueError):
-            verdicts.append(_not_assessed(key, raw))
+        except (TypeError, ValueError) as exc:
+            verdicts.append(_not_assessed(key, raw, str(exc)))
     if f.integrity is not None:
         for check in declaration.check_names:
             if check not in targets and check in f.integrity.checked:

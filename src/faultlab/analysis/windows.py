@@ -1,58 +1,46 @@
-"""Samples and sliding windows: the raw material every time-based measure is computed from."""
+"""Samples and sliding windows: the raw material every time-based measure is computed from.
+
+A sample is a request as the journal recorded it, typed by the reader: a canary request
+(:class:`~faultlab.journal.CanarySample`) or a load request
+(:class:`~faultlab.journal.RequestSample`), both with ``t`` (the send time), ``ok``,
+``latency_s``, ``status`` and ``ack``. Percentiles are :func:`faultlab.stats.percentile`.
+"""
 
 from __future__ import annotations
 
-import math
-import re
 from bisect import bisect_left, insort
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 from faultlab.analysis.model import LatencyStats, Window
+from faultlab.journal import CanarySample, RequestSample
+from faultlab.stats import percentile
 
 __all__ = [
+    "Sent",
     "Sample",
     "SteadyState",
-    "samples_from",
-    "completion_delays_from",
-    "percentile",
     "latency_stats",
     "sliding_windows",
-    "seconds",
 ]
 
-_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*$")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+Sample = CanarySample | RequestSample
+"""One request as analysis sees it: the harness's own (canary) or the load generator's."""
 
 
-def seconds(value: Any) -> float | None:
-    """A duration as seconds: a number (already seconds) or a string like ``250ms``, ``2m``."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        return None
-    return float(match.group(1)) * _UNIT_S[match.group(2)]
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One request as analysis sees it; ``t`` is when it was sent."""
-
-    t: float
-    ok: bool
-    latency_s: float | None
-    status: int | None
-    source: str
-    ack: str | None = None
+class Sent(Protocol):
+    """What a sliding window needs of a request: when it was sent, whether it was answered
+    OK, and how long it took."""
 
     @property
-    def answered(self) -> bool:
-        """True when the system answered (a status), even with an error."""
-        return self.status is not None
+    def t(self) -> float: ...
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def latency_s(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -63,16 +51,11 @@ class SteadyState:
     p99_latency_max_s: float | None
 
     @classmethod
-    def from_journal(cls, raw: dict[str, Any] | None) -> "SteadyState":
-        """Read ``{"success_rate": {"min": ..}, "p99_latency": {"max": ..}}``."""
-        raw = raw or {}
-        rate = raw.get("success_rate")
-        p99 = raw.get("p99_latency")
-        rate_min = rate.get("min") if isinstance(rate, dict) else rate
-        p99_max = p99.get("max") if isinstance(p99, dict) else p99
+    def from_journal(cls, raw: Mapping[str, Mapping[str, float]]) -> SteadyState:
+        """Read the header's ``{"success_rate": {"min": ..}, "p99_latency": {"max": seconds}}``."""
         return cls(
-            success_rate_min=float(rate_min) if rate_min is not None else None,
-            p99_latency_max_s=seconds(p99_max),
+            success_rate_min=raw.get("success_rate", {}).get("min"),
+            p99_latency_max_s=raw.get("p99_latency", {}).get("max"),
         )
 
     def admits(self, success_rate: float | None, p99_s: float | None) -> bool:
@@ -81,85 +64,18 @@ class SteadyState:
             return False
         if self.success_rate_min is not None and success_rate < self.success_rate_min:
             return False
-        if self.p99_latency_max_s is not None and (p99_s is None or p99_s > self.p99_latency_max_s):
-            return False
-        return True
+        return self.p99_latency_max_s is None or (p99_s is not None and p99_s <= self.p99_latency_max_s)
 
-    def is_bad(self, sample: Sample) -> bool:
+    def is_bad(self, sample: Sent) -> bool:
         """True when this one sample failed or was slower than the p99 bound."""
         if not sample.ok:
             return True
-        limit = self.p99_latency_max_s
-        return limit is not None and sample.latency_s is not None and sample.latency_s > limit
+        return self.p99_latency_max_s is not None and sample.latency_s > self.p99_latency_max_s
 
 
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def samples_from(rows: Iterable[dict[str, Any]], source: str, problems: list[str]) -> list[Sample]:
-    """Canary (``t_send``) or load (``t``) rows as samples sorted by send time."""
-    out: list[Sample] = []
-    skipped = 0
-    for row in rows:
-        t = _number(row.get("t_send", row.get("t")))
-        if t is None:
-            skipped += 1
-            continue
-        latency = _number(row.get("latency_s"))
-        done = _number(row.get("t_done"))
-        if latency is None and done is not None:
-            latency = done - t
-        status = row.get("status")
-        out.append(
-            Sample(
-                t=t,
-                ok=bool(row.get("ok")),
-                latency_s=latency,
-                status=int(status) if isinstance(status, int) and not isinstance(status, bool) else None,
-                source=source,
-                ack=row.get("ack"),
-            )
-        )
-    if skipped:
-        problems.append(f"{source}: {skipped} sample(s) without a send time skipped")
-    out.sort(key=lambda s: s.t)
-    return out
-
-
-def completion_delays_from(rows: Iterable[dict[str, Any]], problems: list[str]) -> list[tuple[float, float]]:
-    """``completions.jsonl`` rows as ``(send time, completion delay)`` sorted by send time."""
-    out: list[tuple[float, float]] = []
-    skipped = 0
-    for row in rows:
-        t, delay = _number(row.get("t")), _number(row.get("delay_s"))
-        if t is None or delay is None:
-            skipped += 1
-            continue
-        out.append((t, delay))
-    if skipped:
-        problems.append(f"completions: {skipped} row(s) without a send time or delay skipped")
-    out.sort()
-    return out
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile (``q`` in 0..1) of already sorted values; None when empty."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(q * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
-
-
-def latency_stats(values: Iterable[float | None]) -> LatencyStats:
-    """Count, p50, p99 and max of the values that are present."""
-    ordered = sorted(v for v in values if v is not None)
+def latency_stats(values: Iterable[float]) -> LatencyStats:
+    """Count, p50, p99 and max of the values."""
+    ordered = sorted(values)
     return LatencyStats(
         count=len(ordered),
         p50_s=percentile(ordered, 0.50),
@@ -169,7 +85,7 @@ def latency_stats(values: Iterable[float | None]) -> LatencyStats:
 
 
 def sliding_windows(
-    samples: Sequence[Sample],
+    samples: Sequence[Sent],
     steady: SteadyState,
     *,
     window_s: float,
@@ -209,13 +125,11 @@ def sliding_windows(
         # A window holds the samples with lo_t - eps <= t < hi_t - eps.
         while hi < n and times[hi] < hi_t - eps:
             ok += oks[hi]
-            if latencies[hi] is not None:
-                insort(window_latencies, latencies[hi])
+            insort(window_latencies, latencies[hi])
             hi += 1
         while lo < hi and times[lo] < lo_t - eps:
             ok -= oks[lo]
-            if latencies[lo] is not None:
-                del window_latencies[bisect_left(window_latencies, latencies[lo])]
+            del window_latencies[bisect_left(window_latencies, latencies[lo])]
             lo += 1
         while d_hi < n_delays and delay_times[d_hi] < hi_t - eps:
             insort(window_delays, delay_values[d_hi])

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from faultlab.engine.journal import JobEvent, JobResult, JournalWriter
 from faultlab.errors import FaultError
+from faultlab.journal import JobEvent, JobResult, JournalWriter
 from faultlab.runtime.local import LocalStack, command_argv, interpolate
-from faultlab.runtime.supervisor import ServiceSpec
+from faultlab.runtime.supervisor import ServiceSpec, Supervisor
 
 __all__ = ["FaultContext", "Jobs"]
 
@@ -63,6 +63,12 @@ class Jobs:
         self._watchers: list[threading.Thread] = []
         self._crashing: set[str] = set()
 
+    def _supervisor(self) -> Supervisor:
+        supervisor = self.stack.supervisor
+        if supervisor is None:
+            raise FaultError("the stack's jobs cannot run: its processes are not supervised (the stack is not up)")
+        return supervisor
+
     def start(self, name: str) -> None:
         """Start job ``name`` (again, after a crash: the job resumes from its checkpoint)."""
         job = self.stack.stack.jobs[name]
@@ -82,9 +88,11 @@ class Jobs:
             cwd=str(self.stack.run_dir),
             restart="no",
         )
-        service = self.stack.supervisor.start(spec)
-        self.journal.write(JobEvent(t=self.journal.t(), job=name, event="started", detail={"run": run, "pid": service.pid}))
-        watcher = threading.Thread(target=self._watch, args=(name, run, service), name=f"faultlab-job-{name}", daemon=True)
+        service = self._supervisor().start(spec)
+        self.journal.write(JobEvent(t=self.journal.t(), job=name, event="started",
+                                    detail={"run": run, "pid": service.pid}))
+        watcher = threading.Thread(target=self._watch, args=(name, run, service), name=f"faultlab-job-{name}",
+                                   daemon=True)
         watcher.start()
         self._watchers.append(watcher)
 
@@ -123,7 +131,7 @@ class Jobs:
         run = self._runs.get(name)
         if not run:
             return None
-        service = self.stack.supervisor.services.get(f"job-{name}" if run == 1 else f"job-{name}-{run}")
+        service = self._supervisor().services.get(f"job-{name}" if run == 1 else f"job-{name}-{run}")
         return service if service is not None and service.state in ("running", "paused", "starting") else None
 
     def crash(self, name: str, *, sig: int = signal.SIGKILL, at_progress: float | None = None,

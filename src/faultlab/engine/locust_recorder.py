@@ -20,6 +20,7 @@ Each line: ``{"t": send time, "name", "ok", "latency_s", "status", "ack", "error
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -51,7 +52,9 @@ class RequestRecorder:
             body = response.json()
         except Exception:
             return None
-        return body.get(self.ack_field) if isinstance(body, dict) else None
+        ack = body.get(self.ack_field) if isinstance(body, dict) else None
+        # The journal's ack is a string: a system whose ids are numbers is read the same way.
+        return None if ack is None else str(ack)
 
     def on_request(self, name: str, response_time: float, response: Any = None, context: Any = None,
                    exception: BaseException | None = None, **_: Any) -> None:
@@ -73,10 +76,8 @@ class RequestRecorder:
 
     def close(self, **_: Any) -> None:
         """Close the file (the ``quit`` event)."""
-        try:
+        with contextlib.suppress(OSError):
             os.close(self.fd)
-        except OSError:
-            pass
 
 
 def _install(environment: Any, **_: Any) -> None:

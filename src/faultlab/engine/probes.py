@@ -9,13 +9,14 @@
 - :class:`MonitorProbe` polls the stack's own readiness URL (and optionally a metrics URL)
   at 10 Hz or faster with httpx, each request timing out before the next is due.
 
-Samples go to a :class:`~faultlab.engine.journal.JournalWriter` (``canary.jsonl``,
+Samples go to a :class:`~faultlab.journal.JournalWriter` (``canary.jsonl``,
 ``monitor.jsonl``) and to observers called as ``observer(sample=...)``. Both probes are
 context managers; :meth:`stop` is idempotent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import queue
@@ -24,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from faultlab.engine.clock import Clock, MonotonicClock
-from faultlab.engine.journal import CanarySample, JournalWriter, MonitorSample
+from faultlab.journal import CanarySample, JournalWriter, MonitorSample
 from faultlab.plugin.results import CanaryOutcome, canary_outcome
 
 __all__ = ["CanaryProbe", "MonitorProbe", "parse_prometheus"]
@@ -297,10 +298,8 @@ class MonitorProbe:
             response = client.get(self.ready_url, timeout=self.timeout_s)
             status = response.status_code
             if "json" in response.headers.get("content-type", ""):
-                try:
+                with contextlib.suppress(ValueError):
                     detail["body"] = response.json()
-                except ValueError:
-                    pass
         except httpx.HTTPError as exc:
             detail["error"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         latency = self.clock.now() - t0

@@ -37,20 +37,22 @@ from typing import Any
 from faultlab import __version__
 from faultlab.engine.clock import MonotonicClock
 from faultlab.engine.context import FaultContext, Jobs
-from faultlab.engine.journal import (
-    REQUESTS_FILE,
-    Cleanup,
-    Decision,
-    CompletionSample,
-    Integrity,
-    JournalWriter,
-    RunHeader,
-    Tools,
-    read_lines,
-)
 from faultlab.engine.scheduler import Scheduler, TimelineItem
 from faultlab.errors import FaultlabError, InfrastructureError, Interrupted
+from faultlab.journal import (
+    REQUESTS_FILE,
+    Cleanup,
+    CompletionSample,
+    Decision,
+    Integrity,
+    JournalWriter,
+    RequestSample,
+    RunHeader,
+    Tools,
+    read_samples,
+)
 from faultlab.model.scenario import FaultStep, JobStep, Scenario
+from faultlab.stats import percentile
 
 __all__ = ["RunResult", "RollingHealth", "run_scenario", "new_run_id", "sigterm_as_interrupt", "PROBE_INTERVAL_S"]
 
@@ -128,8 +130,7 @@ class RollingHealth:
             rows = [s for s in self._samples if s[0] >= t_from]
         if not rows:
             return 0, None, None
-        latencies = sorted(s[2] for s in rows)
-        p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+        p99 = percentile(sorted(s[2] for s in rows), 0.99)
         return len(rows), sum(1 for s in rows if s[1]) / len(rows), p99
 
 
@@ -516,9 +517,10 @@ def _finish_jobs(stack: Any, jobs: Jobs, journal: JournalWriter) -> None:
 def _acknowledged(canary_samples: Sequence[Any], requests_path: Path) -> dict[str, float]:
     """Every acknowledgement of the run (canary and load) with the send time of its request."""
     sent_at = {str(s.ack): float(s.t_send) for s in canary_samples if s.ack}
-    for _, row in read_lines(requests_path).rows:
-        if row.get("ok") and row.get("ack") and isinstance(row.get("t"), (int, float)):
-            sent_at.setdefault(str(row["ack"]), float(row["t"]))
+    requests, _ = read_samples(requests_path, RequestSample)
+    for request in requests:
+        if request.ok and request.ack:
+            sent_at.setdefault(request.ack, request.t)
     return sent_at
 
 

@@ -1,0 +1,392 @@
+"""The measures of DESIGN.md, each a pure function of typed journal records.
+
+Fault spans and the moments the first fault took effect and the last one cleared; impact
+and recovery from the sliding windows; detection and backlog from the monitor's polls;
+customer impact, error budget and baseline from the requests; completion delay; the jobs
+against their windows and deadlines; the integrity check; the tool versions. Every figure
+is a :class:`~faultlab.analysis.model.Measure` with its resolution, or a typed result.
+"""
+
+from __future__ import annotations
+
+import statistics
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from faultlab.analysis.model import (
+    Baseline,
+    CompletionDelay,
+    CustomerImpact,
+    ErrorBudget,
+    FaultSpan,
+    ImpactCounts,
+    IntegrityResult,
+    JobResult,
+    Measure,
+    MeasureStatus,
+    Window,
+)
+from faultlab.analysis.windows import Sample, SteadyState, latency_stats
+from faultlab.journal import CanarySample, FaultEvent, Integrity, MonitorSample, Phase, RunHeader, Tools, json_number
+from faultlab.journal import JobResult as JobRecord
+
+__all__ = [
+    "Detection",
+    "measure_s",
+    "fault_spans",
+    "injection_and_clear",
+    "impact_and_recovery",
+    "time_since",
+    "detection",
+    "backlog_drain",
+    "customer_impact",
+    "error_budget",
+    "baseline",
+    "completion_delay",
+    "jobs",
+    "integrity",
+    "tools",
+]
+
+_EPS = 1e-9
+
+
+def measure_s(value: float | None, resolution: float | None, basis: str, status: str) -> Measure:
+    """A time in seconds; its value only when ``status`` is ``measured``."""
+    if status != MeasureStatus.MEASURED:
+        value = None
+    return Measure(value=value, unit="s", resolution=resolution, basis=basis, status=status)
+
+
+def _blank_span(fault_id: str) -> dict[str, Any]:
+    return {"fault_id": fault_id, "kind": "", "target": "", "params": {}, "planned_t": None,
+            "injected_t": None, "active_t": None, "reverted_t": None, "revert_failed": False,
+            "revert_plan": ""}
+
+
+def fault_spans(events: Iterable[FaultEvent]) -> list[FaultSpan]:
+    """One span per fault of the timeline, from its events in journal order.
+
+    The first ``injected`` and ``active`` count (when the fault took effect), the last
+    ``reverted`` counts.
+    """
+    spans: dict[str, dict[str, Any]] = {}
+    for event in events:
+        span = spans.setdefault(event.fault_id, _blank_span(event.fault_id))
+        span.update({key: value for key, value in (("kind", event.kind), ("target", event.target),
+                                                   ("revert_plan", event.revert_plan)) if value})
+        if event.params:
+            span["params"] = dict(event.params)
+        if event.planned_t is not None:
+            span["planned_t"] = event.planned_t
+        if event.event in ("injected", "active") and span[f"{event.event}_t"] is None:
+            span[f"{event.event}_t"] = event.t
+        elif event.event == "reverted":
+            span["reverted_t"] = event.t
+        elif event.event == "revert_failed":
+            span["revert_failed"] = True
+    return [FaultSpan(**span) for span in spans.values()]
+
+
+def injection_and_clear(faults: Sequence[FaultSpan]) -> tuple[float | None, float | None]:
+    """``t_inject``, when the first fault took effect, and ``t_clear``, when the last fault
+    that took effect was reverted (None unless every one of them was)."""
+    active = [f.active_t for f in faults if f.active_t is not None]
+    reverted = [f.reverted_t for f in faults if f.active_t is not None]
+    t_inject = min(active) if active else None
+    cleared = [t for t in reverted if t is not None]
+    t_clear = max(cleared) if cleared and len(cleared) == len(reverted) else None
+    return t_inject, t_clear
+
+
+def _first_bad_at_or_after(samples: Sequence[Sample], steady: SteadyState, lo: float, hi: float) -> float | None:
+    for s in samples:
+        if s.t >= hi:
+            break
+        if s.t >= lo and steady.is_bad(s):
+            return s.t
+    return None
+
+
+def _recovery_point(windows: Sequence[Window], first: int, step_s: float, need_s: float) -> float | None:
+    """Start of the first window after ``first`` that begins an unbroken healthy run lasting
+    ``need_s`` beyond its own window."""
+    # run_end[k]: start of the last window of the unbroken healthy run beginning at k.
+    run_end: list[float | None] = [None] * len(windows)
+    for k in range(len(windows) - 1, -1, -1):
+        if windows[k].healthy:
+            nxt = run_end[k + 1] if k + 1 < len(windows) else None
+            run_end[k] = nxt if nxt is not None else windows[k].start
+    for k in range(first + 1, len(windows)):
+        end = run_end[k]
+        if end is not None and end + step_s * 1e-3 >= windows[k].start + need_s:
+            return windows[k].start
+    return None
+
+
+def impact_and_recovery(windows: Sequence[Window], samples: Sequence[Sample], steady: SteadyState,
+                        t_inject: float | None, *, window_s: float, step_s: float,
+                        hold_s: float) -> tuple[Measure, Measure]:
+    """Impact start (the first bad request in the first unhealthy window after ``t_inject``)
+    and recovery point (the start of the first period after it that stays healthy for
+    ``hold_s``)."""
+    def window_measure(value: float | None, status: str) -> Measure:
+        return measure_s(value, step_s, "window_step", status)
+
+    if t_inject is None or not any(w.end > t_inject + _EPS for w in windows):
+        # No samples after the fault took effect: no evidence either way.
+        none = window_measure(None, MeasureStatus.NOT_MEASURED)
+        return none, none
+    first = next((i for i, w in enumerate(windows) if w.end > t_inject + _EPS and not w.healthy), None)
+    if first is None:
+        none = window_measure(None, MeasureStatus.NO_IMPACT)
+        return none, none
+    lo = max(windows[first].start, t_inject)
+    bad = _first_bad_at_or_after(samples, steady, lo, windows[first].end)
+    impact = window_measure(bad if bad is not None else lo, MeasureStatus.MEASURED)
+    point = _recovery_point(windows, first, step_s, max(0.0, hold_s - window_s))
+    if point is None:
+        return impact, window_measure(None, MeasureStatus.NOT_RECOVERED)
+    return impact, window_measure(point, MeasureStatus.MEASURED)
+
+
+def time_since(recovery: Measure, since: float | None, step_s: float) -> Measure:
+    """The recovery point minus ``since`` (t_inject, t_clear, the impact start): not measured
+    without a ``since``, the recovery's own status without a recovery point, and
+    ``recovered_before_clear`` when the recovery came first."""
+    if since is None:
+        return measure_s(None, step_s, "window_step", MeasureStatus.NOT_MEASURED)
+    if recovery.value is None or recovery.status != MeasureStatus.MEASURED:
+        return measure_s(None, step_s, "window_step", recovery.status)
+    if recovery.value < since:
+        return measure_s(None, step_s, "window_step", MeasureStatus.RECOVERED_BEFORE_CLEAR)
+    return measure_s(recovery.value - since, step_s, "window_step", MeasureStatus.MEASURED)
+
+
+def _interval(times: Sequence[float]) -> float | None:
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False) if b > a]
+    return round(statistics.median(gaps), 6) if gaps else None
+
+
+def _body(sample: MonitorSample) -> Mapping[str, Any]:
+    body = sample.detail.get("body")
+    return body if isinstance(body, Mapping) else {}
+
+
+def _alerts(sample: MonitorSample, key: str | None) -> set[str]:
+    alerts = _body(sample).get(key) if key else None
+    return {str(a) for a in alerts} if isinstance(alerts, list) else set()
+
+
+@dataclass(frozen=True)
+class Detection:
+    """When the stack's own monitoring first showed the problem, and how."""
+
+    measure: Measure
+    t: float | None
+    signal: str
+    monitor_interval: float | None
+
+
+def detection(monitor: Sequence[MonitorSample], t_inject: float | None, alerts_key: str | None) -> Detection:
+    """t_inject until the first poll that is not ready or shows a new alert (in the readiness
+    body's list the plugin declared, ``monitor.alerts``).
+
+    Alerts already raised in the last poll before t_inject do not count: they are not news.
+    """
+    polls = sorted(monitor, key=lambda m: m.t)
+    interval = _interval([m.t for m in polls])
+
+    def found(value: float | None, status: str, t: float | None = None, signal: str = "") -> Detection:
+        return Detection(measure_s(value, interval, "monitor_interval", status), t, signal, interval)
+
+    if t_inject is None or not polls:
+        return found(None, MeasureStatus.NOT_MEASURED)
+    before = [m for m in polls if m.t < t_inject]
+    standing = _alerts(before[-1], alerts_key) if before else set()
+    for poll in polls[len(before):]:
+        new_alerts = sorted(_alerts(poll, alerts_key) - standing)
+        if not poll.ready or new_alerts:
+            signals = [] if poll.ready else ["not ready"]
+            if new_alerts:
+                signals.append("alert: " + ", ".join(new_alerts))
+            return found(poll.t - t_inject, MeasureStatus.MEASURED, poll.t, "; ".join(signals))
+    return found(None, MeasureStatus.NOT_DETECTED)
+
+
+def backlog_drain(monitor: Sequence[MonitorSample], t_inject: float | None, t_from: float | None,
+                  interval: float | None, key: str | None) -> Measure:
+    """``t_from`` (the fault cleared) until the backlog the plugin declared
+    (``monitor.backlog``, a number in the readiness body) is back to its level before the
+    fault."""
+    series: list[tuple[float, float]] = []
+    for poll in monitor:
+        value = json_number(_body(poll).get(key)) if key else None
+        if value is not None:
+            series.append((poll.t, value))
+
+    def drained(value: float | None, status: str) -> Measure:
+        return measure_s(value, interval, "monitor_interval", status)
+
+    if not series or t_inject is None or t_from is None:
+        return drained(None, MeasureStatus.NOT_MEASURED)
+    series.sort()
+    floor = max((v for t, v in series if t < t_inject), default=0.0)
+    if not any(v > floor for t, v in series if t >= t_inject):
+        return drained(None, MeasureStatus.NO_IMPACT)
+    rose = False
+    for t, v in series:
+        if t < t_inject:
+            continue
+        rose = rose or v > floor
+        if rose and t >= t_from and v <= floor:
+            return drained(t - t_from, MeasureStatus.MEASURED)
+    return drained(None, MeasureStatus.NOT_RECOVERED)
+
+
+def _counts(samples: Iterable[Sample], source: str, delayed_over: float | None) -> ImpactCounts:
+    sent = ok = rejected = failed = delayed = 0
+    limit = float("inf") if delayed_over is None else delayed_over
+    for s in samples:  # one pass: a run holds hundreds of thousands of requests
+        sent += 1
+        if s.ok:
+            ok += 1
+            delayed += s.latency_s > limit
+        elif s.status is None:
+            failed += 1
+        else:
+            rejected += 1
+    return ImpactCounts(source=source, sent=sent, ok=ok, rejected=rejected, failed=failed, delayed=delayed)
+
+
+def _impact_counts(samples: Sequence[Sample], delayed_over: float | None) -> list[ImpactCounts]:
+    canary = _counts((s for s in samples if isinstance(s, CanarySample)), "canary", delayed_over)
+    load = _counts((s for s in samples if not isinstance(s, CanarySample)), "load", delayed_over)
+    total = ImpactCounts(source="total", sent=canary.sent + load.sent, ok=canary.ok + load.ok,
+                         rejected=canary.rejected + load.rejected, failed=canary.failed + load.failed,
+                         delayed=canary.delayed + load.delayed)
+    return [canary, load, total]
+
+
+def customer_impact(samples: Sequence[Sample], impact: Measure, recovery: Measure,
+                    delayed_over: float | None) -> CustomerImpact:
+    """Requests by outcome (rejected: answered with an error; failed: no answer; delayed: OK
+    but slower than ``delayed_over``) over the whole run and within the impact."""
+    during: list[Sample] = []
+    if impact.value is not None and impact.measured:
+        start = impact.value
+        until = recovery.value if recovery.value is not None and recovery.measured else float("inf")
+        during = [s for s in samples if start <= s.t < until]
+    return CustomerImpact(
+        whole_run=_impact_counts(samples, delayed_over),
+        during_impact=_impact_counts(during, delayed_over),
+        delayed_threshold_s=delayed_over,
+    )
+
+
+def error_budget(samples: Sequence[Sample], steady: SteadyState) -> ErrorBudget:
+    """How much of the run's error budget (1 - success_rate.min) the failures used."""
+    allowed = (1.0 - steady.success_rate_min) if steady.success_rate_min is not None else None
+    failures = sum(1 for s in samples if not s.ok)
+    if allowed is None or not samples or (allowed <= 0 and failures):
+        consumed = Measure(None, "ratio", None, "exact", MeasureStatus.NOT_MEASURED)
+    else:
+        consumed = Measure(0.0 if failures == 0 else failures / (allowed * len(samples)), "ratio", None, "exact")
+    return ErrorBudget(allowed_failure_ratio=allowed, requests=len(samples), failures=failures, consumed=consumed)
+
+
+def baseline(phases: Iterable[Phase], samples: Sequence[Sample], windows: Sequence[Window],
+             t_inject: float | None, last_t: float | None) -> Baseline | None:
+    """Steady-state figures of the ``baseline`` phase (else from the first sample), before
+    the first fault took effect."""
+    if not samples:
+        return None
+    start, end = samples[0].t, t_inject if t_inject is not None else (last_t or samples[-1].t)
+    for phase in phases:
+        if phase.name != "baseline":
+            continue
+        if phase.state == "begin":
+            start = phase.t
+        elif phase.state == "end" and (t_inject is None or phase.t <= t_inject):
+            end = phase.t
+    chunk = [s for s in samples if start <= s.t < end]
+    ok = sum(1 for s in chunk if s.ok)
+    inside = [w for w in windows if w.start >= start - _EPS and w.end <= end + _EPS]
+    span = end - start
+    return Baseline(
+        start=start,
+        end=end,
+        samples=len(chunk),
+        success_rate=(ok / len(chunk)) if chunk else None,
+        latency=latency_stats(s.latency_s for s in chunk),
+        throughput_rps=(ok / span) if span > 0 else None,
+        healthy_windows=sum(1 for w in inside if w.healthy),
+        windows=len(inside),
+        met_steady_state=all(w.healthy for w in inside) if inside else None,
+    )
+
+
+def completion_delay(delays: Sequence[tuple[float, float]], t_inject: float | None,
+                     t_clear: float | None) -> CompletionDelay:
+    """Completion delays (``(send time, delay)``, sorted by send time) of requests sent
+    before, during and after the faults (all of them "before" when no fault took effect)."""
+    times = [t for t, _ in delays]
+
+    def sent(lo: float | None, hi: float | None) -> list[float]:
+        start = 0 if lo is None else bisect_left(times, lo)
+        stop = len(times) if hi is None else bisect_left(times, hi)
+        return [d for _, d in delays[start:stop]]
+
+    if t_inject is None:
+        return CompletionDelay(latency_stats(sent(None, None)), latency_stats([]), latency_stats([]))
+    return CompletionDelay(
+        before=latency_stats(sent(None, t_inject)),
+        during=latency_stats(sent(t_inject, t_clear)),
+        after=latency_stats(sent(t_clear, None)) if t_clear is not None else latency_stats([]),
+    )
+
+
+def jobs(results: Iterable[JobRecord]) -> list[JobResult]:
+    """Each job that finished against its window and the margin left before its deadline."""
+    out = []
+    for r in results:
+        duration = r.finished_t - r.started_t if r.started_t is not None and r.finished_t is not None else None
+        margin = r.margin_s
+        if margin is None and r.deadline_t is not None and r.finished_t is not None:
+            margin = r.deadline_t - r.finished_t
+        out.append(JobResult(
+            job=r.job,
+            started_t=r.started_t,
+            finished_t=r.finished_t,
+            duration_s=duration,
+            window_s=r.window_s,
+            within_window=(duration <= r.window_s) if duration is not None and r.window_s is not None else None,
+            deadline_t=r.deadline_t,
+            deadline_name=r.deadline_name,
+            margin_s=margin,
+            ok=bool(r.ok),
+        ))
+    return out
+
+
+def integrity(checks: Sequence[Integrity]) -> IntegrityResult | None:
+    """The last integrity check of the run, or None when none was journalled."""
+    if not checks:
+        return None
+    last = checks[-1]
+    return IntegrityResult(
+        t=last.t,
+        acknowledged=last.acknowledged,
+        checked=dict(last.checked),
+        violations=[dict(v) for v in last.violations],
+    )
+
+
+def tools(header: RunHeader, records: Iterable[Tools]) -> dict[str, str]:
+    """What the header says, updated by the ``tools`` records the engine writes after stack up."""
+    found = dict(header.tools)
+    for record in records:
+        found.update(record.tools)
+    return found
