@@ -36,7 +36,7 @@ from faultlab.runtime.ledger import Ledger
 from faultlab.runtime.ports import free_ports
 from faultlab.runtime.postgres import PostgresServer
 from faultlab.runtime.supervisor import ServiceSpec, Supervisor
-from faultlab.runtime.waits import Deadline, HttpWait, TcpWait, wait_for
+from faultlab.runtime.waits import Deadline, HttpWait, TcpWait, WaitStrategy, wait_for
 
 __all__ = ["LocalStack", "bring_up", "interpolate", "proxy_client", "start_postgres", "STARTUP_BUDGET_S"]
 
@@ -114,13 +114,13 @@ def command_argv(command: list[str], values: dict[str, str]) -> list[str]:
     return argv
 
 
-def _ready_wait(stack: LocalStack, name: str) -> Any:
+def _ready_wait(stack: LocalStack, name: str) -> WaitStrategy | None:
     ready = stack.stack.services[name].ready
     if ready is None:
         return None
     if ready.http is not None:
         return HttpWait(stack.url(name, ready.http))
-    return TcpWait(LOOPBACK, stack.ports[name])
+    return TcpWait(stack.ports[name], host=LOOPBACK)
 
 
 def _startup_budget(stack: Stack) -> float:
