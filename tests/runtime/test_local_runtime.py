@@ -1,4 +1,5 @@
-"""The local runtime bringing small stacks up with real processes."""
+"""The local runtime bringing small stacks up with real processes: TCP readiness and each
+service's own readiness timeout."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from faultlab.errors import ReadinessTimeout
 from faultlab.loader import load_stack
 from faultlab.runtime.local import bring_up
 
@@ -20,6 +22,7 @@ TCP_SERVER = (
     "print('listening', flush=True); "
     "time.sleep(600)"
 )
+SILENT = "import time; print('starting, never listening', flush=True); time.sleep(600)"
 
 
 def _stack(tmp_path: Path, services: str) -> Path:
@@ -40,6 +43,28 @@ def test_tcp_readiness_brings_a_tcp_server_up(tmp_path: Path) -> None:
         assert local.supervisor["echo"].state == "running"
         socket.create_connection(("127.0.0.1", local.ports["echo"]), timeout=2).close()
         assert "listening" in local.supervisor["echo"].log_tail()
+
+
+def test_a_readiness_timeout_is_the_services_own_and_says_what_it_saw(tmp_path: Path) -> None:
+    stack = load_stack(_stack(tmp_path, f"""\
+        patient:
+          command: [python, -c, "{TCP_SERVER}", "${{port}}"]
+          port: auto
+          ready: {{tcp: true, timeout: 20s}}
+        silent:
+          command: [python, -c, "{SILENT}"]
+          port: auto
+          ready: {{tcp: true, timeout: 1500ms}}
+    """))
+    started = time.monotonic()
+    with pytest.raises(ReadinessTimeout) as caught, bring_up(stack, tmp_path / "run"):
+        pass
+    waited = time.monotonic() - started
+    message = str(caught.value)
+    assert waited < 1.5 + 6.0, f"waited {waited:.1f} s for a 1.5 s readiness timeout"
+    assert "service 'silent'" in message and "within 1.5 s" in message, message
+    assert "ConnectionRefusedError" in message, message  # what was last observed
+    assert "starting, never listening" in caught.value.evidence
 
 
 def test_after_start_up_the_restart_policy_still_restarts_a_crashed_service(tmp_path: Path) -> None:

@@ -12,8 +12,9 @@ parts and yields a :class:`LocalStack` describing where everything is:
 - each ``command`` service as a supervised subprocess in its own process group, with the
   stack's restart policy and its output in ``<run_dir>/services/<name>.log``.
 
-Services start in the order the stack file lists them, each ready before the next starts,
-under one deadline shared by every readiness wait. Every process and data directory is
+Services start in the order the stack file lists them, each ready before the next starts.
+Each readiness wait has the service's own ``ready.timeout``, counted from its start (a
+built-in PostgreSQL service has its server's own start timeout). Every process and data directory is
 written to the run's clean-up ledger before it exists, and teardown always runs: on
 leaving the context, on an exception, on Ctrl-C.
 """
@@ -38,11 +39,9 @@ from faultlab.runtime.postgres import PostgresServer
 from faultlab.runtime.supervisor import ServiceSpec, Supervisor
 from faultlab.runtime.waits import Deadline, HttpWait, TcpWait, WaitStrategy, wait_for
 
-__all__ = ["LocalStack", "bring_up", "interpolate", "proxy_client", "start_postgres", "STARTUP_BUDGET_S"]
+__all__ = ["LocalStack", "bring_up", "interpolate", "proxy_client", "start_postgres"]
 
 LOOPBACK = "127.0.0.1"
-#: Time allowed to PostgreSQL on top of the services' own readiness timeouts.
-STARTUP_BUDGET_S = 30.0
 
 
 @dataclass
@@ -123,11 +122,6 @@ def _ready_wait(stack: LocalStack, name: str) -> WaitStrategy | None:
     return TcpWait(stack.ports[name], host=LOOPBACK)
 
 
-def _startup_budget(stack: Stack) -> float:
-    waits = [s.ready.timeout for s in stack.services.values() if s.ready is not None]
-    return STARTUP_BUDGET_S + sum(waits)
-
-
 def _start_postgres(local: LocalStack, name: str) -> None:
     spec = local.stack.services[name].postgres
     assert spec is not None
@@ -162,7 +156,7 @@ def start_postgres(local: LocalStack, name: str) -> None:
         )
 
 
-def _start_service(local: LocalStack, name: str, deadline: Deadline) -> None:
+def _start_service(local: LocalStack, name: str) -> None:
     service = local.stack.services[name]
     assert service.command is not None and local.supervisor is not None
     values = local.values(local.ports.get(name))
@@ -179,13 +173,16 @@ def _start_service(local: LocalStack, name: str, deadline: Deadline) -> None:
     strategy = _ready_wait(local, name)
     if strategy is None:
         return
+    assert service.ready is not None
+    deadline = Deadline(service.ready.timeout)
 
     def exited() -> str | None:
         if running.state == "exited":
             return f"process exited with code {running.exit_code}"
         return None
 
-    wait_for(strategy, deadline, what=f"service {name!r} ready", evidence=running.log_tail, give_up=exited)
+    wait_for(strategy, deadline, what=f"service {name!r} ready ({strategy})", evidence=running.log_tail,
+             give_up=exited)
 
 
 def _create_proxies(local: LocalStack) -> None:
@@ -238,12 +235,11 @@ def bring_up(
     local = LocalStack(stack, run_dir, proxy_server.url, ports, link_ports, supervisor=supervisor, ledger=ledger)
     try:
         _create_proxies(local)
-        deadline = Deadline(_startup_budget(stack))
         for name, service in stack.services.items():
             if service.postgres is not None:
                 _start_postgres(local, name)
             elif service.command is not None:
-                _start_service(local, name, deadline)
+                _start_service(local, name)
             else:
                 raise ServiceFailed(
                     f"service {name!r} has only an image; the local runtime runs commands "
