@@ -1,5 +1,5 @@
-"""The local runtime bringing small stacks up with real processes: TCP readiness and each
-service's own readiness timeout."""
+"""The local runtime bringing small stacks up with real processes: TCP readiness, each
+service's own readiness timeout, and a service that crashes while it starts."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from faultlab.errors import ReadinessTimeout
+from faultlab.errors import ReadinessTimeout, ServiceFailed
 from faultlab.loader import load_stack
 from faultlab.runtime.local import bring_up
 
@@ -23,6 +23,7 @@ TCP_SERVER = (
     "time.sleep(600)"
 )
 SILENT = "import time; print('starting, never listening', flush=True); time.sleep(600)"
+CRASH = "import sys; print('boom: cannot read my configuration', flush=True); sys.exit(3)"
 
 
 def _stack(tmp_path: Path, services: str) -> Path:
@@ -65,6 +66,27 @@ def test_a_readiness_timeout_is_the_services_own_and_says_what_it_saw(tmp_path: 
     assert "service 'silent'" in message and "within 1.5 s" in message, message
     assert "ConnectionRefusedError" in message, message  # what was last observed
     assert "starting, never listening" in caught.value.evidence
+
+
+def test_a_service_crashing_at_start_fails_the_bring_up_at_its_first_exit(tmp_path: Path) -> None:
+    stack = load_stack(_stack(tmp_path, f"""\
+        crasher:
+          command: [python, -c, "{CRASH}"]
+          port: auto
+          ready: {{tcp: true, timeout: 30s}}
+          restart: always
+    """))
+    events: list[dict] = []
+    started = time.monotonic()
+    with (pytest.raises(ServiceFailed) as caught,
+          bring_up(stack, tmp_path / "run", observers=(lambda **event: events.append(event),))):
+        pass
+    waited = time.monotonic() - started
+    assert waited < 10.0, f"took {waited:.1f} s to give up on a service that exits at once"
+    assert "service 'crasher'" in str(caught.value) and "code 3" in str(caught.value), str(caught.value)
+    assert "boom: cannot read my configuration" in caught.value.evidence
+    starts = [e for e in events if e["kind"] in ("started", "restarted")]
+    assert len(starts) == 1, f"restarted while starting up: {[e['kind'] for e in events]}"
 
 
 def test_after_start_up_the_restart_policy_still_restarts_a_crashed_service(tmp_path: Path) -> None:

@@ -13,6 +13,9 @@ parts and yields a :class:`LocalStack` describing where everything is:
   stack's restart policy and its output in ``<run_dir>/services/<name>.log``.
 
 Services start in the order the stack file lists them, each ready before the next starts.
+A service's restart policy applies once it is ready: a service whose process exits before
+it became ready fails the bring-up at that first exit, with its log tail as evidence,
+rather than being restarted until its readiness timeout runs out.
 Each readiness wait has the service's own ``ready.timeout``, counted from its start (a
 built-in PostgreSQL service has its server's own start timeout). Every process and data directory is
 written to the run's clean-up ledger before it exists, and teardown always runs: on
@@ -168,21 +171,23 @@ def _start_service(local: LocalStack, name: str) -> None:
         env=env,
         cwd=str(local.run_dir),
         restart=service.restart,
+        restart_before_ready=service.ready is None,
     )
     running = local.supervisor.start(spec)
     strategy = _ready_wait(local, name)
-    if strategy is None:
+    if strategy is None or service.ready is None:
         return
-    assert service.ready is not None
-    deadline = Deadline(service.ready.timeout)
 
     def exited() -> str | None:
         if running.state == "exited":
-            return f"process exited with code {running.exit_code}"
+            return f"process exited with code {running.exit_code} before it became ready"
         return None
 
-    wait_for(strategy, deadline, what=f"service {name!r} ready ({strategy})", evidence=running.log_tail,
-             give_up=exited)
+    wait_for(strategy, Deadline(service.ready.timeout), what=f"service {name!r} ready ({strategy})",
+             evidence=running.log_tail, give_up=exited)
+    if not running.mark_ready():
+        raise ServiceFailed(f"service {name!r} exited with code {running.exit_code} as it became ready",
+                            evidence=running.log_tail())
 
 
 def _create_proxies(local: LocalStack) -> None:
