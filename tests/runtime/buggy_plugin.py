@@ -1,0 +1,9 @@
+"""A drill plugin with a bug: building its canary raises, an unexpected error in mid-run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def canary(stack: Any) -> Any:
+    raise ZeroDivisionError("the plugin divided by zero")
