@@ -169,6 +169,42 @@ def test_db_connection_exhaustion_takes_every_free_connection(running):
     _apply(running, "db_connection_exhaustion", "db", refused, lambda: _connect(local, user=user).close())
 
 
+def test_db_connection_exhaustion_also_takes_the_slot_of_a_session_on_its_way_out(running):
+    """A session closed just before the fault (the previous test's, in a full run) keeps
+    its slot until its backend has exited, which takes a moment longer under load. Here
+    that backend is held (SIGSTOP) and let go the moment the fault says it took effect:
+    the fault must take the slot it gives back before it counts as injected."""
+    import os
+    import signal
+
+    local = running[0]
+    user = local.stack.services["db"].postgres.user
+    leaving = _connect(local, user=user)
+    backend = psutil.Process(leaving.info.backend_pid)
+    os.kill(backend.pid, signal.SIGSTOP)
+    try:
+        leaving.close()
+        fault = fault_kinds.get("db_connection_exhaustion")()
+        ctx = _context(running, "test-exhaustion-leaving")
+        params = fault.validate_params({})
+
+        def took_effect() -> None:
+            os.kill(backend.pid, signal.SIGCONT)
+            backend.wait(timeout=10)
+
+        ctx.mark_active = took_effect
+        try:
+            fault.inject(ctx, "db", params)
+            with pytest.raises(psycopg.OperationalError, match="connection slots are reserved|too many clients"):
+                _connect(local, user=user).close()
+        finally:
+            fault.revert(ctx, "db", params)
+    finally:
+        if backend.is_running():
+            os.kill(backend.pid, signal.SIGCONT)
+    _connect(local, user=user).close()
+
+
 def test_db_restart_brings_a_new_postmaster_that_answers(running):
     local = running[0]
     before = local.postgres["db"].postmaster_pid
