@@ -105,3 +105,29 @@ def test_after_start_up_the_restart_policy_still_restarts_a_crashed_service(tmp_
         while time.monotonic() < deadline and (service.pid in (None, first) or service.state != "running"):
             time.sleep(0.05)
         assert service.pid not in (None, first) and service.restart_count == 1, service
+
+
+def test_two_runs_with_the_same_id_each_get_their_own_postgres_data(tmp_path: Path) -> None:
+    """Test sessions on one machine give their runs the same fixed id (``fault-kinds``): one
+    run's PostgreSQL must not find, lock or remove the other's data directory."""
+    import psycopg
+
+    from faultlab.runtime.ledger import Ledger
+
+    stack = load_stack(_stack(tmp_path, """\
+        db:
+          postgres: {database: app, user: app}
+    """))
+    first_ledger = Ledger("same-id", state_dir=tmp_path / "state-1")
+    second_ledger = Ledger("same-id", state_dir=tmp_path / "state-2")
+    try:
+        with bring_up(stack, tmp_path / "run-1", ledger=first_ledger) as first:
+            with bring_up(stack, tmp_path / "run-2", ledger=second_ledger) as second:
+                assert first.data_root != second.data_root
+                for local in (first, second):
+                    psycopg.connect(local.dsn("db", user="app"), connect_timeout=5).close()
+            assert first.data_root is not None and first.data_root.exists()
+            psycopg.connect(first.dsn("db", user="app"), connect_timeout=5).close()
+    finally:
+        first_ledger.close()
+        second_ledger.close()

@@ -6,9 +6,10 @@ parts and yields a :class:`LocalStack` describing where everything is:
 - one fault-proxy server (:class:`faultlab.proxy.ProxyServer`, in this process) with one
   proxy per link, created through the Toxiproxy HTTP API like any client would;
 - each built-in ``postgres`` service as a :class:`~faultlab.runtime.postgres.PostgresServer`
-  in a fresh data directory ``<tmp>/faultlab-pgdata-<run id>/<service>`` on a free port
-  (not inside the run directory: PostgreSQL runs as an unprivileged user when faultlab runs
-  as root, and it must reach its data wherever the reports go);
+  in a fresh data directory ``<tmp>/faultlab-pgdata-<run id>-<random>/<service>`` on a free
+  port (not inside the run directory: PostgreSQL runs as an unprivileged user when faultlab
+  runs as root, and it must reach its data wherever the reports go; the random part keeps
+  two runs given the same id, such as two test sessions on one machine, apart);
 - each ``command`` service as a supervised subprocess in its own process group, with the
   stack's restart policy and its output in ``<run_dir>/services/<name>.log``.
 
@@ -129,10 +130,12 @@ def _start_postgres(local: LocalStack, name: str) -> None:
     spec = local.stack.services[name].postgres
     assert spec is not None
     if local.data_root is None:
-        run_id = local.ledger.run_id if local.ledger is not None else uuid.uuid4().hex[:8]
-        local.data_root = Path(tempfile.gettempdir()) / f"faultlab-pgdata-{run_id}"
+        run_id = local.ledger.run_id if local.ledger is not None else "run"
+        data_root = Path(tempfile.gettempdir()) / f"faultlab-pgdata-{run_id}-{uuid.uuid4().hex[:8]}"
         if local.ledger is not None:
-            local.ledger.data_dir(local.data_root)
+            local.ledger.data_dir(data_root)
+        data_root.mkdir()  # never an existing one: it would be another run's
+        local.data_root = data_root
     data_dir = local.data_root / name
     server = PostgresServer(
         data_dir, port=local.ports[name], settings={"max_connections": spec.max_connections}
