@@ -20,7 +20,9 @@ are translated at the adapter that called them, with ``raise ... from exc`` and 
 from __future__ import annotations
 
 import enum
+import traceback
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = [
     "ExitCode",
@@ -34,6 +36,7 @@ __all__ = [
     "Interrupted",
     "CleanupError",
     "exit_code_for",
+    "save_traceback",
 ]
 
 
@@ -131,3 +134,15 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     if isinstance(exc, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
     return ExitCode.INFRASTRUCTURE
+
+
+def save_traceback(exc: BaseException, path: Path) -> str:
+    """Write the full traceback of an unexpected ``exc`` to ``path`` and say where it went.
+
+    The user is told what failed in one line; the traceback is for whoever fixes it.
+    """
+    try:
+        path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+    except OSError as write_error:
+        return f"its traceback could not be written to {path}: {write_error}"
+    return f"traceback in {path}"

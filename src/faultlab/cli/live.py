@@ -45,13 +45,14 @@ class PlainProgress:
         elif event == "run" and kw.get("state") == "begin":
             self._line(f"run {kw['run_id']}: {kw['scenario'].id} {kw['scenario'].title}")
         elif event == "run":
-            self._line(f"run ended: {kw.get('status')}{': ' + kw['reason'] if kw.get('reason') else ''}")
+            self._line(_run_ended(kw.get("status"), kw.get("reason")))
         elif event == "phase":
             if kw.get("name") == "load":
                 self.t_load, self.duration = kw.get("t"), kw.get("duration")
             self._line(f"  {kw.get('name')} {kw.get('state')}")
         elif event == "fault":
-            self._line(f"  fault {kw.get('fault_id')} {kw.get('kind')} on {kw.get('target') or 'stack'}: {kw.get('state')}")
+            target = kw.get("target") or "stack"
+            self._line(f"  fault {kw.get('fault_id')} {kw.get('kind')} on {target}: {kw.get('state')}")
         elif event == "decision":
             self._line(f"  decision: {kw.get('what')} ({kw.get('why')})")
         elif event == "sample":
@@ -63,6 +64,14 @@ class PlainProgress:
                 t = kw["sample"].t_send - (self.t_load or 0.0)
                 total = f"/{self.duration:g}" if self.duration else ""
                 self._line(f"  t={t:5.1f}{total} s  success {_pct(rate)}  p99 {_ms(p99)}")
+
+
+def _run_ended(status: str | None, reason: str | None) -> str:
+    """A failed or interrupted run raised its error, and the command prints that once: the
+    line names the status only. An abort is a result, so its reason is shown here."""
+    if status in ("failed", "interrupted") or not reason:
+        return f"run ended: {status}"
+    return f"run ended: {status}: {reason}"
 
 
 def _pct(value: float | None) -> str:
@@ -99,7 +108,7 @@ class RichProgress(PlainProgress):
             if kw.get("state") == "active":
                 self.active[kw["fault_id"]] = f"{kw.get('kind')} on {kw.get('target') or 'stack'}"
             else:
-                self.active.pop(kw.get("fault_id"), None)
+                self.active.pop(str(kw.get("fault_id")), None)
         if event == "sample":
             self.stats.add(kw["sample"])
             self.t_now = kw["sample"].t_send

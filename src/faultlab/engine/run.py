@@ -38,7 +38,7 @@ from faultlab import __version__
 from faultlab.engine.clock import MonotonicClock
 from faultlab.engine.context import FaultContext, Jobs
 from faultlab.engine.scheduler import Scheduler, TimelineItem
-from faultlab.errors import FaultlabError, InfrastructureError, Interrupted
+from faultlab.errors import FaultlabError, InfrastructureError, Interrupted, save_traceback
 from faultlab.journal import (
     REQUESTS_FILE,
     Cleanup,
@@ -60,6 +60,9 @@ log = logging.getLogger(__name__)
 
 PROBE_INTERVAL_S = 0.1
 """The monitor polls at 10 Hz: detection times have this resolution."""
+
+HARNESS_ERROR_FILE = "harness-error.txt"
+"""Where in the run directory an unexpected error's traceback is written."""
 
 
 @dataclass(frozen=True)
@@ -331,7 +334,8 @@ def run_scenario(
     journal = JournalWriter.open(run_dir, header, origin=origin, clock=clock)
     ledger = Ledger(run_id, state_dir=state_dir)
     health = RollingHealth()
-    status, reason, error = "failed", "", None
+    status, reason = "failed", ""
+    error: BaseException | None = None
     faults: _Faults | None = None
     hub(event="run", state="begin", run_id=run_id, run_dir=run_dir, scenario=scenario)
     try:
@@ -347,8 +351,8 @@ def run_scenario(
     except FaultlabError as exc:
         status, reason, error = "failed", f"{type(exc).__name__}: {exc}", exc
     except Exception as exc:  # noqa: BLE001 - journalled, then re-raised as infrastructure trouble
-        status, reason, error = "failed", f"{type(exc).__name__}: {exc}", exc
-        log.exception("run failed")
+        where = save_traceback(exc, run_dir / HARNESS_ERROR_FILE)
+        status, reason, error = "failed", f"unexpected {type(exc).__name__}: {exc} ({where})", exc
     finally:
         if faults is not None:
             failed = faults.revert_all()

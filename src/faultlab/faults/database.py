@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -46,10 +47,8 @@ def _freeze(ctx: Any, target: str) -> None:
             continue
         frozen.append((pid, ctx.ledger.stopped_process(pid, start_time) if ctx.ledger is not None else None))
     for pid, _ in frozen:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGSTOP)
-        except ProcessLookupError:
-            pass
     _wait_stopped([pid for pid, _ in frozen])
     ctx.mark_active()
 
@@ -71,10 +70,8 @@ def _wait_stopped(pids: list[int], timeout_s: float = 0.2) -> None:
 def _thaw(ctx: Any) -> None:
     frozen = ctx.state.pop("frozen", [])
     for pid, entry in reversed(frozen):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
         if entry is not None and ctx.ledger is not None:
             ctx.ledger.forget(entry)
 
@@ -132,7 +129,7 @@ class DbStallParams(FaultParams):
     )
 
     @model_validator(mode="after")
-    def _tables_only_for_lock(self) -> "DbStallParams":
+    def _tables_only_for_lock(self) -> DbStallParams:
         if self.mode == "lock" and not self.tables:
             raise ValueError("mode lock needs `tables`: the tables to hold an exclusive lock on")
         if self.mode != "lock" and self.tables is not None:
@@ -237,7 +234,15 @@ class DbConnectionExhaustionParams(FaultParams):
 
 
 class DbConnectionExhaustion(FaultKind):
-    """Take the database's free connections with another client."""
+    """Take the database's free connections with another client.
+
+    The client connects as the stack's own user until the server refuses it for want of a
+    slot (with ``leave_free``, until that many slots are left), so slots reserved for
+    superusers stay free, as they would for a real runaway client. A session someone
+    closed a moment ago keeps its slot until its backend has exited: the fault keeps
+    taking slots until none has come free for ``settle_s`` before it returns, and goes on
+    taking any slot given back every ``regrab_s`` for as long as it is active.
+    """
 
     name: ClassVar[str] = "db_connection_exhaustion"
     summary: ClassVar[str] = "take every free database connection (or all but leave_free)"
@@ -246,49 +251,80 @@ class DbConnectionExhaustion(FaultKind):
 
     #: How often the greedy client looks for connections someone else gave back.
     regrab_s: ClassVar[float] = 0.1
+    #: How long no slot may come free before the fault counts as injected.
+    settle_s: ClassVar[float] = 0.25
+    #: How long inject waits at most for slots to stop coming free.
+    settle_limit_s: ClassVar[float] = 5.0
 
     def inject(self, ctx: Any, target: str, params: Any) -> None:
         held: list[Any] = []
         ctx.state["connections"] = held
         self._grab(ctx, target, params.leave_free, held)
         ctx.mark_active()
+        limit = time.monotonic() + self.settle_limit_s
+        while time.monotonic() < limit:
+            time.sleep(self.settle_s)
+            try:
+                if not self._grab(ctx, target, params.leave_free, held):
+                    break
+            except FaultError:
+                break  # the background grabber below keeps trying
 
         def keep_grabbing(stop: Any) -> None:
             while not stop.wait(self.regrab_s):
-                try:
+                with contextlib.suppress(FaultError):  # the server is busy or down: next round
                     self._grab(ctx, target, params.leave_free, held, stop)
-                except FaultError:
-                    pass  # the server is busy or down; try again on the next round
 
         start_background(ctx, "faultlab-conn-grabber", keep_grabbing)
 
     @staticmethod
-    def _grab(ctx: Any, target: str, leave_free: int, held: list[Any], stop: Any = None) -> None:
-        """Open connections as the stack's own user until only ``leave_free`` slots are left
-        (a slot reserved for superusers is not one the application could use)."""
+    def _grab(ctx: Any, target: str, leave_free: int, held: list[Any], stop: Any = None) -> int:
+        """Open connections as the stack's own user until the server refuses one for want of
+        a slot (or, with ``leave_free``, until only that many are left); how many it opened.
+        Raises :class:`FaultError` when the server refuses for another reason."""
         import psycopg
 
         spec = ctx.stack.stack.services[target].postgres
-        with _connect(ctx.stack.dsn(target), autocommit=True) as admin:
-            limit, reserved, used = admin.execute(
-                "SELECT current_setting('max_connections')::int, "
-                "current_setting('superuser_reserved_connections')::int, "
-                "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
-            ).fetchone()
-        wanted = limit - reserved - (used - 1) - leave_free  # minus 1: the admin session just closed
+        wanted = _MAX_CONNECTIONS if leave_free == 0 else _free_slots(ctx.stack.dsn(target)) - leave_free
         dsn = ctx.stack.dsn(target, user=spec.user)
-        for _ in range(max(0, wanted)):
-            if stop is not None and stop.is_set():
-                return
+        taken = 0
+        while taken < wanted and not (stop is not None and stop.is_set()):
             try:
                 held.append(psycopg.connect(dsn, connect_timeout=5, autocommit=True))
-            except psycopg.OperationalError:
-                return  # no slot left: exhausted
+            except psycopg.OperationalError as exc:
+                if _out_of_slots(exc):
+                    break
+                raise FaultError(f"cannot connect to the database: {exc}".strip()) from exc
+            taken += 1
+        return taken
 
     def revert(self, ctx: Any, target: str, params: Any) -> None:
         stop_background(ctx)
         for conn in ctx.state.pop("connections", []):
-            try:
+            with contextlib.suppress(Exception):
                 conn.close()
-            except Exception:
-                pass
+
+
+#: More connections than any server takes (``max_connections`` is at most 10000 here).
+_MAX_CONNECTIONS = 10_001
+
+
+def _out_of_slots(exc: Exception) -> bool:
+    """Whether PostgreSQL refused a connection for want of a free slot (SQLSTATE 53300,
+    which libpq reports only in the message)."""
+    message = str(exc)
+    return "too many clients" in message or "remaining connection slots are reserved" in message
+
+
+def _free_slots(admin_dsn: str) -> int:
+    """Slots an ordinary role could still take: ``max_connections`` less the reserved ones
+    and every other client's, not counting this query's own session."""
+    with _connect(admin_dsn, autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT current_setting('max_connections')::int"
+            " - current_setting('superuser_reserved_connections')::int"
+            " - coalesce(current_setting('reserved_connections', true)::int, 0)"
+            " - (SELECT count(*) FROM pg_stat_activity"
+            "    WHERE backend_type = 'client backend' AND pid <> pg_backend_pid())"
+        ).fetchone()
+    return int(row[0])

@@ -6,14 +6,19 @@ parts and yields a :class:`LocalStack` describing where everything is:
 - one fault-proxy server (:class:`faultlab.proxy.ProxyServer`, in this process) with one
   proxy per link, created through the Toxiproxy HTTP API like any client would;
 - each built-in ``postgres`` service as a :class:`~faultlab.runtime.postgres.PostgresServer`
-  in a fresh data directory ``<tmp>/faultlab-pgdata-<run id>/<service>`` on a free port
-  (not inside the run directory: PostgreSQL runs as an unprivileged user when faultlab runs
-  as root, and it must reach its data wherever the reports go);
+  in a fresh data directory ``<tmp>/faultlab-pgdata-<run id>-<random>/<service>`` on a free
+  port (not inside the run directory: PostgreSQL runs as an unprivileged user when faultlab
+  runs as root, and it must reach its data wherever the reports go; the random part keeps
+  two runs given the same id, such as two test sessions on one machine, apart);
 - each ``command`` service as a supervised subprocess in its own process group, with the
   stack's restart policy and its output in ``<run_dir>/services/<name>.log``.
 
-Services start in the order the stack file lists them, each ready before the next starts,
-under one deadline shared by every readiness wait. Every process and data directory is
+Services start in the order the stack file lists them, each ready before the next starts.
+A service's restart policy applies once it is ready: a service whose process exits before
+it became ready fails the bring-up at that first exit, with its log tail as evidence,
+rather than being restarted until its readiness timeout runs out.
+Each readiness wait has the service's own ``ready.timeout``, counted from its start (a
+built-in PostgreSQL service has its server's own start timeout). Every process and data directory is
 written to the run's clean-up ledger before it exists, and teardown always runs: on
 leaving the context, on an exception, on Ctrl-C.
 """
@@ -36,13 +41,11 @@ from faultlab.runtime.ledger import Ledger
 from faultlab.runtime.ports import free_ports
 from faultlab.runtime.postgres import PostgresServer
 from faultlab.runtime.supervisor import ServiceSpec, Supervisor
-from faultlab.runtime.waits import Deadline, HttpWait, TcpWait, wait_for
+from faultlab.runtime.waits import Deadline, HttpWait, TcpWait, WaitStrategy, wait_for
 
-__all__ = ["LocalStack", "bring_up", "interpolate", "proxy_client", "start_postgres", "STARTUP_BUDGET_S"]
+__all__ = ["LocalStack", "bring_up", "interpolate", "proxy_client", "start_postgres"]
 
 LOOPBACK = "127.0.0.1"
-#: Time allowed to PostgreSQL on top of the services' own readiness timeouts.
-STARTUP_BUDGET_S = 30.0
 
 
 @dataclass
@@ -116,28 +119,25 @@ def command_argv(command: list[str], values: dict[str, str]) -> list[str]:
     return argv
 
 
-def _ready_wait(stack: LocalStack, name: str) -> Any:
+def _ready_wait(stack: LocalStack, name: str) -> WaitStrategy | None:
     ready = stack.stack.services[name].ready
     if ready is None:
         return None
     if ready.http is not None:
         return HttpWait(stack.url(name, ready.http))
-    return TcpWait(LOOPBACK, stack.ports[name])
-
-
-def _startup_budget(stack: Stack) -> float:
-    waits = [s.ready.timeout for s in stack.services.values() if s.ready is not None]
-    return STARTUP_BUDGET_S + sum(waits)
+    return TcpWait(stack.ports[name], host=LOOPBACK)
 
 
 def _start_postgres(local: LocalStack, name: str) -> None:
     spec = local.stack.services[name].postgres
     assert spec is not None
     if local.data_root is None:
-        run_id = local.ledger.run_id if local.ledger is not None else uuid.uuid4().hex[:8]
-        local.data_root = Path(tempfile.gettempdir()) / f"faultlab-pgdata-{run_id}"
+        run_id = local.ledger.run_id if local.ledger is not None else "run"
+        data_root = Path(tempfile.gettempdir()) / f"faultlab-pgdata-{run_id}-{uuid.uuid4().hex[:8]}"
         if local.ledger is not None:
-            local.ledger.data_dir(local.data_root)
+            local.ledger.data_dir(data_root)
+        data_root.mkdir()  # never an existing one: it would be another run's
+        local.data_root = data_root
     data_dir = local.data_root / name
     server = PostgresServer(
         data_dir, port=local.ports[name], settings={"max_connections": spec.max_connections}
@@ -164,7 +164,7 @@ def start_postgres(local: LocalStack, name: str) -> None:
         )
 
 
-def _start_service(local: LocalStack, name: str, deadline: Deadline) -> None:
+def _start_service(local: LocalStack, name: str) -> None:
     service = local.stack.services[name]
     assert service.command is not None and local.supervisor is not None
     values = local.values(local.ports.get(name))
@@ -176,18 +176,23 @@ def _start_service(local: LocalStack, name: str, deadline: Deadline) -> None:
         env=env,
         cwd=str(local.run_dir),
         restart=service.restart,
+        restart_before_ready=service.ready is None,
     )
     running = local.supervisor.start(spec)
     strategy = _ready_wait(local, name)
-    if strategy is None:
+    if strategy is None or service.ready is None:
         return
 
     def exited() -> str | None:
         if running.state == "exited":
-            return f"process exited with code {running.exit_code}"
+            return f"process exited with code {running.exit_code} before it became ready"
         return None
 
-    wait_for(strategy, deadline, what=f"service {name!r} ready", evidence=running.log_tail, give_up=exited)
+    wait_for(strategy, Deadline(service.ready.timeout), what=f"service {name!r} ready ({strategy})",
+             evidence=running.log_tail, give_up=exited)
+    if not running.mark_ready():
+        raise ServiceFailed(f"service {name!r} exited with code {running.exit_code} as it became ready",
+                            evidence=running.log_tail())
 
 
 def _create_proxies(local: LocalStack) -> None:
@@ -240,12 +245,11 @@ def bring_up(
     local = LocalStack(stack, run_dir, proxy_server.url, ports, link_ports, supervisor=supervisor, ledger=ledger)
     try:
         _create_proxies(local)
-        deadline = Deadline(_startup_budget(stack))
         for name, service in stack.services.items():
             if service.postgres is not None:
                 _start_postgres(local, name)
             elif service.command is not None:
-                _start_service(local, name, deadline)
+                _start_service(local, name)
             else:
                 raise ServiceFailed(
                     f"service {name!r} has only an image; the local runtime runs commands "

@@ -6,8 +6,10 @@ signal reaches the service and every child it started. Output (stdout and stderr
 its policy says (``no``, ``on-failure``, ``always``, ``unless-stopped``) with docker's
 backoff: 100 ms doubling up to a ceiling, reset once a start has stayed up for a while.
 A ``kill`` is a crash as far as the policy is concerned; ``stop`` is the operator's and is
-never followed by a restart. A paused (SIGSTOPped) group is always continued before it is
-terminated.
+never followed by a restart. A spec with ``restart_before_ready=False`` is not restarted
+when its process exits before :meth:`Service.mark_ready`: a service that cannot start
+fails its start-up at the first exit instead of running a crash loop. A paused
+(SIGSTOPped) group is always continued before it is terminated.
 
 Observers are called as ``observer(kind=..., service=..., **details)`` with keyword
 arguments only, so adding a detail never breaks one; an observer's exception is logged.
@@ -38,7 +40,7 @@ log = logging.getLogger(__name__)
 Observer = Callable[..., None]
 
 
-class RestartPolicy(str, enum.Enum):
+class RestartPolicy(enum.StrEnum):
     """Docker's restart policies. ``unless-stopped`` behaves as ``always`` within one run."""
 
     NO = "no"
@@ -57,7 +59,8 @@ class RestartPolicy(str, enum.Enum):
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """How to run one service. ``max_restarts`` (None = unlimited) bounds restarts."""
+    """How to run one service. ``max_restarts`` (None = unlimited) bounds restarts;
+    ``restart_before_ready=False`` holds the policy back until :meth:`Service.mark_ready`."""
 
     name: str
     command: Sequence[str]
@@ -65,6 +68,7 @@ class ServiceSpec:
     cwd: str | os.PathLike[str] | None = None
     restart: RestartPolicy | str = RestartPolicy.NO
     max_restarts: int | None = None
+    restart_before_ready: bool = True
     backoff_initial_s: float = 0.1
     backoff_max_s: float = 10.0
     backoff_reset_after_s: float = 10.0
@@ -161,6 +165,7 @@ class Service:
         self.start_time: float | None = None
         self._started_mono = 0.0
         self._consecutive_failures = 0
+        self._ready = False
         self._monitor: threading.Thread | None = None
         self._started = threading.Event()
 
@@ -188,7 +193,7 @@ class Service:
         """The last exit code (negative: killed by that signal), None if never exited."""
         return self.exit_codes[-1] if self.exit_codes else None
 
-    def _spawn(self) -> None:
+    def _spawn(self) -> subprocess.Popen[bytes]:
         env = dict(os.environ) if self.spec.inherit_env else {}
         env.update(self.spec.env or {})
         env.update(self._env_label)
@@ -220,11 +225,12 @@ class Service:
             self._ledger.update(self._ledger_entry, pgid=proc.pid, start_time=self.start_time)
         self._started_mono = time.monotonic()
         self._state = "running"
+        return proc
 
     def _start(self, kind: str = "started", **details: Any) -> None:
         with self._lock:
-            self._spawn()
-        self._notify(kind=kind, service=self.name, pid=self._proc.pid, restart_count=self.restart_count,
+            proc = self._spawn()
+        self._notify(kind=kind, service=self.name, pid=proc.pid, restart_count=self.restart_count,
                      start_time=self.start_time, **details)
         self._monitor = threading.Thread(target=self._supervise, name=f"faultlab-supervise-{self.name}", daemon=True)
         self._monitor.start()
@@ -241,9 +247,16 @@ class Service:
             with self._lock:
                 self.exit_codes.append(code)
                 stopping = self._stopping
+                before_ready = not self._ready and not self.spec.restart_before_ready
+                if before_ready and not stopping:
+                    self._state = "exited"
             self._notify(kind="exited", service=self.name, pid=proc.pid, exit_code=code, ran_s=ran_s,
                          by_operator=stopping)
             if stopping:
+                return
+            if before_ready:
+                self._notify(kind="gave_up", service=self.name, restart_count=self.restart_count, exit_code=code,
+                             reason="exited before it became ready")
                 return
             policy = self.spec.policy
             if not policy.wants_restart(code):
@@ -270,13 +283,22 @@ class Service:
                     return
                 self.restart_count += 1
                 try:
-                    self._spawn()
+                    spawned = self._spawn()
                 except ServiceFailed as exc:
                     self._state = "exited"
                     self._notify(kind="failed", service=self.name, error=str(exc))
                     return
-            self._notify(kind="restarted", service=self.name, pid=self._proc.pid, restart_count=self.restart_count,
+            self._notify(kind="restarted", service=self.name, pid=spawned.pid, restart_count=self.restart_count,
                          start_time=self.start_time)
+
+    def mark_ready(self) -> bool:
+        """Say the service came up: from now on its restart policy applies in full.
+
+        False when the process had already exited before it was marked ready (a spec with
+        ``restart_before_ready=False`` then stays ``exited``)."""
+        with self._lock:
+            self._ready = True
+            return self._state != "exited"
 
     def _signal_group(self, sig: int) -> int:
         with self._lock:
