@@ -160,7 +160,7 @@ class Targets(StrictModel):
 
     Besides the measures every system has, a scenario may set a target on each integrity
     check its stack's plugin declares (``lost_payments: 0`` for the payments example) and on the
-    declared completion delay's p99 (``execution_delay_p99: 5s``); the loader checks those
+    declared completion delay's p99 (``payout_delay_p99: 5s``); the loader checks those
     names against the plugin's declaration.
     """
 
