@@ -24,12 +24,12 @@ import json
 import os
 import platform
 import statistics
-from collections import Counter
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -244,7 +244,7 @@ def main() -> int:
 
     from tradingstack.localstack import LocalStack
 
-    result = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "host": platform.node(),
+    result = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "host": platform.node(),
               "cpus": os.cpu_count(), "python": platform.python_version(),
               "loadavg_start": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory(prefix="stack-bench-") as tmp:

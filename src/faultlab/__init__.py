@@ -4,7 +4,8 @@ Drills are written in YAML, run against a real stack, and measured: time to dete
 time to recover, data lost. See README.md and docs/.
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
 try:
     __version__ = _version("faultlab")

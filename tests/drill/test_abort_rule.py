@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from faultlab.engine.run import _abort_rule, RollingHealth
+from faultlab.engine.run import RollingHealth, _abort_rule
 from faultlab.model.scenario import Scenario
 
 

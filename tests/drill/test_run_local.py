@@ -3,6 +3,7 @@ real proxy. Ground truth, Ctrl-C, kill -9 and clean-up, bad input."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -36,10 +37,8 @@ def _journal(reports: Path) -> Path | None:
 def _events(journal: Path) -> list[dict]:
     rows = []
     for line in journal.read_text().splitlines():
-        try:
+        with contextlib.suppress(ValueError):
             rows.append(json.loads(line))
-        except ValueError:
-            pass
     return rows
 
 

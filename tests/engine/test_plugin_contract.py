@@ -80,7 +80,8 @@ def test_a_plugin_beside_its_stack_file_is_found(tmp_path):
 
 
 def test_integrity_reports_are_checked_against_the_declaration():
-    declaration = Declaration(integrity_checks=(IntegrityCheck("lost_payments", Text("Lost payments", "消失した支払")),))
+    lost = IntegrityCheck("lost_payments", Text("Lost payments", "消失した支払"))
+    declaration = Declaration(integrity_checks=(lost,))
     report = integrity_report({"acknowledged": 3, "checked": {"lost_payments": 1},
                                "violations": [{"check": "lost_payments", "ids": ["p-1"], "detail": "gone"}]},
                               declaration)

@@ -116,7 +116,8 @@ def browser(tmp_path: Path):
         deadline = time.monotonic() + 60
         while not (port_file.exists() and port_file.read_text().strip()):
             if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"chromium did not start: {(tmp_path / 'chromium.log').read_text(errors='replace')[-2000:]}")
+                log = (tmp_path / "chromium.log").read_text(errors="replace")[-2000:]
+                pytest.fail(f"chromium did not start: {log}")
             time.sleep(0.1)
         port = int(port_file.read_text().split()[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:

@@ -175,7 +175,8 @@ class Job(StrictModel):
         None, description="when, after the job's start, it must be done at the latest (margin = deadline - finish)"
     )
     deadline_name: LocalText | None = Field(
-        None, description="what happens at the deadline, for the reports (like {en: the service opens, ja: サービス開始})"
+        None,
+        description="what happens at the deadline, for the reports (like {en: the service opens, ja: サービス開始})",
     )
 
     @model_validator(mode="after")

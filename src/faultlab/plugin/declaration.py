@@ -166,7 +166,7 @@ class Declaration:
         raw = data.get("completion")
         if isinstance(raw, Mapping) and isinstance(raw.get("name"), str) and CHECK_NAME.match(raw["name"]):
             completion = Completion(raw["name"], Text.of(raw.get("label"), Completion().label))
-        monitor = data.get("monitor") if isinstance(data.get("monitor"), Mapping) else {}
+        monitor: Mapping[str, Any] = data["monitor"] if isinstance(data.get("monitor"), Mapping) else {}
         unique = list({c.name: c for c in checks}.values())
         return cls(
             request=Text.of(data.get("request"), base.request),

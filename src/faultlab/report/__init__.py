@@ -6,7 +6,8 @@ its manifest.
 """
 
 from faultlab.report.book import write_book
-from faultlab.report.manifest import Mismatch, verify_manifest as verify, write_manifest
+from faultlab.report.manifest import Mismatch, write_manifest
+from faultlab.report.manifest import verify_manifest as verify
 from faultlab.report.writer import ReportFiles, write_reports
 
 __all__ = ["write_reports", "write_book", "verify", "write_manifest", "Mismatch", "ReportFiles"]

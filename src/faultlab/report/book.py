@@ -65,7 +65,7 @@ def _book(plan_dir: Path, analyses: Sequence[Analysis], plan: dict[str, Any], la
         {"kind": "p", "text": cat("book.intro")},
         {"kind": "p", "text": totals, "strong": True, "ok": passed_runs == len(analyses)},
         {"kind": "table",
-         "headers": [cat("book.col.scenario"), cat("book.col.targets"), cat("book.col.verdict"), cat("book.col.report")],
+         "headers": [cat(f"book.col.{key}") for key in ("scenario", "targets", "verdict", "report")],
          "rows": rows, "ok": oks},
     ])
     ident = Section("identification", f"2. {cat('sec.identification')}", [{"kind": "kv", "rows": [

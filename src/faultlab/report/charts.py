@@ -51,12 +51,14 @@ def _draw(analysis: Analysis, key: str, value_of: Callable[[Window], float | Non
             ax.axvspan(fault.active_t, end, color="#d62728", alpha=0.12, linewidth=0)
     if analysis.t_inject is not None:
         ax.axvline(analysis.t_inject, color="#d62728", linewidth=1.2)
-    if analysis.impact_start.measured:
-        ax.axvline(analysis.impact_start.value, color="#7f7f7f", linestyle=":", linewidth=1.2)
-    if analysis.detection.measured and analysis.t_inject is not None:
-        ax.axvline(analysis.t_inject + analysis.detection.value, color="#ff7f0e", linestyle="--", linewidth=1.2)
-    if analysis.recovery_point.measured:
-        ax.axvline(analysis.recovery_point.value, color="#2ca02c", linestyle="--", linewidth=1.4)
+    impact, detection, recovery = (analysis.impact_start.value, analysis.detection.value,
+                                   analysis.recovery_point.value)
+    if impact is not None:
+        ax.axvline(impact, color="#7f7f7f", linestyle=":", linewidth=1.2)
+    if detection is not None and analysis.t_inject is not None:
+        ax.axvline(analysis.t_inject + detection, color="#ff7f0e", linestyle="--", linewidth=1.2)
+    if recovery is not None:
+        ax.axvline(recovery, color="#2ca02c", linestyle="--", linewidth=1.4)
     steady = analysis.steady_state
     if key == "success_rate" and steady.get("success_rate_min") is not None:
         ax.axhline(steady["success_rate_min"], color="#1f77b4", linestyle=":", linewidth=1.0)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from faultlab import __version__
 from faultlab.analysis import Analysis, ImpactCounts, LatencyStats, Measure, Verdict
 from faultlab.analysis.targets import violations_for
+from faultlab.plugin.declaration import Declaration
 from faultlab.report.format import (
     measure_text,
     percent_text,
@@ -24,7 +25,6 @@ from faultlab.report.format import (
     seconds_text,
     target_text,
 )
-from faultlab.plugin.declaration import Declaration
 from faultlab.report.messages import Catalogue
 
 __all__ = [
@@ -127,7 +127,7 @@ def _wall_range(a: Analysis) -> str:
     if not a.origin_wall:
         return "—"
     try:
-        origin = datetime.fromisoformat(a.origin_wall).astimezone(timezone.utc)
+        origin = datetime.fromisoformat(a.origin_wall).astimezone(UTC)
     except ValueError:
         return a.origin_wall
     start = origin.strftime("%Y-%m-%d %H:%M:%S")
@@ -229,7 +229,8 @@ def _scope(a: Analysis, cat: Catalogue, plan: dict[str, Any]) -> Section:
         (cat("scope.services"), ", ".join(services) or cat("none")),
         (cat("scope.fault_targets"), ", ".join(targets) or cat("none")),
         (cat("scope.functions"), "; ".join(_as_list(scope_d.get("functions"))) or not_stated),
-        (cat("scope.exclusions"), "; ".join(_as_list(scope_d.get("exclusions") or plan.get("exclusions"))) or not_stated),
+        (cat("scope.exclusions"),
+         "; ".join(_as_list(scope_d.get("exclusions") or plan.get("exclusions"))) or not_stated),
         (cat("scope.rationale"), "; ".join(_as_list(scope_d.get("rationale"))) or not_stated),
     ]
     return Section("scope", cat("sec.scope"), [{"kind": "kv", "rows": rows}])
@@ -391,7 +392,7 @@ def _results(a: Analysis, cat: Catalogue) -> Section:
         {"kind": "h", "text": cat("res.times")},
     ]
     journal_point = lambda t: Measure(t, "s", None, "journal", "measured" if t is not None else "not_measured")  # noqa: E731
-    measures = [
+    measures: list[tuple[str, Measure, bool, dict[str, Any]]] = [
         ("m.t_inject", journal_point(a.t_inject), True, {}),
         ("m.impact_start", a.impact_start, True, {}),
         ("m.detection", a.detection, False, {}),
@@ -415,7 +416,9 @@ def _results(a: Analysis, cat: Catalogue) -> Section:
     if a.integrity is None:
         blocks.append({"kind": "p", "text": cat("int.none")})
     else:
-        blocks.append({"kind": "p", "text": cat("int.acknowledged", n=a.integrity.acknowledged if a.integrity.acknowledged is not None else cat("none"))})
+        acknowledged = a.integrity.acknowledged
+        blocks.append({"kind": "p", "text": cat("int.acknowledged",
+                                                n=acknowledged if acknowledged is not None else cat("none"))})
         rows, oks = [], []
         for v in a.verdicts:
             if a.declaration.check(v.target) is not None:
@@ -424,7 +427,7 @@ def _results(a: Analysis, cat: Catalogue) -> Section:
                              outcome_text(v, cat), ", ".join(ids) or cat("none")])
                 oks.append(v.met)
         blocks.append({"kind": "table",
-                       "headers": [cat("col.check"), cat("col.count"), cat("col.target"), cat("col.verdict"), cat("col.ids")],
+                       "headers": [cat(f"col.{key}") for key in ("check", "count", "target", "verdict", "ids")],
                        "rows": rows, "ok": oks})
 
     ci = a.customer_impact
@@ -500,7 +503,9 @@ def _deviations(a: Analysis, cat: Catalogue) -> Section:
     blocks.append({"kind": "h", "text": cat("dev.reverts")})
     if a.faults:
         def result(f: Any) -> str:
-            return cat("revert.failed") if f.revert_failed else cat("revert.ok") if f.reverted_t is not None else cat("revert.missing")
+            if f.revert_failed:
+                return cat("revert.failed")
+            return cat("revert.ok") if f.reverted_t is not None else cat("revert.missing")
         blocks.append({"kind": "table",
                        "headers": [cat("col.fault"), cat("col.kind"), cat("col.active"), cat("col.cleared"),
                                    cat("col.revert_plan"), cat("col.result")],
@@ -523,7 +528,7 @@ def _deviations(a: Analysis, cat: Catalogue) -> Section:
 def _findings(a: Analysis, cat: Catalogue, plan: dict[str, Any]) -> Section:
     if not a.findings:
         return Section("findings", cat("sec.findings"), [{"kind": "p", "text": cat("find.none")}])
-    owners = plan.get("owners") if isinstance(plan.get("owners"), dict) else {}
+    owners: dict[str, Any] = plan["owners"] if isinstance(plan.get("owners"), dict) else {}
     rows = []
     for f in a.findings:
         subject = f.params.get("target", f.kind)
@@ -565,7 +570,7 @@ def build_document(
     cat = Catalogue(lang, analysis.declaration)
     plan = dict(plan_info or {})
     a = analysis
-    generated = generated or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    generated = generated or datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     banners = []
     if a.crashed:
         banners.append({"level": "danger", "text": cat("banner.crashed")})
