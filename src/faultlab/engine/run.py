@@ -52,6 +52,7 @@ from faultlab.journal import (
     read_samples,
 )
 from faultlab.model.scenario import FaultStep, JobStep, Scenario
+from faultlab.model.types import text_json
 from faultlab.stats import percentile
 
 __all__ = ["RunResult", "RollingHealth", "run_scenario", "new_run_id", "sigterm_as_interrupt", "PROBE_INTERVAL_S"]
@@ -313,9 +314,9 @@ def run_scenario(
     origin = clock.now()
     header = RunHeader(
         run_id=run_id,
-        scenario={"id": scenario.id, "title": scenario.title, "file": str(scenario.source),
-                  "sha256": _sha256(Path(scenario.source)), "description": scenario.description,
-                  "assumptions": scenario.assumptions,
+        scenario={"id": scenario.id, "title": text_json(scenario.title), "file": str(scenario.source),
+                  "sha256": _sha256(Path(scenario.source)), "description": text_json(scenario.description),
+                  "assumptions": text_json(scenario.assumptions),
                   "timeline": [s.model_dump(mode="json", by_alias=True) for s in scenario.timeline],
                   "load": scenario.load.model_dump(mode="json") if scenario.load else None},
         stack={"name": stack_model.name, "file": str(stack_model.source), "sha256": _sha256(Path(stack_model.source))},
