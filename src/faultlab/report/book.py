@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from faultlab.analysis import Analysis, analyse
-from faultlab.report.document import Document, Section, outcome_text, participants_section, target_label
+from faultlab.report.document import Document, Section, local_text, outcome_text, participants_section, target_label
 from faultlab.report.format import measure_text, target_text
 from faultlab.report.manifest import MANIFEST_FILE, file_sha256, write_manifest
 from faultlab.report.messages import Catalogue
@@ -31,28 +31,39 @@ def _link(plan_dir: Path, run_dir: Path, name: str) -> str:
     return Path(os.path.relpath(run_dir / name, plan_dir)).as_posix()
 
 
-def _book(plan_dir: Path, analyses: Sequence[Analysis], plan: dict[str, Any], lang: str) -> Document:
+def _report_of(run_dir: Path, lang: str, primary: bool) -> str:
+    """The run's html report in ``lang``: written as the primary or as a second language, or
+    (a run reported without it) its primary report."""
+    for name in (report_name(lang, primary, "html"), report_name(lang, False, "html")):
+        if (run_dir / name).is_file():
+            return name
+    return report_name(lang, True, "html")
+
+
+def _book(plan_dir: Path, analyses: Sequence[Analysis], plan: dict[str, Any], lang: str,
+          primary: bool = True) -> Document:
     cat = Catalogue(lang)
     groups: dict[str, list[Analysis]] = {}
     for a in analyses:
         groups.setdefault(str(a.scenario.get("id") or a.run_id), []).append(a)
     rows, oks = [], []
     for scenario_id, runs in groups.items():
-        title = runs[0].scenario.get("title", "")
+        title = local_text(runs[0].scenario.get("title"), cat)
         parts = []
         for a in runs:
             words = Catalogue(lang, a.declaration)
             for v in a.verdicts:
-                parts.append(f"{target_label(v.target, words)}: {measure_text(v.measured, words)} / "
-                             f"{target_text(v, words)} ({outcome_text(v, words)})")
+                parts.append(words("book.target", target=target_label(v.target, words),
+                                   measured=measure_text(v.measured, words), limit=target_text(v, words),
+                                   outcome=outcome_text(v, words)))
             if a.status != "completed":
                 parts.append(cat(f"status.{a.status}") if cat.has(f"status.{a.status}") else a.status)
         passed = all(a.passed for a in runs)
         rows.append([
             f"{scenario_id} — {title}",
-            "; ".join(parts) or cat("none"),
+            cat.sep("list").join(parts) or cat("none"),
             cat("book.passed") if passed else cat("book.failed"),
-            [{"text": a.run_id, "href": _link(plan_dir, Path(a.run_dir), report_name(lang, True, "html"))}
+            [{"text": a.run_id, "href": _link(plan_dir, Path(a.run_dir), _report_of(Path(a.run_dir), lang, primary))}
              for a in runs],
         ])
         oks.append(passed)
@@ -69,15 +80,15 @@ def _book(plan_dir: Path, analyses: Sequence[Analysis], plan: dict[str, Any], la
          "rows": rows, "ok": oks},
     ])
     ident = Section("identification", f"2. {cat('sec.identification')}", [{"kind": "kv", "rows": [
-        (cat("id.plan"), str(plan.get("title") or plan.get("id") or plan_dir.name)),
-        (cat("id.environment"), str(plan.get("environment") or cat("none"))),
-        (cat("id.classification"), str(plan.get("classification") or cat("none"))),
+        (cat("id.plan"), local_text(plan.get("title") or plan.get("id"), cat) or plan_dir.name),
+        (cat("id.environment"), local_text(plan.get("environment"), cat) or cat("none")),
+        (cat("id.classification"), local_text(plan.get("classification"), cat) or cat("none")),
         (cat("id.language"), cat("lang.name")),
     ]}])
     people = participants_section(cat, plan)
     people.title = f"3. {people.title}"
     appendix = Section("appendices", f"4. {cat('sec.appendices')}", [{"kind": "p", "text": cat("book.manifest")}])
-    title = cat("book.title", title=str(plan.get("title") or plan_dir.name))
+    title = cat("book.title", title=local_text(plan.get("title"), cat) or plan_dir.name)
     return Document(lang=lang, title=title, banners=[], sections=[summary, ident, people, appendix])
 
 
@@ -105,7 +116,7 @@ def write_book(
         analyses.append(a)
     index_md = index_html = plan_dir / "index.md"
     for i, lang in enumerate(dict.fromkeys(langs)):
-        doc = _book(plan_dir, analyses, plan, lang)
+        doc = _book(plan_dir, analyses, plan, lang, primary=i == 0)
         md = plan_dir / ("index.md" if i == 0 else f"index.{lang}.md")
         html = plan_dir / ("index.html" if i == 0 else f"index.{lang}.html")
         md.write_text(render_markdown(doc), encoding="utf-8")

@@ -14,6 +14,7 @@ import platform
 import re
 import socket
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -26,6 +27,7 @@ __all__ = [
     "MANIFEST_SCHEMA",
     "Mismatch",
     "file_sha256",
+    "listing_sha256",
     "hash_tree",
     "tool_versions",
     "git_commit",
@@ -57,6 +59,23 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _sha256sum_line(path: str, sha256: str) -> str:
+    # GNU sha256sum escapes a name holding a backslash or a newline, and starts such a line with a backslash.
+    if "\\" in path or "\n" in path:
+        return "\\" + sha256 + "  " + path.replace("\\", "\\\\").replace("\n", "\\n") + "\n"
+    return f"{sha256}  {path}\n"
+
+
+def listing_sha256(files: Iterable[tuple[str, str]]) -> str:
+    """The SHA-256 of ``(path, sha256)`` pairs written as ``sha256sum`` writes them, in path order.
+
+    So ``sha256sum`` over the same files, listed in that order, piped into ``sha256sum``,
+    re-performs it without faultlab: ``sha256sum journal.jsonl canary.jsonl ... | sha256sum``.
+    """
+    text = "".join(_sha256sum_line(path, sha) for path, sha in sorted(files))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _files(root: Path) -> list[str]:
