@@ -96,9 +96,9 @@ def _draw_jobs(ax: Any, analysis: Analysis, lang: str, last: float) -> None:
         if job.started_t is None:
             continue
         end = job.finished_t if job.finished_t is not None else last
-        ax.axvspan(job.started_t, end, ymin=0.93, ymax=1.0, color=_JOB, alpha=0.55, linewidth=0)
-        ax.text(job.started_t, 0.965, f" {job.job}", transform=ax.get_xaxis_transform(),
-                va="center", ha="left", fontsize=7, color="white")
+        ax.axvspan(job.started_t, end, ymin=0.92, ymax=1.0, color=_JOB, alpha=0.3, linewidth=0)
+        ax.text(job.started_t, 0.96, f" {job.job}", transform=ax.get_xaxis_transform(),
+                va="center", ha="left", fontsize=7, color="#2d1846")
         if job.window_s is not None:
             ax.axvline(job.started_t + job.window_s, color=_JOB, linestyle=":", linewidth=1.0)
         if job.deadline_t is not None:

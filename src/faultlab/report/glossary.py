@@ -139,7 +139,7 @@ EXACT = Term(
     avoid_ja=(r"誤差なし",),
 )
 RESOLUTION = Term("resolution", "resolution", "分解能", "the finest step a figure can be measured in")
-DEVIATION = Term("deviation", "deviation from the plan", "計画との差異", "what did not go as the scenario planned")
+DEVIATION = Term("deviation", "deviation", "計画との差異", "what did not go as the scenario planned")
 FINDING = Term("finding", "finding", "指摘事項", "something to act on: a missed target or an observed problem")
 EVIDENCE_DIGEST = Term(
     "evidence_digest", "evidence digest", "証跡ダイジェスト",

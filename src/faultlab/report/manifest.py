@@ -2,7 +2,9 @@
 
 The manifest protects itself too: ``self_sha256`` is the digest of the manifest's own bytes
 with that field's value zeroed, so changing any byte of any file (the manifest included)
-is caught by ``verify_manifest``.
+is caught by ``verify_manifest``. A run's manifest also records its ``evidence``: the files
+the reports were written from and their digest (:func:`listing_sha256`), the one printed on
+every page of the reports, which ``verify_manifest`` checks against the file hashes.
 """
 
 from __future__ import annotations
@@ -188,4 +190,18 @@ def verify_manifest(root: str | Path) -> list[Mismatch]:
             problems.append(Mismatch(rel, "changed (SHA-256 differs)"))
     for rel in sorted(present - set(files)):
         problems.append(Mismatch(rel, "extra (not in the manifest)"))
-    return problems
+    return problems + _evidence_problems(manifest.get("evidence"), files)
+
+
+def _evidence_problems(evidence: Any, files: dict[str, Any]) -> list[Mismatch]:
+    """The evidence digest a run's reports print on every page, against the manifest's own
+    file list: it must be :func:`listing_sha256` of the evidence files' recorded hashes."""
+    if evidence is None:
+        return []
+    listed = evidence.get("files") if isinstance(evidence, dict) else None
+    if not isinstance(listed, list) or not all(isinstance(p, str) and isinstance(files.get(p), dict) for p in listed):
+        return [Mismatch(MANIFEST_FILE, "changed (its evidence list names a file it does not hash)")]
+    if listing_sha256((p, str(files[p].get("sha256"))) for p in listed) != evidence.get("sha256"):
+        return [Mismatch(MANIFEST_FILE, "changed (the evidence digest printed in the reports does not match the "
+                                        "evidence files' hashes)")]
+    return []

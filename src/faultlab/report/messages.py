@@ -324,9 +324,12 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "chart.exec": ("{Completion} p99 (s)", "{Completion} p99（秒）"),
     "chart.legend": (
         "Shaded: fault active. Red line: fault took effect; grey dotted: impact began; orange dashed: detection; "
-        "green dashed: recovery point; blue dotted: steady-state bound. Each point is the {window} window starting at that moment.",
+        "green dashed: recovery point; blue dotted: steady-state bound. Each point is the {window} window starting at "
+        "that moment, held until the next one, as the tables place windows: the curve turns healthy exactly at the "
+        "recovery point, and falls up to {window} before the first failed request.",
         "網掛け：障害発生中。赤線：障害発生、灰色の点線：顧客影響の開始、橙の破線：検知、緑の破線：復旧時点、"
-        "青の点線：定常状態の閾値。各点はその時刻から始まる {window}のウィンドウの値です。",
+        "青の点線：定常状態の閾値。各点はその時刻から始まる {window}のウィンドウの値で、表と同じく次の点まで保持しています。"
+        "このため曲線は復旧時点でちょうど正常に戻り、最初の失敗より最大 {window}早く下がります。",
     ),
     "chart.legend_jobs": (
         "Purple band along the top: a job's run; purple dotted: the end of its window; purple dash-dot: its deadline, named.",
