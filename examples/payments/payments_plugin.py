@@ -63,6 +63,7 @@ DECLARATION = Declaration(
     completion=Completion("settlement_delay", Text("Settlement delay", "決済遅延")),
     monitor=MonitorContract(alerts="alerts", backlog="unsettled"),
     ack_field="idempotency_key",
+    request_names=("pay",),
 )
 """What this system is, in its own words; reports and targets read it."""
 

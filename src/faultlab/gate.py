@@ -427,7 +427,8 @@ def judge_targets(analyses: Sequence[Any]) -> list[TargetResult]:
             trials=len(analyses), worst=worst, worst_status=status,
             values=[v.measured.value if v.measured.measured else None for v in verdicts],
         ))
-    incomplete = [a.status for a in analyses if a.status != "completed"]
+    incomplete = [a.status if a.status != "completed" else "inconclusive" for a in analyses
+                  if a.status != "completed" or getattr(a, "inconclusive", False)]
     results.append(TargetResult(
         target="run", target_value=None, unit="", comparison="completed", missed_trials=len(incomplete),
         trials=len(analyses), worst=None, worst_status=incomplete[0] if incomplete else "completed",

@@ -56,6 +56,7 @@ DECLARATION = Declaration(
     completion=Completion("execution_delay", Text("Execution delay", "約定遅延")),
     monitor=MonitorContract(alerts="alerts", backlog="outbox_backlog"),
     ack_field="client_order_id",
+    request_names=("place_order",),
 )
 
 

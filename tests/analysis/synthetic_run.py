@@ -21,12 +21,19 @@ ORIGIN_WALL = "2026-11-25T10:00:00.000000+00:00"
 
 @dataclass
 class Outage:
-    """Canary requests sent in ``[start, end)`` fail; ``end=None`` never recovers."""
+    """Canary requests sent in ``[start, end)`` fail; ``end=None`` never recovers.
+
+    ``held``: they are not failed but held until ``end`` and answered then (a paused
+    service), failing only when that takes over the 1 s timeout. ``late``: they are answered
+    at once but completed only at ``end`` (an exchange that cannot be reached).
+    """
 
     start: float = 20.0
     end: float | None = 30.0
     detect_lag: float | None = 1.0
     rejected: bool = False
+    held: bool = False
+    late: bool = False
 
 
 @dataclass
@@ -46,6 +53,9 @@ class RunSpec:
         default_factory=lambda: {"detect_within": 5.0, "recover_within": 30.0, "lost_orders": 0}
     )
     integrity_violations: list[dict[str, Any]] = field(default_factory=list)
+    failed_at: tuple[float, ...] = ()
+    steady_state: dict[str, Any] = field(
+        default_factory=lambda: {"success_rate": {"min": 0.99}, "p99_latency": {"max": 0.25}})
     integrity: bool = True
     job: dict[str, Any] | None = None
     load: bool = True
@@ -64,6 +74,16 @@ def _down(outage: Outage | None, t: float) -> bool:
     return outage is not None and t >= outage.start and (outage.end is None or t < outage.end)
 
 
+def _load_request(outage: Outage | None, t: float, i: int) -> dict[str, Any]:
+    latency = 0.03
+    ok = not _down(outage, t)
+    if outage is not None and not ok and outage.end is not None and (outage.held or outage.late):
+        latency = round(outage.end - t + 0.005, 6) if outage.held else latency
+        ok = latency <= 1.0
+    return {"t": t, "name": "get_order" if i % 8 == 0 else "place_order", "ok": ok, "latency_s": latency if ok else 1.0,
+            "status": 201 if ok else None, "ack": f"l-{i}" if ok else None}
+
+
 def _requests(spec: RunSpec, rng: random.Random) -> tuple[list[dict[str, Any]], ...]:
     """Canary and load requests every probe interval, and the completion delays."""
     outage = spec.outage
@@ -71,7 +91,20 @@ def _requests(spec: RunSpec, rng: random.Random) -> tuple[list[dict[str, Any]], 
     n = int(round(spec.duration / spec.probe_interval))
     for i in range(n):
         t = round(i * spec.probe_interval, 6)
-        if outage is not None and _down(outage, t):
+        if t in spec.failed_at:
+            canary.append({"t_send": t, "t_done": t + 0.01, "ok": False, "latency_s": 0.01,
+                           "status": 500, "error": "a stray failure", "ack": None})
+        elif outage is not None and outage.held and outage.end is not None and _down(outage, t):
+            latency = round(outage.end - t + 0.005, 6)
+            ok = latency <= 1.0
+            canary.append({"t_send": t, "t_done": t + latency, "ok": ok, "latency_s": latency,
+                           "status": 201 if ok else None, "error": None if ok else "timeout",
+                           "ack": f"c-{i}" if ok else None})
+        elif outage is not None and outage.late and outage.end is not None and _down(outage, t):
+            canary.append({"t_send": t, "t_done": t + 0.02, "ok": True, "latency_s": 0.02,
+                           "status": 201, "error": None, "ack": f"c-{i}"})
+            completions.append({"t": t, "ack": f"c-{i}", "delay_s": round(outage.end - t + 0.1, 6)})
+        elif outage is not None and _down(outage, t):
             status = 503 if outage.rejected else None
             latency = 0.01 if outage.rejected else 1.0
             canary.append({"t_send": t, "t_done": t + latency, "ok": False, "latency_s": latency,
@@ -85,10 +118,7 @@ def _requests(spec: RunSpec, rng: random.Random) -> tuple[list[dict[str, Any]], 
                 delay = round(rng.uniform(0.002, 0.01) + (0.5 if after else 0.0), 4)
                 completions.append({"t": t, "ack": f"c-{i}", "delay_s": delay})
         if spec.load and i % 2 == 0:
-            ok = not _down(outage, t)
-            requests.append({"t": t + 0.01, "name": "place_order", "ok": ok,
-                             "latency_s": 0.03 if ok else 1.0, "status": 201 if ok else None,
-                             "ack": f"l-{i}" if ok else None})
+            requests.append(_load_request(outage, t + 0.01, i))
     return canary, requests, completions
 
 
@@ -132,7 +162,7 @@ def write_run(parent: Path, spec: RunSpec | None = None) -> Path:
         "stack": {"name": "trading", "file": "stacks/trading.yaml", "sha256": "cd" * 32},
         "origin_wall": ORIGIN_WALL, "faultlab_version": "0.1.0", "host": "drill-host",
         "targets": spec.targets,
-        "steady_state": {"success_rate": {"min": 0.99}, "p99_latency": {"max": 0.25}},
+        "steady_state": spec.steady_state,
         "window_s": 1.0, "hold_s": 5.0, "probe_interval_s": spec.probe_interval,
         "duration_s": spec.duration,
         "plugin": "tradingstack.plugin", "declaration": DECLARATION.to_json(),

@@ -119,8 +119,9 @@ def _analyse(run: Run) -> Analysis:
 
     faults = measures.fault_spans(run.of(FaultEvent))
     t_inject, t_clear = measures.injection_and_clear(faults)
+    late = [t for t, d in delays if s.steady.completed_late(d)]
     impact, recovery = measures.impact_and_recovery(windows, samples, s.steady, t_inject, window_s=s.window_s,
-                                                    step_s=s.step_s, hold_s=s.hold_s)
+                                                    step_s=s.step_s, hold_s=s.hold_s, late=late)
     detection = measures.detection(run.monitor, t_inject, declaration.monitor.alerts)
     rto_inject = measures.time_since(recovery, t_inject, s.step_s)
     rto_clear = measures.time_since(recovery, t_clear, s.step_s)
@@ -139,7 +140,7 @@ def _analyse(run: Run) -> Analysis:
         error_budget=budget, completion_delay=completion, backlog_drain=backlog,
     )
     run_deviations = deviations(run, faults, max(SLIP_TOLERANCE_S, s.step_s), problems)
-    baseline = measures.baseline(run.of(Phase), samples, windows, t_inject, last_t)
+    baseline = measures.baseline(run.of(Phase), samples, windows, t_inject, last_t, s.steady, delays)
     derived = [
         (impact.value, "impact_start", ""),
         (detection.t, "detected", detection.signal),
@@ -183,7 +184,10 @@ def _analyse(run: Run) -> Analysis:
         detection_signal=detection.signal,
         baseline=baseline,
         completion_delay=completion,
-        customer_impact=measures.customer_impact(samples, impact, recovery, s.steady.p99_latency_max_s),
+        customer_impact=measures.customer_impact(samples, impact, recovery, measures.ImpactRules(
+            delayed_over=s.steady.p99_latency_max_s,
+            late=frozenset(c.ack for c in run.completions if s.steady.completed_late(c.delay_s)),
+            business=frozenset(declaration.request_names))),
         error_budget=budget,
         jobs=jobs,
         integrity=integrity,
@@ -195,6 +199,8 @@ def _analyse(run: Run) -> Analysis:
             verdicts=verdicts, deviations=run_deviations, baseline=baseline, detection=detection.measure,
             detected_t=detection.t, impact=impact, recovery=recovery, t_clear=t_clear, jobs=jobs,
             error_budget=budget, integrity_checks=frozenset(declaration.check_names),
+            lasting=any(f.active_t is not None and (f.reverted_t is None or f.reverted_t - f.active_t > s.step_s)
+                        for f in faults),
         )),
         windows=windows,
         problems=problems,

@@ -24,7 +24,7 @@ from faultlab.analysis.model import (
 )
 from faultlab.journal import Cleanup, Decision, Integrity, JobEvent, Note, Run
 
-__all__ = ["Evidence", "deviations", "findings", "DEVIATION_SEVERITY"]
+__all__ = ["Evidence", "deviations", "findings", "severity_of_distance", "DEVIATION_SEVERITY"]
 
 DEVIATION_SEVERITY = {
     "crashed": "high", "run_status": "high", "revert_failed": "high", "not_reverted": "high",
@@ -100,16 +100,38 @@ class Evidence:
     jobs: Sequence[JobResult]
     error_budget: ErrorBudget
     integrity_checks: frozenset[str]
+    #: True when a fault lasted (was in effect for more than an instant): only then can a
+    #: measure begin "after the fault cleared".
+    lasting: bool = True
 
 
 Raw = tuple[str, str, dict[str, Any]]
+
+
+def severity_of_distance(ratio: float) -> str:
+    """How far a measure is past its tolerance, as a severity: up to 1.5 times it is
+    ``low``, up to 3 times ``medium``, beyond ``high``."""
+    if ratio <= 1.5:
+        return "low"
+    return "medium" if ratio <= 3.0 else "high"
+
+
+def _distance(v: Verdict) -> float:
+    """The measured value over the target (``le``), or the target over the value (``ge``)."""
+    value, limit = v.measured.value, v.target_value
+    if value is None:
+        return float("inf")
+    if v.comparison == "ge":
+        return limit / value if value > 0 else float("inf")
+    return value / limit if limit > 0 else float("inf")
 
 
 def _target_findings(e: Evidence) -> list[Raw]:
     raw: list[Raw] = []
     for v in e.verdicts:
         if not v.met:
-            severity = "high" if v.target in e.integrity_checks or not v.measured.measured else "medium"
+            hard = v.target in e.integrity_checks or not v.measured.measured
+            severity = "high" if hard else severity_of_distance(_distance(v))
             raw.append((severity, "target_missed", {"target": v.target, "evidence": list(v.evidence)}))
     targets = {v.target for v in e.verdicts}
     if e.detection.status == MeasureStatus.NOT_DETECTED and "detect_within" not in targets:
@@ -123,7 +145,7 @@ def _after_clear_findings(e: Evidence) -> list[Raw]:
     # Measures are defined from t_inject on; one that only starts after the fault was
     # cleared may have another cause, and the reader must be told so.
     raw: list[Raw] = []
-    if e.t_clear is None:
+    if e.t_clear is None or not e.lasting:
         return raw
     if e.impact.measured and e.impact.value is not None and e.impact.value > e.t_clear:
         raw.append(("medium", "impact_after_clear", {"after_s": round(e.impact.value - e.t_clear, 3)}))
@@ -134,15 +156,17 @@ def _after_clear_findings(e: Evidence) -> list[Raw]:
 
 def _run_findings(e: Evidence) -> list[Raw]:
     raw: list[Raw] = []
-    if e.baseline is not None and e.baseline.met_steady_state is False:
-        raw.append(("medium", "baseline_unsteady",
-                    {"healthy": e.baseline.healthy_windows, "windows": e.baseline.windows}))
+    if e.baseline is None or e.baseline.met_steady_state is not True:
+        raw.append(("high", "baseline_unsteady",
+                    {"healthy": e.baseline.healthy_windows if e.baseline else 0,
+                     "windows": e.baseline.windows if e.baseline else 0}))
     for j in e.jobs:
         if j.within_window is False or (j.margin_s is not None and j.margin_s < 0) or not j.ok:
             raw.append(("high", "job_overran", {"job": j.job, "margin_s": j.margin_s}))
     consumed = e.error_budget.consumed
-    if consumed.measured and (consumed.value or 0) > 1.0:
-        raw.append(("low", "error_budget_exceeded", {"consumed": consumed.value}))
+    targeted = any(v.target == "error_budget" for v in e.verdicts)
+    if not targeted and consumed.value is not None and consumed.value > 1.0:
+        raw.append((severity_of_distance(consumed.value), "error_budget_exceeded", {"consumed": consumed.value}))
     return raw
 
 

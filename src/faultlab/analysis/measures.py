@@ -34,6 +34,7 @@ from faultlab.journal import JobResult as JobRecord
 
 __all__ = [
     "Detection",
+    "ImpactRules",
     "measure_s",
     "fault_spans",
     "injection_and_clear",
@@ -101,17 +102,22 @@ def injection_and_clear(faults: Sequence[FaultSpan]) -> tuple[float | None, floa
     return t_inject, t_clear
 
 
-def _first_bad_at_or_after(samples: Sequence[Sample], steady: SteadyState, lo: float, hi: float) -> float | None:
-    for s in samples:
-        if s.t >= hi:
-            break
-        if s.t >= lo and steady.is_bad(s):
-            return s.t
-    return None
+def _first_bad(samples: Sequence[Sample], late: Sequence[float], steady: SteadyState,
+               lo: float, hi: float) -> float | None:
+    """Send time of the first request in ``[lo, hi)`` that failed, was slow, or (``late``:
+    send times of requests completed later than the bound, sorted) was completed late."""
+    start = bisect_left(samples, lo, key=lambda s: s.t)
+    failed = next((s.t for s in samples[start:] if s.t < hi and steady.is_bad(s)), None)
+    if failed is not None and failed >= hi:
+        failed = None
+    k = bisect_left(late, lo)
+    completed_late = late[k] if k < len(late) and late[k] < hi else None
+    found = [t for t in (failed, completed_late) if t is not None]
+    return min(found) if found else None
 
 
-def _recovery_point(windows: Sequence[Window], first: int, step_s: float, need_s: float) -> float | None:
-    """Start of the first window after ``first`` that begins an unbroken healthy run lasting
+def _recovery_point(windows: Sequence[Window], first: int, step_s: float, need_s: float) -> int | None:
+    """Index of the first window after ``first`` that begins an unbroken healthy run lasting
     ``need_s`` beyond its own window."""
     # run_end[k]: start of the last window of the unbroken healthy run beginning at k.
     run_end: list[float | None] = [None] * len(windows)
@@ -122,16 +128,32 @@ def _recovery_point(windows: Sequence[Window], first: int, step_s: float, need_s
     for k in range(first + 1, len(windows)):
         end = run_end[k]
         if end is not None and end + step_s * 1e-3 >= windows[k].start + need_s:
-            return windows[k].start
+            return k
     return None
 
 
+def _first_answer(samples: Sequence[Sample], since: float) -> float | None:
+    """When the system first answered OK a request sent at or after ``since``."""
+    start = bisect_left(samples, since, key=lambda s: s.t)
+    return min((s.t + s.latency_s for s in samples[start:] if s.ok), default=None)
+
+
 def impact_and_recovery(windows: Sequence[Window], samples: Sequence[Sample], steady: SteadyState,
-                        t_inject: float | None, *, window_s: float, step_s: float,
-                        hold_s: float) -> tuple[Measure, Measure]:
-    """Impact start (the first bad request in the first unhealthy window after ``t_inject``)
-    and recovery point (the start of the first period after it that stays healthy for
-    ``hold_s``)."""
+                        t_inject: float | None, *, window_s: float, step_s: float, hold_s: float,
+                        late: Sequence[float] = ()) -> tuple[Measure, Measure]:
+    """Impact start and recovery point.
+
+    Impact start: the first request sent at or after ``t_inject`` that failed, was slow or
+    was completed late (``late``: sorted send times of requests completed over the bound), in
+    an unhealthy window; a window unhealthy only because of requests sent before the fault
+    is not impact of the fault. A window with no request at all after ``t_inject`` is no
+    evidence of health: its start counts.
+
+    Recovery point: when the system first answered OK a request of the first period after
+    the impact that stays healthy for ``hold_s``. Judged by the answer, not only the send
+    time: a request sent while the system was frozen and answered after the thaw shows the
+    system answering again at the thaw, not before it.
+    """
     def window_measure(value: float | None, status: str) -> Measure:
         return measure_s(value, step_s, "window_step", status)
 
@@ -139,30 +161,47 @@ def impact_and_recovery(windows: Sequence[Window], samples: Sequence[Sample], st
         # No samples after the fault took effect: no evidence either way.
         none = window_measure(None, MeasureStatus.NOT_MEASURED)
         return none, none
-    first = next((i for i, w in enumerate(windows) if w.end > t_inject + _EPS and not w.healthy), None)
-    if first is None:
+    first, impact_t = None, None
+    for i, w in enumerate(windows):
+        if w.end <= t_inject + _EPS or w.healthy:
+            continue
+        lo = max(w.start, t_inject)
+        impact_t = _first_bad(samples, late, steady, lo, w.end)
+        if impact_t is None and w.samples == 0:
+            impact_t = lo
+        if impact_t is not None:
+            first = i
+            break
+    if first is None or impact_t is None:
         none = window_measure(None, MeasureStatus.NO_IMPACT)
         return none, none
-    lo = max(windows[first].start, t_inject)
-    bad = _first_bad_at_or_after(samples, steady, lo, windows[first].end)
-    impact = window_measure(bad if bad is not None else lo, MeasureStatus.MEASURED)
-    point = _recovery_point(windows, first, step_s, max(0.0, hold_s - window_s))
-    if point is None:
+    impact = window_measure(impact_t, MeasureStatus.MEASURED)
+    k = _recovery_point(windows, first, step_s, max(0.0, hold_s - window_s))
+    if k is None:
         return impact, window_measure(None, MeasureStatus.NOT_RECOVERED)
-    return impact, window_measure(point, MeasureStatus.MEASURED)
+    answered = _first_answer(samples, windows[k].start)
+    if answered is None:
+        return impact, window_measure(windows[k].start, MeasureStatus.MEASURED)
+    # The system was back at most one step before the healthy period began, and is seen
+    # back when it answered: the truth lies within [start - step, answer].
+    point = max(windows[k].start, answered)
+    return impact, measure_s(point, step_s + point - windows[k].start, "probe_and_answer", MeasureStatus.MEASURED)
 
 
 def time_since(recovery: Measure, since: float | None, step_s: float) -> Measure:
-    """The recovery point minus ``since`` (t_inject, t_clear, the impact start): not measured
-    without a ``since``, the recovery's own status without a recovery point, and
-    ``recovered_before_clear`` when the recovery came first."""
+    """The recovery point minus ``since`` (t_inject, t_clear, the impact start), at the
+    recovery point's resolution: not measured without a ``since``, the recovery's own status
+    without a recovery point, and ``recovered_before_clear`` when the system answered again
+    before ``since`` (then there is no time to count)."""
+    resolution = recovery.resolution if recovery.resolution is not None else step_s
+    basis = recovery.basis if recovery.measured else "window_step"
     if since is None:
-        return measure_s(None, step_s, "window_step", MeasureStatus.NOT_MEASURED)
+        return measure_s(None, resolution, basis, MeasureStatus.NOT_MEASURED)
     if recovery.value is None or recovery.status != MeasureStatus.MEASURED:
-        return measure_s(None, step_s, "window_step", recovery.status)
+        return measure_s(None, resolution, basis, recovery.status)
     if recovery.value < since:
-        return measure_s(None, step_s, "window_step", MeasureStatus.RECOVERED_BEFORE_CLEAR)
-    return measure_s(recovery.value - since, step_s, "window_step", MeasureStatus.MEASURED)
+        return measure_s(None, resolution, basis, MeasureStatus.RECOVERED_BEFORE_CLEAR)
+    return measure_s(recovery.value - since, resolution, basis, MeasureStatus.MEASURED)
 
 
 def _interval(times: Sequence[float]) -> float | None:
@@ -246,43 +285,58 @@ def backlog_drain(monitor: Sequence[MonitorSample], t_inject: float | None, t_fr
     return drained(None, MeasureStatus.NOT_RECOVERED)
 
 
-def _counts(samples: Iterable[Sample], source: str, delayed_over: float | None) -> ImpactCounts:
-    sent = ok = rejected = failed = delayed = 0
-    limit = float("inf") if delayed_over is None else delayed_over
+@dataclass(frozen=True)
+class ImpactRules:
+    """What makes an answered request customer impact: slower than ``delayed_over``, or
+    acknowledged as one of ``late`` (completed later than the completion bound);
+    ``business`` are the load requests that are the system's business request (the names
+    its plugin declares)."""
+
+    delayed_over: float | None
+    late: frozenset[str] = frozenset()
+    business: frozenset[str] = frozenset()
+
+    def source(self, s: Sample) -> str:
+        """``canary``, ``load`` (a business request) or ``load_other``."""
+        if isinstance(s, CanarySample):
+            return "canary"
+        return "load" if not self.business or s.name in self.business else "load_other"
+
+
+def _counts(samples: Iterable[Sample], rules: ImpactRules) -> list[ImpactCounts]:
+    tally: dict[str, list[int]] = {"canary": [0] * 6, "load": [0] * 6, "load_other": [0] * 6}
+    limit = float("inf") if rules.delayed_over is None else rules.delayed_over
     for s in samples:  # one pass: a run holds hundreds of thousands of requests
-        sent += 1
+        row = tally[rules.source(s)]
+        row[0] += 1
         if s.ok:
-            ok += 1
-            delayed += s.latency_s > limit
+            row[1] += 1
+            row[4] += s.latency_s > limit
+            row[5] += s.ack is not None and s.ack in rules.late
         elif s.status is None:
-            failed += 1
+            row[3] += 1
         else:
-            rejected += 1
-    return ImpactCounts(source=source, sent=sent, ok=ok, rejected=rejected, failed=failed, delayed=delayed)
-
-
-def _impact_counts(samples: Sequence[Sample], delayed_over: float | None) -> list[ImpactCounts]:
-    canary = _counts((s for s in samples if isinstance(s, CanarySample)), "canary", delayed_over)
-    load = _counts((s for s in samples if not isinstance(s, CanarySample)), "load", delayed_over)
-    total = ImpactCounts(source="total", sent=canary.sent + load.sent, ok=canary.ok + load.ok,
-                         rejected=canary.rejected + load.rejected, failed=canary.failed + load.failed,
-                         delayed=canary.delayed + load.delayed)
-    return [canary, load, total]
+            row[2] += 1
+    sources = ["canary", "load", *(["load_other"] if rules.business else [])]
+    rows = [ImpactCounts(name, *tally[name]) for name in sources]
+    total = ImpactCounts("total", *(sum(column) for column in zip(*(tally[n] for n in sources), strict=True)))
+    return [*rows, total]
 
 
 def customer_impact(samples: Sequence[Sample], impact: Measure, recovery: Measure,
-                    delayed_over: float | None) -> CustomerImpact:
+                    rules: ImpactRules) -> CustomerImpact:
     """Requests by outcome (rejected: answered with an error; failed: no answer; delayed: OK
-    but slower than ``delayed_over``) over the whole run and within the impact."""
+    but slow; completed late) over the whole run and within the impact, the system's
+    business requests apart from the load generator's other requests."""
     during: list[Sample] = []
     if impact.value is not None and impact.measured:
         start = impact.value
         until = recovery.value if recovery.value is not None and recovery.measured else float("inf")
         during = [s for s in samples if start <= s.t < until]
     return CustomerImpact(
-        whole_run=_impact_counts(samples, delayed_over),
-        during_impact=_impact_counts(during, delayed_over),
-        delayed_threshold_s=delayed_over,
+        whole_run=_counts(samples, rules),
+        during_impact=_counts(during, rules),
+        delayed_threshold_s=rules.delayed_over,
     )
 
 
@@ -298,9 +352,15 @@ def error_budget(samples: Sequence[Sample], steady: SteadyState) -> ErrorBudget:
 
 
 def baseline(phases: Iterable[Phase], samples: Sequence[Sample], windows: Sequence[Window],
-             t_inject: float | None, last_t: float | None) -> Baseline | None:
+             t_inject: float | None, last_t: float | None, steady: SteadyState,
+             delays: Sequence[tuple[float, float]] = ()) -> Baseline | None:
     """Steady-state figures of the ``baseline`` phase (else from the first sample), before
-    the first fault took effect."""
+    the first fault took effect.
+
+    The baseline meets the steady state when its requests as a whole do (success rate, p99
+    latency, p99 completion delay): one slow request in a one-second window of a healthy
+    minute is not an unsteady system. Fewer requests than one window holds are no evidence.
+    """
     if not samples:
         return None
     start, end = samples[0].t, t_inject if t_inject is not None else (last_t or samples[-1].t)
@@ -315,16 +375,21 @@ def baseline(phases: Iterable[Phase], samples: Sequence[Sample], windows: Sequen
     ok = sum(1 for s in chunk if s.ok)
     inside = [w for w in windows if w.start >= start - _EPS and w.end <= end + _EPS]
     span = end - start
+    latency = latency_stats(s.latency_s for s in chunk)
+    completion = latency_stats(d for t, d in delays if start <= t < end)
+    rate = (ok / len(chunk)) if chunk else None
+    steady_enough = bool(inside) and steady.admits(rate, latency.p99_s, completion.p99_s)
     return Baseline(
         start=start,
         end=end,
         samples=len(chunk),
-        success_rate=(ok / len(chunk)) if chunk else None,
-        latency=latency_stats(s.latency_s for s in chunk),
+        success_rate=rate,
+        latency=latency,
         throughput_rps=(ok / span) if span > 0 else None,
         healthy_windows=sum(1 for w in inside if w.healthy),
         windows=len(inside),
-        met_steady_state=all(w.healthy for w in inside) if inside else None,
+        met_steady_state=steady_enough if inside else None,
+        completion_p99_s=completion.p99_s,
     )
 
 

@@ -44,6 +44,8 @@ class MeasureStatus:
     #: cleared after the system had already recovered): no time was needed, and a negative
     #: number would not be honest.
     RECOVERED_BEFORE_CLEAR = "recovered_before_clear"
+    #: An integrity check the stack's plugin declares but did not run: nothing is known.
+    NOT_CHECKED = "not_checked"
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,8 @@ class Baseline:
     healthy_windows: int
     windows: int
     met_steady_state: bool | None
+    #: p99 completion delay of the requests sent in the baseline (None when none recorded).
+    completion_p99_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,14 @@ class CompletionDelay:
 
 @dataclass(frozen=True)
 class ImpactCounts:
-    """Requests by outcome: rejected (answered with an error), failed (no answer), delayed."""
+    """Requests by outcome: rejected (answered with an error), failed (no answer), delayed
+    (answered OK but slower than the steady state's p99 bound), completed late (answered OK,
+    then completed later than the steady state's completion bound).
+
+    ``source`` is ``canary`` (the harness's business requests), ``load`` (the load
+    generator's business requests, by the names the plugin declares), ``load_other`` (its
+    other requests: reads, cancels...) or ``total``.
+    """
 
     source: str
     sent: int
@@ -155,6 +166,7 @@ class ImpactCounts:
     rejected: int
     failed: int
     delayed: int
+    late: int = 0
 
 
 @dataclass(frozen=True)
@@ -329,15 +341,30 @@ class Analysis:
         return all(v.met for v in self.verdicts)
 
     @property
+    def inconclusive(self) -> bool:
+        """True when the run completed but the system was not in its steady state before the
+        fault (or nothing shows it was): no target can be judged on such a run."""
+        return self.status == "completed" and (self.baseline is None or self.baseline.met_steady_state is not True)
+
+    @property
+    def outcome(self) -> str:
+        """``passed``, ``failed`` or ``inconclusive``."""
+        if self.inconclusive:
+            return "inconclusive"
+        return "passed" if self.all_met and self.status == "completed" else "failed"
+
+    @property
     def passed(self) -> bool:
-        """True when every target was met and the run completed (exit code 0)."""
-        return self.all_met and self.status == "completed"
+        """True when every target was met, the run completed, and its baseline was steady
+        (exit code 0)."""
+        return self.outcome == "passed"
 
     def to_dict(self) -> dict[str, Any]:
         """All figures as plain JSON-ready data (``result.json``)."""
         data = asdict(self)
         data["all_met"] = self.all_met
         data["passed"] = self.passed
+        data["outcome"] = self.outcome
         for fault, span in zip(data["faults"], self.faults, strict=True):
             fault["slip_s"] = span.slip_s
         return data

@@ -96,8 +96,8 @@ def integrity_verdict(target: str, raw: Any, f: _Figures, preset: bool = True) -
     limit = _limit(raw)
     count = None if f.integrity is None else integrity_count(f.integrity, target)
     if f.integrity is None or count is None:
-        measured = Measure(None, "count", None, "exact", MeasureStatus.NOT_MEASURED)
-        return _judge(target, limit, "count", "le", measured, [], preset)
+        status = MeasureStatus.NOT_MEASURED if f.integrity is None else MeasureStatus.NOT_CHECKED
+        return _judge(target, limit, "count", "le", Measure(None, "count", None, "exact", status), [], preset)
     evidence: list[str] = []
     details: list[str] = []
     for violation in violations_for(f.integrity, target):

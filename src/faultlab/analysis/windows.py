@@ -49,28 +49,41 @@ class SteadyState:
 
     success_rate_min: float | None
     p99_latency_max_s: float | None
+    completion_delay_max_s: float | None = None
 
     @classmethod
     def from_journal(cls, raw: Mapping[str, Mapping[str, float]]) -> SteadyState:
-        """Read the header's ``{"success_rate": {"min": ..}, "p99_latency": {"max": seconds}}``."""
+        """Read the header's ``{"success_rate": {"min": ..}, "p99_latency": {"max": seconds},
+        "completion_delay": {"max": seconds}}``."""
         return cls(
             success_rate_min=raw.get("success_rate", {}).get("min"),
             p99_latency_max_s=raw.get("p99_latency", {}).get("max"),
+            completion_delay_max_s=raw.get("completion_delay", {}).get("max"),
         )
 
-    def admits(self, success_rate: float | None, p99_s: float | None) -> bool:
-        """True when these figures meet the steady state (no samples never do)."""
+    def admits(self, success_rate: float | None, p99_s: float | None, completion_p99_s: float | None = None) -> bool:
+        """True when these figures meet the steady state (no samples never do). A window
+        whose requests have no completion delay recorded is judged on the rest."""
         if success_rate is None:
             return False
         if self.success_rate_min is not None and success_rate < self.success_rate_min:
             return False
-        return self.p99_latency_max_s is None or (p99_s is not None and p99_s <= self.p99_latency_max_s)
+        if self.p99_latency_max_s is not None and (p99_s is None or p99_s > self.p99_latency_max_s):
+            return False
+        return not self.completed_late(completion_p99_s)
 
-    def is_bad(self, sample: Sent) -> bool:
-        """True when this one sample failed or was slower than the p99 bound."""
+    def completed_late(self, delay_s: float | None) -> bool:
+        """True when a completion delay is over the steady state's bound."""
+        return self.completion_delay_max_s is not None and delay_s is not None and delay_s > self.completion_delay_max_s
+
+    def is_bad(self, sample: Sent, delay_s: float | None = None) -> bool:
+        """True when this one sample failed, was slower than the p99 bound, or (``delay_s``,
+        its completion delay) was completed later than the completion bound."""
         if not sample.ok:
             return True
-        return self.p99_latency_max_s is not None and sample.latency_s > self.p99_latency_max_s
+        if self.p99_latency_max_s is not None and sample.latency_s > self.p99_latency_max_s:
+            return True
+        return self.completed_late(delay_s)
 
 
 def latency_stats(values: Iterable[float]) -> LatencyStats:
@@ -149,8 +162,8 @@ def sliding_windows(
                 success_rate=rate,
                 p99_latency_s=p99,
                 throughput_rps=ok / window_s,
-                completion_delay_p99_s=percentile(window_delays, 0.99),
-                healthy=steady.admits(rate, p99),
+                completion_delay_p99_s=(completion := percentile(window_delays, 0.99)),
+                healthy=steady.admits(rate, p99, completion),
             )
         )
     return windows

@@ -102,6 +102,8 @@ def _print_verdicts(analysis: Any) -> None:
     from faultlab.report.messages import Catalogue
 
     cat = Catalogue("en", analysis.declaration)
+    findings = f"; {len(analysis.findings)} finding(s)" if analysis.findings else ""
+    print(f"result: {analysis.outcome.upper()}{findings}")
     for verdict in analysis.verdicts:
         mark = "met   " if verdict.outcome == "met" else "MISSED"
         print(f"  {mark} {verdict_message(verdict, cat)}")
@@ -131,7 +133,7 @@ def _drill(args: argparse.Namespace) -> ExitCode:
     result = run_plan(plan, reports_dir=args.reports, langs=args.lang, observers=[progress_observer()],
                       state_dir=args.state_dir)
     for analysis in result.analyses:
-        print(f"{'PASS' if analysis.passed else 'FAIL'}  {analysis.scenario.get('id')}  {analysis.run_dir}")
+        print(f"{analysis.outcome.upper():<12}  {analysis.scenario.get('id')}  {analysis.run_dir}")
         _print_verdicts(analysis)
     print(f"drill finished in {result.duration_s:.0f} s; book: {result.book.index_html}")
     return ExitCode.OK if result.passed else ExitCode.TARGET_MISSED

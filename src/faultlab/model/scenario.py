@@ -57,16 +57,28 @@ class LatencyCeiling(StrictModel):
     max: Duration = Field(description="highest healthy p99 latency in a window")
 
 
+class CompletionCeiling(StrictModel):
+    max: Duration = Field(description="highest healthy p99 completion delay of the requests sent in a window")
+
+
 class SteadyState(StrictModel):
-    """When a window counts as healthy (at least one condition)."""
+    """When a window counts as healthy (at least one condition).
+
+    ``completion_delay`` bounds how long acknowledged requests wait to be completed (the
+    stack plugin's completion delay, the trading stack's execution delay): a request that
+    was accepted fast but completed late is customer impact too.
+    """
 
     success_rate: SuccessRateFloor | None = None
     p99_latency: LatencyCeiling | None = None
+    completion_delay: CompletionCeiling | None = None
 
     @model_validator(mode="after")
     def _at_least_one_condition(self) -> SteadyState:
-        if self.success_rate is None and self.p99_latency is None:
-            raise ValueError("give `success_rate: {min: ...}` and/or `p99_latency: {max: ...}`")
+        if self.success_rate is None and self.p99_latency is None and self.completion_delay is None:
+            raise ValueError(
+                "give `success_rate: {min: ...}`, `p99_latency: {max: ...}` and/or `completion_delay: {max: ...}`"
+            )
         return self
 
 

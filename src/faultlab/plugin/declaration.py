@@ -112,7 +112,10 @@ class Declaration:
     - ``completion``: its completion delay, if its ``faultlab_completion_delays`` measures one;
     - ``monitor``: the keys of its readiness JSON;
     - ``ack_field``: the JSON field of a successful load-generator response that holds what
-      was acknowledged (the load recorder reads it).
+      was acknowledged (the load recorder reads it);
+    - ``request_names``: the load generator's names of its business requests (the trading
+      stack's ``place_order``), so reports count them apart from reads and cancels; empty:
+      every load request is one.
     """
 
     request: Text = Text("request", "リクエスト")
@@ -122,6 +125,7 @@ class Declaration:
     completion: Completion | None = None
     monitor: MonitorContract = field(default_factory=MonitorContract)
     ack_field: str | None = None
+    request_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.integrity_checks]
@@ -149,6 +153,7 @@ class Declaration:
             else {"name": self.completion.name, "label": self.completion.label.to_json()},
             "monitor": {"alerts": self.monitor.alerts, "backlog": self.monitor.backlog},
             "ack_field": self.ack_field,
+            "request_names": list(self.request_names),
         }
 
     @classmethod
@@ -179,4 +184,5 @@ class Declaration:
                 backlog=monitor.get("backlog") if isinstance(monitor.get("backlog"), str) else None,
             ),
             ack_field=data.get("ack_field") if isinstance(data.get("ack_field"), str) else None,
+            request_names=tuple(n for n in data.get("request_names") or () if isinstance(n, str)),
         )

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from faultlab.analysis import Analysis, analyse
-from faultlab.report.document import Document, Section, local_text, outcome_text, participants_section, target_label
+from faultlab.report.document import (
+    Document,
+    Section,
+    finding_text,
+    local_text,
+    outcome_text,
+    participants_section,
+    target_label,
+)
 from faultlab.report.format import measure_text, target_text
 from faultlab.report.manifest import MANIFEST_FILE, file_sha256, write_manifest
 from faultlab.report.messages import Catalogue
@@ -40,6 +48,39 @@ def _report_of(run_dir: Path, lang: str, primary: bool) -> str:
     return report_name(lang, True, "html")
 
 
+_OUTCOME_RANK = {"passed": 0, "inconclusive": 1, "failed": 2}
+
+
+def _worst(outcomes: Iterable[str]) -> str:
+    return max(outcomes, key=lambda o: _OUTCOME_RANK[o], default="passed")
+
+
+def _attention(analyses: Sequence[Analysis], lang: str, cat: Catalogue) -> list[dict[str, Any]]:
+    """Every target missed (or not judged on an inconclusive run) and every finding of every
+    run, so the index never says less than the reports it links."""
+    targets, findings = [], []
+    for a in analyses:
+        words = Catalogue(lang, a.declaration)
+        scenario = str(a.scenario.get("id") or "")
+        for v in a.verdicts:
+            if not v.met or a.inconclusive:
+                outcome = words("book.inconclusive") if a.inconclusive and v.met else outcome_text(v, words)
+                targets.append([scenario, a.run_id, target_label(v.target, words),
+                                words.sep("slash").join((measure_text(v.measured, words), target_text(v, words))),
+                                outcome])
+        findings += [[scenario, a.run_id, f.id, words(f"sev.{f.severity}"), finding_text(f, a, words)]
+                     for f in a.findings]
+    blocks: list[dict[str, Any]] = [{"kind": "h", "text": cat("book.attention_targets")}]
+    blocks.append({"kind": "table", "headers": [cat(f"book.col.{k}") for k in ("scenario", "run", "target",
+                                                                                "measured", "verdict")],
+                   "rows": targets} if targets else {"kind": "p", "text": cat("book.no_attention_targets")})
+    blocks.append({"kind": "h", "text": cat("book.findings")})
+    blocks.append({"kind": "table", "headers": [cat(f"book.col.{k}") for k in ("scenario", "run", "id",
+                                                                                "severity", "finding")],
+                   "rows": findings} if findings else {"kind": "p", "text": cat("summary.no_findings")})
+    return blocks
+
+
 def _book(plan_dir: Path, analyses: Sequence[Analysis], plan: dict[str, Any], lang: str,
           primary: bool = True) -> Document:
     cat = Catalogue(lang)
@@ -58,26 +99,29 @@ def _book(plan_dir: Path, analyses: Sequence[Analysis], plan: dict[str, Any], la
                                    outcome=outcome_text(v, words)))
             if a.status != "completed":
                 parts.append(cat(f"status.{a.status}") if cat.has(f"status.{a.status}") else a.status)
-        passed = all(a.passed for a in runs)
+        outcome = _worst(a.outcome for a in runs)
+        passed = outcome == "passed"
         rows.append([
             f"{scenario_id} — {title}",
             cat.sep("list").join(parts) or cat("none"),
-            cat("book.passed") if passed else cat("book.failed"),
+            cat(f"book.{outcome}"),
             [{"text": a.run_id, "href": _link(plan_dir, Path(a.run_dir), _report_of(Path(a.run_dir), lang, primary))}
              for a in runs],
         ])
         oks.append(passed)
     met = sum(1 for a in analyses for v in a.verdicts if v.met)
     missed = sum(1 for a in analyses for v in a.verdicts if not v.met)
-    passed_runs = sum(1 for a in analyses if a.passed)
-    totals = cat("book.totals", scenarios=len(groups), runs=len(analyses), passed=passed_runs,
-                 failed=len(analyses) - passed_runs, met=met, missed=missed)
+    outcomes = [a.outcome for a in analyses]
+    totals = cat("book.totals", scenarios=len(groups), runs=len(analyses), passed=outcomes.count("passed"),
+                 failed=outcomes.count("failed"), inconclusive=outcomes.count("inconclusive"), met=met, missed=missed,
+                 findings=sum(len(a.findings) for a in analyses))
     summary = Section("summary", f"1. {cat('sec.summary')}", [
         {"kind": "p", "text": cat("book.intro")},
-        {"kind": "p", "text": totals, "strong": True, "ok": passed_runs == len(analyses)},
+        {"kind": "p", "text": totals, "strong": True, "ok": outcomes.count("passed") == len(analyses)},
         {"kind": "table",
          "headers": [cat(f"book.col.{key}") for key in ("scenario", "targets", "verdict", "report")],
          "rows": rows, "ok": oks},
+        *_attention(analyses, lang, cat),
     ])
     ident = Section("identification", f"2. {cat('sec.identification')}", [{"kind": "kv", "rows": [
         (cat("id.plan"), local_text(plan.get("title") or plan.get("id"), cat) or plan_dir.name),
@@ -131,6 +175,7 @@ def write_book(
             "scenario": a.scenario.get("id"),
             "path": Path(os.path.relpath(a.run_dir, plan_dir)).as_posix(),
             "passed": a.passed,
+            "outcome": a.outcome,
             "manifest_sha256": file_sha256(manifest) if manifest.exists() else None,
         })
     manifest = write_manifest(plan_dir, {"kind": "plan", "title": plan.get("title"), "runs": runs_info})

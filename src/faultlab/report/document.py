@@ -34,6 +34,7 @@ __all__ = [
     "Section",
     "EvidenceFile",
     "build_document",
+    "finding_text",
     "outcome_text",
     "participants_section",
     "target_label",
@@ -206,10 +207,17 @@ def _overall(a: Analysis, cat: Catalogue) -> tuple[str, bool]:
     total = len(a.verdicts)
     missed = sum(1 for v in a.verdicts if not v.met)
     if a.status != "completed":
-        return cat("overall.incomplete", status=_status(a, cat), missed=missed, total=total), False
-    if missed:
-        return cat("overall.failed", missed=missed, total=total), False
-    return cat("overall.passed", total=total), True
+        text = cat("overall.incomplete", status=_status(a, cat), missed=missed, total=total)
+    elif a.inconclusive:
+        text = cat("overall.inconclusive", missed=missed, total=total)
+    elif missed:
+        text = cat("overall.failed", missed=missed, total=total)
+    else:
+        text = cat("overall.passed", total=total)
+    if a.findings:
+        counts = {level: sum(1 for f in a.findings if f.severity == level) for level in ("high", "medium", "low")}
+        text += cat.sep("sentence") + cat("overall.findings", n=len(a.findings), **counts)
+    return text, a.passed
 
 
 def _timed(params: dict[str, Any], cat: Catalogue) -> dict[str, Any]:
@@ -226,7 +234,8 @@ def _quoted(params: dict[str, Any]) -> dict[str, Any]:
     return {k: verbatim(v) if k in _QUOTED else v for k, v in params.items()}
 
 
-def _finding_text(f: Any, a: Analysis, cat: Catalogue) -> str:
+def finding_text(f: Any, a: Analysis, cat: Catalogue) -> str:
+    """A finding of ``a`` as the sentence the reports write (journal text quoted as code)."""
     params = _quoted(_timed(dict(f.params), cat))
     if f.kind == "target_missed":
         verdict = next(v for v in a.verdicts if v.target == params["target"])
@@ -258,7 +267,7 @@ def _summary(a: Analysis, cat: Catalogue) -> Section:
         "rows": rows,
         "ok": [v.met for v in a.verdicts],
     })
-    top = [cat("summary.finding", id=f.id, severity=cat(f"sev.{f.severity}"), text=_finding_text(f, a, cat))
+    top = [cat("summary.finding", id=f.id, severity=cat(f"sev.{f.severity}"), text=finding_text(f, a, cat))
            for f in a.findings[:5]]
     blocks.append({"kind": "p", "text": cat("summary.top_findings"), "strong": True})
     blocks.append({"kind": "list", "items": top} if top else {"kind": "p", "text": cat("summary.no_findings")})
@@ -464,9 +473,9 @@ def _stats_row(label: str, s: LatencyStats, cat: Catalogue) -> list[str]:
     return [label, str(s.count), seconds_text(s.p50_s, cat), seconds_text(s.p99_s, cat), seconds_text(s.max_s, cat)]
 
 
-def _impact_rows(rows: Sequence[ImpactCounts], cat: Catalogue) -> list[list[str]]:
-    return [[cat(f"src.{r.source}"), str(r.sent), str(r.ok), str(r.rejected), str(r.failed), str(r.delayed)]
-            for r in rows]
+def _impact_rows(rows: Sequence[ImpactCounts], cat: Catalogue, late: bool) -> list[list[str]]:
+    return [[cat(f"src.{r.source}"), str(r.sent), str(r.ok), str(r.rejected), str(r.failed), str(r.delayed),
+             *([str(r.late)] if late else [])] for r in rows]
 
 
 def _results(a: Analysis, cat: Catalogue) -> Section:
@@ -505,28 +514,38 @@ def _results(a: Analysis, cat: Catalogue) -> Section:
         blocks.append({"kind": "p", "text": cat("int.acknowledged",
                                                 n=acknowledged if acknowledged is not None else cat("none"))})
         rows, oks = [], []
-        for v in a.verdicts:
-            if a.declaration.check(v.target) is not None:
-                ids = [str(i) for viol in violations_for(a.integrity, v.target) for i in viol.get("ids") or []]
-                rows.append([target_label(v.target, cat), measure_text(v.measured, cat), target_text(v, cat),
-                             outcome_text(v, cat), ", ".join(ids) or cat("none")])
-                oks.append(v.met)
+        judged = {v.target: v for v in a.verdicts}
+        for check in a.declaration.check_names:
+            v = judged.get(check)
+            if v is None:  # declared, not run, no target on it: say so, claim nothing
+                rows.append([target_label(check, cat), cat("mstatus.not_checked"), cat("none"), cat("none"),
+                             cat("none")])
+                oks.append(True)
+                continue
+            ids = [str(i) for viol in violations_for(a.integrity, check) for i in viol.get("ids") or []]
+            rows.append([target_label(check, cat), measure_text(v.measured, cat), target_text(v, cat),
+                         outcome_text(v, cat), cat.sep("comma").join(ids) or cat("none")])
+            oks.append(v.met)
         blocks.append({"kind": "table",
                        "headers": [cat(f"col.{key}") for key in ("check", "count", "target", "verdict", "ids")],
                        "rows": rows, "ok": oks})
 
     ci = a.customer_impact
     limit = seconds_text(ci.delayed_threshold_s, cat)
+    late_limit = a.steady_state.get("completion_delay_max_s")
     headers = [cat("col.source_req"), cat("col.sent"), cat("col.ok"), cat("col.rejected"), cat("col.failed"),
                cat("col.delayed", limit=limit)]
+    if late_limit is not None:
+        headers.append(cat("col.late", limit=seconds_text(late_limit, cat)))
     blocks += [
         {"kind": "h", "text": cat("res.impact")},
         {"kind": "p", "text": cat("imp.whole"), "strong": True},
-        {"kind": "table", "headers": headers, "rows": _impact_rows(ci.whole_run, cat)},
+        {"kind": "table", "headers": headers, "rows": _impact_rows(ci.whole_run, cat, late_limit is not None)},
         {"kind": "p", "text": cat("imp.during"), "strong": True},
     ]
     if a.impact_start.measured:
-        blocks.append({"kind": "table", "headers": headers, "rows": _impact_rows(ci.during_impact, cat)})
+        blocks.append({"kind": "table", "headers": headers,
+                       "rows": _impact_rows(ci.during_impact, cat, late_limit is not None)})
     else:
         blocks.append({"kind": "p", "text": cat("imp.none")})
 
@@ -615,7 +634,7 @@ def _findings(a: Analysis, cat: Catalogue, plan: dict[str, Any]) -> Section:
         subject = f.params.get("target", f.kind)
         owner = local_text(owners.get(subject) or owners.get("default"), cat) or cat("owner.tbd")
         rem = cat("rem.target_missed") if f.kind == "target_missed" else cat("rem.default")
-        rows.append([f.id, cat(f"sev.{f.severity}"), _finding_text(f, a, cat), rem, owner])
+        rows.append([f.id, cat(f"sev.{f.severity}"), finding_text(f, a, cat), rem, owner])
     return Section("findings", cat("sec.findings"), [{
         "kind": "table",
         "headers": [cat("col.id"), cat("col.severity"), cat("col.finding"), cat("col.remediation"), cat("col.owner")],

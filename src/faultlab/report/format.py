@@ -41,10 +41,14 @@ def value_text(value: float | None, unit: str, cat: Catalogue) -> str:
 
 
 def measure_text(measure: Measure, cat: Catalogue) -> str:
-    """The measured value, or why there is none (``not recovered within the run``)."""
+    """The measured value, or why there is none (``not recovered within the run``). A time
+    finer than its resolution is shown at the resolution: ``≤ 0.100 s``, not ``0.087 s``."""
     if not measure.measured:
         return cat(f"mstatus.{measure.status}")
-    return value_text(measure.value, measure.unit, cat)
+    value, resolution = measure.value, measure.resolution
+    if measure.unit == "s" and value is not None and resolution is not None and 0 <= value < resolution:
+        return f"≤ {value_text(resolution, measure.unit, cat)}"
+    return value_text(value, measure.unit, cat)
 
 
 def resolution_text(measure: Measure, cat: Catalogue) -> str:

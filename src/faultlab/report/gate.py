@@ -75,7 +75,7 @@ def rule_message(r: RuleResult) -> str:
 def target_message(t: TargetResult) -> str:
     """``target recover_within missed in 2/3 trials: worst 31.00 s vs target ≤ 30.00 s``."""
     if t.target == "run":
-        return f"{t.missed_trials}/{t.trials} trials did not complete (status {t.worst_status})"
+        return f"{t.missed_trials}/{t.trials} trials did not complete or were inconclusive (first: {t.worst_status})"
     worst = number_text(t.worst, t.unit) if t.worst is not None else t.worst_status.replace("_", " ")
     cmp = "≤" if t.comparison == "le" else "≥"
     state = f"missed in {t.missed_trials}/{t.trials} trials" if t.failed else f"met in {t.trials}/{t.trials} trials"

@@ -26,7 +26,7 @@ def write_junit(analysis: Analysis, path: Path) -> Path:
     cat = Catalogue("en", analysis.declaration)
     scenario = str(analysis.scenario.get("id") or "scenario")
     suite_name = f"faultlab.{scenario}"
-    incomplete = analysis.status != "completed"
+    incomplete = analysis.status != "completed" or analysis.inconclusive
     failures = sum(1 for v in analysis.verdicts if not v.met)
     suite = ET.Element("testsuite", {
         "name": suite_name,
@@ -52,6 +52,8 @@ def write_junit(analysis: Analysis, path: Path) -> Path:
     if incomplete:
         case = ET.SubElement(suite, "testcase", {"classname": suite_name, "name": "run"})
         reason = f"the run did not complete: status {analysis.status}"
+        if analysis.inconclusive:
+            reason = "the run is inconclusive: nothing shows the system was in its steady state before the fault"
         if analysis.crashed:
             reason = "the run crashed: the journal has no end record"
         ET.SubElement(case, "error", {"message": reason, "type": analysis.status}).text = reason
