@@ -26,11 +26,15 @@ def test_the_curve_turns_healthy_exactly_at_the_recovery_line(outage):
     a = outage
     floor = a.steady_state["success_rate_min"]
     xs, ys = chart_points(a, lambda w: w.success_rate)
-    recovery = a.recovery_point.value
-    assert recovery is not None
-    at = xs.index(recovery)  # a point stands on the recovery line itself
+    recovery, resolution = a.recovery_point.value, a.recovery_point.resolution
+    assert recovery is not None and resolution is not None
+    # The recovery point is the first answer to a request of the first window of the healthy
+    # run (no earlier than that window's start); that window's point is the last one at or
+    # before the line, and the curve turns healthy there.
+    at = max(i for i, x in enumerate(xs) if x <= recovery)
     assert ys[at] >= floor and ys[at - 1] < floor, "the curve crosses into health at the recovery line"
-    assert all(y >= floor for x, y in zip(xs, ys, strict=True) if recovery <= x <= recovery + a.hold_s - a.window_s)
+    assert recovery - resolution <= xs[at] <= recovery, "within the recovery point's stated resolution"
+    assert all(y >= floor for x, y in zip(xs, ys, strict=True) if xs[at] <= x <= recovery + a.hold_s - a.window_s)
     # the same convention as timeseries.csv and the recovery point: a window is placed at its start
     assert xs == [w.start for w in a.windows]
     first_bad = next(x for x, y in zip(xs, ys, strict=True) if x > 10 and y < floor)

@@ -158,7 +158,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "mstatus.not_recovered": ("not recovered within the run", f"{g.RUN.ja}時間内に復旧せず"),
     "mstatus.no_impact": (f"no {g.CUSTOMER_IMPACT.en}", f"{g.CUSTOMER_IMPACT.ja}なし"),
     "mstatus.not_measured": ("not measured", "測定できず"),
-    "mstatus.not_checked": ("not checked (the plugin did not run this check)", "未確認（プラグインがこのチェックを実行していません）"),
+    "mstatus.not_checked": ("not checked (the plugin did not run this check)", "未確認（プラグインがこのチェックを行っていません）"),
     "mstatus.recovered_before_clear": ("recovered before the fault cleared (no time needed after it)",
                                  "障害解除より前に復旧（解除後の所要時間なし）"),
     "basis.window_step": ("window step", "ウィンドウの刻み"),
@@ -334,12 +334,14 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "chart.exec": ("{Completion} p99 (s)", "{Completion} p99（秒）"),
     "chart.legend": (
         "Shaded: fault active. Red line: fault took effect; grey dotted: impact began; orange dashed: detection; "
-        "green dashed: recovery point; blue dotted: steady-state bound. Each point is the {window} window starting at "
-        "that moment, held until the next one, as the tables place windows: the curve turns healthy exactly at the "
-        "recovery point, and falls up to {window} before the first failed request.",
+        "green dashed: recovery point; blue dotted: steady-state bound. Each point is the {window} window of the "
+        "requests sent from that moment, held until the next one, as the tables place windows: the curve turns healthy "
+        "on the recovery line (the line stands where the first of those requests was answered, within the recovery "
+        "point's resolution), and falls up to {window} before the first failed request.",
         "網掛け：障害発生中。赤線：障害発生、灰色の点線：顧客影響の開始、橙の破線：検知、緑の破線：復旧時点、"
-        "青の点線：定常状態の閾値。各点はその時刻から始まる {window}のウィンドウの値で、表と同じく次の点まで保持しています。"
-        "このため曲線は復旧時点でちょうど正常に戻り、最初の失敗より最大 {window}早く下がります。",
+        "青の点線：定常状態の閾値。各点はその時刻から {window}の間に送信したリクエストのウィンドウの値で、表と同じく次の点まで"
+        "保持しています。このため曲線は復旧時点の線で正常に戻り（線はそのリクエストの最初の応答の時刻で、復旧時点の分解能の範囲内）、"
+        "最初の失敗より最大 {window}早く下がります。",
     ),
     "chart.legend_jobs": (
         "Purple band along the top: a job's run; purple dotted: the end of its window; purple dash-dot: its deadline, named.",
@@ -409,7 +411,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     ),
     "find.baseline_unsteady": (
         "Nothing shows the system was in its steady state before the fault ({healthy} of {windows} windows healthy): the run is inconclusive, its targets cannot be judged.",
-        "障害注入前にシステムが定常状態にあったことを確認できません（{windows} ウィンドウ中、正常は {healthy}）。この実行は判定不能で、目標を判定できません。",
+        "障害注入前にシステムが定常状態にあったことを確認できません（{windows} ウィンドウ中、正常は {healthy}）。この実施は判定不能で、目標を判定できません。",
     ),
     "find.job_overran": ("Job {job} overran its window or left no margin before {deadline} (margin {margin}).", "ジョブ {job} が許容時間を超過したか、{deadline}までの余裕がありませんでした（余裕 {margin}）。"),
     "find.error_budget_exceeded": ("The run used {consumed} of its error budget.", f"この{g.RUN.ja}でエラーバジェットの {{consumed}} を消費しました。"),
