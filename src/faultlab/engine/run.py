@@ -28,9 +28,10 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from faultlab import __version__
 from faultlab.engine.clock import MonotonicClock
 from faultlab.engine.context import FaultContext, Jobs
 from faultlab.engine.scheduler import Scheduler, TimelineItem
-from faultlab.errors import FaultlabError, InfrastructureError, Interrupted, save_traceback
+from faultlab.errors import FaultlabError, InfrastructureError, InputError, Interrupted, save_traceback
 from faultlab.journal import (
     REQUESTS_FILE,
     Cleanup,
@@ -80,12 +81,20 @@ class RunResult:
 
 def new_run_id(scenario_id: str) -> str:
     """``FT-01-20261125T101500-1a2b``: scenario, UTC start, and a short random tail."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     return f"{scenario_id}-{stamp}-{uuid.uuid4().hex[:4]}"
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _file_of(document: Any) -> Path:
+    """The file a scenario or stack was loaded from (a run needs its bytes for the journal)."""
+    if document.source is None:
+        raise InputError(f"this {type(document).__name__.lower()} was not loaded from a file: load it with "
+                         "faultlab.loader, so that the run can record the file and its SHA-256")
+    return Path(document.source)
 
 
 def notify(observers: Sequence[Callable[..., None]], **event: Any) -> None:
@@ -138,7 +147,8 @@ class RollingHealth:
         return len(rows), sum(1 for s in rows if s[1]) / len(rows), p99
 
 
-def _abort_rule(scenario: Scenario, health: RollingHealth, now: Callable[[], float], t_load: float) -> Callable[[], str]:
+def _abort_rule(scenario: Scenario, health: RollingHealth, now: Callable[[], float],
+                t_load: float) -> Callable[[], str]:
     rules = scenario.abort_when
     state: dict[str, float | None] = {"bad_since": None}
 
@@ -156,9 +166,10 @@ def _abort_rule(scenario: Scenario, health: RollingHealth, now: Callable[[], flo
         if not reasons or t < t_load + 1.0:
             state["bad_since"] = None
             return ""
-        if state["bad_since"] is None:
-            state["bad_since"] = t
-        lasting = t - state["bad_since"]
+        since = state["bad_since"]
+        if since is None:
+            since = state["bad_since"] = t
+        lasting = t - since
         for needed, why in reasons:
             if lasting >= needed:
                 return f"abort_when: {why} for {lasting:.1f} s"
@@ -259,7 +270,8 @@ class _Faults:
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             self.journal.fault("revert_failed", fault_id, kind=step.fault, target=step.target or "", error=error)
-            self.journal.write(Cleanup(t=self.journal.t(), what=f"revert {fault_id} ({step.fault} on {step.target})", ok=False))
+            what = f"revert {fault_id} ({step.fault} on {step.target})"
+            self.journal.write(Cleanup(t=self.journal.t(), what=what, ok=False))
             return False
         with self._lock:
             self.reverted.add(fault_id)
@@ -281,7 +293,8 @@ def _revert_plan(step: FaultStep) -> str:
     kind = step.kind()
     if not kind.needs_for:
         return f"nothing to undo for {step.fault}; the supervisor or the job itself recovers"
-    return f"{step.fault}.revert on {step.target or 'the stack'} at {step.until:g} s after load start, and in any case at teardown"
+    return (f"{step.fault}.revert on {step.target or 'the stack'} at {step.until:g} s after load start, "
+            "and in any case at teardown")
 
 
 def run_scenario(
@@ -297,7 +310,8 @@ def run_scenario(
 
     The run directory is ``<reports_dir>/<group or scenario id>/<run id>/``. Observers are
     called with keyword arguments (``event=`` ``run``, ``phase``, ``fault``, ``sample``,
-    ``schedule``, ``decision``; unknown events must be ignored). Raises :class:`~faultlab.errors.Interrupted` on Ctrl-C or SIGTERM and
+    ``schedule``, ``decision``; unknown events must be ignored). Raises
+    :class:`~faultlab.errors.Interrupted` on Ctrl-C or SIGTERM and
     :class:`~faultlab.errors.InfrastructureError` when the stack cannot be brought up; the
     journal is complete (with its ``end`` record) in every case.
     """
@@ -315,12 +329,12 @@ def run_scenario(
     header = RunHeader(
         run_id=run_id,
         scenario={"id": scenario.id, "title": text_json(scenario.title), "file": str(scenario.source),
-                  "sha256": _sha256(Path(scenario.source)), "description": text_json(scenario.description),
+                  "sha256": _sha256(_file_of(scenario)), "description": text_json(scenario.description),
                   "assumptions": text_json(scenario.assumptions),
                   "timeline": [s.model_dump(mode="json", by_alias=True) for s in scenario.timeline],
                   "load": scenario.load.model_dump(mode="json") if scenario.load else None},
-        stack={"name": stack_model.name, "file": str(stack_model.source), "sha256": _sha256(Path(stack_model.source))},
-        origin_wall=datetime.now(timezone.utc).isoformat(),
+        stack={"name": stack_model.name, "file": str(stack_model.source), "sha256": _sha256(_file_of(stack_model))},
+        origin_wall=datetime.now(UTC).isoformat(),
         faultlab_version=__version__,
         host=socket.gethostname(),
         targets=scenario.targets.model_dump(mode="json", exclude_none=True),
@@ -374,12 +388,13 @@ def run_scenario(
     return result
 
 
-def _drive(scenario: Scenario, stack: Any, plugin: Any, journal: JournalWriter, clock: MonotonicClock,
-           hub: _Hub, health: RollingHealth) -> tuple[str, str, _Faults]:
+def _instruments(scenario: Scenario, stack: Any, plugin: Any, journal: JournalWriter, clock: MonotonicClock,
+                 hub: _Hub, health: RollingHealth) -> tuple[Any, Any, Any]:
+    """The monitor probe (when the stack has monitoring), the canary probe and the load driver
+    (when the scenario has load), built but not started."""
     from faultlab.engine.load import LoadDriver, LoadSpec
     from faultlab.engine.probes import CanaryProbe, MonitorProbe
 
-    jobs = Jobs(stack, journal, plugin=plugin)
     monitor_spec = stack.stack.monitor
     monitor = None
     if monitor_spec is not None:
@@ -406,6 +421,13 @@ def _drive(scenario: Scenario, stack: Any, plugin: Any, journal: JournalWriter, 
             ),
             run_dir=stack.run_dir, origin=journal.origin, supervisor=stack.supervisor,
         )
+    return monitor, canary, load
+
+
+def _drive(scenario: Scenario, stack: Any, plugin: Any, journal: JournalWriter, clock: MonotonicClock,
+           hub: _Hub, health: RollingHealth) -> tuple[str, str, _Faults]:
+    jobs = Jobs(stack, journal, plugin=plugin)
+    monitor, canary, load = _instruments(scenario, stack, plugin, journal, clock, hub, health)
 
     def make_context(fault_id: str) -> FaultContext:
         return FaultContext(fault_id=fault_id, stack=stack, journal=journal, jobs=jobs, plugin=plugin,
@@ -423,20 +445,8 @@ def _drive(scenario: Scenario, stack: Any, plugin: Any, journal: JournalWriter, 
         journal.phase("load", "begin")
         hub(event="phase", name="load", state="begin", t=t_load, duration=scenario.duration)
 
-        items = []
-        for step_id, step in scenario.steps():
-            planned_t = t_load + step.at
-            if isinstance(step, FaultStep):
-                faults.plan(step_id, step, planned_t)
-                end = (lambda fid=step_id: faults.revert(fid)) if step.until is not None else None
-                items.append(TimelineItem(
-                    step.at, lambda fid=step_id, s=step, p=planned_t: faults.inject(fid, s, p),
-                    name=step_id, for_s=step.for_, end_action=end,
-                ))
-            elif isinstance(step, JobStep):
-                items.append(TimelineItem(step.at, lambda name=step.job: jobs.start(name), name=step_id))
         scheduler = Scheduler(
-            items, origin=journal.origin + t_load, clock=clock,
+            _timeline_items(scenario, faults, jobs, t_load), origin=journal.origin + t_load, clock=clock,
             abort_when=_abort_rule(scenario, health, journal.t, t_load),
             until_s=scenario.duration,
             observers=[lambda event, **kw: hub(event="schedule", step=event, **kw)],
@@ -480,6 +490,22 @@ def _drive(scenario: Scenario, stack: Any, plugin: Any, journal: JournalWriter, 
     return status, reason, faults
 
 
+def _timeline_items(scenario: Scenario, faults: _Faults, jobs: Jobs, t_load: float) -> list[TimelineItem]:
+    """The scenario's timeline as scheduler items: each fault planned (and journalled) now,
+    injected at its time and reverted after ``for``; each job started at its time."""
+    items = []
+    for step_id, step in scenario.steps():
+        planned_t = t_load + step.at
+        if isinstance(step, FaultStep):
+            faults.plan(step_id, step, planned_t)
+            end = partial(faults.revert, step_id) if step.until is not None else None
+            items.append(TimelineItem(step.at, partial(faults.inject, step_id, step, planned_t),
+                                      name=step_id, for_s=step.for_, end_action=end))
+        elif isinstance(step, JobStep):
+            items.append(TimelineItem(step.at, partial(jobs.start, step.job), name=step_id))
+    return items
+
+
 def _tool_versions(stack: Any) -> dict[str, str]:
     """The versions the report's manifest names: python, locust (looked up, never imported:
     importing it patches the standard library) and each PostgreSQL server the stack runs
@@ -489,10 +515,8 @@ def _tool_versions(stack: Any) -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     tools = {"python": platform.python_version()}
-    try:
+    with suppress(PackageNotFoundError):
         tools["locust"] = version("locust")
-    except PackageNotFoundError:
-        pass
     servers = sorted(getattr(stack, "postgres", None) or {})
     for name in servers:
         found = _postgres_version(stack.dsn(name))
