@@ -143,7 +143,7 @@ DEVIATION = Term("deviation", "deviation", "計画との差異", "what did not g
 FINDING = Term("finding", "finding", "指摘事項", "something to act on: a missed target or an observed problem")
 EVIDENCE_DIGEST = Term(
     "evidence_digest", "evidence digest", "証跡ダイジェスト",
-    "the SHA-256 of the evidence files' list (`sha256sum` of each, in path order) when the report was written",
+    "the SHA-256 of the evidence files' list (`sha256sum` of each, sorted by path) when the report was written",
 )
 INTAKE_HALTED = Term("intake_halted", "intake halted", "受付停止", "the system stopped accepting new requests")
 INTAKE_RESUMED = Term("intake_resumed", "intake resumed", "受付再開", "the system accepts new requests again")

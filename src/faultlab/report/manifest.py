@@ -71,7 +71,7 @@ def _sha256sum_line(path: str, sha256: str) -> str:
 
 
 def listing_sha256(files: Iterable[tuple[str, str]]) -> str:
-    """The SHA-256 of ``(path, sha256)`` pairs written as ``sha256sum`` writes them, in path order.
+    """The SHA-256 of ``(path, sha256)`` pairs written as ``sha256sum`` writes them, sorted by path.
 
     So ``sha256sum`` over the same files, listed in that order, piped into ``sha256sum``,
     re-performs it without faultlab: ``sha256sum journal.jsonl canary.jsonl ... | sha256sum``.

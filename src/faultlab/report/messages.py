@@ -431,7 +431,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     ),
     "app.digest": (
         f"{g.EVIDENCE_DIGEST.En}: {{digest}}. It is the SHA-256 of the list above as `sha256sum` prints it "
-        "(one line per file, in path order): in the run directory, `sha256sum` of these files, its output given to "
+        "(one line per file, sorted by path): in the run directory, `sha256sum` of these files, its output given to "
         "`sha256sum` again, re-performs it. Every page of the printed report carries it with the run ID, "
         "and manifest.json records it.",
         f"{g.EVIDENCE_DIGEST.ja}：{{digest}}。上の一覧を `sha256sum` の出力形式（1 ファイル 1 行、パス順）にしたものの SHA-256 で、"
