@@ -11,6 +11,7 @@ handle: ``url(service)``, ``dsn(service)``; the service names are this stack's o
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from faultlab.plugin import (
@@ -20,16 +21,19 @@ from faultlab.plugin import (
     IntegrityCheck,
     IntegrityReport,
     MonitorContract,
+    Outcome,
     Text,
     Violation,
 )
-from tradingstack import drill
+from tradingstack import drill, endstate
 
 __all__ = [
     "DECLARATION",
     "faultlab_declare",
     "faultlab_canary",
     "faultlab_integrity",
+    "faultlab_export_state",
+    "faultlab_check_state",
     "faultlab_completion_delays",
     "faultlab_locustfile",
     "faultlab_load_host",
@@ -52,11 +56,19 @@ DECLARATION = Declaration(
     request=Text("order", "注文"),
     requests=Text("orders", "注文"),
     ids=Text("Order IDs", "注文 ID"),
-    integrity_checks=tuple(IntegrityCheck(name, label) for name, (label, _) in CHECKS.items()),
+    integrity_checks=tuple(IntegrityCheck(name, label, loss=name == "lost_orders")
+                           for name, (label, _) in CHECKS.items()),
     completion=Completion("execution_delay", Text("Execution delay", "約定遅延")),
-    monitor=MonitorContract(alerts="alerts", backlog="outbox_backlog"),
+    monitor=MonitorContract(alerts="alerts", backlog="outbox_backlog", intake_alert="order_intake_failing"),
     ack_field="client_order_id",
     request_names=("place_order",),
+    outcomes=(
+        Outcome("executed", Text("executed", "約定済み")),
+        Outcome("resting", Text("resting (an open limit or stop order)", "待機中（未約定の指値・逆指値注文）")),
+        Outcome("open", Text("open (a market order not executed yet)", "未約定（成行注文）")),
+        Outcome("cancelled", Text("cancelled", "取消済み")),
+        Outcome("rejected", Text("rejected", "受付拒否")),
+    ),
 )
 
 
@@ -74,7 +86,8 @@ def faultlab_canary(stack: Any) -> Callable[[float], CanaryOutcome]:
 
     def place(timeout_s: float) -> CanaryOutcome:
         result = drill.place_canary_order(base, timeout=timeout_s, client=client)
-        return CanaryOutcome(ok=result.ok, status=result.status, ack=result.ack, error=result.error)
+        return CanaryOutcome(ok=result.ok, status=result.status, ack=result.ack, error=result.error,
+                             request_id=result.client_order_id)
 
     return place
 
@@ -84,7 +97,9 @@ def _check_of(kind: str) -> str:
 
 
 def faultlab_integrity(stack: Any, acknowledged: Iterable[str], settle_s: float) -> IntegrityReport:
-    """Wait (up to ``settle_s``) for the outbox to drain, then reconcile everything."""
+    """Wait (up to ``settle_s``) for the outbox to drain, then reconcile everything, on the
+    live database (faultlab uses the end-state hooks below when it can; this one serves a
+    caller without a run directory)."""
     dsn = stack.dsn("db")
     drill.wait_settled(dsn, timeout=settle_s)
     acked = set(acknowledged)
@@ -96,6 +111,32 @@ def faultlab_integrity(stack: Any, acknowledged: Iterable[str], settle_s: float)
         checked[check] += max(1, len(ids))
         violations.append(Violation(check, tuple(ids), f"{violation.kind}: {violation.detail}"))
     return IntegrityReport(acknowledged=len(acked), checked=checked, violations=tuple(violations))
+
+
+#: How long :func:`faultlab_export_state` waits for the outbox to drain before exporting.
+EXPORT_SETTLE_S = 10.0
+
+
+def faultlab_export_state(stack: Any, directory: Path) -> None:
+    """Orders, executions, accounts and positions, once the outbox drained (up to
+    :data:`EXPORT_SETTLE_S`), from one snapshot (see :mod:`tradingstack.endstate`)."""
+    dsn = stack.dsn("db")
+    drill.wait_settled(dsn, timeout=EXPORT_SETTLE_S)
+    endstate.export_state(dsn, directory)
+
+
+def faultlab_check_state(directory: Path, acknowledged: Iterable[str], attempted: Iterable[str],
+                         settle_s: float) -> IntegrityReport:
+    """The integrity check on the exported end state alone, and every order's outcome."""
+    acked = set(acknowledged)
+    findings, outcomes = endstate.check_state(directory, acked, attempted, settle_s=settle_s)
+    checked = dict.fromkeys(CHECKS, 0)
+    violations = []
+    for finding in findings:
+        check = _check_of(finding.kind)
+        checked[check] += max(1, len(finding.ids))
+        violations.append(Violation(check, finding.ids, f"{finding.kind}: {finding.detail}"))
+    return IntegrityReport(acknowledged=len(acked), checked=checked, violations=tuple(violations), outcomes=outcomes)
 
 
 #: How long :func:`faultlab_completion_delays` waits for orders held during a fault to be executed.

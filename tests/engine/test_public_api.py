@@ -63,9 +63,9 @@ PUBLIC = {
     ],
     "faultlab.runtime.ports": ["LOOPBACK", "free_port", "free_ports", "start_on_free_port", "is_port_in_use"],
     "faultlab.plugin": [
-        "CHECK_NAME", "HOOKS", "CanaryOutcome", "Completion", "Declaration", "DrillPlugin", "IntegrityCheck",
-        "IntegrityReport", "MonitorContract", "PluginProblem", "Text", "Violation", "canary_outcome", "hookimpl",
-        "integrity_report", "load_plugin",
+        "ABSENT", "CHECK_NAME", "HOOKS", "CanaryOutcome", "Completion", "Declaration", "DrillPlugin",
+        "IntegrityCheck", "IntegrityReport", "MonitorContract", "Outcome", "PluginProblem", "Text", "Violation",
+        "canary_outcome", "hookimpl", "integrity_report", "load_plugin",
     ],
     "faultlab.runtime.ledger": [
         "LEDGER_SCHEMA", "RUN_LABEL", "default_state_dir", "Ledger", "CleanupAction", "CleanupReport", "Cleaner",

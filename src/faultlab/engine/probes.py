@@ -153,7 +153,8 @@ class CanaryProbe:
                 ok, error = False, f"answered after {latency:.3f} s, over the {self.timeout_s:g} s timeout"
             self._record(CanarySample(
                 t_send=t_send - self.origin, t_done=t_done - self.origin, ok=ok, latency_s=latency,
-                status=result.status, error=error, ack=result.ack, extra=dict(result.detail),
+                status=result.status, error=error, ack=result.ack, request_id=result.request_id,
+                extra=dict(result.detail),
             ))
 
     def _record(self, sample: CanarySample) -> None:

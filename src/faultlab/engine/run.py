@@ -30,11 +30,12 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from faultlab import __version__
+from faultlab.engine import integrity
 from faultlab.engine.clock import MonotonicClock
 from faultlab.engine.context import FaultContext, Jobs
 from faultlab.engine.scheduler import Scheduler, TimelineItem
@@ -44,12 +45,9 @@ from faultlab.journal import (
     Cleanup,
     CompletionSample,
     Decision,
-    Integrity,
     JournalWriter,
-    RequestSample,
     RunHeader,
     Tools,
-    read_samples,
 )
 from faultlab.model.scenario import FaultStep, JobStep, Scenario
 from faultlab.stats import percentile
@@ -79,7 +77,7 @@ class RunResult:
 
 def new_run_id(scenario_id: str) -> str:
     """``FT-01-20261125T101500-1a2b``: scenario, UTC start, and a short random tail."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     return f"{scenario_id}-{stamp}-{uuid.uuid4().hex[:4]}"
 
 
@@ -319,7 +317,7 @@ def run_scenario(
                   "timeline": [s.model_dump(mode="json", by_alias=True) for s in scenario.timeline],
                   "load": scenario.load.model_dump(mode="json") if scenario.load else None},
         stack={"name": stack_model.name, "file": str(stack_model.source), "sha256": _sha256(Path(stack_model.source))},
-        origin_wall=datetime.now(timezone.utc).isoformat(),
+        origin_wall=datetime.now(UTC).isoformat(),
         faultlab_version=__version__,
         host=socket.gethostname(),
         targets=scenario.targets.model_dump(mode="json", exclude_none=True),
@@ -460,18 +458,13 @@ def _drive(scenario: Scenario, stack: Any, plugin: Any, journal: JournalWriter, 
     journal.phase("settle", "begin")
     hub(event="phase", name="settle", state="begin")
     _finish_jobs(stack, jobs, journal)
-    sent_at = _acknowledged(canary.samples, stack.run_dir / REQUESTS_FILE)
+    sent_at = integrity.acknowledged(canary.samples, stack.run_dir / REQUESTS_FILE)
     acknowledged = set(sent_at)
     _record_completion_delays(stack, plugin, sent_at, journal)
     journal.phase("integrity", "begin")
-    try:
-        found = plugin.integrity(stack, acknowledged, settle_s=max(scenario.settle, 1.0))
-    except Exception as exc:  # noqa: BLE001 - the check's failure is evidence, not a crash
-        journal.note(f"integrity check failed: {type(exc).__name__}: {exc}", level="warning")
-        found = None
-    if found is not None:
-        journal.write(Integrity(t=journal.t(), acknowledged=found.acknowledged, checked=dict(found.checked),
-                                violations=[v.to_json() for v in found.violations]))
+    integrity.check_integrity(stack, plugin, acknowledged,
+                              integrity.attempted(canary.samples, stack.run_dir / REQUESTS_FILE, acknowledged),
+                              settle_s=max(scenario.settle, 1.0), run_dir=stack.run_dir, journal=journal)
     journal.phase("integrity", "end")
     if monitor is not None:
         monitor.stop()
@@ -516,16 +509,6 @@ def _finish_jobs(stack: Any, jobs: Jobs, journal: JournalWriter) -> None:
     windows = [j.window or 0.0 for j in stack.stack.jobs.values()]
     if not jobs.wait_all(max(windows, default=0.0) + 5.0):
         journal.note("a job was still running at the end of the run and was stopped", level="warning")
-
-
-def _acknowledged(canary_samples: Sequence[Any], requests_path: Path) -> dict[str, float]:
-    """Every acknowledgement of the run (canary and load) with the send time of its request."""
-    sent_at = {str(s.ack): float(s.t_send) for s in canary_samples if s.ack}
-    requests, _ = read_samples(requests_path, RequestSample)
-    for request in requests:
-        if request.ok and request.ack:
-            sent_at.setdefault(request.ack, request.t)
-    return sent_at
 
 
 def _record_completion_delays(stack: Any, plugin: Any, sent_at: dict[str, float], journal: JournalWriter) -> None:

@@ -17,6 +17,7 @@ A hook may take fewer arguments than its spec (pluggy passes only those it names
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -48,6 +49,24 @@ def faultlab_integrity(stack: Any, acknowledged: frozenset[str], settle_s: float
     """Reconcile the system's data with every acknowledgement after the run, waiting up to
     ``settle_s`` for work in flight: an :class:`~faultlab.plugin.IntegrityReport` whose
     checks are those the declaration names."""
+
+
+@hookspec(firstresult=True)
+def faultlab_export_state(stack: Any, directory: Path) -> None:
+    """After the run, before the integrity check: write the system's end state (its business
+    data) into ``directory``, a folder of the run directory, so it is part of the evidence,
+    hashed in the manifest, and the integrity check can be re-performed from it offline."""
+
+
+@hookspec(firstresult=True)
+def faultlab_check_state(directory: Path, acknowledged: frozenset[str], attempted: frozenset[str],
+                         settle_s: float) -> Any:
+    """The integrity check re-performed on an exported end state alone (no running system):
+    an :class:`~faultlab.plugin.IntegrityReport` whose ``outcomes`` say where every
+    acknowledged and every attempted request (sent, no answer in time) ended up (the
+    declared outcome classes, ``absent`` when not there). When offered with
+    ``faultlab_export_state``, the run's integrity check is this one, and ``faultlab verify
+    --recompute`` runs it again on the package."""
 
 
 @hookspec(firstresult=True)

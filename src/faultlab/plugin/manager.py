@@ -111,6 +111,26 @@ class DrillPlugin:
         found = self.hook.faultlab_integrity(stack=stack, acknowledged=frozenset(acknowledged), settle_s=settle_s)
         return integrity_report(found, self.declaration)
 
+    @property
+    def re_performable(self) -> bool:
+        """True when the plugin exports its end state and checks it offline."""
+        return self.offers("faultlab_export_state") and self.offers("faultlab_check_state")
+
+    def export_state(self, stack: Any, directory: Path) -> None:
+        """Write the system's end state into ``directory`` (nothing without the hook)."""
+        if self.offers("faultlab_export_state"):
+            directory.mkdir(parents=True, exist_ok=True)
+            self.hook.faultlab_export_state(stack=stack, directory=directory)
+
+    def check_state(self, directory: Path, acknowledged: Iterable[str], attempted: Iterable[str], *,
+                    settle_s: float) -> IntegrityReport | None:
+        """The integrity check re-performed on an exported end state, or None without the hook."""
+        if not self.offers("faultlab_check_state"):
+            return None
+        found = self.hook.faultlab_check_state(directory=directory, acknowledged=frozenset(acknowledged),
+                                               attempted=frozenset(attempted), settle_s=settle_s)
+        return integrity_report(found, self.declaration)
+
     def completion_delays(self, stack: Any, acknowledged: Iterable[str]) -> dict[str, float]:
         """Seconds from acknowledgement to completion per completed ack; {} without the hook."""
         if not self.offers("faultlab_completion_delays"):
