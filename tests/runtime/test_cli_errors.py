@@ -30,6 +30,7 @@ steady_state:
 timeline:
   - {at: 1s, fault: process_pause, target: svc, for: 1s}
 duration: 3s
+hold: 1s
 """
 
 

@@ -175,7 +175,8 @@ class Job(StrictModel):
         None, description="when, after the job's start, it must be done at the latest (margin = deadline - finish)"
     )
     deadline_name: LocalText | None = Field(
-        None, description="what happens at the deadline, for the reports (like {en: the service opens, ja: サービス開始})"
+        None,
+        description="what happens at the deadline, for the reports (like {en: the service opens, ja: サービス開始})",
     )
 
     @model_validator(mode="after")
@@ -202,6 +203,13 @@ class Stack(Document):
     """A stack: services, the links between them (each through a fault proxy), and jobs."""
 
     name: Name
+    runtime: Name = Field(
+        "local",
+        description=(
+            "the runtime that brings the stack up: local (processes on 127.0.0.1, the default) "
+            "or another registered one (see `faultlab kinds`)"
+        ),
+    )
     services: dict[Name, Service] = Field(min_length=1)
     links: dict[Name, Link] = Field(default_factory=dict)
     jobs: dict[Name, Job] = Field(default_factory=dict)
