@@ -71,8 +71,8 @@ PUBLIC = {
     ],
     "faultlab.hub": ["EVENTS", "Event", "Hub", "Observer"],
     "faultlab.runtime.base": [
-        "CAPABILITIES", "DatabaseControl", "Finding", "ProcessStarter", "ProxyOnlyStack", "Runtime", "ServiceControl",
-        "StackHandle", "interpolate", "proxy_client",
+        "CAPABILITIES", "DatabaseControl", "Finding", "NetworkControl", "ProcessStarter", "ProxyOnlyStack", "Runtime",
+        "ServiceControl", "StackHandle", "interpolate", "proxy_client",
     ],
     "faultlab.runtime.ledger": [
         "LEDGER_SCHEMA", "RUN_LABEL", "default_state_dir", "Ledger", "CleanupAction", "CleanupReport", "Cleaner",

@@ -174,3 +174,9 @@ def test_process_restart_sends_the_signal_it_names(handle):
     assert _until(lambda: service.pid not in (None, before) and service.state == "running"), service
     log = service.log_tail(200)
     assert "got SIGINT" in log and "got SIGTERM" not in log, log
+
+
+def test_what_the_local_runtime_cannot_do_is_a_fault_error_naming_the_runtime(handle):
+    with pytest.raises(FaultError, match="the local runtime cannot take 'echo' off its network"):
+        handle.network("echo")
+    assert "service_network" not in LocalRuntime.capabilities

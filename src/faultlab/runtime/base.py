@@ -20,6 +20,7 @@ generator, the engine and drill plugins use only that handle::
       interpolation_values(owner)        what each ${...} means to a process the runtime starts
       service(name) -> ServiceControl    a service's process or container
       database(name) -> DatabaseControl  a built-in PostgreSQL service
+      network(service) -> NetworkControl a service's own network, below the fault proxy
       start_process(spec) -> ServiceControl   a job or the load generator, supervised by the runtime
 
     ServiceControl                       name, state, pid (None: not running or not known),
@@ -29,6 +30,7 @@ generator, the engine and drill plugins use only that handle::
     DatabaseControl                      name, database, user, dsn(database=, user=),
                                          server_version(), is_running(), freeze(), thaw(),
                                          stop(mode), start()
+    NetworkControl                       service, disconnect(), reconnect()
 
 What a runtime cannot do is not an ``isinstance`` check in a fault: the handle's default for
 each control raises :meth:`StackHandle.unsupported`, a :class:`~faultlab.errors.FaultError`
@@ -61,6 +63,7 @@ __all__ = [
     "CAPABILITIES",
     "DatabaseControl",
     "Finding",
+    "NetworkControl",
     "ProcessStarter",
     "ProxyOnlyStack",
     "Runtime",
@@ -75,6 +78,7 @@ CAPABILITIES: Mapping[str, str] = {
     "service_control": "kill, pause, resume and restart a service",
     "database_control": "freeze, thaw, stop and start a built-in PostgreSQL server",
     "database_sql": "superuser SQL on a built-in PostgreSQL (locks, settings, connections)",
+    "service_network": "take a service off its network and back, below the fault proxy",
 }
 """What a runtime may offer a fault kind, by name (a kind's ``requires`` names them)."""
 
@@ -177,6 +181,19 @@ class DatabaseControl(Protocol):
     def start(self) -> None: ...
 
 
+class NetworkControl(Protocol):
+    """A service's own network connection, below the fault proxy (a container's network
+    interface on docker): a partition at the network level, every peer unreachable, not only
+    the links. ``reconnect`` is harmless when the service is connected."""
+
+    @property
+    def service(self) -> str: ...
+
+    def disconnect(self) -> None: ...
+
+    def reconnect(self) -> None: ...
+
+
 class ProcessStarter(Protocol):
     """Anything that starts supervised processes: a :class:`StackHandle`, or a supervisor."""
 
@@ -234,6 +251,10 @@ class StackHandle(abc.ABC):
     def database(self, name: str) -> DatabaseControl:
         """The built-in PostgreSQL service ``name``."""
         raise self.unsupported(f"reach the database {name!r}")
+
+    def network(self, service: str) -> NetworkControl:
+        """The network connection of ``service`` itself (capability ``service_network``)."""
+        raise self.unsupported(f"take {service!r} off its network (use a link fault such as `partition`)")
 
     def start_process(self, spec: ServiceSpec) -> ServiceControl:
         """Start ``spec`` (a job, the load generator) supervised by the runtime, labelled
