@@ -3,16 +3,16 @@
 Its ``faultlab_*`` functions are the hooks of :mod:`faultlab.plugin.hookspecs`, adapting
 :mod:`tradingstack.drill`: the canary order, the integrity check, execution delays, the load
 generator and the batch's progress. :func:`faultlab_declare` gives faultlab the trading
-words its reports use: orders, lost orders, execution delay. ``stack`` is faultlab's runtime
-handle: ``url(service)``, ``dsn(service)``; the service names are this stack's own
-(``gateway``, ``exchange``, ``db``).
+words its reports use: orders, lost orders, execution delay. ``stack`` is faultlab's
+:class:`~faultlab.runtime.base.StackHandle`, whichever runtime runs the stack: ``url(service)``,
+``dsn(service)``; the service names are this stack's own (``gateway``, ``exchange``, ``db``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from faultlab.plugin import (
     CanaryOutcome,
@@ -26,6 +26,9 @@ from faultlab.plugin import (
     Violation,
 )
 from tradingstack import drill, endstate
+
+if TYPE_CHECKING:
+    from faultlab.runtime.base import StackHandle
 
 __all__ = [
     "DECLARATION",
@@ -77,7 +80,7 @@ def faultlab_declare() -> Declaration:
     return DECLARATION
 
 
-def faultlab_canary(stack: Any) -> Callable[[float], CanaryOutcome]:
+def faultlab_canary(stack: StackHandle) -> Callable[[float], CanaryOutcome]:
     """``place(timeout_s)``: one small market order through the gateway."""
     import httpx
 
@@ -96,7 +99,7 @@ def _check_of(kind: str) -> str:
     return next(name for name, (_, kinds) in CHECKS.items() if kind in kinds)
 
 
-def faultlab_integrity(stack: Any, acknowledged: Iterable[str], settle_s: float) -> IntegrityReport:
+def faultlab_integrity(stack: StackHandle, acknowledged: Iterable[str], settle_s: float) -> IntegrityReport:
     """Wait (up to ``settle_s``) for the outbox to drain, then reconcile everything, on the
     live database (faultlab uses the end-state hooks below when it can; this one serves a
     caller without a run directory)."""
@@ -117,7 +120,7 @@ def faultlab_integrity(stack: Any, acknowledged: Iterable[str], settle_s: float)
 EXPORT_SETTLE_S = 10.0
 
 
-def faultlab_export_state(stack: Any, directory: Path) -> None:
+def faultlab_export_state(stack: StackHandle, directory: Path) -> None:
     """Orders, executions, accounts and positions, once the outbox drained (up to
     :data:`EXPORT_SETTLE_S`), from one snapshot (see :mod:`tradingstack.endstate`)."""
     dsn = stack.dsn("db")
@@ -152,7 +155,7 @@ GROUP BY o.client_order_id, o.created_at
 """
 
 
-def faultlab_completion_delays(stack: Any, acknowledged: Iterable[str]) -> dict[str, float]:
+def faultlab_completion_delays(stack: StackHandle, acknowledged: Iterable[str]) -> dict[str, float]:
     """Execution delay: seconds from acceptance (``orders.created_at``) to the first fill
     (``executions.executed_at``) of every acknowledged market order that was executed.
 
@@ -177,7 +180,7 @@ def faultlab_locustfile() -> str:
     return drill.locustfile_path()
 
 
-def faultlab_load_host(stack: Any) -> str:
+def faultlab_load_host(stack: StackHandle) -> str:
     """Load goes to the order gateway."""
     return str(stack.url("gateway"))
 
@@ -186,7 +189,7 @@ def faultlab_load_host(stack: Any) -> str:
 USER_RATE_PER_S = 5
 
 
-def faultlab_load_env(stack: Any, shape: str | None) -> dict[str, str]:
+def faultlab_load_env(stack: StackHandle, shape: str | None) -> dict[str, str]:
     """Each user paces itself at :data:`USER_RATE_PER_S`; ``LOAD_SHAPE`` selects a
     market-shaped load (see tradingstack.loadshapes)."""
     env = {"LOAD_RATE_PER_USER": str(USER_RATE_PER_S)}
@@ -195,7 +198,7 @@ def faultlab_load_env(stack: Any, shape: str | None) -> dict[str, str]:
     return env
 
 
-def faultlab_job_progress(stack: Any, job: str) -> float | None:
+def faultlab_job_progress(stack: StackHandle, job: str) -> float | None:
     """The nightly batch's progress (0..1) from its newest run, or None before it starts."""
     if job != "batch":
         return None
