@@ -65,7 +65,7 @@ class SteadyState(StrictModel):
     """When a window counts as healthy (at least one condition).
 
     ``completion_delay`` bounds how long acknowledged requests wait to be completed (the
-    stack plugin's completion delay, the trading stack's execution delay): a request that
+    stack plugin's completion delay, like a payment's time to be paid out): a request that
     was accepted fast but completed late is customer impact too.
     """
 

@@ -76,8 +76,8 @@ class IntegrityCheck:
 
 @dataclass(frozen=True)
 class Outcome:
-    """Where a request can end up in the system's end state (the trading stack's
-    ``executed``, ``resting``, ``cancelled``...), with the reports' label. ``absent`` (not
+    """Where a request can end up in the system's end state (a payment ``paid``,
+    ``refunded``, ``declined``...), with the reports' label. ``absent`` (not
     there at all) is every system's and need not be declared."""
 
     name: str
@@ -116,8 +116,8 @@ class MonitorContract:
     ``alerts``: the key of a list of alert names (a new name after a fault counts as
     detection); ``backlog``: the key of a number of requests waiting to be completed (its
     drain after the fault is measured). None: the body has no such key. ``intake_alert``: the
-    alert that means the system stopped taking business requests (the trading stack's
-    ``order_intake_failing``): its spans are shown as intake halted and resumed.
+    alert that means the system stopped taking business requests (a ``payments_refused``
+    alert, say): its spans are shown as intake halted and resumed.
     """
 
     alerts: str | None = None
@@ -136,8 +136,8 @@ class Declaration:
     - ``monitor``: the keys of its readiness JSON;
     - ``ack_field``: the JSON field of a successful load-generator response that holds what
       was acknowledged (the load recorder reads it);
-    - ``request_names``: the load generator's names of its business requests (the trading
-      stack's ``place_order``), so reports count them apart from reads and cancels; empty:
+    - ``request_names``: the load generator's names of its business requests (the payments
+      example's ``pay``), so reports count them apart from reads and refunds; empty:
       every load request is one.
     """
 

@@ -67,9 +67,10 @@ def find_binaries(binaries: str | os.PathLike[str] | None = None) -> Path:
         found = shutil.which("postgres")
         candidates = [Path(found).parent] if found else []
         candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
-        path = next((c for c in candidates if (c / "postgres").exists() and (c / "initdb").exists()), None)
-        if path is None:
+        found_dir = next((c for c in candidates if (c / "postgres").exists() and (c / "initdb").exists()), None)
+        if found_dir is None:
             raise ServiceFailed("no system PostgreSQL binaries in PATH or /usr/lib/postgresql/*/bin")
+        path = found_dir
     else:
         path = Path(binaries)
     if not (path / "postgres").exists() or not (path / "initdb").exists():
