@@ -311,8 +311,7 @@ class ApiHandler(BaseHTTPRequestHandler):
     def toxic_create(self, headers: dict[str, str], name: str) -> None:
         proxy = self.server.proxies.get(name)
         body = self.read_body()
-        with self.server.proxies.lock:
-            toxic = proxy.toxics.add_json(body)
+        toxic = proxy.toxics.add_json(body)
         self.send_json(200, toxic.to_wire(), headers)
 
     def toxic_show(self, headers: dict[str, str], name: str, toxic: str) -> None:
@@ -322,14 +321,12 @@ class ApiHandler(BaseHTTPRequestHandler):
     def toxic_update(self, headers: dict[str, str], name: str, toxic: str) -> None:
         proxy = self.server.proxies.get(name)
         body = self.read_body()
-        with self.server.proxies.lock:
-            updated = proxy.toxics.update_json(toxic, body)
+        updated = proxy.toxics.update_json(toxic, body)
         self.send_json(200, updated.to_wire(), headers)
 
     def toxic_delete(self, headers: dict[str, str], name: str, toxic: str) -> None:
         proxy = self.server.proxies.get(name)
-        with self.server.proxies.lock:
-            proxy.toxics.remove(toxic)
+        proxy.toxics.remove(toxic)
         self.send(204, b"", None, headers)
 
     def reset(self, headers: dict[str, str]) -> None:
