@@ -20,7 +20,7 @@ from typing import Any
 from faultlab.proxy.link import Connection, Direction, Listener
 from faultlab.proxy.loop import Relay
 from faultlab.proxy.toxics import TOXIC_TYPES, ToxicType
-from faultlab.proxy.wire import Field, WireError, decode_into, decode_value, go_float32
+from faultlab.proxy.wire import Field, WireError, decode_into, decode_value, go_float32, json_kind
 
 __all__ = ["ApiError", "Toxic", "ToxicCollection", "Proxy", "ProxyCollection", "DIRECTIONS", "MAX_NAME_BYTES",
            "check_name"]
@@ -504,14 +504,12 @@ class ProxyCollection:
         Returns the proxies applied so far and the error that stopped it, if any.
         """
         if not isinstance(entries, list):
-            kind = "object" if isinstance(entries, dict) else type(entries).__name__
-            kind = {"str": "string", "int": "number", "float": "number", "bool": "bool", "NoneType": "null"}.get(kind, kind)
             if entries is None:
                 entries = []
             else:
                 raise ApiError(
-                    "bad request body: json: cannot unmarshal "
-                    f"{kind} into Go value of type []struct {{ toxiproxy.Proxy; Enabled *bool \"json:\\\"enabled\\\"\" }}",
+                    f"bad request body: json: cannot unmarshal {json_kind(entries)} into Go value of type "
+                    '[]struct { toxiproxy.Proxy; Enabled *bool "json:\\"enabled\\"" }',
                     400,
                 )
         decoded = []
