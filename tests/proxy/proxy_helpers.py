@@ -163,3 +163,38 @@ class EpollEcho:
         self._stop.set()
         self._thread.join(5)
         self.sock.close()
+
+
+def round_all(socks: list[socket.socket], timeout: float = 30.0) -> int:
+    """A 64-byte round trip on every socket at once (echo upstream); returns how many failed."""
+    message = b"r" * 64
+    poller = select.epoll()
+    by_fd = {s.fileno(): s for s in socks}
+    got: dict[int, int] = {}
+    failed = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            s.send(message)
+        except OSError:
+            failed += 1
+            continue
+        got[s.fileno()] = 0
+        poller.register(s.fileno(), select.EPOLLIN)
+    deadline = time.monotonic() + timeout
+    while got and time.monotonic() < deadline:
+        for fd, _ in poller.poll(0.2):
+            try:
+                data = by_fd[fd].recv(4096)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if data:
+                got[fd] += len(data)
+            if not data or got[fd] >= len(message):
+                failed += 0 if data and got[fd] == len(message) else 1
+                poller.unregister(fd)
+                del got[fd]
+    poller.close()
+    return failed + len(got)

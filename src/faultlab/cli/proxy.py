@@ -39,7 +39,8 @@ def serve_command(args: argparse.Namespace) -> ExitCode:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         server.start()
-        print(f"faultlab proxy: API on {server.url} (Toxiproxy 2.12 compatible)", flush=True)
+        print(f"faultlab proxy: API on {server.url} (Toxiproxy 2.12 compatible; "
+              f"descriptor limit {server.descriptor_limit})", flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         print("faultlab proxy: stopped", file=sys.stderr, flush=True)

@@ -145,6 +145,7 @@ class ApiServer(ThreadingHTTPServer):
     def server_bind(self) -> None:
         super().server_bind()
         self._reserve_fd = _open_reserve()
+        self._warned_at = -10.0
 
     def get_request(self) -> tuple[socket.socket, Any]:
         """Accept; out of descriptors, answer 503 on the reserve one instead of spinning on the backlog."""
@@ -164,7 +165,10 @@ class ApiServer(ThreadingHTTPServer):
                     client.sendall(_OUT_OF_DESCRIPTORS)
                 client.close()
             self._reserve_fd = _open_reserve()
-            log.warning("proxy API: answered 503, the process is out of descriptors (%s)", exc.strerror)
+            now = time.monotonic()
+            if now - self._warned_at >= 10:
+                self._warned_at = now
+                log.warning("proxy API: answering 503, the process is out of descriptors (%s)", exc.strerror)
             raise
 
     def server_close(self) -> None:

@@ -40,6 +40,8 @@ class ProxyServer:
         self._relay: Relay | None = None
         self._http: ApiServer | None = None
         self._thread: threading.Thread | None = None
+        self.descriptor_limit: int | None = None
+        """The soft descriptor limit obtained at start (raised to the hard limit)."""
 
     @property
     def url(self) -> str:
@@ -59,7 +61,7 @@ class ProxyServer:
         if self._thread is not None:
             return self
         entries = load_config(self.config) if self.config is not None else None
-        raise_descriptor_limit()
+        self.descriptor_limit = raise_descriptor_limit()[0]
         relay = Relay()
         relay.start()
         self._relay = relay
