@@ -192,10 +192,8 @@ class ApiServer(ThreadingHTTPServer):
         with self._open_lock:
             sockets = list(self._open)
         for sock in sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 def _open_reserve() -> int:
@@ -227,6 +225,7 @@ class ApiHandler(BaseHTTPRequestHandler):
     def handle_one_request(self) -> None:
         """Read one request head strictly, answer a bad one with a status line, else dispatch."""
         self._headers_buffer: list[bytes] = []
+        self._body: bytes | None = None
         try:
             line = self.rfile.readline(MAX_REQUEST_LINE + 1)
             if line in (b"\r\n", b"\n"):  # RFC 9112 2.2: ignore one empty line before a request
@@ -258,7 +257,15 @@ class ApiHandler(BaseHTTPRequestHandler):
             raise _BadRequest(414, "request line too long")
         if not line.endswith(b"\n"):
             return False
-        text = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+        self._parse_request_line(line[:-2] if line.endswith(b"\r\n") else line[:-1])
+        fields = self._read_fields()
+        if fields is None:
+            return False
+        self.headers = _Headers(fields)  # type: ignore[assignment]
+        self._check_framing(fields)
+        return True
+
+    def _parse_request_line(self, text: bytes) -> None:
         self.requestline = text.decode("latin-1")
         parts = text.split(b" ")
         if len(parts) != 3:
@@ -275,6 +282,9 @@ class ApiHandler(BaseHTTPRequestHandler):
             raise _BadRequest(505, "unsupported protocol version")
         self.command, self.path = method.decode("ascii"), target.decode("latin-1")
         self.request_version = version.decode("ascii")
+
+    def _read_fields(self) -> dict[str, list[str]] | None:
+        """Header fields by lower-case name; None if the connection ended first."""
         fields: dict[str, list[str]] = {}
         size = lines = 0
         while True:
@@ -284,10 +294,10 @@ class ApiHandler(BaseHTTPRequestHandler):
             if size > MAX_HEADER_BYTES or lines > MAX_HEADERS + 1:
                 raise _BadRequest(431, "request header fields too large")
             if not raw.endswith(b"\n"):
-                return False
+                return None
             header = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
             if not header:
-                break
+                return fields
             if header[:1] in (b" ", b"\t"):
                 raise _BadRequest(400, "malformed MIME header: obsolete line folding")
             name, colon, value = header.partition(b":")
@@ -299,9 +309,6 @@ class ApiHandler(BaseHTTPRequestHandler):
             if _CONTROL.search(value):
                 raise _BadRequest(400, f"malformed MIME header: invalid value of {name.decode('ascii')}")
             fields.setdefault(name.decode("ascii").lower(), []).append(value.decode("latin-1"))
-        self.headers = _Headers(fields)  # type: ignore[assignment]
-        self._check_framing(fields)
-        return True
 
     def _check_framing(self, fields: dict[str, list[str]]) -> None:
         hosts = fields.get("host", [])
@@ -344,10 +351,8 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        try:
+        with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
 
     def send(self, status: int, body: bytes = b"", content_type: str | None = _JSON,
              headers: dict[str, str] | None = None) -> None:
@@ -382,10 +387,9 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     def read_body(self) -> bytes:
         """The request body, read once (every request's body is consumed, keeping keep-alive in step)."""
-        cached = getattr(self, "_body", None)
-        if cached is None:
-            cached = self._body = self._read_body()
-        return cached
+        if self._body is None:
+            self._body = self._read_body()
+        return self._body
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -534,7 +538,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         self.send(204, b"", None, headers)
 
     def version(self, headers: dict[str, str]) -> None:
-        body = ('{"version": "%s"}\n' % TOXIPROXY_VERSION).encode()
+        body = f'{{"version": "{TOXIPROXY_VERSION}"}}\n'.encode()
         self.send(200, body, "application/json;charset=utf-8", headers)
 
     def metrics(self, headers: dict[str, str]) -> None:

@@ -399,8 +399,7 @@ class Relay:
                 self._epoll.unregister(fd)
 
     def _run(self) -> None:
-        epoll, handlers, calls, timers = self._epoll, self._handlers, self._calls, self._timers
-        wake_r = self._wake_r
+        epoll, calls = self._epoll, self._calls
         while self._running:
             timers = self._timers
             if calls:
@@ -413,31 +412,38 @@ class Relay:
                 events = epoll.poll(timeout, _MAX_EVENTS)
             except InterruptedError:
                 continue
-            for fd, mask in events:
-                if fd == wake_r:
-                    with contextlib.suppress(BlockingIOError):
-                        os.read(wake_r, 4096)
-                    continue
-                handler = handlers.get(fd)
-                if handler is not None:
-                    try:
-                        handler.on_event(fd, mask)
-                    except Exception:  # noqa: BLE001 - keep serving every other connection
-                        log.exception("proxy relay handler failed")
-                        handler.on_error()
+            self._dispatch(events)
             # Only the calls already queued: a call queueing another yields to I/O first.
             self._drain_calls(len(calls))
-            timers = self._timers
-            if timers:
-                now = time.monotonic()
-                while timers and timers[0][0] <= now:
-                    timer = heapq.heappop(timers)[2]
-                    if timer.cancelled:
-                        self._cancelled = max(0, self._cancelled - 1)
-                        continue
-                    timer.cancelled = True
-                    try:
-                        timer.fn()
-                    except Exception:  # noqa: BLE001
-                        log.exception("proxy relay timer failed")
-                    timers = self._timers
+            if self._timers:
+                self._run_timers()
+
+    def _dispatch(self, events: list[tuple[int, int]]) -> None:
+        handlers, wake_r = self._handlers, self._wake_r
+        for fd, mask in events:
+            if fd == wake_r:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(wake_r, 4096)
+                continue
+            handler = handlers.get(fd)
+            if handler is not None:
+                try:
+                    handler.on_event(fd, mask)
+                except Exception:  # noqa: BLE001 - keep serving every other connection
+                    log.exception("proxy relay handler failed")
+                    handler.on_error()
+
+    def _run_timers(self) -> None:
+        now = time.monotonic()
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            timer = heapq.heappop(timers)[2]
+            if timer.cancelled:
+                self._cancelled = max(0, self._cancelled - 1)
+                continue
+            timer.cancelled = True
+            try:
+                timer.fn()
+            except Exception:  # noqa: BLE001
+                log.exception("proxy relay timer failed")
+            timers = self._timers  # a callback may have compacted the heap

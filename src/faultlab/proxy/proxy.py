@@ -49,8 +49,12 @@ INVALID_TOXIC_TYPE = ("invalid toxic type", 400)
 TOXIC_EXISTS = ("toxic already exists", 409)
 TOXIC_NOT_FOUND = ("toxic not found", 404)
 
-_PROXY_FIELDS = [Field("name", "string"), Field("listen", "string"), Field("upstream", "string"), Field("enabled", "bool")]
-_TOXIC_FIELDS = [Field("name", "string"), Field("type", "string"), Field("stream", "string"), Field("toxicity", "float32")]
+_PROXY_FIELDS = [
+    Field("name", "string"), Field("listen", "string"), Field("upstream", "string"), Field("enabled", "bool"),
+]
+_TOXIC_FIELDS = [
+    Field("name", "string"), Field("type", "string"), Field("stream", "string"), Field("toxicity", "float32"),
+]
 _uids = itertools.count(1)
 _SWEEP_BATCH = 64  # connections refreshed per loop round after a chain change
 
@@ -279,7 +283,7 @@ def resolve_listen(listen: str) -> tuple[int, tuple[Any, ...], str]:
         raise ValueError(f"lookup {host}: no such host") from None
     infos.sort(key=lambda info: info[0] != socket.AF_INET)
     family, _, _, _, sockaddr = infos[0]
-    return family, sockaddr, format_address(sockaddr[0], number)
+    return family, sockaddr, format_address(str(sockaddr[0]), number)
 
 
 def _go_errno(exc: OSError) -> str:
@@ -469,7 +473,7 @@ class ProxyCollection:
         """PATCH (or POST) /proxies/{name}."""
         with self.lock:
             proxy = self.get(name)
-            fields = {"listen": proxy.listen, "upstream": proxy.upstream, "enabled": proxy.enabled}
+            fields: dict[str, Any] = {"listen": proxy.listen, "upstream": proxy.upstream, "enabled": proxy.enabled}
             try:
                 decode_into(fields, decode_value(body), _PROXY_FIELDS[1:], "Proxy")
             except WireError as exc:

@@ -12,10 +12,14 @@ import json
 import math
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["WireError", "Field", "HugeInt", "json_kind", "decode_value", "decode_into", "go_dumps", "go_float32", "float32_text"]
+__all__ = [
+    "WireError", "Field", "HugeInt", "json_kind", "decode_value", "decode_into", "go_dumps", "go_float32",
+    "float32_text",
+]
 
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -195,33 +199,54 @@ def _go_value_type(struct_name: str, path: str) -> str:
     return f"toxiproxy.{struct_name}" if not path else f"toxics.{struct_name}"
 
 
+def _mismatch(item: Any, where: str) -> WireError:
+    return WireError(f"json: cannot unmarshal {json_kind(item)} into {where}")
+
+
+def _as_string(item: Any, where: str) -> str:
+    if isinstance(item, str):
+        return item
+    raise _mismatch(item, where)
+
+
+def _as_bool(item: Any, where: str) -> bool:
+    if isinstance(item, bool):
+        return item
+    raise _mismatch(item, where)
+
+
+def _as_int64(item: Any, where: str) -> int:
+    if isinstance(item, int) and not isinstance(item, bool):
+        if _INT64[0] <= item <= _INT64[1]:
+            return item
+        raise WireError(f"json: cannot unmarshal number {item} into {where}")
+    if isinstance(item, float):
+        raise WireError(f"json: cannot unmarshal number {_number_text(item)} into {where}")
+    raise _mismatch(item, where)
+
+
+def _as_float32(item: Any, where: str) -> float:
+    if isinstance(item, (int, float)) and not isinstance(item, bool):
+        as_float = float(item)
+        if math.isfinite(as_float) and abs(as_float) <= 3.4028234663852886e38:
+            return _to_float32(as_float)
+        raise WireError(f"json: cannot unmarshal number {item} into {where}")
+    raise _mismatch(item, where)
+
+
+_CONVERTERS: dict[str, Callable[[Any, str], Any]] = {
+    "string": _as_string, "bool": _as_bool, "int64": _as_int64, "int": _as_int64, "float32": _as_float32,
+}
+"""Go field types by name, each a conversion that raises Go's decode error on a mismatch."""
+
+
 def _convert(item: Any, field: Field, struct_name: str, path: str) -> Any:
     where = f"Go struct field {struct_name}.{path}{field.key} of type {field.go_type}"
-    kind = json_kind(item)
     if isinstance(item, HugeInt):
         if field.go_type in ("int64", "int", "float32"):
             raise WireError(f"json: cannot unmarshal number {_number_shown(item.text)} into {where}")
         raise WireError(f"json: cannot unmarshal number into {where}")
-    if field.go_type == "string":
-        if isinstance(item, str):
-            return item
-    elif field.go_type == "bool":
-        if isinstance(item, bool):
-            return item
-    elif field.go_type in ("int64", "int"):
-        if isinstance(item, int) and not isinstance(item, bool):
-            if _INT64[0] <= item <= _INT64[1]:
-                return item
-            raise WireError(f"json: cannot unmarshal number {item} into {where}")
-        if isinstance(item, float):
-            raise WireError(f"json: cannot unmarshal number {_number_text(item)} into {where}")
-    elif field.go_type == "float32":
-        if isinstance(item, (int, float)) and not isinstance(item, bool):
-            as_float = float(item)
-            if math.isfinite(as_float) and abs(as_float) <= 3.4028234663852886e38:
-                return _to_float32(as_float)
-            raise WireError(f"json: cannot unmarshal number {item} into {where}")
-    raise WireError(f"json: cannot unmarshal {kind} into {where}")
+    return _CONVERTERS[field.go_type](item, where)
 
 
 def _number_text(value: float) -> str:
