@@ -27,6 +27,8 @@ Results are printed as a Markdown table (paste into benchmarks/RESULTS.md).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import multiprocessing as mp
 import os
 import resource
@@ -36,6 +38,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from multiprocessing.queues import Queue
 from typing import Any
 
 import httpx
@@ -43,13 +47,64 @@ import psutil
 
 MB = 1 << 20
 NODELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+Row = tuple[str, str, str, str]
+"""A result row: measure, direct, through proxy, note."""
 
 
 # -- servers (own process) -----------------------------------------------------------------
 
 
-def _echo_and_sink(ready: mp.Queue) -> None:  # type: ignore[type-arg]
+_Conns = dict[int, tuple[socket.socket, str, tuple[int, int] | None]]
+
+
+def _accept_all(listener: socket.socket, kind: str, ep: select.epoll, conns: _Conns) -> None:
+    while True:
+        try:
+            c, _ = listener.accept()
+        except BlockingIOError:
+            return
+        c.setblocking(False)
+        c.setsockopt(*NODELAY)
+        pipe = os.pipe() if kind == "sink" else None
+        if pipe:
+            fcntl.fcntl(pipe[1], 1031, MB)
+        conns[c.fileno()] = (c, kind, pipe)
+        ep.register(c.fileno(), select.EPOLLIN)
+
+
+def _serve(fd: int, conns: _Conns, buf: bytearray, devnull: int, ep: select.epoll) -> None:
+    """Echo or swallow what one connection has; close it at EOF (a sink says "k" first)."""
+    c, kind, pipe = conns[fd]
+    try:
+        if kind == "echo":
+            n = c.recv_into(buf)
+            if n:
+                c.sendall(memoryview(buf)[:n])
+        else:
+            assert pipe is not None
+            n = os.splice(fd, pipe[1], MB, flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
+            moved = 0
+            while moved < n:
+                moved += os.splice(pipe[0], devnull, n - moved, flags=os.SPLICE_F_MOVE)
+    except BlockingIOError:
+        return
+    except OSError:
+        n = 0
+    if not n:
+        ep.unregister(fd)
+        if kind == "sink":
+            with contextlib.suppress(OSError):
+                c.sendall(b"k")
+        c.close()
+        if pipe:
+            os.close(pipe[0])
+            os.close(pipe[1])
+        del conns[fd]
+
+
+def _echo_and_sink(ready: Queue) -> None:
     """One epoll loop: port A echoes, port B swallows everything (splice to /dev/null)."""
+    _raise_nofile()
     echo = socket.create_server(("127.0.0.1", 0), backlog=1024)
     sink = socket.create_server(("127.0.0.1", 0), backlog=64)
     ready.put((echo.getsockname()[1], sink.getsockname()[1]))
@@ -58,59 +113,18 @@ def _echo_and_sink(ready: mp.Queue) -> None:  # type: ignore[type-arg]
     for s in (echo, sink):
         s.setblocking(False)
         ep.register(s.fileno(), select.EPOLLIN)
-    conns: dict[int, tuple[socket.socket, str, tuple[int, int] | None]] = {}
+    listeners = {echo.fileno(): (echo, "echo"), sink.fileno(): (sink, "sink")}
+    conns: _Conns = {}
     buf = bytearray(65536)
     while True:
         for fd, _ in ep.poll():
-            if fd in (echo.fileno(), sink.fileno()):
-                listener = echo if fd == echo.fileno() else sink
-                while True:
-                    try:
-                        c, _ = listener.accept()
-                    except BlockingIOError:
-                        break
-                    c.setblocking(False)
-                    c.setsockopt(*NODELAY)
-                    kind = "echo" if listener is echo else "sink"
-                    pipe = os.pipe() if kind == "sink" else None
-                    if pipe:
-                        import fcntl
-
-                        fcntl.fcntl(pipe[1], 1031, MB)
-                    conns[c.fileno()] = (c, kind, pipe)
-                    ep.register(c.fileno(), select.EPOLLIN)
-                continue
-            c, kind, pipe = conns[fd]
-            try:
-                if kind == "echo":
-                    n = c.recv_into(buf)
-                    if n:
-                        c.sendall(memoryview(buf)[:n])
-                else:
-                    assert pipe is not None
-                    n = os.splice(fd, pipe[1], MB, flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
-                    moved = 0
-                    while moved < n:
-                        moved += os.splice(pipe[0], devnull, n - moved, flags=os.SPLICE_F_MOVE)
-            except BlockingIOError:
-                continue
-            except OSError:
-                n = 0
-            if not n:
-                ep.unregister(fd)
-                if kind == "sink":
-                    try:
-                        c.sendall(b"k")
-                    except OSError:
-                        pass
-                c.close()
-                if pipe:
-                    os.close(pipe[0])
-                    os.close(pipe[1])
-                del conns[fd]
+            if fd in listeners:
+                _accept_all(*listeners[fd], ep, conns)
+            else:
+                _serve(fd, conns, buf, devnull, ep)
 
 
-def _blocking_relay(upstream: int, ready: mp.Queue) -> None:  # type: ignore[type-arg]
+def _blocking_relay(upstream: int, ready: Queue) -> None:
     """The reference the throughput target names: a plain blocking relay, a thread per direction.
 
     recv_into a reused 1 MiB buffer and sendall, no event loop, no splice. Serves one client
@@ -214,7 +228,7 @@ def bulk(port: int, total: int) -> float:
     return total / MB / elapsed
 
 
-def _many_client(port: int, conns: int, rounds: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
+def _many_client(port: int, conns: int, rounds: int, out: Queue) -> None:
     ep = select.epoll()
     socks = {}
     left = {}
@@ -254,7 +268,7 @@ def _many_client(port: int, conns: int, rounds: int, out: mp.Queue) -> None:  # 
 
 def many(port: int, conns: int, rounds: int) -> float:
     """Wall time of ``conns`` connections doing ``rounds`` ping-pongs each, all at once."""
-    out: mp.Queue = mp.Queue()  # type: ignore[type-arg]
+    out: Queue = mp.Queue()
     p = mp.Process(target=_many_client, args=(port, conns, rounds, out))
     p.start()
     result = out.get(timeout=120)
@@ -262,7 +276,7 @@ def many(port: int, conns: int, rounds: int) -> float:
     return result
 
 
-def rss_during(pid: int, work: callable) -> tuple[float, object]:  # type: ignore[valid-type]
+def rss_during(pid: int, work: Callable[[], float]) -> tuple[float, float]:
     proc = psutil.Process(pid)
     peak = [proc.memory_info().rss]
     stop = threading.Event()
@@ -334,7 +348,7 @@ def _round_all(socks: list[socket.socket], deadline_s: float = 30.0) -> tuple[in
     return errors, time.perf_counter() - t0
 
 
-def _holder(port: int, conns: int, commands: mp.Queue, out: mp.Queue) -> None:  # type: ignore[type-arg]
+def _holder(port: int, conns: int, commands: Queue, out: Queue) -> None:
     """Hold ``conns`` connections through the proxy; a round trip on all of them per command."""
     _raise_nofile()
     socks: list[socket.socket] = []
@@ -368,7 +382,8 @@ class Held:
 
     def round(self) -> tuple[int, float]:
         self.commands.put("round")
-        return self.out.get(timeout=300)  # type: ignore[no-any-return]
+        errors, seconds = self.out.get(timeout=300)
+        return errors, seconds
 
     def close(self) -> None:
         self.commands.put("stop")
@@ -451,13 +466,13 @@ class PeakThreads:
 
 
 def under_connections(ctx: Any, c: httpx.Client, url: str, pid: int, echo_port: int, counts: list[int],
-                      cycles: int, churn_cycles: int) -> list[tuple[str, ...]]:
+                      cycles: int, churn_cycles: int) -> list[Row]:
     """Toxic add/remove latency, threads and RSS with ``counts`` live connections held through a proxy."""
     listen = c.post("/proxies", json={"name": "held", "listen": "127.0.0.1:0",
                                       "upstream": f"127.0.0.1:{echo_port}"}).json()["listen"]
     port = int(listen.rsplit(":", 1)[1])
     proc = psutil.Process(pid)
-    rows: list[tuple[str, ...]] = []
+    rows: list[Row] = []
     for count in counts:
         rss_before = proc.memory_info().rss / MB
         held = Held(ctx, port, count) if count else None
@@ -487,9 +502,12 @@ def under_connections(ctx: Any, c: httpx.Client, url: str, pid: int, echo_port: 
                                                                 "attributes": {"latency": 1}}).status_code == 200
                     errors, seconds = held.round()
                     rss_toxic = proc.memory_info().rss / MB
+                    t0 = time.perf_counter()
                     assert c.delete("/proxies/held/toxics/on").status_code == 204
+                    removal = (time.perf_counter() - t0) * 1e3
                     rows.append((f"{count} conns, round trip on all with a latency toxic on", "-",
-                                 f"{errors} failed", f"{seconds:.2f} s; proxy RSS {rss_toxic:.1f} MB"))
+                                 f"{errors} failed", f"{seconds:.2f} s; proxy RSS {rss_toxic:.1f} MB; removing it "
+                                 f"from {count} conns on the toxic path took {removal:.1f} ms"))
                     errors, seconds = held.round()
                     rows.append((f"{count} conns, round trip on all after it is removed", "-",
                                  f"{errors} failed", f"{seconds:.2f} s"))
@@ -516,6 +534,11 @@ def pinned_ping_pong(proxy_pid: int, server_pid: int, port: int, rounds: int) ->
             os.sched_setaffinity(pid, cpus)
 
 
+def _proxy_port(c: httpx.Client, name: str, upstream: int) -> int:
+    listen = c.post("/proxies", json={"name": name, "listen": "127.0.0.1:0", "upstream": f"127.0.0.1:{upstream}"})
+    return int(listen.json()["listen"].rsplit(":", 1)[1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller volumes (a smoke run)")
@@ -538,15 +561,14 @@ def main() -> None:
     plain.start()
     plain_port = relay_ready.get(timeout=10)
     proxy, url = _start_proxy_process(opts.nofile)
-    rows: list[tuple[str, ...]] = []
+    rows: list[Row] = []
     try:
         with httpx.Client(base_url=url, timeout=300) as c:
-            echo_proxy = int(c.post("/proxies", json={"name": "echo", "listen": "127.0.0.1:0",
-                                                      "upstream": f"127.0.0.1:{echo_port}"}).json()["listen"].rsplit(":", 1)[1])
-            sink_proxy = int(c.post("/proxies", json={"name": "sink", "listen": "127.0.0.1:0",
-                                                      "upstream": f"127.0.0.1:{sink_port}"}).json()["listen"].rsplit(":", 1)[1])
+            echo_proxy = _proxy_port(c, "echo", echo_port)
+            sink_proxy = _proxy_port(c, "sink", sink_port)
             load = os.getloadavg()
             if opts.only != "toxics":
+                assert servers.pid is not None
                 rows += measure_data_plane(proxy.pid, servers.pid, echo_port, sink_port, plain_port, echo_proxy,
                                            sink_proxy, url, rounds, total, conns, per_conn, opts.only == "latency")
             if opts.only != "latency":
@@ -571,7 +593,7 @@ def main() -> None:
 
 def measure_data_plane(proxy_pid: int, server_pid: int, echo_port: int, sink_port: int, plain_port: int,
                        echo_proxy: int, sink_proxy: int, url: str, rounds: int, total: int, conns: int,
-                       per_conn: int, latency_only: bool) -> list[tuple[str, ...]]:
+                       per_conn: int, latency_only: bool) -> list[Row]:
     """The RTT, bulk, many-connection, memory and API rows."""
     d50, d99 = ping_pong(echo_port, rounds)
     p50, p99 = ping_pong(echo_proxy, rounds)

@@ -7,7 +7,6 @@ Semantics from Toxiproxy's proxy_test.go and README; the "better than Toxiproxy"
 from __future__ import annotations
 
 import hashlib
-import select
 import socket
 import threading
 import time
@@ -237,12 +236,11 @@ def test_removing_toxics_under_load_never_hangs_the_api(api: httpx.Client, upstr
 
 def test_embedded_server_stops_every_thread(echo_upstream) -> None:
     before = set(threading.enumerate())
-    with ProxyServer(host="127.0.0.1", port=0) as srv:
-        with httpx.Client(base_url=srv.url) as api:
-            port = make_proxy(api, "p", echo_upstream.address)
-            add_toxic(api, "p", type="latency", attributes={"latency": 1})
-            conn = socket.create_connection(("127.0.0.1", port))
-            round_trip(conn)
+    with ProxyServer(host="127.0.0.1", port=0) as srv, httpx.Client(base_url=srv.url) as api:
+        port = make_proxy(api, "p", echo_upstream.address)
+        add_toxic(api, "p", type="latency", attributes={"latency": 1})
+        conn = socket.create_connection(("127.0.0.1", port))
+        round_trip(conn)
     conn.close()
     assert wait_for(lambda: set(threading.enumerate()) <= before | set(echo_upstream._threads), timeout=3), \
         set(threading.enumerate()) - before

@@ -11,7 +11,7 @@ from faultlab.errors import ExitCode
 __all__ = ["register"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``proxy serve`` to the command line."""
     parser = subparsers.add_parser("proxy", help="the Toxiproxy-compatible fault proxy")
     commands = parser.add_subparsers(dest="proxy_command", metavar="COMMAND", required=True)
