@@ -224,7 +224,7 @@ class Connection:
             self._established()
             return
         reading, writing = self._by_fd[fd]
-        if mask & (EPOLLOUT | EPOLLERRS) and writing.wants_write():
+        if mask & (EPOLLOUT | EPOLLERRS) and (writing.pending if writing.mode is FAST else writing.wants_write()):
             writing.on_writable()
         if not self.closed and mask & (EPOLLIN | EPOLLERRS) and reading.wants_read():
             reading.on_readable()
@@ -240,8 +240,15 @@ class Connection:
             return
         masks = self._masks
         for fd, (reading, writing) in self._by_fd.items():
-            mask = EPOLLOUT if writing.wants_write() else 0
-            if reading.wants_read():
+            # The fast path's tests inline: this runs after every event of every connection.
+            if writing.mode is FAST:
+                mask = EPOLLOUT if writing.pending else 0
+            else:
+                mask = EPOLLOUT if writing.wants_write() else 0
+            if reading.mode is FAST:
+                if not (reading.eof or reading.pending or reading.want_toxic):
+                    mask |= EPOLLIN
+            elif reading.wants_read():
                 mask |= EPOLLIN
             old = masks.get(fd)
             if mask == old:
@@ -296,6 +303,7 @@ class Direction:
         self.src_fd, self.dst_fd = src.fileno(), dst.fileno()
         self.relay = conn.relay
         self.toxics = conn.proxy.toxics
+        self.chain_ref = self.toxics.ref(name)
         self.mode = FAST
         self.eof = False
         self.pending = 0
@@ -327,7 +335,7 @@ class Direction:
         return False
 
     def on_readable(self) -> None:
-        if self.mode is FAST and self.generation != self.toxics.generation(self.name):
+        if self.mode is FAST and self.generation != self.chain_ref.state[0]:
             self.refresh()
         if self.mode is FAST:
             if not (self.want_toxic or self.pending):
@@ -358,7 +366,8 @@ class Direction:
     def _pump_once(self) -> int:
         pipe = self._pipe
         if _HAVE_SPLICE and pipe is None:
-            pipe = self.relay.take_pipe()
+            pool = self.relay.pipes
+            pipe = pool.pop() if pool else self.relay.take_pipe()
         try:
             if pipe is not None:
                 n = os.splice(self.src_fd, pipe[1], _PIPE_SIZE, flags=_SPLICE_FLAGS)

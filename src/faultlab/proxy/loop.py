@@ -191,7 +191,8 @@ class Relay:
         self._wake_r = self._wake_w = -1
         self._running = False
         self._executor: ThreadPoolExecutor | None = None
-        self._pipes: list[tuple[int, int]] = []
+        self.pipes: list[tuple[int, int]] = []
+        """Empty splice pipes ready for reuse (loop thread only)."""
         self._reserve_fd = -1
         self.fd_limit = 0
         self.fd_ceiling = 0
@@ -224,10 +225,10 @@ class Relay:
         self._drain_calls(len(self._calls))
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
-        for r, w in self._pipes:
+        for r, w in self.pipes:
             os.close(r)
             os.close(w)
-        self._pipes = []
+        self.pipes = []
         if self._reserve_fd >= 0:
             os.close(self._reserve_fd)
             self._reserve_fd = -1
@@ -344,8 +345,8 @@ class Relay:
 
     def take_pipe(self) -> tuple[int, int] | None:
         """An empty splice pipe: from the pool, or new; None when descriptors are short."""
-        if self._pipes:
-            return self._pipes.pop()
+        if self.pipes:
+            return self.pipes.pop()
         try:
             r, w = nonblocking_pipe()
         except OSError:
@@ -360,8 +361,8 @@ class Relay:
 
     def give_pipe(self, pipe: tuple[int, int]) -> None:
         """Return an empty pipe to the pool (or close it when the pool is full)."""
-        if len(self._pipes) < _PIPE_POOL:
-            self._pipes.append(pipe)
+        if len(self.pipes) < _PIPE_POOL:
+            self.pipes.append(pipe)
         else:
             os.close(pipe[0])
             os.close(pipe[1])

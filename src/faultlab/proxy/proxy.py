@@ -118,38 +118,51 @@ def _object_key(body: dict[str, Any], key: str) -> Any:
     return found
 
 
+class ChainRef:
+    """One direction's ``state``: (generation, chain), replaced as one tuple on every change."""
+
+    __slots__ = ("state",)
+
+    def __init__(self) -> None:
+        self.state: tuple[int, tuple[Toxic, ...]] = (0, ())
+
+
 class ToxicCollection:
     """The toxic chains of one proxy, one per direction, in creation order.
 
-    Each direction's chain is kept with a generation number in one tuple, replaced (never
-    mutated) on every change, so the loop reads both without a lock and a direction can tell
-    a changed chain by its number alone.
+    Each direction's chain is kept with a generation number in one tuple (a :class:`ChainRef`),
+    replaced (never mutated) on every change, so the loop reads both without a lock and a
+    direction can tell a changed chain by its number alone.
     """
 
     def __init__(self, proxy: Proxy):
         self.proxy = proxy
         self._lock = threading.Lock()
-        self._state: dict[str, tuple[int, tuple[Toxic, ...]]] = {d: (0, ()) for d in DIRECTIONS}
+        self._refs = {d: ChainRef() for d in DIRECTIONS}
+
+    def ref(self, direction: str) -> ChainRef:
+        """The holder of a direction's (generation, chain): the same object for the proxy's life."""
+        return self._refs[direction]
 
     def chain(self, direction: str) -> tuple[Toxic, ...]:
         """The current chain of a direction (an immutable snapshot; lock-free)."""
-        return self._state[direction][1]
+        return self._refs[direction].state[1]
 
     def state(self, direction: str) -> tuple[int, tuple[Toxic, ...]]:
         """The chain with its generation number (bumped on every change)."""
-        return self._state[direction]
+        return self._refs[direction].state
 
     def generation(self, direction: str) -> int:
         """The generation number of a direction's chain."""
-        return self._state[direction][0]
+        return self._refs[direction].state[0]
 
     def has_reset_peer(self) -> bool:
         """Whether a reset_peer toxic exists (new connections then close with RST, as Toxiproxy's)."""
-        return any(t.kind.name == "reset_peer" for d in DIRECTIONS for t in self._state[d][1])
+        return any(t.kind.name == "reset_peer" for t in self.all())
 
     def all(self) -> list[Toxic]:
         """Upstream toxics first, then downstream, each in creation order (as Toxiproxy lists them)."""
-        return [t for d in DIRECTIONS for t in self._state[d][1]]
+        return [t for d in DIRECTIONS for t in self._refs[d].state[1]]
 
     def find(self, name: str) -> Toxic:
         for toxic in self.all():
@@ -158,7 +171,8 @@ class ToxicCollection:
         raise ApiError(*TOXIC_NOT_FOUND)
 
     def _set(self, direction: str, chain: tuple[Toxic, ...]) -> None:
-        self._state[direction] = (self._state[direction][0] + 1, chain)
+        ref = self._refs[direction]
+        ref.state = (ref.state[0] + 1, chain)
 
     def add_json(self, body: bytes) -> Toxic:
         """Create a toxic from a request body, validating in Toxiproxy's order.
