@@ -55,14 +55,19 @@ FAST, TOXIC, DONE = "fast", "toxic", "done"
 
 
 class Listener:
-    """A proxy's listening socket on the loop: accepts and starts connections."""
+    """A proxy's listening socket on the loop: accepts and starts connections.
+
+    Made on any thread; every later use of it is on the loop thread.
+    """
 
     def __init__(self, relay: Relay, proxy: Proxy, sock: socket.socket):
         self.relay, self.proxy, self.sock = relay, proxy, sock
         self.fd = sock.fileno()
         self._paused: Timer | None = None
         sock.setblocking(False)
-        relay.register(self.fd, EPOLLIN, self)
+        # The socket already listens (clients queue in its backlog); the loop starts
+        # accepting in its next round, before any later call such as close().
+        relay.call_soon(relay.register, self.fd, EPOLLIN, self)
 
     def on_event(self, fd: int, mask: int) -> None:
         relay = self.relay

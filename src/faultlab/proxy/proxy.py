@@ -364,7 +364,7 @@ class Proxy:
                 raise ApiError(f"listen tcp {shown}: bind: {_go_errno(exc)}", 500) from None
             port = sock.getsockname()[1]
             self.listen = format_address(sockaddr[0], port)
-            self._listener = self.relay.call(Listener, self.relay, self, sock)
+            self._listener = Listener(self.relay, self, sock)
             self.enabled = True
 
     def stop(self) -> None:
