@@ -542,7 +542,8 @@ def _proxy_port(c: httpx.Client, name: str, upstream: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller volumes (a smoke run)")
-    parser.add_argument("--only", choices=["latency", "toxics"], help="run only the RTT rows or only the toxic rows")
+    parser.add_argument("--only", choices=["latency", "data", "toxics"],
+                        help="only the RTT rows, only the data-plane rows (no toxics), or only the toxic rows")
     parser.add_argument("--held", default="0,200,2000", help="live connection counts for the toxic rows")
     parser.add_argument("--cycles", type=int, default=100, help="toxic add/remove cycles per count")
     parser.add_argument("--nofile", type=int, help="the proxy's descriptor limit (soft = hard), e.g. 1024")
@@ -571,7 +572,7 @@ def main() -> None:
                 assert servers.pid is not None
                 rows += measure_data_plane(proxy.pid, servers.pid, echo_port, sink_port, plain_port, echo_proxy,
                                            sink_proxy, url, rounds, total, conns, per_conn, opts.only == "latency")
-            if opts.only != "latency":
+            if opts.only not in ("latency", "data"):
                 rows += under_connections(ctx, c, url, proxy.pid, echo_port, held_counts, opts.cycles,
                                           max(5, opts.cycles // 5))
             load_after = os.getloadavg()
