@@ -47,6 +47,7 @@ EXHAUSTED = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 """errnos meaning "no descriptor or buffer left for another socket"."""
 
 _MAX_WAIT = 3600.0  # epoll's timeout is an int of ms: a toxic 292 years away must not overflow it
+_SPIN = 50e-6  # seconds of polling without sleeping after work that followed a short quiet spell
 _MAX_EVENTS = 512  # events handled per round: bounds how long a call from the API waits for the loop
 _PIPE_POOL = 32
 _PIPE_SIZE = 1 << 20
@@ -197,8 +198,7 @@ class Relay:
         self.fd_limit = 0
         self.fd_ceiling = 0
         self.refusals = _Refusals()
-        self.copy_buffer = bytearray(_COPY_BUFFER)
-        """One buffer the copy path (no splice) of every direction shares (loop thread only)."""
+        self._copy_buffer: bytearray | None = None
 
     def start(self) -> None:
         """Start the loop thread."""
@@ -298,6 +298,16 @@ class Relay:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="faultlab-proxy-dns")
         return self._executor
+
+    @property
+    def copy_buffer(self) -> bytearray:
+        """One buffer the copy path (no splice) of every direction shares (loop thread only).
+
+        Made on first use: with splice it is never needed.
+        """
+        if self._copy_buffer is None:
+            self._copy_buffer = bytearray(_COPY_BUFFER)
+        return self._copy_buffer
 
     # -- descriptors ---------------------------------------------------------------------------
 
@@ -401,23 +411,41 @@ class Relay:
 
     def _run(self) -> None:
         epoll, calls = self._epoll, self._calls
+        done_at = spin_until = 0.0
         while self._running:
             timers = self._timers
             if calls:
                 timeout = 0.0
-            elif timers:
-                timeout = min(max(0.0, timers[0][0] - time.monotonic()), _MAX_WAIT)
             else:
-                timeout = _MAX_WAIT
+                now = time.monotonic()
+                if now < spin_until:
+                    # Polling must not hold up a task this CPU could run instead (the peer we
+                    # just woke, often): yield first; with nothing else runnable it returns at once.
+                    os.sched_yield()
+                    timeout = 0.0
+                elif timers:
+                    timeout = min(max(0.0, timers[0][0] - now), _MAX_WAIT)
+                else:
+                    timeout = _MAX_WAIT
             try:
                 events = epoll.poll(timeout, _MAX_EVENTS)
             except InterruptedError:
                 continue
-            self._dispatch(events)
+            if events:
+                # Poll instead of sleeping for a moment when the last quiet spell was that
+                # short: a ping-pong's next hop comes back within it, and a sleeping loop's
+                # vCPU halts and takes tens of µs to wake (measured: benchmarks/RESULTS.md).
+                spin = _SPIN if time.monotonic() - done_at < _SPIN else 0.0
+                self._dispatch(events)
+            else:
+                spin = 0.0
             # Only the calls already queued: a call queueing another yields to I/O first.
             self._drain_calls(len(calls))
             if self._timers:
                 self._run_timers()
+            if events:
+                done_at = time.monotonic()
+                spin_until = done_at + spin
 
     def _dispatch(self, events: list[tuple[int, int]]) -> None:
         handlers, wake_r = self._handlers, self._wake_r
