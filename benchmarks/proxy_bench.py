@@ -19,7 +19,7 @@ another. Measured side by side in one run:
   connections through the proxy, the proxy's thread count while they hold, and 20 threads
   adding and removing toxics at once
 - 2,000 concurrent connections relayed at once (each does a round trip; errors counted)
-- the ping-pong RTT both unpinned and pinned (proxy on CPU 0, echo server and client on CPU 1)
+- the ping-pong RTT both unpinned and pinned (every proxy thread on CPU 0, echo server and client on CPU 1)
 
 Results are printed as a Markdown table (paste into benchmarks/RESULTS.md).
 """
@@ -518,20 +518,28 @@ def under_connections(ctx: Any, c: httpx.Client, url: str, pid: int, echo_port: 
     return rows
 
 
+def _tasks(pid: int) -> list[int]:
+    """Every thread of a process: sched_setaffinity(pid) alone moves only its main thread."""
+    return [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+
+
 def pinned_ping_pong(proxy_pid: int, server_pid: int, port: int, rounds: int) -> tuple[float, float]:
-    """ping_pong with the proxy on CPU 0 and the echo server and this client on CPU 1, then unpinned."""
+    """ping_pong with the proxy (every thread) on CPU 0 and the echo server and this client on CPU 1."""
     cpus = os.sched_getaffinity(0)
     if len(cpus) < 2:
         return float("nan"), float("nan")
     first, second = sorted(cpus)[:2]
+    moved = [(tid, {first}) for tid in _tasks(proxy_pid)] + [(tid, {second}) for tid in _tasks(server_pid)]
     try:
-        os.sched_setaffinity(proxy_pid, {first})
-        os.sched_setaffinity(server_pid, {second})
+        for tid, cpu in moved:
+            os.sched_setaffinity(tid, cpu)
         os.sched_setaffinity(0, {second})
         return ping_pong(port, rounds)
     finally:
-        for pid in (proxy_pid, server_pid, 0):
-            os.sched_setaffinity(pid, cpus)
+        for tid, _ in moved:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(tid, cpus)
+        os.sched_setaffinity(0, cpus)
 
 
 def _proxy_port(c: httpx.Client, name: str, upstream: int) -> int:
