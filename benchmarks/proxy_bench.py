@@ -34,6 +34,7 @@ import os
 import resource
 import select
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -554,6 +555,7 @@ def main() -> None:
                         help="only the RTT rows, only the data-plane rows (no toxics), or only the toxic rows")
     parser.add_argument("--held", default="0,200,2000", help="live connection counts for the toxic rows")
     parser.add_argument("--cycles", type=int, default=100, help="toxic add/remove cycles per count")
+    parser.add_argument("--rtt-runs", type=int, default=5, help="ping-pong runs the RTT rows take the median of")
     parser.add_argument("--nofile", type=int, help="the proxy's descriptor limit (soft = hard), e.g. 1024")
     opts = parser.parse_args()
     rounds, total, conns, per_conn = (2000, 128 * MB, 50, 50) if opts.quick else (10000, 512 * MB, 200, 200)
@@ -579,7 +581,8 @@ def main() -> None:
             if opts.only != "toxics":
                 assert servers.pid is not None
                 rows += measure_data_plane(proxy.pid, servers.pid, echo_port, sink_port, plain_port, echo_proxy,
-                                           sink_proxy, url, rounds, total, conns, per_conn, opts.only == "latency")
+                                           sink_proxy, url, rounds, total, conns, per_conn, opts.only == "latency",
+                                           opts.rtt_runs)
             if opts.only not in ("latency", "data"):
                 rows += under_connections(ctx, c, url, proxy.pid, echo_port, held_counts, opts.cycles,
                                           max(5, opts.cycles // 5))
@@ -602,18 +605,23 @@ def main() -> None:
 
 def measure_data_plane(proxy_pid: int, server_pid: int, echo_port: int, sink_port: int, plain_port: int,
                        echo_proxy: int, sink_proxy: int, url: str, rounds: int, total: int, conns: int,
-                       per_conn: int, latency_only: bool) -> list[Row]:
+                       per_conn: int, latency_only: bool, repeats: int = 5) -> list[Row]:
     """The RTT, bulk, many-connection, memory and API rows."""
-    d50, d99 = ping_pong(echo_port, rounds)
-    p50, p99 = ping_pong(echo_proxy, rounds)
-    pd50, pd99 = pinned_ping_pong(proxy_pid, server_pid, echo_port, rounds)
-    pp50, pp99 = pinned_ping_pong(proxy_pid, server_pid, echo_proxy, rounds)
-    rows = [
-        ("64 B ping-pong RTT p50 (µs)", f"{d50:.1f}", f"{p50:.1f}", f"+{p50 - d50:.1f} per round trip (2 traversals)"),
-        ("64 B ping-pong RTT p99 (µs)", f"{d99:.1f}", f"{p99:.1f}", f"+{p99 - d99:.1f}"),
-        ("pinned: 64 B ping-pong RTT p50 (µs)", f"{pd50:.1f}", f"{pp50:.1f}", f"+{pp50 - pd50:.1f}"),
-        ("pinned: 64 B ping-pong RTT p99 (µs)", f"{pd99:.1f}", f"{pp99:.1f}", f"+{pp99 - pd99:.1f}"),
-    ]
+    runs = []
+    for _ in range(repeats):  # the RTT moves with the scheduler's placement: median of several runs
+        runs.append(ping_pong(echo_port, rounds) + ping_pong(echo_proxy, rounds)
+                    + pinned_ping_pong(proxy_pid, server_pid, echo_port, rounds)
+                    + pinned_ping_pong(proxy_pid, server_pid, echo_proxy, rounds))
+    rows = []
+    for label, index in (("", 0), ("pinned: ", 4)):
+        for name, offset in (("p50", 0), ("p99", 1)):
+            direct = sorted(r[index + offset] for r in runs)
+            proxied = sorted(r[index + 2 + offset] for r in runs)
+            added = sorted(r[index + 2 + offset] - r[index + offset] for r in runs)
+            rows.append((f"{label}64 B ping-pong RTT {name} (µs), median of {repeats}",
+                         f"{statistics.median(direct):.1f}", f"{statistics.median(proxied):.1f}",
+                         f"added {statistics.median(added):+.1f} (runs {added[0]:+.1f} to {added[-1]:+.1f}); "
+                         f"through proxy {proxied[0]:.1f}-{proxied[-1]:.1f}"))
     if latency_only:
         return rows
     direct_bulk = bulk(sink_port, total)
