@@ -392,6 +392,7 @@ class Direction:
                 self._finish_if_flushed()
             return 0
         self.stats[0] += n
+        self.relay.moved += n
         self.pending = n
         if pipe is not None:
             self._pipe = pipe

@@ -48,6 +48,7 @@ EXHAUSTED = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 _MAX_WAIT = 3600.0  # epoll's timeout is an int of ms: a toxic 292 years away must not overflow it
 _SPIN = 50e-6  # seconds of polling without sleeping after work that followed a short quiet spell
+_SPIN_BYTES = 16 * 1024  # ... and moved less than this (a bulk transfer does not need it)
 _MAX_EVENTS = 512  # events handled per round: bounds how long a call from the API waits for the loop
 _PIPE_POOL = 32
 _PIPE_SIZE = 1 << 20
@@ -199,6 +200,8 @@ class Relay:
         self.fd_ceiling = 0
         self.refusals = _Refusals()
         self._copy_buffer: bytearray | None = None
+        self.moved = 0
+        """Bytes the fast path moved in the current round (loop thread only)."""
 
     def start(self) -> None:
         """Start the loop thread."""
@@ -432,11 +435,15 @@ class Relay:
             except InterruptedError:
                 continue
             if events:
-                # Poll instead of sleeping for a moment when the last quiet spell was that
-                # short: a ping-pong's next hop comes back within it, and a sleeping loop's
-                # vCPU halts and takes tens of µs to wake (measured: benchmarks/RESULTS.md).
-                spin = _SPIN if time.monotonic() - done_at < _SPIN else 0.0
+                quiet = time.monotonic() - done_at
+                self.moved = 0
                 self._dispatch(events)
+                # Poll instead of sleeping for a moment when the last quiet spell was that
+                # short and little data moved: a ping-pong's next hop comes back within it,
+                # and a sleeping loop's vCPU halts and takes tens of µs to wake (measured:
+                # benchmarks/RESULTS.md). Bulk transfers wake the loop often enough anyway,
+                # and polling would take CPU from their sender and receiver.
+                spin = _SPIN if quiet < _SPIN and self.moved < _SPIN_BYTES else 0.0
             else:
                 spin = 0.0
             # Only the calls already queued: a call queueing another yields to I/O first.
