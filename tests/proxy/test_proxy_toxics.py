@@ -162,7 +162,7 @@ def test_slicer_slices_and_delays(api: httpx.Client, upstreams, sockets) -> None
     add_toxic(api, "p", type="slicer", attributes={"average_size": 10, "size_variation": 5, "delay": 10_000})
     sock = sockets(port)
     start = time.perf_counter()
-    pieces = []
+    pieces: list[bytes] = []
     while sum(map(len, pieces)) < len(payload):
         pieces.append(sock.recv(1024))
     assert b"".join(pieces) == payload
