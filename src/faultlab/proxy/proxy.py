@@ -413,7 +413,7 @@ class Proxy:
         it moves a byte read afterwards. This waits only until the loop is between two
         events (so no read already under way slips past the change), then returns: the
         toxic holds from here on, whatever the number of connections. The loop then sweeps
-        the directions on the toxic path in small batches, so data a removed toxic held is
+        the directions on the toxic path a few dozen at a time, so data a removed toxic held is
         flushed without stalling the others' traffic (and, for a toxic that acts on idle
         connections, every direction, so their clocks start).
         """

@@ -11,8 +11,8 @@ buffers and timers.
 
 A chain change (seen before the next item is processed, and pushed by the proxy's sweep)
 makes the outbox's remaining events due at once, as an interrupted Toxiproxy stub forwards
-its in-flight chunk; when no toxic acts on the direction any more, the inbox is drained in
-order and the direction goes back to the loop's fast path.
+its in-flight chunk; when no toxic acts on the direction any more, the inbox is drained
+first in, first out, and the direction goes back to the loop's fast path.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ Stages work on *scheduled events* rather than sleeping themselves: a chunk read 
 ``t`` enters the chain as ``[(t, data)]`` and every stage maps the events to new ones
 (later, split, dropped, or turned into a close). The relay's writer then waits for each
 event's time and performs it. This keeps pipelined data pipelined (two chunks read 1 ms
-apart through a 100 ms latency leave 1 ms apart) and lets stages compose in creation
-order, as Toxiproxy's chain of goroutines does; the relay's loop performs the events.
+apart through a 100 ms latency leave 1 ms apart) and lets stages compose in the order they
+were created, as Toxiproxy's chain of goroutines does; the relay's loop performs the events.
 """
 
 from __future__ import annotations
