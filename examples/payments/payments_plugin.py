@@ -54,7 +54,7 @@ DECLARATION = Declaration(
     ids=Text("Payment IDs", "支払 ID"),
     integrity_checks=(
         IntegrityCheck("lost_payments", Text("Lost payments (acknowledged, then missing)",
-                                             "消失した支払（受付済みなのに存在しない）")),
+                                             "消失した支払（受付済みなのに存在しない）"), loss=True),
         IntegrityCheck("duplicate_charges", Text("Duplicate charges (one idempotency key charged twice)",
                                                  "二重請求（同じ冪等キーで二回以上請求）")),
         IntegrityCheck("unsettled_payments", Text("Unsettled payments (accepted, not settled in time)",

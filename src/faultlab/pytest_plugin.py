@@ -13,10 +13,11 @@ so any project that installs faultlab has it. It does nothing unless asked:
 Fixtures for your own tests:
 
 ``faultlab_stack``
-    A factory: ``local = faultlab_stack("stacks/shop.yaml")`` brings a stack file up with
-    the local runtime and returns its :class:`~faultlab.runtime.local.LocalStack`
-    (``.url()``, ``.link_address()``, ``.dsn()``, ``.proxy_api``); every stack it brought up
-    is torn down after the test.
+    A factory: ``stack = faultlab_stack("stacks/shop.yaml")`` brings a stack file up with
+    the runtime it names (``local`` by default) and returns its
+    :class:`~faultlab.runtime.base.StackHandle` (``.url()``, ``.link_address()``, ``.dsn()``,
+    ``.proxy_api``, ``.service(name)``, ``.database(name)``); every stack it brought up is
+    torn down after the test.
 ``fault_proxy``
     An embedded faultlab proxy server on 127.0.0.1 (the Toxiproxy v2 API): ``.url`` is the
     API's address, ``.create(name, upstream)`` makes a proxy and returns its
@@ -30,9 +31,9 @@ Fixtures for your own tests:
         with drill.fault(local, "latency", "gateway-db", latency="200ms"):
             ...
 
-    The first argument is anything with a ``proxy_api`` (a stack from ``faultlab_stack``
-    or the ``fault_proxy``): link faults work on both, process and database faults on a
-    stack. Load and job faults need a running drill and are not offered here.
+    The first argument is a stack from ``faultlab_stack`` or the ``fault_proxy``: link faults
+    work on both, process and database faults on a stack. Load and job faults need a
+    running drill and are refused here with a FaultError saying so.
 """
 
 from __future__ import annotations
@@ -41,9 +42,13 @@ import contextlib
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from faultlab.model.stack import Stack
+    from faultlab.runtime.base import StackHandle
 
 __all__ = ["FaultProxy", "Drill", "DrillTargetMissed"]
 
@@ -90,7 +95,7 @@ class DrillPlanFile(pytest.File):
 
         if isinstance(excinfo.value, FaultlabError):
             return f"faultlab could not load the drill plan:\n{excinfo.value}"
-        return super().repr_failure(excinfo, style=style)
+        return super().repr_failure(excinfo)
 
 
 class ScenarioNode(pytest.Collector):
@@ -131,10 +136,16 @@ class ScenarioNode(pytest.Collector):
 class TargetItem(pytest.Item):
     """One target of one scenario, judged on the scenario's single run."""
 
+    @property
+    def scenario_node(self) -> ScenarioNode:
+        """The scenario this target belongs to."""
+        assert isinstance(self.parent, ScenarioNode)
+        return self.parent
+
     def runtest(self) -> None:
         from faultlab.report.junit import verdict_message
 
-        analysis = self.parent.outcome()
+        analysis = self.scenario_node.outcome()
         verdicts = [v for v in analysis.verdicts if v.target == self.name]
         if analysis.status != "completed":
             raise DrillTargetMissed(f"the run did not complete: status {analysis.status} "
@@ -149,11 +160,11 @@ class TargetItem(pytest.Item):
 
     def repr_failure(self, excinfo: Any, style: Any = None) -> Any:
         if isinstance(excinfo.value, DrillTargetMissed):
-            return f"{self.parent.name} {self.name}: {excinfo.value}"
+            return f"{self.scenario_node.name} {self.name}: {excinfo.value}"
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
-        return self.path, None, f"{self.parent.name}::{self.name}"
+        return self.path, None, f"{self.scenario_node.name}::{self.name}"
 
 
 # -- fixtures -----------------------------------------------------------------------------
@@ -175,12 +186,12 @@ class FaultProxy:
     @property
     def proxy_api(self) -> str:
         """Same as :attr:`url` (the name a stack uses, so ``drill`` takes either)."""
-        return self.server.url
+        return str(self.server.url)
 
     @property
     def client(self) -> Any:
         """A ``toxiproxy-python`` client on this server."""
-        from faultlab.runtime.local import proxy_client
+        from faultlab.runtime.base import proxy_client
 
         return proxy_client(self.url)
 
@@ -192,6 +203,15 @@ class FaultProxy:
         """The listen address of proxy ``name``."""
         return str(self.client.get_proxy(name).listen)
 
+    @property
+    def handle(self) -> StackHandle:
+        """This proxy as a :class:`~faultlab.runtime.base.StackHandle` of a stack without
+        services (what the ``drill`` fixture's faults act on)."""
+        from faultlab.runtime.base import ProxyOnlyStack
+
+        return ProxyOnlyStack(self.url, self.address, who="the fault_proxy fixture",
+                              instead="bring a stack up with the faultlab_stack fixture")
+
 
 class Drill:
     """Faults as context managers on a stack or a fault proxy (see the module doc)."""
@@ -200,53 +220,59 @@ class Drill:
         self._ids = itertools.count(1)
 
     @contextlib.contextmanager
-    def fault(self, stack: Any, kind: str, target: str = "", **params: Any) -> Iterator[Any]:
+    def fault(self, stack: StackHandle | FaultProxy, kind: str, target: str = "", **params: Any) -> Iterator[Any]:
         """Inject fault ``kind`` (a ``faultlab kinds`` name) on ``target`` with its parameters
-        (written as in a scenario: ``latency="200ms"``); revert it when the block ends."""
+        (written as in a scenario: ``latency="200ms"``); revert it when the block ends, with
+        what the inject did (even when it failed half way). Yields the inject result."""
         from faultlab.engine.context import FaultContext
+        from faultlab.plugin import load_plugin
         from faultlab.registry import fault_kinds
 
         kind_class = fault_kinds.get(kind)
         validated = kind_class.validate_params(params)
         fault = kind_class()
-        ctx = FaultContext(fault_id=f"pytest-{next(self._ids)}", stack=stack, journal=None,  # type: ignore[arg-type]
-                           jobs=None, plugin=None)  # type: ignore[arg-type]
+        handle = stack.handle if isinstance(stack, FaultProxy) else stack
+        ctx = FaultContext(fault_id=f"pytest-{next(self._ids)}", stack=handle, plugin=load_plugin(None))
+        injected = None
         try:
-            fault.inject(ctx, target, validated)
-            yield ctx
+            injected = fault.inject(ctx, target, validated)
+            yield injected
         finally:
-            fault.revert(ctx, target, validated)
+            fault.revert(ctx, target, validated, injected if injected is not None else ctx.kept)
 
-    def partition(self, stack: Any, link: str) -> contextlib.AbstractContextManager[Any]:
+    def partition(self, stack: StackHandle | FaultProxy, link: str) -> contextlib.AbstractContextManager[Any]:
         """Take ``link`` down: connections refused and cut."""
         return self.fault(stack, "partition", link)
 
-    def latency(self, stack: Any, link: str, latency: str, **params: Any) -> contextlib.AbstractContextManager[Any]:
+    def latency(self, stack: StackHandle | FaultProxy, link: str, latency: str,
+                **params: Any) -> contextlib.AbstractContextManager[Any]:
         """Delay the data on ``link`` (``stream=``, ``jitter=`` as in a scenario)."""
         return self.fault(stack, "latency", link, latency=latency, **params)
 
-    def stall(self, stack: Any, link: str, **params: Any) -> contextlib.AbstractContextManager[Any]:
+    def stall(self, stack: StackHandle | FaultProxy, link: str,
+              **params: Any) -> contextlib.AbstractContextManager[Any]:
         """Swallow the data on ``link`` while connections stay open."""
         return self.fault(stack, "stall", link, **params)
 
 
 @pytest.fixture
 def faultlab_stack(tmp_path_factory: Any) -> Iterator[Any]:
-    """A factory bringing stack files up with the local runtime; all torn down after the test."""
+    """A factory bringing stack files up with the runtime each names; all torn down after the test."""
     with contextlib.ExitStack() as stacks:
 
-        def up(stack_file: str | Path | Any) -> Any:
+        def up(stack_file: str | Path | Stack) -> StackHandle:
             from faultlab.engine.run import new_run_id
             from faultlab.loader import load_stack
+            from faultlab.registry import runtimes
             from faultlab.runtime.ledger import Ledger
-            from faultlab.runtime.local import bring_up
 
             stack = load_stack(stack_file) if isinstance(stack_file, (str, Path)) else stack_file
             run_id = new_run_id(stack.name)
             ledger = Ledger(run_id)
             stacks.callback(ledger.close)
             run_dir = tmp_path_factory.mktemp(f"faultlab-{stack.name}")
-            return stacks.enter_context(bring_up(stack, run_dir, ledger=ledger))
+            runtime = runtimes.get(stack.runtime)()
+            return stacks.enter_context(runtime.bring_up(stack, run_dir, ledger=ledger))
 
         yield up
 

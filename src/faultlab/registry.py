@@ -1,10 +1,16 @@
 """Registries keyed by the names written in YAML, filled from entry points.
 
-Every built-in fault kind, probe and runtime is registered in pyproject.toml exactly as a
-third-party plugin registers its own::
+Every built-in fault kind, probe, runtime and ledger cleaner is registered in pyproject.toml
+exactly as a third-party plugin registers its own::
 
     [project.entry-points."faultlab.faults"]
     db_stall = "faultlab.faults.database:DbStall"
+
+    [project.entry-points."faultlab.runtimes"]
+    local = "faultlab.runtime.local:LocalRuntime"
+
+    [project.entry-points."faultlab.cleaners"]
+    pg_session = "faultlab.runtime.ledger:_terminate_pg_session"
 
 Entry points are read on first use, never at import. An unknown name is an
 :class:`~faultlab.errors.InputError` naming the known ones and the nearest match.
@@ -15,11 +21,15 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Iterator
 from importlib.metadata import entry_points
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from faultlab.errors import InfrastructureError, InputError
 
-__all__ = ["Registry", "fault_kinds", "probes", "runtimes", "unknown_name_message"]
+if TYPE_CHECKING:
+    from faultlab.runtime.base import Runtime
+    from faultlab.runtime.ledger import Cleaner
+
+__all__ = ["Registry", "cleaners", "fault_kinds", "probes", "runtimes", "unknown_name_message"]
 
 T = TypeVar("T")
 
@@ -136,5 +146,9 @@ fault_kinds: Registry[Any] = Registry("faultlab.faults", "fault kind")
 probes: Registry[Any] = Registry("faultlab.probes", "probe")
 """Probes by name."""
 
-runtimes: Registry[Any] = Registry("faultlab.runtimes", "runtime")
-"""Runtimes (``local``, ``docker``) by name."""
+runtimes: Registry[type[Runtime]] = Registry("faultlab.runtimes", "runtime")
+"""Runtimes (:class:`faultlab.runtime.base.Runtime` subclasses: ``local``, ``docker``) by the
+name a stack file's ``runtime:`` gives."""
+
+cleaners: Registry[Cleaner] = Registry("faultlab.cleaners", "cleaner")
+"""Ledger cleaners (:class:`faultlab.runtime.ledger.Cleaner`) by the kind of entry they clean."""

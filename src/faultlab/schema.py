@@ -106,7 +106,14 @@ def document_schema(kind: str, fault_kinds: Iterable[tuple[str, Any]] | None = N
     ``fault_kinds`` defaults to every kind in the registry, as ``(name, class)`` pairs.
     """
     if kind == "stack":
+        from faultlab.registry import runtimes
+
         schema = Stack.model_json_schema()
+        runtime = schema["properties"]["runtime"]
+        runtime["enum"] = runtimes.names()  # the registered runtimes, as `fault:` lists the kinds
+        runtime.pop("pattern", None)
+        runtime.pop("maxLength", None)
+        runtime.pop("minLength", None)
     elif kind == "plan":
         schema = DrillPlan.model_json_schema()
     elif kind == "scenario":

@@ -32,13 +32,15 @@ VIOLATION_KINDS = ("lost", "duplicate", "double_execution", "stuck", "cash_misma
 
 
 class CanaryResult(NamedTuple):
-    """One canary order: ``ack`` is the client order id when the gateway acknowledged it."""
+    """One canary order: ``ack`` is the client order id when the gateway acknowledged it;
+    ``client_order_id`` is the id it was sent with, whatever the answer."""
 
     ok: bool
     status: int | None
     latency_s: float
     ack: str | None
     error: str | None
+    client_order_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,20 +80,20 @@ def place_canary_order(base_url: str, *, timeout: float = 1.0, account: int = 1,
         latency = time.perf_counter() - started
     except httpx.HTTPError as exc:
         return CanaryResult(False, None, time.perf_counter() - started, None,
-                            f"{type(exc).__name__}: {exc}".strip()[:300])
+                            f"{type(exc).__name__}: {exc}".strip()[:300], coid)
     if response.status_code in (200, 201):
         try:
             status = response.json().get("status")
         except ValueError:
             status = None
         if status in ("accepted", "sent", "filled"):
-            return CanaryResult(True, response.status_code, latency, coid, None)
-        return CanaryResult(False, response.status_code, latency, None, f"unexpected order status {status!r}")
+            return CanaryResult(True, response.status_code, latency, coid, None, coid)
+        return CanaryResult(False, response.status_code, latency, None, f"unexpected order status {status!r}", coid)
     try:
         error = response.json().get("error") or response.text[:200]
     except ValueError:
         error = response.text[:200]
-    return CanaryResult(False, response.status_code, latency, None, str(error))
+    return CanaryResult(False, response.status_code, latency, None, str(error), coid)
 
 
 def check_integrity(dsn: str, acknowledged: Iterable[str], *, settle_s: float = 10.0,

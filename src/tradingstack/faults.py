@@ -9,13 +9,17 @@ and the load runs the stop-cascade shape of the locustfile).
 from __future__ import annotations
 
 import threading
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
 from faultlab.errors import FaultError
 from faultlab.faults.base import FaultParams, start_background
-from faultlab.faults.load import LoadFault
+from faultlab.faults.load import LoadChanged, LoadFault
+
+if TYPE_CHECKING:
+    from faultlab.engine.context import FaultContext
+    from faultlab.runtime.base import StackHandle
 
 __all__ = ["LoadShape", "CASCADE_DROP_PCT"]
 
@@ -35,7 +39,7 @@ class LoadShapeParams(FaultParams):
     )
 
 
-def drop_prices(stack: Any, move_pct: float = CASCADE_DROP_PCT) -> None:
+def drop_prices(stack: StackHandle, move_pct: float = CASCADE_DROP_PCT) -> None:
     """Push every price on the exchange by ``move_pct`` so resting stop orders trigger at once."""
     import httpx
 
@@ -57,14 +61,15 @@ class LoadShape(LoadFault):
     #: Steps in which the rush decays from its peak back to the scenario's users.
     steps: ClassVar[int] = 10
 
-    def inject(self, ctx: Any, target: str, params: Any) -> None:
+    def inject(self, ctx: FaultContext, target: str, params: LoadShapeParams) -> LoadChanged:
         driver = self.driver(ctx)
         peak = max(1, round(ctx.base_users * params.peak_multiplier))
         if params.shape == "stop_cascade":
             drop_prices(ctx.stack)
-        self.set_users(ctx, peak, float(peak))
+        changed = ctx.keep(LoadChanged())
+        self.set_users(ctx, changed, peak, float(peak))
         ctx.mark_active()
-        span = ctx.state.get("for_s") or 0.0
+        span = ctx.for_s or 0.0
         if params.shape == "opening_rush" and span > 0:
             def decay(stop: threading.Event) -> None:
                 for step in range(1, self.steps):
@@ -76,4 +81,5 @@ class LoadShape(LoadFault):
                     except Exception:  # noqa: BLE001 - the load driver stopped: the run is ending
                         return
 
-            start_background(ctx, "faultlab-opening-rush", decay)
+            changed.background = start_background("faultlab-opening-rush", decay)
+        return changed

@@ -3,15 +3,16 @@
 Its ``faultlab_*`` functions are the hooks of :mod:`faultlab.plugin.hookspecs`, adapting
 :mod:`tradingstack.drill`: the canary order, the integrity check, execution delays, the load
 generator and the batch's progress. :func:`faultlab_declare` gives faultlab the trading
-words its reports use: orders, lost orders, execution delay. ``stack`` is faultlab's runtime
-handle: ``url(service)``, ``dsn(service)``; the service names are this stack's own
-(``gateway``, ``exchange``, ``db``).
+words its reports use: orders, lost orders, execution delay. ``stack`` is faultlab's
+:class:`~faultlab.runtime.base.StackHandle`, whichever runtime runs the stack: ``url(service)``,
+``dsn(service)``; the service names are this stack's own (``gateway``, ``exchange``, ``db``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from faultlab.plugin import (
     CanaryOutcome,
@@ -20,16 +21,22 @@ from faultlab.plugin import (
     IntegrityCheck,
     IntegrityReport,
     MonitorContract,
+    Outcome,
     Text,
     Violation,
 )
-from tradingstack import drill
+from tradingstack import drill, endstate
+
+if TYPE_CHECKING:
+    from faultlab.runtime.base import StackHandle
 
 __all__ = [
     "DECLARATION",
     "faultlab_declare",
     "faultlab_canary",
     "faultlab_integrity",
+    "faultlab_export_state",
+    "faultlab_check_state",
     "faultlab_completion_delays",
     "faultlab_locustfile",
     "faultlab_load_host",
@@ -52,11 +59,19 @@ DECLARATION = Declaration(
     request=Text("order", "注文"),
     requests=Text("orders", "注文"),
     ids=Text("Order IDs", "注文 ID"),
-    integrity_checks=tuple(IntegrityCheck(name, label) for name, (label, _) in CHECKS.items()),
+    integrity_checks=tuple(IntegrityCheck(name, label, loss=name == "lost_orders")
+                           for name, (label, _) in CHECKS.items()),
     completion=Completion("execution_delay", Text("Execution delay", "約定遅延")),
-    monitor=MonitorContract(alerts="alerts", backlog="outbox_backlog"),
+    monitor=MonitorContract(alerts="alerts", backlog="outbox_backlog", intake_alert="order_intake_failing"),
     ack_field="client_order_id",
     request_names=("place_order",),
+    outcomes=(
+        Outcome("executed", Text("executed", "約定済み")),
+        Outcome("resting", Text("resting (an open limit or stop order)", "待機中（未約定の指値・逆指値注文）")),
+        Outcome("open", Text("open (a market order not executed yet)", "未約定（成行注文）")),
+        Outcome("cancelled", Text("cancelled", "取消済み")),
+        Outcome("rejected", Text("rejected", "受付拒否")),
+    ),
 )
 
 
@@ -65,7 +80,7 @@ def faultlab_declare() -> Declaration:
     return DECLARATION
 
 
-def faultlab_canary(stack: Any) -> Callable[[float], CanaryOutcome]:
+def faultlab_canary(stack: StackHandle) -> Callable[[float], CanaryOutcome]:
     """``place(timeout_s)``: one small market order through the gateway."""
     import httpx
 
@@ -74,7 +89,8 @@ def faultlab_canary(stack: Any) -> Callable[[float], CanaryOutcome]:
 
     def place(timeout_s: float) -> CanaryOutcome:
         result = drill.place_canary_order(base, timeout=timeout_s, client=client)
-        return CanaryOutcome(ok=result.ok, status=result.status, ack=result.ack, error=result.error)
+        return CanaryOutcome(ok=result.ok, status=result.status, ack=result.ack, error=result.error,
+                             request_id=result.client_order_id)
 
     return place
 
@@ -83,8 +99,10 @@ def _check_of(kind: str) -> str:
     return next(name for name, (_, kinds) in CHECKS.items() if kind in kinds)
 
 
-def faultlab_integrity(stack: Any, acknowledged: Iterable[str], settle_s: float) -> IntegrityReport:
-    """Wait (up to ``settle_s``) for the outbox to drain, then reconcile everything."""
+def faultlab_integrity(stack: StackHandle, acknowledged: Iterable[str], settle_s: float) -> IntegrityReport:
+    """Wait (up to ``settle_s``) for the outbox to drain, then reconcile everything, on the
+    live database (faultlab uses the end-state hooks below when it can; this one serves a
+    caller without a run directory)."""
     dsn = stack.dsn("db")
     drill.wait_settled(dsn, timeout=settle_s)
     acked = set(acknowledged)
@@ -96,6 +114,32 @@ def faultlab_integrity(stack: Any, acknowledged: Iterable[str], settle_s: float)
         checked[check] += max(1, len(ids))
         violations.append(Violation(check, tuple(ids), f"{violation.kind}: {violation.detail}"))
     return IntegrityReport(acknowledged=len(acked), checked=checked, violations=tuple(violations))
+
+
+#: How long :func:`faultlab_export_state` waits for the outbox to drain before exporting.
+EXPORT_SETTLE_S = 10.0
+
+
+def faultlab_export_state(stack: StackHandle, directory: Path) -> None:
+    """Orders, executions, accounts and positions, once the outbox drained (up to
+    :data:`EXPORT_SETTLE_S`), from one snapshot (see :mod:`tradingstack.endstate`)."""
+    dsn = stack.dsn("db")
+    drill.wait_settled(dsn, timeout=EXPORT_SETTLE_S)
+    endstate.export_state(dsn, directory)
+
+
+def faultlab_check_state(directory: Path, acknowledged: Iterable[str], attempted: Iterable[str],
+                         settle_s: float) -> IntegrityReport:
+    """The integrity check on the exported end state alone, and every order's outcome."""
+    acked = set(acknowledged)
+    findings, outcomes = endstate.check_state(directory, acked, attempted, settle_s=settle_s)
+    checked = dict.fromkeys(CHECKS, 0)
+    violations = []
+    for finding in findings:
+        check = _check_of(finding.kind)
+        checked[check] += max(1, len(finding.ids))
+        violations.append(Violation(check, finding.ids, f"{finding.kind}: {finding.detail}"))
+    return IntegrityReport(acknowledged=len(acked), checked=checked, violations=tuple(violations), outcomes=outcomes)
 
 
 #: How long :func:`faultlab_completion_delays` waits for orders held during a fault to be executed.
@@ -111,7 +155,7 @@ GROUP BY o.client_order_id, o.created_at
 """
 
 
-def faultlab_completion_delays(stack: Any, acknowledged: Iterable[str]) -> dict[str, float]:
+def faultlab_completion_delays(stack: StackHandle, acknowledged: Iterable[str]) -> dict[str, float]:
     """Execution delay: seconds from acceptance (``orders.created_at``) to the first fill
     (``executions.executed_at``) of every acknowledged market order that was executed.
 
@@ -136,7 +180,7 @@ def faultlab_locustfile() -> str:
     return drill.locustfile_path()
 
 
-def faultlab_load_host(stack: Any) -> str:
+def faultlab_load_host(stack: StackHandle) -> str:
     """Load goes to the order gateway."""
     return str(stack.url("gateway"))
 
@@ -145,7 +189,7 @@ def faultlab_load_host(stack: Any) -> str:
 USER_RATE_PER_S = 5
 
 
-def faultlab_load_env(stack: Any, shape: str | None) -> dict[str, str]:
+def faultlab_load_env(stack: StackHandle, shape: str | None) -> dict[str, str]:
     """Each user paces itself at :data:`USER_RATE_PER_S`; ``LOAD_SHAPE`` selects a
     market-shaped load (see tradingstack.loadshapes)."""
     env = {"LOAD_RATE_PER_USER": str(USER_RATE_PER_S)}
@@ -154,7 +198,7 @@ def faultlab_load_env(stack: Any, shape: str | None) -> dict[str, str]:
     return env
 
 
-def faultlab_job_progress(stack: Any, job: str) -> float | None:
+def faultlab_job_progress(stack: StackHandle, job: str) -> float | None:
     """The nightly batch's progress (0..1) from its newest run, or None before it starts."""
     if job != "batch":
         return None

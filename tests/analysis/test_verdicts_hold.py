@@ -109,3 +109,36 @@ def test_an_error_budget_burnt_many_times_over_is_a_high_finding(tmp_path):
     a = analyse(write_run(tmp_path, RunSpec()))  # 10 s of failures in 60 s against a 1 % budget
     burn = next(f for f in a.findings if f.kind == "error_budget_exceeded")
     assert a.error_budget.consumed.value > 3 and burn.severity == "high"
+
+
+def test_data_lost_is_the_span_of_acknowledgements_missing_after_the_fault(tmp_path):
+    # canary sample i is sent at i * 0.05 s: c-300 .. c-320 are 15.00 .. 16.00 s
+    lost = [f"c-{i}" for i in range(300, 321)]
+    spec = RunSpec(integrity_violations=[{"check": "lost_orders", "ids": lost, "detail": "not in the database"}])
+    a = analyse(write_run(tmp_path, spec))
+    assert a.data_loss.status == MeasureStatus.MEASURED
+    # from the last durable acknowledgement before c-300 (c-299, answered just after 14.95 s)
+    # to the last lost one (c-320, answered just after 16.00 s)
+    assert a.data_loss.value == pytest.approx(1.05, abs=0.06)
+    assert a.integrity.ack_times["c-300"][0] == pytest.approx(15.0)
+    clean = analyse(write_run(tmp_path / "clean", RunSpec()))
+    assert clean.data_loss.status == MeasureStatus.MEASURED and clean.data_loss.value == 0.0
+
+
+def test_the_intake_alert_is_shown_as_intake_halted_and_resumed(tmp_path):
+    import json
+
+    from faultlab.report import write_reports
+
+    run = write_run(tmp_path, RunSpec())
+    rows = [json.loads(line) for line in (run / "monitor.jsonl").read_text().splitlines()]
+    for row in rows:
+        row["detail"] = {"body": {"alerts": ["order_intake_failing"] if 21.0 <= row["t"] < 30.5 else []}}
+    (run / "monitor.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    a = analyse(run)
+    assert [(s.name, s.raised_t, s.cleared_t) for s in a.alerts] == [
+        ("order_intake_failing", pytest.approx(21.0), pytest.approx(30.5))]
+    assert [e.what for e in a.timeline if e.what.startswith("intake_")] == ["intake_halted", "intake_resumed"]
+    write_reports(run, langs=("en", "ja"))
+    assert "Order intake halted from t = 21.000 s to 30.500 s (9.500 s)." in (run / "report.md").read_text()
+    assert "注文受付の停止" in (run / "report.ja.md").read_text()

@@ -38,30 +38,34 @@ def running(tmp_path_factory):
     journal.close()
 
 
-def _context(running, fault_id: str, load=None, base_users: int = 0) -> FaultContext:
+def _context(running, fault_id: str, load=None, base_users: int = 0,
+             for_s: float | None = None) -> tuple[FaultContext, list[float]]:
     local, journal, jobs, plugin, _ = running
     marks: list[float] = []
-    ctx = FaultContext(fault_id=fault_id, stack=local, journal=journal, jobs=jobs, plugin=plugin,
-                       load=load, base_users=base_users)
+    ctx = FaultContext(fault_id=fault_id, stack=local, plugin=plugin, journal=journal, jobs=jobs,
+                       load=load, base_users=base_users, for_s=for_s)
     ctx.mark_active = lambda: marks.append(time.monotonic())
-    ctx.state["marks"] = marks
-    return ctx
+    return ctx, marks
 
 
 def _apply(running, kind: str, target: str, check_during, check_after, load=None, base_users=0, for_s=30.0,
            **params):
     fault = fault_kinds.get(kind)()
-    ctx = _context(running, f"test-{kind}", load, base_users)
-    ctx.state["for_s"] = for_s
+    ctx, marks = _context(running, f"test-{kind}", load, base_users, for_s)
     validated = fault.validate_params(params)
+    injected = None
     try:
-        fault.inject(ctx, target, validated)
-        assert ctx.state["marks"], f"{kind} never said when it took effect"
+        injected = fault.inject(ctx, target, validated)
+        assert marks, f"{kind} never said when it took effect"
         assert check_during() is not False, f"{kind} had no effect"
     finally:
-        fault.revert(ctx, target, validated)
-    fault.revert(ctx, target, validated)
+        fault.revert(ctx, target, validated, injected if injected is not None else ctx.kept)
+    fault.revert(ctx, target, validated, injected if injected is not None else ctx.kept)
     assert check_after() is not False, f"{kind} was not undone"
+    _assert_ledger_clean(running, kind)
+
+
+def _assert_ledger_clean(running, kind: str) -> None:
     assert all(e["kind"] in ("process_group", "data_dir") for e in running[4].entries), \
         f"{kind} left ledger entries: {running[4].entries}"
 
@@ -116,10 +120,10 @@ def test_partition_refuses_connections_then_accepts_again(running):
 
 
 def test_db_freeze_stops_every_postgres_process(running):
-    server = running[0].postgres["db"]
+    database = running[0].database("db")
 
     def statuses() -> set[str]:
-        return {psutil.Process(pid).status() for pid in server.pids()}
+        return {psutil.Process(pid).status() for pid in database.pids()}
 
     _apply(running, "db_stall", "db", lambda: statuses() <= {psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE}
            or pytest.fail(str(statuses())),
@@ -185,7 +189,7 @@ def test_db_connection_exhaustion_also_takes_the_slot_of_a_session_on_its_way_ou
     try:
         leaving.close()
         fault = fault_kinds.get("db_connection_exhaustion")()
-        ctx = _context(running, "test-exhaustion-leaving")
+        ctx, _ = _context(running, "test-exhaustion-leaving")
         params = fault.validate_params({})
 
         def took_effect() -> None:
@@ -198,7 +202,7 @@ def test_db_connection_exhaustion_also_takes_the_slot_of_a_session_on_its_way_ou
             with pytest.raises(psycopg.OperationalError, match="connection slots are reserved|too many clients"):
                 _connect(local, user=user).close()
         finally:
-            fault.revert(ctx, "db", params)
+            fault.revert(ctx, "db", params, ctx.kept)
     finally:
         if backend.is_running():
             os.kill(backend.pid, signal.SIGCONT)
@@ -207,8 +211,8 @@ def test_db_connection_exhaustion_also_takes_the_slot_of_a_session_on_its_way_ou
 
 def test_db_restart_brings_a_new_postmaster_that_answers(running):
     local = running[0]
-    before = local.postgres["db"].postmaster_pid
-    _apply(running, "db_restart", "db", lambda: local.postgres["db"].postmaster_pid not in (None, before)
+    before = local.database("db").pids()[0]
+    _apply(running, "db_restart", "db", lambda: local.database("db").pids()[:1] not in ([], [before])
            or pytest.fail("same postmaster"), lambda: _connect(local).close(), mode="fast")
     httpx.get(local.url("gateway", "/health/ready"), timeout=5)
 
@@ -228,15 +232,15 @@ def _wait_ready(local, service: str, timeout: float = 20.0) -> None:
 def test_process_kill_and_restart_bring_a_new_process(running):
     local = running[0]
     for kind in ("process_kill", "process_restart"):
-        before = local.supervisor["gateway"].pid
+        before = local.service("gateway").pid
         _apply(running, kind, "gateway", lambda: None, lambda: None)
         _wait_ready(local, "gateway")
-        assert local.supervisor["gateway"].pid != before
+        assert local.service("gateway").pid != before
 
 
 def test_process_pause_stops_the_service_and_continues_it(running):
     local = running[0]
-    service = local.supervisor["exchange"]
+    service = local.service("exchange")
     _apply(running, "process_pause", "exchange",
            lambda: psutil.Process(service.pid).status() == psutil.STATUS_STOPPED or pytest.fail("running"),
            lambda: psutil.Process(service.pid).status() != psutil.STATUS_STOPPED or pytest.fail("stopped"))
@@ -248,7 +252,7 @@ def test_load_spike_and_shape_change_the_number_of_users(running):
     local, journal, _, plugin, _ = running
     spec = LoadSpec(locustfile=plugin.locustfile(), host=plugin.load_host(local), users=2, spawn_rate=10,
                     env=plugin.load_env(local, None))
-    with LoadDriver(spec, run_dir=local.run_dir, origin=journal.origin, supervisor=local.supervisor) as load:
+    with LoadDriver(spec, run_dir=local.run_dir, origin=journal.origin, processes=local) as load:
         load.wait_users(2)
         _apply(running, "load_spike", "trading", lambda: load.wait_users(6, timeout_s=20),
                lambda: load.wait_users(2, timeout_s=20), load=load, base_users=2, multiplier=3)
@@ -267,3 +271,30 @@ def test_job_crash_kills_the_batch_and_reruns_it(running):
     assert any(e["event"] == "failed" and e["detail"].get("crashed_by_fault") for e in batch), batch
     assert [e["event"] for e in batch].count("started") == 2, batch
     assert batch[-1]["event"] == "finished", batch
+
+
+def test_a_lock_that_fails_half_way_is_undone_with_what_the_fault_kept(running):
+    """db_stall in mode lock opens its session, and writes it to the ledger, before it locks:
+    a table that does not exist makes the lock fail after that. The fault hands its result to
+    the engine first (``ctx.keep``), so the revert closes the session and forgets the entry."""
+    from faultlab.errors import FaultError
+    from faultlab.faults.database import Stalled
+
+    local, ledger = running[0], running[4]
+    fault = fault_kinds.get("db_stall")()
+    ctx, marks = _context(running, "test-lock-half-way")
+    params = fault.validate_params({"mode": "lock", "tables": ["orders", "no_such_table"]})
+    with pytest.raises(FaultError, match="could not lock orders, no_such_table"):
+        fault.inject(ctx, "db", params)
+    kept = ctx.kept
+    assert isinstance(kept, Stalled) and kept.lock is not None and kept.lock.conn is not None
+    backend = kept.lock.conn.info.backend_pid
+    assert not marks, "a lock that failed said it took effect"
+    assert [e["backend_pid"] for e in ledger.entries if e["kind"] == "pg_session"] == [backend]
+
+    fault.revert(ctx, "db", params, kept)
+    fault.revert(ctx, "db", params, kept)
+    with _connect(local) as conn:
+        left = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (backend,)).fetchone()[0]
+    assert left == 0, f"the half-way session {backend} is still open"
+    _assert_ledger_clean(running, "db_stall")

@@ -22,22 +22,32 @@ def test_a_deleted_acknowledged_order_is_a_missed_target_naming_it(tmp_path, mon
     from faultlab.report import write_reports
 
     deleted: list[str] = []
-    check = tradingstack.plugin.faultlab_integrity
+    export = tradingstack.plugin.faultlab_export_state
+    acknowledged_ids: list[str] = []
+    original_check = tradingstack.plugin.faultlab_check_state
 
-    def integrity_after_losing_one(stack, acknowledged, settle_s):
-        victim = sorted(acknowledged)[0]
+    def check_remembering_the_acks(directory, acknowledged, attempted, settle_s):
+        acknowledged_ids.extend(sorted(acknowledged))
+        return original_check(directory, acknowledged, attempted, settle_s)
+
+    def export_after_losing_one(stack, directory):
+        canary = [json.loads(line) for line in (stack.run_dir / "canary.jsonl").read_text().splitlines()]
+        victim = next(row["ack"] for row in canary if row.get("ack"))
         with psycopg.connect(stack.dsn("db"), autocommit=True) as conn, conn.transaction():
             (order_id,) = conn.execute("SELECT id FROM orders WHERE client_order_id = %s", (victim,)).fetchone()
             conn.execute("DELETE FROM executions WHERE order_id = %s", (order_id,))
             conn.execute("DELETE FROM outbox WHERE order_id = %s", (order_id,))
             conn.execute("DELETE FROM orders WHERE id = %s", (order_id,))
         deleted.append(victim)
-        return check(stack, acknowledged, settle_s=settle_s)
+        export(stack, directory)
 
-    monkeypatch.setattr(tradingstack.plugin, "faultlab_integrity", integrity_after_losing_one)
+    monkeypatch.setattr(tradingstack.plugin, "faultlab_export_state", export_after_losing_one)
+    monkeypatch.setattr(tradingstack.plugin, "faultlab_check_state", check_remembering_the_acks)
     result = run_scenario(load_scenario(HERE / "scenarios" / "trading-short.yaml"), reports_dir=tmp_path,
                           state_dir=tmp_path / "state")
     assert result.status == "completed" and deleted
+    assert deleted[0] in acknowledged_ids
+    assert (result.run_dir / "state" / "orders.csv.gz").is_file()  # the end state is in the evidence
 
     analysis = analyse(result.run_dir)
     lost = next(v for v in analysis.verdicts if v.target == "lost_orders")

@@ -6,7 +6,8 @@ import json
 import types
 from dataclasses import dataclass
 
-from faultlab.engine.run import _acknowledged, _record_completion_delays
+from faultlab.engine.integrity import acknowledged as _acknowledged
+from faultlab.engine.run import _record_completion_delays
 from faultlab.journal import JournalWriter, RunHeader, read_run
 from faultlab.plugin import load_plugin
 

@@ -27,6 +27,8 @@ MODULES = [
     "faultlab.runtime.ports",
     "faultlab.runtime.ledger",
     "faultlab.plugin",
+    "faultlab.hub",
+    "faultlab.runtime.base",
 ]
 
 PUBLIC = {
@@ -63,13 +65,18 @@ PUBLIC = {
     ],
     "faultlab.runtime.ports": ["LOOPBACK", "free_port", "free_ports", "start_on_free_port", "is_port_in_use"],
     "faultlab.plugin": [
-        "CHECK_NAME", "HOOKS", "CanaryOutcome", "Completion", "Declaration", "DrillPlugin", "IntegrityCheck",
-        "IntegrityReport", "MonitorContract", "PluginProblem", "Text", "Violation", "canary_outcome", "hookimpl",
-        "integrity_report", "load_plugin",
+        "ABSENT", "CHECK_NAME", "HOOKS", "CanaryOutcome", "Completion", "Declaration", "DrillPlugin",
+        "IntegrityCheck", "IntegrityReport", "MonitorContract", "Outcome", "PluginProblem", "Text", "Violation",
+        "canary_outcome", "hookimpl", "integrity_report", "load_plugin",
+    ],
+    "faultlab.hub": ["EVENTS", "Event", "Hub", "Observer"],
+    "faultlab.runtime.base": [
+        "CAPABILITIES", "DatabaseControl", "Finding", "NetworkControl", "ProcessStarter", "ProxyOnlyStack", "Runtime",
+        "ServiceControl", "StackHandle", "interpolate", "proxy_client",
     ],
     "faultlab.runtime.ledger": [
         "LEDGER_SCHEMA", "RUN_LABEL", "default_state_dir", "Ledger", "CleanupAction", "CleanupReport", "Cleaner",
-        "CLEANERS", "register_cleaner", "cleanup",
+        "cleaner", "register_cleaner", "cleanup",
     ],
 }
 

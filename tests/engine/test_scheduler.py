@@ -142,10 +142,10 @@ def test_broken_predicate_and_observer_are_not_fatal():
         origin=0.0,
         clock=FakeClock(0.0),
         abort_when=bad_predicate,
-        observers=[bad_observer, lambda **kw: events.append(kw["event"])],
+        observers=[bad_observer, lambda **kw: events.append((kw["event"], kw["step"]))],
     ).run()
     assert result.status == "completed"
-    assert events == ["due", "done", "stopped"]
+    assert events == [("schedule", "due"), ("schedule", "done"), ("schedule", "stopped")]
 
 
 def test_cancel_from_another_thread_is_prompt_on_the_real_clock():

@@ -8,26 +8,49 @@ from importlib.metadata import version
 
 from faultlab.engine.run import _tool_versions
 from faultlab.journal import JournalWriter, RunHeader, Tools, read_run
+from faultlab.model import Stack
+
+
+class _Database:
+    def __init__(self, found: str | None | Exception):
+        self.found = found
+
+    def server_version(self) -> str | None:
+        if isinstance(self.found, Exception):
+            raise self.found
+        return self.found
 
 
 class _Stack:
-    postgres = {"db": object()}
+    """What ``_tool_versions`` asks of a runtime's stack handle: the stack and its databases."""
 
-    def dsn(self, name):
-        return "postgresql://nobody@127.0.0.1:1/none"  # nothing listens: the version is left out
+    def __init__(self, **databases: str | None | Exception):
+        services = {name: {"postgres": {}} for name in databases} or {"svc": {"command": ["true"]}}
+        self.stack = Stack.model_validate({"name": "s", "services": services})
+        self.databases = {name: _Database(found) for name, found in databases.items()}
+
+    def database(self, name: str) -> _Database:
+        return self.databases[name]
 
 
 def test_python_and_locust_without_importing_locust():
     import sys
 
-    tools = _tool_versions(object())
+    tools = _tool_versions(_Stack())  # type: ignore[arg-type]
     assert tools["python"] == platform.python_version()
     assert tools["locust"] == version("locust")
     assert "locust" not in sys.modules
 
 
 def test_an_unreachable_server_is_left_out_not_a_failure():
-    assert "postgres" not in _tool_versions(_Stack())
+    assert "postgres" not in _tool_versions(_Stack(db=None))  # type: ignore[arg-type]
+    assert "postgres" not in _tool_versions(_Stack(db=RuntimeError("no server")))  # type: ignore[arg-type]
+
+
+def test_each_server_is_named_when_there_are_several():
+    tools = _tool_versions(_Stack(db="16.4", audit="15.2"))  # type: ignore[arg-type]
+    assert tools["postgres (db)"] == "16.4" and tools["postgres (audit)"] == "15.2"
+    assert _tool_versions(_Stack(db="16.4"))["postgres"] == "16.4"  # type: ignore[arg-type]
 
 
 def test_tools_record_round_trips(tmp_path):

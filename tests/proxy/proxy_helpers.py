@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import select
 import socket
 import threading
 import time
@@ -45,16 +47,12 @@ class Upstream:
 
     def close(self) -> None:
         self._closed = True
-        try:
+        with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self.sock.close()
         for conn in list(self.accepted):
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         self._acceptor.join(5)
         for thread in self._threads:
             thread.join(5)
@@ -113,3 +111,87 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.005)
     return predicate()
+
+
+class EpollEcho:
+    """An echo server on one epoll thread (hundreds of clients without hundreds of threads)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0), backlog=1024)
+        self.sock.setblocking(False)
+        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        ep = select.epoll()
+        ep.register(self.sock.fileno(), select.EPOLLIN)
+        conns: dict[int, socket.socket] = {}
+        while not self._stop.is_set():
+            for fd, _ in ep.poll(0.05):
+                if fd == self.sock.fileno():
+                    while True:
+                        try:
+                            c, _ = self.sock.accept()
+                        except BlockingIOError:
+                            break
+                        conns[c.fileno()] = c
+                        ep.register(c.fileno(), select.EPOLLIN)
+                    continue
+                c = conns[fd]
+                try:
+                    data = c.recv(65536)
+                    if data:
+                        c.setblocking(True)
+                        c.sendall(data)
+                        c.setblocking(False)
+                except OSError:
+                    data = b""
+                if not data:
+                    ep.unregister(fd)
+                    c.close()
+                    del conns[fd]
+        for c in conns.values():
+            c.close()
+        ep.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+
+
+def round_all(socks: list[socket.socket], timeout: float = 30.0) -> int:
+    """A 64-byte round trip on every socket at once (echo upstream); returns how many failed."""
+    message = b"r" * 64
+    poller = select.epoll()
+    by_fd = {s.fileno(): s for s in socks}
+    got: dict[int, int] = {}
+    failed = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            s.send(message)
+        except OSError:
+            failed += 1
+            continue
+        got[s.fileno()] = 0
+        poller.register(s.fileno(), select.EPOLLIN)
+    deadline = time.monotonic() + timeout
+    while got and time.monotonic() < deadline:
+        for fd, _ in poller.poll(0.2):
+            try:
+                data = by_fd[fd].recv(4096)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if data:
+                got[fd] += len(data)
+            if not data or got[fd] >= len(message):
+                failed += 0 if data and got[fd] == len(message) else 1
+                poller.unregister(fd)
+                del got[fd]
+    poller.close()
+    return failed + len(got)

@@ -112,7 +112,8 @@ def test_wrong_types_are_400(api: httpx.Client) -> None:
     make_proxy(api, "p", "127.0.0.1:1")
     for bad in (100.5, 100.0, "100", [1], 2**64):
         response = api.post("/proxies/p/toxics", json={"type": "latency", "attributes": {"latency": bad}})
-        assert response.status_code == 400 and response.json()["error"].startswith("bad request body: json: cannot unmarshal")
+        assert response.status_code == 400
+        assert response.json()["error"].startswith("bad request body: json: cannot unmarshal")
     assert api.get("/proxies/p/toxics").json() == []
 
 
@@ -162,8 +163,8 @@ def test_toxic_create_is_200_with_every_attribute_zero_filled(api: httpx.Client)
         response = api.post("/proxies/p/toxics", json=body)
         assert response.status_code == 200, response.text
         assert response.text == (
-            '{"attributes":%s,"name":"%s_upstream","type":"%s","stream":"upstream","toxicity":1}'
-            % (json.dumps(attributes, separators=(",", ":")), kind, kind)
+            f'{{"attributes":{json.dumps(attributes, separators=(",", ":"))},"name":"{kind}_upstream",'
+            f'"type":"{kind}","stream":"upstream","toxicity":1}}'
         )
 
 
@@ -271,7 +272,8 @@ def test_populate_validates_everything_first(api: httpx.Client) -> None:
     assert response.content == b'{"error":"missing required field: name at proxy 2","status":400,"proxies":null}'
     assert api.get("/proxies").json() == {}
     response = api.post("/populate", json={"name": "x"})
-    assert response.status_code == 400 and response.json()["error"].startswith("bad request body: json: cannot unmarshal object")
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("bad request body: json: cannot unmarshal object")
 
 
 def test_populate_keeps_identical_proxies_and_replaces_different_ones(api: httpx.Client) -> None:

@@ -7,14 +7,13 @@ Semantics from Toxiproxy's proxy_test.go and README; the "better than Toxiproxy"
 from __future__ import annotations
 
 import hashlib
-import select
 import socket
 import threading
 import time
 
 import httpx
 import pytest
-from proxy_helpers import add_toxic, make_proxy, port_of, recv_exactly, round_trip, wait_for
+from proxy_helpers import EpollEcho, add_toxic, make_proxy, port_of, recv_exactly, round_trip, wait_for
 
 from faultlab.proxy import ProxyServer
 
@@ -162,51 +161,6 @@ def test_256_mb_byte_exact(api: httpx.Client, echo_upstream, sockets) -> None:
     assert got_hash.hexdigest() == sent_hash.hexdigest()
 
 
-class EpollEcho:
-    """An echo server on one epoll thread (hundreds of clients without hundreds of threads)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0), backlog=1024)
-        self.sock.setblocking(False)
-        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        ep = select.epoll()
-        ep.register(self.sock.fileno(), select.EPOLLIN)
-        conns: dict[int, socket.socket] = {}
-        while not self._stop.is_set():
-            for fd, _ in ep.poll(0.05):
-                if fd == self.sock.fileno():
-                    while True:
-                        try:
-                            c, _ = self.sock.accept()
-                        except BlockingIOError:
-                            break
-                        conns[c.fileno()] = c
-                        ep.register(c.fileno(), select.EPOLLIN)
-                    continue
-                c = conns[fd]
-                data = c.recv(65536)
-                if data:
-                    c.setblocking(True)
-                    c.sendall(data)
-                else:
-                    ep.unregister(fd)
-                    c.close()
-                    del conns[fd]
-        for c in conns.values():
-            c.close()
-        ep.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
-
-
 @pytest.fixture
 def epoll_echo():
     server = EpollEcho()
@@ -282,12 +236,11 @@ def test_removing_toxics_under_load_never_hangs_the_api(api: httpx.Client, upstr
 
 def test_embedded_server_stops_every_thread(echo_upstream) -> None:
     before = set(threading.enumerate())
-    with ProxyServer(host="127.0.0.1", port=0) as srv:
-        with httpx.Client(base_url=srv.url) as api:
-            port = make_proxy(api, "p", echo_upstream.address)
-            add_toxic(api, "p", type="latency", attributes={"latency": 1})
-            conn = socket.create_connection(("127.0.0.1", port))
-            round_trip(conn)
+    with ProxyServer(host="127.0.0.1", port=0) as srv, httpx.Client(base_url=srv.url) as api:
+        port = make_proxy(api, "p", echo_upstream.address)
+        add_toxic(api, "p", type="latency", attributes={"latency": 1})
+        conn = socket.create_connection(("127.0.0.1", port))
+        round_trip(conn)
     conn.close()
     assert wait_for(lambda: set(threading.enumerate()) <= before | set(echo_upstream._threads), timeout=3), \
         set(threading.enumerate()) - before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -18,7 +19,8 @@ import pytest
 
 import faultlab
 from faultlab.errors import CleanupError
-from faultlab.runtime.ledger import CLEANERS, Ledger, cleanup, default_state_dir, register_cleaner
+from faultlab.registry import cleaners
+from faultlab.runtime.ledger import Ledger, cleanup, default_state_dir, register_cleaner
 
 SRC = str(Path(faultlab.__file__).resolve().parent.parent)
 
@@ -38,7 +40,8 @@ HARNESS = textwrap.dedent(
     ledger.proxy(proxy_api, ["gateway-db", "gateway-exchange"])
     sup = Supervisor(run_dir, ledger=ledger)
     sleeper = sup.start(ServiceSpec("sleeper", [sys.executable, "-c",
-        "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); time.sleep(600)"]))
+        "import subprocess, sys, time; "
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); time.sleep(600)"]))
     frozen = sup.start(ServiceSpec("frozen", [sys.executable, "-c", "import time; time.sleep(600)"]))
     frozen.pause()
     print(json.dumps({"sleeper": sleeper.pid, "frozen": frozen.pid}), flush=True)
@@ -101,7 +104,8 @@ def test_cleanup_after_kill_9_leaves_nothing(tmp_path, toxiproxy):
     run_id = f"run-killed-{os.getpid()}-{tmp_path.name}"
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
     harness = subprocess.Popen(
-        [sys.executable, "-c", HARNESS, str(state_dir), str(run_dir), api, run_id], stdout=subprocess.PIPE, env=env, text=True
+        [sys.executable, "-c", HARNESS, str(state_dir), str(run_dir), api, run_id],
+        stdout=subprocess.PIPE, env=env, text=True,
     )
     try:
         pids = json.loads(harness.stdout.readline())
@@ -128,10 +132,8 @@ def test_cleanup_after_kill_9_leaves_nothing(tmp_path, toxiproxy):
             harness.wait()
         harness.stdout.close()
         if (state_dir / "runs").exists():
-            try:
+            with contextlib.suppress(Exception):
                 cleanup(state_dir, force=True)
-            except Exception:
-                pass
     assert report.cleaned_runs == [run_id] and not report.failures, str(report)
     assert _gone(pids["sleeper"]) and _gone(pids["frozen"])
     assert _processes_labelled(run_id) == []
@@ -139,7 +141,8 @@ def test_cleanup_after_kill_9_leaves_nothing(tmp_path, toxiproxy):
     assert sorted(proxy_handler.deleted) == ["gateway-db", "gateway-exchange"]
     assert not ledger_file.exists()
     kinds = [a.kind for a in report.actions]
-    assert kinds.index("proxy") < kinds.index("stopped_process") < kinds.index("process_group") < kinds.index("data_dir")
+    order = [kinds.index(kind) for kind in ("proxy", "stopped_process", "process_group", "data_dir")]
+    assert order == sorted(order), kinds
     assert "SIGCONT group" in str(report)
 
     again = cleanup(state_dir)
@@ -188,7 +191,7 @@ def test_cleaner_registry_and_failures_raise_cleanup_error(tmp_path):
         assert ledger.path.exists()  # kept for a later attempt
         assert calls == ["good", "bad"]
     finally:
-        CLEANERS.pop("test_widget", None)
+        cleaners._load().pop("test_widget", None)
 
 
 def test_a_recycled_pid_is_never_killed(tmp_path):
@@ -208,11 +211,11 @@ def test_a_recycled_pid_is_never_killed(tmp_path):
 @pytest.mark.processes
 def test_pg_lock_session_and_read_only_setting_are_undone(tmp_path):
     psycopg = pytest.importorskip("psycopg")
-    from faultlab.errors import ServiceFailed
-    from faultlab.runtime.postgres import PostgresServer
-
     import shutil
     import tempfile
+
+    from faultlab.errors import ServiceFailed
+    from faultlab.runtime.postgres import PostgresServer
 
     # pytest's private tmp tree is not traversable by the unprivileged postgres user
     pg_home = Path(tempfile.mkdtemp(prefix="faultlab-ledger-pg-"))
@@ -240,7 +243,7 @@ def test_pg_lock_session_and_read_only_setting_are_undone(tmp_path):
 
         report = cleanup(tmp_path / "state", force=True)
         assert not report.failures and report.cleaned_runs == ["pg-run"], str(report)
-        assert any("terminated" == a.detail for a in report.actions), str(report)
+        assert any(a.detail == "terminated" for a in report.actions), str(report)
         with pytest.raises(psycopg.OperationalError):
             holder.execute("SELECT 1")
         holder.close()

@@ -150,6 +150,5 @@ def test_leader_crash_takes_its_children_down(tmp_path):
 
 
 def test_unstartable_command_is_service_failed(tmp_path):
-    with Supervisor(tmp_path) as sup:
-        with pytest.raises(ServiceFailed, match="could not start"):
-            sup.start(ServiceSpec("nope", ["/nonexistent/binary"]))
+    with Supervisor(tmp_path) as sup, pytest.raises(ServiceFailed, match="could not start"):
+        sup.start(ServiceSpec("nope", ["/nonexistent/binary"]))

@@ -255,3 +255,23 @@ def test_integrity_check_reports_lost_and_mismatch(stack):
         conn.execute("UPDATE accounts SET buying_power = buying_power + 1 WHERE id = 3")
     kinds = {v.kind for v in check_integrity(stack.dsn, ["real", "ghost"])}
     assert kinds == {"lost", "cash_mismatch"}
+
+
+def test_the_exported_end_state_gives_the_live_check_s_answers_and_every_order_s_outcome(stack, tmp_path):
+    """The integrity check re-performed offline on the exported end state (what `faultlab
+    verify --recompute` runs) finds what the SQL check finds on the live database."""
+    from tradingstack.endstate import check_state, export_state
+
+    with httpx.Client(base_url=stack.gateway_url, timeout=5) as client:
+        assert client.post("/orders", json=_order("real")).status_code == 201
+        assert client.post("/orders", json={**_order("resting"), "type": "limit", "price": 1.0}).status_code == 201
+    wait_settled(stack.dsn, 10)
+    with psycopg.connect(stack.dsn, autocommit=True) as conn:
+        conn.execute("UPDATE accounts SET buying_power = buying_power + 1 WHERE id = 3")
+        conn.execute("UPDATE positions SET quantity = quantity - 2 WHERE account_id = 4 AND symbol = 'MSFT'")
+    live = sorted((v.kind, v.detail) for v in check_integrity(stack.dsn, ["real", "resting", "ghost"]))
+    export_state(stack.dsn, tmp_path / "state")
+    found, outcomes = check_state(tmp_path / "state", ["real", "resting", "ghost"], ["timed-out", "real"])
+    assert sorted((f.kind, f.detail) for f in found) == live
+    assert {kind for kind, _ in live} == {"lost", "cash_mismatch", "settled_position_mismatch", "position_mismatch"}
+    assert outcomes == {"real": "executed", "resting": "resting", "ghost": "absent", "timed-out": "absent"}

@@ -133,7 +133,7 @@ def _analyse(run: Run) -> Analysis:
     completion = measures.completion_delay(delays, t_inject, t_clear)
     budget = measures.error_budget(samples, s.steady)
     jobs = measures.jobs(run.of(JobResult))
-    integrity = measures.integrity(run.of(Integrity))
+    integrity = measures.integrity(run.of(Integrity), samples)
     verdicts = evaluate_targets(
         dict(header.targets), declaration, detection=detection.measure, rto_from_inject=rto_inject,
         rto_from_clear=rto_clear, impact_duration=impact_duration, integrity=integrity, jobs=jobs,
@@ -148,6 +148,12 @@ def _analyse(run: Run) -> Analysis:
         ((t_clear + backlog.value) if backlog.value is not None and t_clear is not None else None,
          "backlog_drained", ""),
     ]
+    alerts = measures.alert_spans(run.monitor, declaration.monitor.alerts)
+    intake = declaration.monitor.intake_alert
+    for span in alerts:
+        halted = span.name == intake
+        derived.append((span.raised_t, "intake_halted" if halted else "alert_raised", span.name))
+        derived.append((span.cleared_t, "intake_resumed" if halted else "alert_cleared", span.name))
     end = run.end
     return Analysis(
         run_id=header.run_id or run.run_dir.name,
@@ -181,6 +187,8 @@ def _analyse(run: Run) -> Analysis:
         rto_from_clear=rto_clear,
         impact_duration=impact_duration,
         backlog_drain=backlog,
+        data_loss=measures.data_loss(integrity, [c.name for c in declaration.integrity_checks if c.loss],
+                                     samples, t_inject),
         detection_signal=detection.signal,
         baseline=baseline,
         completion_delay=completion,
@@ -206,4 +214,5 @@ def _analyse(run: Run) -> Analysis:
         problems=problems,
         tools=measures.tools(header, run.of(Tools)),
         declaration=declaration,
+        alerts=alerts,
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from faultlab.analysis.model import (
+    AlertSpan,
     Baseline,
     CompletionDelay,
     CustomerImpact,
@@ -48,6 +49,9 @@ __all__ = [
     "completion_delay",
     "jobs",
     "integrity",
+    "answer_times",
+    "data_loss",
+    "alert_spans",
     "tools",
 ]
 
@@ -436,17 +440,77 @@ def jobs(results: Iterable[JobRecord]) -> list[JobResult]:
     return out
 
 
-def integrity(checks: Sequence[Integrity]) -> IntegrityResult | None:
-    """The last integrity check of the run, or None when none was journalled."""
+def answer_times(samples: Iterable[Sample], ids: Iterable[str]) -> dict[str, tuple[float, float]]:
+    """When each of ``ids`` was sent and answered (by its acknowledgement or request id)."""
+    wanted = set(ids)
+    found: dict[str, tuple[float, float]] = {}
+    for s in samples:
+        for key in (s.ack, s.request_id):
+            if key in wanted and key not in found:
+                found[key] = (s.t, s.t + s.latency_s)
+    return found
+
+
+def integrity(checks: Sequence[Integrity], samples: Sequence[Sample]) -> IntegrityResult | None:
+    """The last integrity check of the run, with when each id it names was sent and
+    answered; None when none was journalled."""
     if not checks:
         return None
     last = checks[-1]
+    ids = [str(i) for v in last.violations for i in v.get("ids") or []]
     return IntegrityResult(
         t=last.t,
         acknowledged=last.acknowledged,
         checked=dict(last.checked),
         violations=[dict(v) for v in last.violations],
+        attempted=last.attempted,
+        outcomes={k: dict(v) for k, v in last.outcomes.items()},
+        state=last.state,
+        ack_times=answer_times(samples, ids),
     )
+
+
+def data_loss(result: IntegrityResult | None, loss_checks: Sequence[str], samples: Sequence[Sample],
+              t_inject: float | None) -> Measure:
+    """The span of acknowledged data lost: from the last acknowledgement still durable before
+    the first one lost to the last one lost, by answer times (0 when none was lost; not
+    measured without the plugin's loss check). The resolution is the probe interval."""
+    def span(value: float | None, status: str) -> Measure:
+        return measure_s(value, None, "journal", status)
+
+    checks = [c for c in loss_checks if result is not None and c in result.checked]
+    if result is None or not checks:
+        return span(None, MeasureStatus.NOT_MEASURED)
+    lost = {str(i) for v in result.violations if v.get("check") in checks for i in v.get("ids") or []}
+    if not lost:
+        return span(0.0, MeasureStatus.MEASURED)
+    answered = [result.ack_times[i][1] for i in lost if i in result.ack_times]
+    if not answered:
+        return span(None, MeasureStatus.NOT_MEASURED)
+    first_lost, last_lost = min(answered), max(answered)
+    durable = [s.t + s.latency_s for s in samples if s.ok and s.ack and s.ack not in lost
+               and s.t + s.latency_s < first_lost]
+    since = max(durable) if durable else (t_inject if t_inject is not None and t_inject < first_lost else first_lost)
+    return span(last_lost - since, MeasureStatus.MEASURED)
+
+
+def alert_spans(monitor: Sequence[MonitorSample], key: str | None) -> list[AlertSpan]:
+    """Each alert of the readiness body's list (``key``, the plugin's ``monitor.alerts``):
+    the first poll showing it and the first poll without it again."""
+    if not key:
+        return []
+    spans: list[AlertSpan] = []
+    raised: dict[str, float] = {}
+    for poll in sorted(monitor, key=lambda m: m.t):
+        if "body" not in poll.detail:
+            continue  # no answer: no evidence about the alerts
+        now = _alerts(poll, key)
+        for name in sorted(now - raised.keys()):
+            raised[name] = poll.t
+        for name in sorted(raised.keys() - now):
+            spans.append(AlertSpan(name, raised.pop(name), poll.t))
+    spans += [AlertSpan(name, t, None) for name, t in raised.items()]
+    return sorted(spans, key=lambda s: (s.raised_t, s.name))
 
 
 def tools(header: RunHeader, records: Iterable[Tools]) -> dict[str, str]:

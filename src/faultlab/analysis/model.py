@@ -24,6 +24,7 @@ __all__ = [
     "ErrorBudget",
     "JobResult",
     "IntegrityResult",
+    "AlertSpan",
     "Verdict",
     "TimelineEvent",
     "Deviation",
@@ -214,6 +215,24 @@ class IntegrityResult:
     acknowledged: int | None
     checked: dict[str, int]
     violations: list[dict[str, Any]]
+    #: Requests that got no answer in time, looked for in the end state.
+    attempted: int = 0
+    #: Where the requests ended up: ``{"acknowledged": {class: n}, "attempted": {class: n}}``.
+    outcomes: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: The end-state folder the check can be re-performed from (empty: checked live).
+    state: str = ""
+    #: When each violation's ids were sent and answered: ``{id: (t_send, t_answered)}``.
+    ack_times: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AlertSpan:
+    """An alert of the stack's monitoring: first poll showing it, first poll without it
+    (None: still raised at the end of the run)."""
+
+    name: str
+    raised_t: float
+    cleared_t: float | None
 
 
 @dataclass(frozen=True)
@@ -315,6 +334,10 @@ class Analysis:
     rto_from_clear: Measure
     impact_duration: Measure
     backlog_drain: Measure
+    #: Recovery point objective as measured: the span of acknowledged data lost (0 when
+    #: none was lost), from the last acknowledgement durable before the loss to the last
+    #: one lost.
+    data_loss: Measure
     detection_signal: str
     baseline: Baseline | None
     completion_delay: CompletionDelay
@@ -334,6 +357,8 @@ class Analysis:
     tools: dict[str, str] = field(default_factory=dict)
     #: The stack plugin's declaration recorded in the header: the system's own words.
     declaration: Declaration = field(default_factory=Declaration)
+    #: The monitoring's alerts over the run (the readiness body's list the plugin declared).
+    alerts: list[AlertSpan] = field(default_factory=list)
 
     @property
     def all_met(self) -> bool:

@@ -1,6 +1,7 @@
 """Progress while a drill runs: a rich live view on a terminal, plain lines elsewhere (CI).
 
-Both are engine observers (called with keyword arguments; unknown events are ignored).
+Both are observers of the run's hub (:mod:`faultlab.hub`: called with keyword arguments;
+the events they do not show are ignored).
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class PlainProgress:
             self._line(f"  fault {kw.get('fault_id')} {kw.get('kind')} on {target}: {kw.get('state')}")
         elif event == "decision":
             self._line(f"  decision: {kw.get('what')} ({kw.get('why')})")
+        elif event == "service" and kw.get("kind") in _SERVICE_TROUBLE:
+            self._line(f"  service {kw.get('service')} {_SERVICE_TROUBLE[kw['kind']]}" + _service_detail(kw))
         elif event == "sample":
             self.stats.add(kw["sample"])
             now = time.monotonic()
@@ -66,6 +69,18 @@ class PlainProgress:
                 t = kw["sample"].t_send - (self.t_load or 0.0)
                 total = f"/{self.duration:g}" if self.duration else ""
                 self._line(f"  t={t:5.1f}{total} s  success {_pct(rate)}  p99 {_ms(p99)}")
+
+
+_SERVICE_TROUBLE = {"restarted": "restarted by its policy", "gave_up": "given up on", "failed": "failed to start"}
+"""The supervisor's ``service`` events worth a line: a restart a fault caused, a service lost."""
+
+
+def _service_detail(event: dict[str, Any]) -> str:
+    if event.get("kind") == "restarted":
+        return f" (restart {event.get('restart_count')}, pid {event.get('pid')})"
+    detail = event.get("reason") or event.get("error") or (
+        f"exit code {event['exit_code']}" if event.get("exit_code") is not None else "")
+    return f" ({detail})" if detail else ""
 
 
 def _run_ended(status: str | None, reason: str | None) -> str:

@@ -11,7 +11,7 @@ from faultlab.errors import ExitCode
 __all__ = ["register"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``proxy serve`` to the command line."""
     parser = subparsers.add_parser("proxy", help="the Toxiproxy-compatible fault proxy")
     commands = parser.add_subparsers(dest="proxy_command", metavar="COMMAND", required=True)
@@ -39,7 +39,8 @@ def serve_command(args: argparse.Namespace) -> ExitCode:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         server.start()
-        print(f"faultlab proxy: API on {server.url} (Toxiproxy 2.12 compatible)", flush=True)
+        print(f"faultlab proxy: API on {server.url} (Toxiproxy 2.12 compatible; "
+              f"descriptor limit {server.descriptor_limit})", flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         print("faultlab proxy: stopped", file=sys.stderr, flush=True)

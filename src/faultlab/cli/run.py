@@ -42,7 +42,10 @@ def register(subparsers: Any) -> None:
     up = stack_sub.add_parser(
         "up",
         help="bring a stack up and print its addresses until Ctrl-C",
-        description="Bring a stack up with the local runtime, print every address, wait for Ctrl-C, tear down.",
+        description=(
+            "Bring a stack up with the runtime it names (local by default), print every address, "
+            "wait for Ctrl-C, tear down."
+        ),
         epilog="example: faultlab stack up examples/payments/stack.yaml",
     )
     up.add_argument("stack", type=Path, help="stack file")
@@ -142,24 +145,26 @@ def _drill(args: argparse.Namespace) -> ExitCode:
 def _stack_up(args: argparse.Namespace) -> ExitCode:
     from faultlab.engine.run import new_run_id, sigterm_as_interrupt
     from faultlab.loader import load_stack
+    from faultlab.registry import runtimes
     from faultlab.runtime.ledger import Ledger
-    from faultlab.runtime.local import bring_up
 
     _expect_kind(args.stack, "stack")
     stack = load_stack(args.stack)
     run_id = new_run_id(stack.name)
     run_dir = args.run_dir or Path("reports") / "stacks" / run_id
+    runtime = runtimes.get(stack.runtime)()
     ledger = Ledger(run_id)
     try:
-        with sigterm_as_interrupt(), bring_up(stack, run_dir, ledger=ledger) as local:
-            print(f"stack {stack.name} is up (logs in {run_dir}); Ctrl-C to tear it down")
-            print(f"  fault proxy API  {local.proxy_api}")
+        with sigterm_as_interrupt(), runtime.bring_up(stack, run_dir, ledger=ledger) as handle:
+            print(f"stack {stack.name} is up with the {stack.runtime} runtime (logs in {run_dir}); "
+                  "Ctrl-C to tear it down")
+            print(f"  fault proxy API  {handle.proxy_api}")
             for name, service in stack.services.items():
-                extra = f"  ({local.dsn(name)})" if service.postgres is not None else ""
-                where = local.address(name) if service.has_port else "(no port)"
+                extra = f"  ({handle.dsn(name)})" if service.postgres is not None else ""
+                where = handle.address(name) if service.has_port else "(no port)"
                 print(f"  service {name:<12} {where}{extra}")
             for name, link in stack.links.items():
-                print(f"  link    {name:<12} {local.link_address(name)} -> {link.to}", flush=True)
+                print(f"  link    {name:<12} {handle.link_address(name)} -> {link.to}", flush=True)
             while True:
                 time.sleep(1)
     except KeyboardInterrupt:

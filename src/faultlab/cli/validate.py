@@ -62,8 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="list every fault kind with its targets and parameters",
         description=(
             "Every fault kind that can be written as `fault:` in a timeline entry (built-in and "
-            "from plugins): what it targets, whether it needs `for`, and its parameters with "
-            "their units and defaults."
+            "from plugins): what it targets, whether it needs `for`, which runtimes run it, and "
+            "its parameters with their units and defaults; then every runtime a stack file's "
+            "`runtime:` may name, with what it offers fault kinds."
         ),
     )
     kinds.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -192,7 +193,7 @@ def _type_text(annotation: Any, metadata: list[Any]) -> str:
 def _kind_rows() -> list[dict[str, Any]]:
     from pydantic_core import PydanticUndefined
 
-    from faultlab.registry import fault_kinds
+    from faultlab.registry import fault_kinds, runtimes
 
     rows = []
     for name, kind in fault_kinds.items():
@@ -214,11 +215,23 @@ def _kind_rows() -> list[dict[str, Any]]:
                 "targets": sorted(kind.target_types),
                 "for": "required" if kind.needs_for else "no (instantaneous)",
                 "summary": kind.summary,
+                "requires": sorted(kind.requires),
+                "runtimes": [runtime for runtime, cls in runtimes.items() if cls.supports(kind)],
                 "parameters": params,
                 "source": fault_kinds.source(name),
             }
         )
     return rows
+
+
+def _runtime_rows() -> list[dict[str, Any]]:
+    from faultlab.registry import runtimes
+
+    return [
+        {"runtime": name, "summary": cls.summary, "capabilities": sorted(cls.capabilities),
+         "source": runtimes.source(name)}
+        for name, cls in runtimes.items()
+    ]
 
 
 def _kinds(args: argparse.Namespace) -> ExitCode:
@@ -228,11 +241,14 @@ def _kinds(args: argparse.Namespace) -> ExitCode:
         return ExitCode.OK
     width = max(len(row["kind"]) for row in rows) if rows else 4
     target_width = max((len(", ".join(row["targets"])) for row in rows), default=6)
-    print(f"{'KIND':<{width}}  {'TARGET':<{target_width}}  {'FOR':<8}  SUMMARY")
+    runtime_width = max([len("RUNTIMES"), *(len(", ".join(row["runtimes"]) or "none") for row in rows)])
+    print(f"{'KIND':<{width}}  {'TARGET':<{target_width}}  {'FOR':<8}  {'RUNTIMES':<{runtime_width}}  SUMMARY")
     for row in rows:
         needs = "required" if row["for"] == "required" else "-"
         targets = ", ".join(row["targets"])
-        print(f"{row['kind']:<{width}}  {targets:<{target_width}}  {needs:<8}  {row['summary']}")
+        on = ", ".join(row["runtimes"]) or "none"
+        print(f"{row['kind']:<{width}}  {targets:<{target_width}}  {needs:<8}  {on:<{runtime_width}}  "
+              f"{row['summary']}")
         for param in row["parameters"]:
             default = f"default {_shown_default(param['default'])}"
             if param["required"]:
@@ -241,6 +257,11 @@ def _kinds(args: argparse.Namespace) -> ExitCode:
             if param["help"]:
                 line += f"  {param['help']}"
             print("    " + textwrap.shorten(line, width=150, placeholder=" ..."))
+    print()
+    print("Runtimes (a stack file's `runtime:`; a kind runs where the runtime offers all it requires):")
+    for runtime in _runtime_rows():
+        print(f"  {runtime['runtime']}: {runtime['summary']}")
+        print(f"    offers: {', '.join(runtime['capabilities']) or 'nothing beyond the basics'}")
     print()
     print("Every entry: {at: DURATION, fault: KIND, target: NAME, for: DURATION, <parameters>}.")
     print(

@@ -1,11 +1,13 @@
 """What a fault sees while it is injected and reverted, and the stack's jobs.
 
 :class:`FaultContext` is handed to ``FaultKind.inject`` and ``revert`` (the same object
-for both, one per timeline entry): the running stack, the clean-up ledger, the load
-driver, the jobs, the plugin, and ``state`` where a fault keeps what its revert needs.
+for both, one per timeline entry): the running stack (a
+:class:`~faultlab.runtime.base.StackHandle`, whichever runtime runs it), the clean-up ledger,
+the load driver, the jobs, the plugin, the fault's ``for``, and :meth:`FaultContext.keep`
+through which a fault hands its inject result to the engine before its risky steps.
 
-:class:`Jobs` runs the stack's one-shot jobs (a nightly run, say) as supervised processes
-and journals their start, finish, window and the margin left before their deadline.
+:class:`Jobs` runs the stack's one-shot jobs (a nightly run, say) as processes the runtime
+supervises and journals their start, finish, window and the margin left before their deadline.
 """
 
 from __future__ import annotations
@@ -14,36 +16,66 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from faultlab.errors import FaultError
 from faultlab.journal import JobEvent, JobResult, JournalWriter
-from faultlab.runtime.local import LocalStack, command_argv, interpolate
-from faultlab.runtime.supervisor import ServiceSpec, Supervisor
+from faultlab.runtime.base import ServiceControl, StackHandle, interpolate
+from faultlab.runtime.supervisor import ServiceSpec
+
+if TYPE_CHECKING:
+    from faultlab.engine.load import LoadDriver
+    from faultlab.plugin import DrillPlugin
+    from faultlab.runtime.ledger import Ledger
 
 __all__ = ["FaultContext", "Jobs"]
+
+T = TypeVar("T")
+
+
+def _nothing() -> None:
+    return None
 
 
 @dataclass
 class FaultContext:
-    """Everything one fault may touch. ``mark_active()`` journals the moment the fault took
-    effect; a fault that does not call it is taken to be active when ``inject`` returns."""
+    """Everything one fault may touch.
+
+    ``mark_active()`` journals the moment the fault took effect; a fault that does not call
+    it is taken to be active when ``inject`` returns. ``for_s`` is the entry's ``for`` (None
+    for an instantaneous fault). ``journal`` and ``jobs`` are None outside a drill run (the
+    pytest plugin's ``drill`` fixture).
+    """
 
     fault_id: str
-    stack: LocalStack
-    journal: JournalWriter
-    jobs: Jobs
-    plugin: Any
-    load: Any = None
+    stack: StackHandle
+    plugin: DrillPlugin
+    journal: JournalWriter | None = None
+    jobs: Jobs | None = None
+    load: LoadDriver | None = None
     base_users: int = 0
-    mark_active: Callable[[], None] = lambda: None
-    state: dict[str, Any] = field(default_factory=dict)
+    for_s: float | None = None
+    mark_active: Callable[[], None] = _nothing
+    kept: object = None
 
     @property
-    def ledger(self) -> Any:
-        """The run's clean-up ledger (None in tests that run without one)."""
+    def ledger(self) -> Ledger | None:
+        """The run's clean-up ledger (None when the stack runs without one)."""
         return self.stack.ledger
+
+    def keep(self, injected: T) -> T:
+        """Hand the inject result to the engine now, before the steps that may fail; returns
+        it, so a fault records its progress in it as it goes and returns it at the end. When
+        ``inject`` raises, the engine reverts with what was kept."""
+        self.kept = injected
+        return injected
+
+    def require_jobs(self) -> Jobs:
+        """The run's jobs, or FaultError outside a drill run."""
+        if self.jobs is None:
+            raise FaultError("job faults need a drill run: there are no jobs outside one")
+        return self.jobs
 
 
 def _text_json(value: Any) -> Any:
@@ -53,26 +85,21 @@ def _text_json(value: Any) -> Any:
 class Jobs:
     """The stack's jobs: start them, crash them, and journal how they did."""
 
-    def __init__(self, stack: LocalStack, journal: JournalWriter, *, plugin: Any = None):
+    def __init__(self, stack: StackHandle, journal: JournalWriter, *, plugin: DrillPlugin | None = None):
         self.stack = stack
         self.journal = journal
         self.plugin = plugin
         self._lock = threading.Lock()
         self._started_t: dict[str, float] = {}
         self._runs: dict[str, int] = {}
+        self._current: dict[str, ServiceControl] = {}
         self._watchers: list[threading.Thread] = []
         self._crashing: set[str] = set()
-
-    def _supervisor(self) -> Supervisor:
-        supervisor = self.stack.supervisor
-        if supervisor is None:
-            raise FaultError("the stack's jobs cannot run: its processes are not supervised (the stack is not up)")
-        return supervisor
 
     def start(self, name: str) -> None:
         """Start job ``name`` (again, after a crash: the job resumes from its checkpoint)."""
         job = self.stack.stack.jobs[name]
-        values = self.stack.values(None)
+        values = self.stack.interpolation_values(None)
         if job.window is not None:
             values["window"] = f"{job.window:g}"
         env = {key: interpolate(value, values) for key, value in job.env.items()}
@@ -83,24 +110,26 @@ class Jobs:
             self._started_t.setdefault(name, self.journal.t())
         spec = ServiceSpec(
             name=f"job-{name}" if run == 1 else f"job-{name}-{run}",
-            command=command_argv(job.command, values),
+            command=[interpolate(arg, values) for arg in job.command],
             env=env,
             cwd=str(self.stack.run_dir),
             restart="no",
         )
-        service = self._supervisor().start(spec)
+        process = self.stack.start_process(spec)
+        with self._lock:
+            self._current[name] = process
         self.journal.write(JobEvent(t=self.journal.t(), job=name, event="started",
-                                    detail={"run": run, "pid": service.pid}))
-        watcher = threading.Thread(target=self._watch, args=(name, run, service), name=f"faultlab-job-{name}",
+                                    detail={"run": run, "pid": process.pid}))
+        watcher = threading.Thread(target=self._watch, args=(name, run, process), name=f"faultlab-job-{name}",
                                    daemon=True)
         watcher.start()
         self._watchers.append(watcher)
 
-    def _watch(self, name: str, run: int, service: Any) -> None:
+    def _watch(self, name: str, run: int, process: ServiceControl) -> None:
         code = None
         while code is None:
-            code = service.wait_exited(0.5)
-            if code is None and service.state in ("stopped",):
+            code = process.wait_exited(0.5)
+            if code is None and process.state == "stopped":
                 return
         with self._lock:
             crashed_on_purpose = name in self._crashing
@@ -126,22 +155,22 @@ class Jobs:
             ok=within if deadline is None else bool(within is not False and finished <= deadline),
         ))
 
-    def running(self, name: str) -> Any:
+    def running(self, name: str) -> ServiceControl | None:
         """The newest process of job ``name`` if it runs, else None."""
-        run = self._runs.get(name)
-        if not run:
-            return None
-        service = self._supervisor().services.get(f"job-{name}" if run == 1 else f"job-{name}-{run}")
-        return service if service is not None and service.state in ("running", "paused", "starting") else None
+        with self._lock:
+            process = self._current.get(name)
+        return process if process is not None and process.state in ("running", "paused", "starting") else None
 
     def crash(self, name: str, *, sig: int = signal.SIGKILL, at_progress: float | None = None,
-              timeout_s: float = 60.0, mark_active: Callable[[], None] = lambda: None) -> None:
+              timeout_s: float = 60.0, mark_active: Callable[[], None] = _nothing) -> None:
         """Kill job ``name`` (once it reached ``at_progress``, when given)."""
         deadline = time.monotonic() + timeout_s
         while True:
-            service = self.running(name)
-            progress = self.plugin.job_progress(self.stack, name) if at_progress is not None and self.plugin else None
-            if service is not None and (at_progress is None or (progress is not None and progress >= at_progress)):
+            process = self.running(name)
+            progress = None
+            if at_progress is not None and self.plugin is not None:
+                progress = self.plugin.job_progress(self.stack, name)
+            if process is not None and (at_progress is None or (progress is not None and progress >= at_progress)):
                 break
             if time.monotonic() > deadline:
                 raise FaultError(
@@ -152,7 +181,7 @@ class Jobs:
             time.sleep(0.05)
         with self._lock:
             self._crashing.add(name)
-        service.kill(sig)
+        process.kill(sig)
         mark_active()
 
     def wait_all(self, timeout_s: float) -> bool:

@@ -9,8 +9,9 @@ It starts like a headless run (``--autostart --autoquit 0`` with the run time, u
 spawn rate given) but keeps locust's web API on a free port of 127.0.0.1, so the number of
 users can be changed mid-run (load spikes) through locust's own ``POST /swarm``. With
 ``workers > 0`` it runs locust's distributed mode: one ``--master`` and that many
-``--worker`` processes on 127.0.0.1. Each process is a supervised service in its own
-process group (logs in ``<run_dir>/services/``), stopped with SIGTERM then SIGKILL.
+``--worker`` processes on 127.0.0.1. Each process is started through the stack's runtime
+(:meth:`faultlab.runtime.base.StackHandle.start_process`: supervised, labelled with the run,
+logs in ``<run_dir>/services/``), stopped with SIGTERM then SIGKILL.
 
 Locustfiles with a ``LoadTestShape`` drive the user count themselves; ``set_users`` then
 restarts the shape (locust's behaviour), so load spikes should not be combined with a shape.
@@ -21,14 +22,16 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from faultlab.errors import ServiceFailed
+from faultlab.hub import Hub, Observer
+from faultlab.runtime.base import ProcessStarter, ServiceControl
 from faultlab.runtime.ports import free_ports
-from faultlab.runtime.supervisor import Service, ServiceSpec, Supervisor
+from faultlab.runtime.supervisor import ServiceSpec, Supervisor
 from faultlab.runtime.waits import CallableWait, Deadline, Observation, wait_for
 
 __all__ = ["LoadSpec", "LoadDriver", "RECORDER_PATH"]
@@ -63,8 +66,10 @@ class LoadDriver:
     """Runs one :class:`LoadSpec` with locust; a context manager that stops it.
 
     ``origin`` is the run's origin on ``time.monotonic()`` (CLOCK_MONOTONIC), so request
-    times agree with the journal's. ``supervisor`` lets the run's own supervisor (and its
-    ledger) own the locust processes; by default the driver makes one.
+    times agree with the journal's. ``processes`` starts the locust processes: the running
+    stack (:class:`~faultlab.runtime.base.StackHandle`), so its runtime and ledger own them;
+    by default the driver makes its own supervisor (whose ``service`` events go to
+    ``observers``).
     """
 
     def __init__(
@@ -73,9 +78,9 @@ class LoadDriver:
         *,
         run_dir: str | os.PathLike[str],
         origin: float,
-        supervisor: Supervisor | None = None,
+        processes: ProcessStarter | None = None,
         python: str = sys.executable,
-        observers: Sequence[Callable[..., None]] = (),
+        observers: Hub | Iterable[Observer] = (),
     ):
         if spec.workers < 0:
             raise ValueError("workers must be 0 (one local process) or more")
@@ -83,13 +88,12 @@ class LoadDriver:
         self.run_dir = Path(run_dir)
         self.origin = origin
         self.python = python
-        self._own_supervisor = supervisor is None
-        self.supervisor = supervisor or Supervisor(self.run_dir, observers=observers)
+        self.processes: ProcessStarter = processes or Supervisor(self.run_dir, observers=observers)
         self.requests_file = self.run_dir / "requests.jsonl"
         self.web_port: int | None = None
         self.master_port: int | None = None
-        self.master: Service | None = None
-        self.workers: list[Service] = []
+        self.master: ServiceControl | None = None
+        self.workers: list[ServiceControl] = []
 
     @property
     def api(self) -> str:
@@ -143,12 +147,12 @@ class LoadDriver:
                             "--master-bind-port", str(self.master_port),
                             "--expect-workers", str(self.spec.workers)]
         name = "locust-master" if self.spec.workers else "locust"
-        self.master = self.supervisor.start(ServiceSpec(
+        self.master = self.processes.start_process(ServiceSpec(
             name, [*base, *master_args, *self.spec.extra_args, *self.spec.user_classes],
             env=env, restart="no", stop_signal=signal.SIGTERM, stop_grace_s=10.0,
         ))
         for n in range(self.spec.workers):
-            self.workers.append(self.supervisor.start(ServiceSpec(
+            self.workers.append(self.processes.start_process(ServiceSpec(
                 f"locust-worker-{n + 1}",
                 [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(self.master_port),
                  *self.spec.extra_args, *self.spec.user_classes],

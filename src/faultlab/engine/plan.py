@@ -6,24 +6,23 @@ trial 2..., so a slow drift of the machine spreads over all scenarios alike;
 :func:`run_plan` adds the plan's book. ``faultlab drill``, ``faultlab gate`` and the pytest
 plugin all run scenarios through these.
 
-Observers get ``event="trial"`` (``index``, ``total``, ``scenario``, ``trial``, ``trials``)
-before each run, then the run's own events (see :func:`faultlab.engine.run.run_scenario`).
+Observers (plain callables or a :class:`~faultlab.hub.Hub`) get ``event="trial"``
+(``index``, ``total``, ``scenario``, ``trial``, ``trials``) before each run, then the run's own
+events (see :mod:`faultlab.hub`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from faultlab.engine.run import run_scenario
+from faultlab.hub import Hub, Observer
 
 __all__ = ["Trial", "PlanResult", "plan_info", "run_trial", "run_trials", "run_plan"]
-
-Observer = Callable[..., None]
-
 
 @dataclass(frozen=True)
 class Trial:
@@ -73,12 +72,6 @@ def plan_info(plan: Any) -> dict[str, Any]:
     }
 
 
-def _notify(observers: Sequence[Observer], **event: Any) -> None:
-    from faultlab.engine.run import notify
-
-    notify(observers, **event)
-
-
 def run_trial(
     scenario: Any,
     *,
@@ -87,7 +80,7 @@ def run_trial(
     number: int = 1,
     langs: Sequence[str] = ("en",),
     info: dict[str, Any] | None = None,
-    observers: Sequence[Observer] = (),
+    observers: Hub | Iterable[Observer] = (),
     state_dir: str | Path | None = None,
 ) -> Trial:
     """Run ``scenario`` once, analyse it once, and write its reports in ``langs`` (none when
@@ -109,19 +102,19 @@ def run_trials(
     *,
     langs: Sequence[str] = (),
     info: dict[str, Any] | None = None,
-    observers: Sequence[Observer] = (),
+    observers: Hub | Iterable[Observer] = (),
     state_dir: str | Path | None = None,
 ) -> list[Trial]:
     """Every scenario of ``plan`` ``trials`` times, interleaved, under ``out_dir/runs``."""
     scenarios = plan.resolved_scenarios
     total = len(scenarios) * trials
+    hub = Hub.of(observers)
     done: list[Trial] = []
     for number in range(1, trials + 1):
         for scenario in scenarios:
-            _notify(observers, event="trial", index=len(done) + 1, total=total, scenario=scenario,
-                    trial=number, trials=trials)
+            hub.publish("trial", index=len(done) + 1, total=total, scenario=scenario, trial=number, trials=trials)
             done.append(run_trial(scenario, reports_dir=out_dir, group="runs", number=number, langs=langs,
-                                  info=info, observers=observers, state_dir=state_dir))
+                                  info=info, observers=hub, state_dir=state_dir))
     return done
 
 
@@ -131,7 +124,7 @@ def run_plan(
     reports_dir: str | Path = "reports",
     langs: Sequence[str] | None = None,
     trials: int | None = None,
-    observers: Sequence[Observer] = (),
+    observers: Hub | Iterable[Observer] = (),
     state_dir: str | Path | None = None,
 ) -> PlanResult:
     """Run a drill plan: every scenario ``trials`` times (the plan's by default), each run's

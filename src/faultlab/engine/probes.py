@@ -10,8 +10,8 @@
   at 10 Hz or faster with httpx, each request timing out before the next is due.
 
 Samples go to a :class:`~faultlab.journal.JournalWriter` (``canary.jsonl``,
-``monitor.jsonl``) and to observers called as ``observer(sample=...)``. Both probes are
-context managers; :meth:`stop` is idempotent.
+``monitor.jsonl``) and are published to a :class:`~faultlab.hub.Hub` as ``sample`` (canary)
+and ``monitor`` events. Both probes are context managers; :meth:`stop` is idempotent.
 """
 
 from __future__ import annotations
@@ -21,24 +21,17 @@ import logging
 import math
 import queue
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from faultlab.engine.clock import Clock, MonotonicClock
+from faultlab.hub import Hub, Observer
 from faultlab.journal import CanarySample, JournalWriter, MonitorSample
 from faultlab.plugin.results import CanaryOutcome, canary_outcome
 
 __all__ = ["CanaryProbe", "MonitorProbe", "parse_prometheus"]
 
 log = logging.getLogger(__name__)
-
-
-def _notify(observers: Sequence[Callable[..., None]], **kwargs: Any) -> None:
-    for observer in observers:
-        try:
-            observer(**kwargs)
-        except Exception:
-            log.exception("probe observer %r failed", observer)
 
 
 class CanaryProbe:
@@ -62,7 +55,7 @@ class CanaryProbe:
         origin: float,
         clock: Clock | None = None,
         journal: JournalWriter | None = None,
-        observers: Sequence[Callable[..., None]] = (),
+        observers: Hub | Iterable[Observer] = (),
         workers: int | None = None,
     ):
         if rate_hz <= 0 or timeout_s <= 0:
@@ -73,7 +66,7 @@ class CanaryProbe:
         self.origin = origin
         self.clock: Clock = clock or MonotonicClock()
         self.journal = journal
-        self.observers = list(observers)
+        self.hub = Hub.of(observers)
         self.workers = workers or math.ceil(rate_hz * timeout_s) + 2
         self.samples: list[CanarySample] = []
         self._lock = threading.Lock()
@@ -153,7 +146,8 @@ class CanaryProbe:
                 ok, error = False, f"answered after {latency:.3f} s, over the {self.timeout_s:g} s timeout"
             self._record(CanarySample(
                 t_send=t_send - self.origin, t_done=t_done - self.origin, ok=ok, latency_s=latency,
-                status=result.status, error=error, ack=result.ack, extra=dict(result.detail),
+                status=result.status, error=error, ack=result.ack, request_id=result.request_id,
+                extra=dict(result.detail),
             ))
 
     def _record(self, sample: CanarySample) -> None:
@@ -164,7 +158,7 @@ class CanaryProbe:
                 self.journal.canary(sample)
             except Exception:
                 log.exception("could not journal a canary sample")
-        _notify(self.observers, sample=sample)
+        self.hub.publish("sample", sample=sample)
 
     def stop(self, *, drain_s: float | None = None) -> None:
         """Stop sending; wait up to ``drain_s`` (default: the timeout) for calls in flight,
@@ -222,7 +216,7 @@ class MonitorProbe:
         parse_metrics: Callable[[str], Mapping[str, Any]] | None = None,
         clock: Clock | None = None,
         journal: JournalWriter | None = None,
-        observers: Sequence[Callable[..., None]] = (),
+        observers: Hub | Iterable[Observer] = (),
     ):
         if interval_s <= 0:
             raise ValueError("interval_s must be positive")
@@ -237,7 +231,7 @@ class MonitorProbe:
         self.parse_metrics = parse_metrics or parse_prometheus
         self.clock: Clock = clock or MonotonicClock()
         self.journal = journal
-        self.observers = list(observers)
+        self.hub = Hub.of(observers)
         self.samples: list[MonitorSample] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -281,7 +275,7 @@ class MonitorProbe:
                         self.journal.monitor(sample)
                     except Exception:
                         log.exception("could not journal a monitor sample")
-                _notify(self.observers, sample=sample)
+                self.hub.publish("monitor", sample=sample)
                 k += 1
                 behind = self.clock.now() - (first + k * self.interval_s)
                 if behind > 0:

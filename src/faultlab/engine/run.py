@@ -3,22 +3,28 @@
 :func:`run_scenario` is the engine's main job. Its order of work, every step journalled:
 
 1. open the journal (header first) and the clean-up ledger, before anything starts;
-2. bring the stack up with the local runtime and journal the tool versions (``tools``);
+2. bring the stack up with the runtime its stack file names (``runtime:``, looked up in
+   :data:`faultlab.registry.runtimes`) and journal the tool versions (``tools``);
 3. start the monitor probe, the canary and the load generator: ``t_load`` is the origin
    of the scenario's timeline;
 4. run the timeline on one monotonic clock: each fault journalled (``planned`` with its
    revert plan, ``injected``, ``active``) before and as it takes effect, and reverted at
-   ``at + for``; abort conditions checked while waiting;
+   ``at + for`` with what its ``inject`` returned (or kept before failing); abort
+   conditions checked while waiting;
 5. stop the load and probes, let the system settle, ask the plugin for the acknowledged
    requests' completion delays (``completions.jsonl``), run the plugin's integrity check;
 6. whatever happened (exception, abort, Ctrl-C): revert every fault again (reverts are
    idempotent), tear the stack down, write the ``end`` record with the run's status.
 
-A missed target is not an exception: the caller analyses the journal and decides.
+The engine talks to the running stack only through its
+:class:`~faultlab.runtime.base.StackHandle`, and to observers through one
+:class:`~faultlab.hub.Hub`. A missed target is not an exception: the caller analyses the
+journal and decides.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -27,34 +33,40 @@ import socket
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faultlab import __version__
+from faultlab.engine import integrity
 from faultlab.engine.clock import MonotonicClock
 from faultlab.engine.context import FaultContext, Jobs
 from faultlab.engine.scheduler import Scheduler, TimelineItem
-from faultlab.errors import FaultlabError, InfrastructureError, InputError, Interrupted, save_traceback
+from faultlab.errors import FaultlabError, InfrastructureError, Interrupted, save_traceback
+from faultlab.hub import Hub, Observer
 from faultlab.journal import (
     REQUESTS_FILE,
+    CanarySample,
     Cleanup,
     CompletionSample,
     Decision,
-    Integrity,
     JournalWriter,
-    RequestSample,
     RunHeader,
     Tools,
-    read_samples,
 )
 from faultlab.model.scenario import FaultStep, JobStep, Scenario
 from faultlab.model.types import text_json
 from faultlab.stats import percentile
+
+if TYPE_CHECKING:
+    from faultlab.engine.load import LoadDriver
+    from faultlab.engine.probes import CanaryProbe, MonitorProbe
+    from faultlab.model.stack import Stack
+    from faultlab.plugin import DrillPlugin
+    from faultlab.runtime.base import StackHandle
 
 __all__ = ["RunResult", "RollingHealth", "run_scenario", "new_run_id", "sigterm_as_interrupt", "PROBE_INTERVAL_S"]
 
@@ -89,34 +101,6 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _file_of(document: Any) -> Path:
-    """The file a scenario or stack was loaded from (a run needs its bytes for the journal)."""
-    if document.source is None:
-        raise InputError(f"this {type(document).__name__.lower()} was not loaded from a file: load it with "
-                         "faultlab.loader, so that the run can record the file and its SHA-256")
-    return Path(document.source)
-
-
-def notify(observers: Sequence[Callable[..., None]], **event: Any) -> None:
-    """Call each observer with the event's keyword arguments; an observer's exception is
-    logged, not fatal."""
-    for observer in observers:
-        try:
-            observer(**event)
-        except Exception:
-            log.exception("observer %r failed on %s", observer, event.get("event"))
-
-
-class _Hub:
-    """The run's observers, called as ``hub(event=..., ...)`` (see :func:`notify`)."""
-
-    def __init__(self, observers: Sequence[Callable[..., None]]):
-        self.observers = list(observers)
-
-    def __call__(self, **event: Any) -> None:
-        notify(self.observers, **event)
-
-
 class RollingHealth:
     """The canary's recent samples: success rate and p99 over any recent span (for the abort
     rule and the live display)."""
@@ -126,11 +110,16 @@ class RollingHealth:
         self._lock = threading.Lock()
         self.horizon_s = horizon_s
 
-    def add(self, sample: Any) -> None:
+    def add(self, sample: CanarySample) -> None:
+        """Take one canary sample into account."""
         with self._lock:
             self._samples.append((sample.t_send, bool(sample.ok), float(sample.latency_s)))
             while self._samples and self._samples[0][0] < sample.t_send - self.horizon_s:
                 self._samples.popleft()
+
+    def observe(self, *, sample: CanarySample, **_: Any) -> None:
+        """A hub observer of ``sample`` events."""
+        self.add(sample)
 
     def newest(self) -> float | None:
         """Send time of the newest sample, or None before the first."""
@@ -147,35 +136,49 @@ class RollingHealth:
         return len(rows), sum(1 for s in rows if s[1]) / len(rows), p99
 
 
-def _abort_rule(scenario: Scenario, health: RollingHealth, now: Callable[[], float],
-                t_load: float) -> Callable[[], str]:
-    rules = scenario.abort_when
-    state: dict[str, float | None] = {"bad_since": None}
+class _AbortRule:
+    """The scenario's ``abort_when``, checked while the timeline waits: a reason to abort, or ''."""
 
-    def check() -> str:
-        if rules is None:
-            return ""
-        t = now()
-        reasons = []
-        _, rate, p99 = health.since(t - 1.0)
+    def __init__(self, scenario: Scenario, health: RollingHealth, now: Callable[[], float], t_load: float):
+        self.rules = scenario.abort_when
+        self.health = health
+        self.now = now
+        self.t_load = t_load
+        self.bad_since: float | None = None
+
+    def _breaches(self) -> list[tuple[float, str]]:
+        rules = self.rules
+        assert rules is not None
+        _, rate, p99 = self.health.since(self.now() - 1.0)
+        found = []
         if rules.success_rate is not None and rate is not None and rate < rules.success_rate.below:
-            reasons.append((rules.success_rate.for_, f"success rate {rate:.0%} below {rules.success_rate.below:.0%}"))
+            found.append((rules.success_rate.for_, f"success rate {rate:.0%} below {rules.success_rate.below:.0%}"))
         if rules.p99_latency is not None and p99 is not None and p99 > rules.p99_latency.above:
-            reasons.append((rules.p99_latency.for_, f"p99 latency {p99 * 1000:.0f} ms above "
-                                                     f"{rules.p99_latency.above * 1000:.0f} ms"))
-        if not reasons or t < t_load + 1.0:
-            state["bad_since"] = None
+            found.append((rules.p99_latency.for_,
+                          f"p99 latency {p99 * 1000:.0f} ms above {rules.p99_latency.above * 1000:.0f} ms"))
+        return found
+
+    def __call__(self) -> str:
+        if self.rules is None:
             return ""
-        since = state["bad_since"]
-        if since is None:
-            since = state["bad_since"] = t
-        lasting = t - since
-        for needed, why in reasons:
+        t = self.now()
+        breaches = self._breaches()
+        if not breaches or t < self.t_load + 1.0:
+            self.bad_since = None
+            return ""
+        if self.bad_since is None:
+            self.bad_since = t
+        lasting = t - self.bad_since
+        for needed, why in breaches:
             if lasting >= needed:
                 return f"abort_when: {why} for {lasting:.1f} s"
         return ""
 
-    return check
+
+def _abort_rule(scenario: Scenario, health: RollingHealth, now: Callable[[], float],
+                t_load: float) -> Callable[[], str]:
+    """The abort predicate of ``scenario`` (see :class:`_AbortRule`)."""
+    return _AbortRule(scenario, health, now, t_load)
 
 
 @contextmanager
@@ -214,14 +217,18 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 class _Faults:
-    """Injects and reverts the scenario's faults, journalling every step."""
+    """Injects and reverts the scenario's faults, journalling every step.
 
-    def __init__(self, journal: JournalWriter, hub: _Hub, make_context: Callable[[str], FaultContext]):
+    Each fault's inject result (or what it kept before failing, see
+    :meth:`FaultContext.keep`) is kept here and handed to its ``revert``."""
+
+    def __init__(self, journal: JournalWriter, hub: Hub, make_context: Callable[[str, FaultStep], FaultContext]):
         self.journal = journal
         self.hub = hub
         self.make_context = make_context
         self.contexts: dict[str, FaultContext] = {}
         self.injected: dict[str, FaultStep] = {}
+        self.results: dict[str, object] = {}
         self.reverted: set[str] = set()
         self._lock = threading.Lock()
 
@@ -231,30 +238,36 @@ class _Faults:
             planned_t=planned_t, revert_plan=_revert_plan(step),
         )
 
-    def inject(self, fault_id: str, step: FaultStep, planned_t: float) -> None:
-        kind = step.kind()
+    def _marker(self, fault_id: str, step: FaultStep, planned_t: float) -> Callable[[], None]:
         active = threading.Event()
 
         def mark_active() -> None:
             if not active.is_set():
                 active.set()
                 self.journal.fault("active", fault_id, kind=step.fault, target=step.target or "", planned_t=planned_t)
-                self.hub(event="fault", state="active", fault_id=fault_id, kind=step.fault, target=step.target)
+                self.hub.publish("fault", state="active", fault_id=fault_id, kind=step.fault, target=step.target)
 
-        ctx = self.make_context(fault_id)
-        ctx.mark_active = mark_active
-        ctx.state["for_s"] = step.for_
+        return mark_active
+
+    def inject(self, fault_id: str, step: FaultStep, planned_t: float) -> None:
+        kind = step.kind()
+        ctx = self.make_context(fault_id, step)
+        ctx.mark_active = self._marker(fault_id, step, planned_t)
         with self._lock:
             self.contexts[fault_id] = ctx
             self.injected[fault_id] = step
         self.journal.fault("injected", fault_id, kind=step.fault, target=step.target or "", planned_t=planned_t)
         try:
-            kind.inject(ctx, step.target or "", step.kind_params)
+            result = kind.inject(ctx, step.target or "", step.kind_params)
         except Exception as exc:
+            with self._lock:
+                self.results[fault_id] = ctx.kept
             self.journal.fault("injected", fault_id, kind=step.fault, target=step.target or "",
                                planned_t=planned_t, error=f"{type(exc).__name__}: {exc}")
             raise
-        mark_active()
+        with self._lock:
+            self.results[fault_id] = result if result is not None else ctx.kept
+        ctx.mark_active()
         if not kind.needs_for:
             self.revert(fault_id)  # an instantaneous fault (a kill) is over once it took effect
 
@@ -263,21 +276,22 @@ class _Faults:
         with self._lock:
             step = self.injected.get(fault_id)
             ctx = self.contexts.get(fault_id)
+            result = self.results.get(fault_id)
             if step is None or ctx is None or fault_id in self.reverted:
                 return True
+        what = f"{fault_id} ({step.fault} on {step.target})"
         try:
-            step.kind().revert(ctx, step.target or "", step.kind_params)
+            step.kind().revert(ctx, step.target or "", step.kind_params, result)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             self.journal.fault("revert_failed", fault_id, kind=step.fault, target=step.target or "", error=error)
-            what = f"revert {fault_id} ({step.fault} on {step.target})"
-            self.journal.write(Cleanup(t=self.journal.t(), what=what, ok=False))
+            self.journal.write(Cleanup(t=self.journal.t(), what=f"revert {what}", ok=False))
             return False
         with self._lock:
             self.reverted.add(fault_id)
         self.journal.fault("reverted", fault_id, kind=step.fault, target=step.target or "")
-        self.journal.write(Cleanup(t=self.journal.t(), what=f"reverted {fault_id} ({step.fault} on {step.target})"))
-        self.hub(event="fault", state="reverted", fault_id=fault_id, kind=step.fault, target=step.target)
+        self.journal.write(Cleanup(t=self.journal.t(), what=f"reverted {what}"))
+        self.hub.publish("fault", state="reverted", fault_id=fault_id, kind=step.fault, target=step.target)
         return True
 
     def revert_all(self) -> list[str]:
@@ -297,43 +311,17 @@ def _revert_plan(step: FaultStep) -> str:
             "and in any case at teardown")
 
 
-def run_scenario(
-    scenario: Scenario,
-    *,
-    reports_dir: str | Path = "reports",
-    run_id: str | None = None,
-    observers: Sequence[Callable[..., None]] = (),
-    state_dir: str | Path | None = None,
-    group: str | None = None,
-) -> RunResult:
-    """Run ``scenario`` end to end and leave its journal in the run directory.
-
-    The run directory is ``<reports_dir>/<group or scenario id>/<run id>/``. Observers are
-    called with keyword arguments (``event=`` ``run``, ``phase``, ``fault``, ``sample``,
-    ``schedule``, ``decision``; unknown events must be ignored). Raises
-    :class:`~faultlab.errors.Interrupted` on Ctrl-C or SIGTERM and
-    :class:`~faultlab.errors.InfrastructureError` when the stack cannot be brought up; the
-    journal is complete (with its ``end`` record) in every case.
-    """
-    from faultlab.plugin import load_plugin
-    from faultlab.runtime.ledger import Ledger
-    from faultlab.runtime.local import bring_up
-
-    stack_model = scenario.resolved_stack
-    plugin = load_plugin(stack_model.plugin, folder=Path(stack_model.source).parent if stack_model.source else None)
-    run_id = run_id or new_run_id(scenario.id)
-    run_dir = Path(reports_dir) / (group or scenario.id) / run_id
-    clock = MonotonicClock()
-    hub = _Hub(observers)
-    origin = clock.now()
-    header = RunHeader(
+def _header(scenario: Scenario, stack: Stack, plugin: DrillPlugin, run_id: str) -> RunHeader:
+    scenario_file = Path(str(scenario.source))
+    stack_file = Path(str(stack.source))
+    return RunHeader(
         run_id=run_id,
-        scenario={"id": scenario.id, "title": text_json(scenario.title), "file": str(scenario.source),
-                  "sha256": _sha256(_file_of(scenario)), "description": text_json(scenario.description),
+        scenario={"id": scenario.id, "title": text_json(scenario.title), "file": str(scenario_file),
+                  "sha256": _sha256(scenario_file), "description": text_json(scenario.description),
                   "assumptions": text_json(scenario.assumptions),
                   "timeline": [s.model_dump(mode="json", by_alias=True) for s in scenario.timeline],
                   "load": scenario.load.model_dump(mode="json") if scenario.load else None},
-        stack={"name": stack_model.name, "file": str(stack_model.source), "sha256": _sha256(_file_of(stack_model))},
+        stack={"name": stack.name, "file": str(stack_file), "sha256": _sha256(stack_file)},
         origin_wall=datetime.now(UTC).isoformat(),
         faultlab_version=__version__,
         host=socket.gethostname(),
@@ -343,24 +331,62 @@ def run_scenario(
         hold_s=scenario.hold,
         probe_interval_s=PROBE_INTERVAL_S,
         duration_s=scenario.duration,
-        plugin=stack_model.plugin or "",
+        plugin=stack.plugin or "",
         declaration=plugin.declaration.to_json(),
     )
-    journal = JournalWriter.open(run_dir, header, origin=origin, clock=clock)
-    ledger = Ledger(run_id, state_dir=state_dir)
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    reports_dir: str | Path = "reports",
+    run_id: str | None = None,
+    observers: Hub | Iterable[Observer] = (),
+    state_dir: str | Path | None = None,
+    group: str | None = None,
+) -> RunResult:
+    """Run ``scenario`` end to end and leave its journal in the run directory.
+
+    The run directory is ``<reports_dir>/<group or scenario id>/<run id>/``. ``observers``
+    (plain callables, or a :class:`~faultlab.hub.Hub`) see the run's events, as listed in
+    :mod:`faultlab.hub` (``run``, ``phase``, ``fault``, ``sample``, ``monitor``,
+    ``schedule``, ``decision``, ``service``; unknown events must be ignored). Raises
+    :class:`~faultlab.errors.Interrupted` on Ctrl-C or SIGTERM and
+    :class:`~faultlab.errors.InfrastructureError` when the stack cannot be brought up; the
+    journal is complete (with its ``end`` record) in every case.
+    """
+    from faultlab.plugin import load_plugin
+    from faultlab.registry import runtimes
+    from faultlab.runtime.ledger import Ledger
+
+    stack_model = scenario.resolved_stack
+    runtime = runtimes.get(stack_model.runtime)()
+    plugin = load_plugin(stack_model.plugin, folder=Path(stack_model.source).parent if stack_model.source else None)
+    run_id = run_id or new_run_id(scenario.id)
+    run_dir = Path(reports_dir) / (group or scenario.id) / run_id
+    clock = MonotonicClock()
+    hub = Hub([Hub.of(observers).publish])  # the run's own hub: its health observer stays with this run
     health = RollingHealth()
+    hub.subscribe(health.observe, events=["sample"])
+    journal = JournalWriter.open(run_dir, _header(scenario, stack_model, plugin, run_id), origin=clock.now(),
+                                 clock=clock)
+    ledger = Ledger(run_id, state_dir=state_dir)
     status, reason = "failed", ""
     error: BaseException | None = None
-    faults: _Faults | None = None
-    hub(event="run", state="begin", run_id=run_id, run_dir=run_dir, scenario=scenario)
+    unreverted: list[str] = []
+    hub.publish("run", state="begin", run_id=run_id, run_dir=run_dir, scenario=scenario)
     try:
         with sigterm_as_interrupt(), _labelled(run_id):
             journal.phase("stack_up", "begin")
-            hub(event="phase", name="stack_up", state="begin")
-            with bring_up(stack_model, run_dir, ledger=ledger) as stack:
+            hub.publish("phase", name="stack_up", state="begin")
+            with runtime.bring_up(stack_model, run_dir, ledger=ledger, observers=hub) as stack:
                 journal.phase("stack_up", "end")
                 journal.write(Tools(t=journal.t(), tools=_tool_versions(stack)))
-                status, reason, faults = _drive(scenario, stack, plugin, journal, clock, hub, health)
+                drive = _Drive(scenario, stack, plugin, journal, clock, hub, health)
+                try:
+                    status, reason = drive.run()
+                finally:
+                    unreverted = drive.faults.revert_all()  # before teardown: a second chance for any that failed
     except KeyboardInterrupt as exc:
         status, reason, error = "interrupted", "interrupted by the user (Ctrl-C or SIGTERM)", exc
     except FaultlabError as exc:
@@ -369,144 +395,179 @@ def run_scenario(
         where = save_traceback(exc, run_dir / HARNESS_ERROR_FILE)
         status, reason, error = "failed", f"unexpected {type(exc).__name__}: {exc} ({where})", exc
     finally:
-        if faults is not None:
-            failed = faults.revert_all()
-            if failed:
-                reason += f"; could not revert {', '.join(failed)}"
+        if unreverted:
+            reason += f"; could not revert {', '.join(unreverted)}"
         journal.phase("teardown", "end")
         journal.end(status, reason)
         journal.close()
         ledger.close()
-        hub(event="run", state="end", status=status, reason=reason, run_dir=run_dir)
-    result = RunResult(run_dir, run_id, status, reason, error)
+        hub.publish("run", state="end", status=status, reason=reason, run_dir=run_dir)
+    return _result(RunResult(run_dir, run_id, status, reason, error))
+
+
+def _result(result: RunResult) -> RunResult:
+    """The result, or the error that ended the run as faultlab's own exception."""
+    error = result.error
     if isinstance(error, KeyboardInterrupt):
-        raise Interrupted(reason) from error
+        raise Interrupted(result.reason) from error
     if error is not None and not isinstance(error, FaultlabError):
-        raise InfrastructureError(reason) from error
+        raise InfrastructureError(result.reason) from error
     if error is not None:
         raise error
     return result
 
 
-def _instruments(scenario: Scenario, stack: Any, plugin: Any, journal: JournalWriter, clock: MonotonicClock,
-                 hub: _Hub, health: RollingHealth) -> tuple[Any, Any, Any]:
-    """The monitor probe (when the stack has monitoring), the canary probe and the load driver
-    (when the scenario has load), built but not started."""
-    from faultlab.engine.load import LoadDriver, LoadSpec
-    from faultlab.engine.probes import CanaryProbe, MonitorProbe
+class _Drive:
+    """What runs while the stack is up: probes, load, the timeline, then settling and the
+    integrity check. :meth:`run` does each step in order."""
 
-    monitor_spec = stack.stack.monitor
-    monitor = None
-    if monitor_spec is not None:
-        monitor = MonitorProbe(
-            stack.url(monitor_spec.service, monitor_spec.ready), origin=journal.origin,
-            interval_s=PROBE_INTERVAL_S,
-            metrics_url=stack.url(monitor_spec.service, monitor_spec.metrics) if monitor_spec.metrics else None,
-            clock=clock, journal=journal,
+    def __init__(self, scenario: Scenario, stack: StackHandle, plugin: DrillPlugin, journal: JournalWriter,
+                 clock: MonotonicClock, hub: Hub, health: RollingHealth):
+        self.scenario = scenario
+        self.stack = stack
+        self.plugin = plugin
+        self.journal = journal
+        self.clock = clock
+        self.hub = hub
+        self.health = health
+        self.jobs = Jobs(stack, journal, plugin=plugin)
+        self.monitor = self._monitor()
+        self.canary = self._canary()
+        self.load = self._load()
+        self.faults = _Faults(journal, hub, self._fault_context)
+
+    def _monitor(self) -> MonitorProbe | None:
+        from faultlab.engine.probes import MonitorProbe
+
+        spec = self.stack.stack.monitor
+        if spec is None:
+            return None
+        return MonitorProbe(
+            self.stack.url(spec.service, spec.ready), origin=self.journal.origin, interval_s=PROBE_INTERVAL_S,
+            metrics_url=self.stack.url(spec.service, spec.metrics) if spec.metrics else None,
+            clock=self.clock, journal=self.journal, observers=self.hub,
         )
-    canary = CanaryProbe(
-        plugin.canary(stack), rate_hz=scenario.canary.rate, timeout_s=scenario.canary.timeout,
-        origin=journal.origin, clock=clock, journal=journal,
-        observers=[lambda sample, **_: health.add(sample), lambda sample, **_: hub(event="sample", sample=sample)],
-    )
-    load = None
-    if scenario.load is not None and scenario.load.users > 0:
-        load = LoadDriver(
-            LoadSpec(
-                locustfile=plugin.locustfile(), host=plugin.load_host(stack), users=scenario.load.users,
-                spawn_rate=scenario.load.spawn_rate,
-                workers=scenario.load.workers if scenario.load.workers > 1 else 0,
-                env=plugin.load_env(stack, scenario.load.shape),
-                ack_field=plugin.declaration.ack_field,
-            ),
-            run_dir=stack.run_dir, origin=journal.origin, supervisor=stack.supervisor,
+
+    def _canary(self) -> CanaryProbe:
+        from faultlab.engine.probes import CanaryProbe
+
+        return CanaryProbe(
+            self.plugin.canary(self.stack), rate_hz=self.scenario.canary.rate, timeout_s=self.scenario.canary.timeout,
+            origin=self.journal.origin, clock=self.clock, journal=self.journal, observers=self.hub,
         )
-    return monitor, canary, load
 
+    def _load(self) -> LoadDriver | None:
+        from faultlab.engine.load import LoadDriver, LoadSpec
 
-def _drive(scenario: Scenario, stack: Any, plugin: Any, journal: JournalWriter, clock: MonotonicClock,
-           hub: _Hub, health: RollingHealth) -> tuple[str, str, _Faults]:
-    jobs = Jobs(stack, journal, plugin=plugin)
-    monitor, canary, load = _instruments(scenario, stack, plugin, journal, clock, hub, health)
+        load = self.scenario.load
+        if load is None or load.users <= 0:
+            return None
+        spec = LoadSpec(
+            locustfile=self.plugin.locustfile(), host=self.plugin.load_host(self.stack), users=load.users,
+            spawn_rate=load.spawn_rate, workers=load.workers if load.workers > 1 else 0,
+            env=self.plugin.load_env(self.stack, load.shape), ack_field=self.plugin.declaration.ack_field,
+        )
+        return LoadDriver(spec, run_dir=self.stack.run_dir, origin=self.journal.origin, processes=self.stack)
 
-    def make_context(fault_id: str) -> FaultContext:
-        return FaultContext(fault_id=fault_id, stack=stack, journal=journal, jobs=jobs, plugin=plugin,
-                            load=load, base_users=scenario.load.users if scenario.load else 0)
+    def _fault_context(self, fault_id: str, step: FaultStep) -> FaultContext:
+        return FaultContext(fault_id=fault_id, stack=self.stack, plugin=self.plugin, journal=self.journal,
+                            jobs=self.jobs, load=self.load, for_s=step.for_,
+                            base_users=self.scenario.load.users if self.scenario.load else 0)
 
-    faults = _Faults(journal, hub, make_context)
-    try:
-        if monitor is not None:
-            monitor.start()
-        if load is not None:
-            journal.phase("load_start", "begin")
-            load.start()
-        canary.start()
-        t_load = journal.t()
-        journal.phase("load", "begin")
-        hub(event="phase", name="load", state="begin", t=t_load, duration=scenario.duration)
+    def run(self) -> tuple[str, str]:
+        """Every step; the run's status and reason. Faults are reverted and the probes and
+        load stopped whatever happens."""
+        try:
+            try:
+                t_load = self._start_load()
+                status, reason = self._run_timeline(t_load)
+            finally:
+                self._stop_load()
+            self._settle()
+            self._check_integrity()
+        finally:
+            if self.monitor is not None:
+                self.monitor.stop()
+        self.journal.phase("teardown", "begin")
+        return status, reason
 
+    def _start_load(self) -> float:
+        if self.monitor is not None:
+            self.monitor.start()
+        if self.load is not None:
+            self.journal.phase("load_start", "begin")
+            self.load.start()
+        self.canary.start()
+        t_load = self.journal.t()
+        self.journal.phase("load", "begin")
+        self.hub.publish("phase", name="load", state="begin", t=t_load, duration=self.scenario.duration)
+        return t_load
+
+    def _timeline(self, t_load: float) -> list[TimelineItem]:
+        items = []
+        for step_id, step in self.scenario.steps():
+            planned_t = t_load + step.at
+            if isinstance(step, FaultStep):
+                self.faults.plan(step_id, step, planned_t)
+                items.append(TimelineItem(
+                    step.at, _call(self.faults.inject, step_id, step, planned_t), name=step_id, for_s=step.for_,
+                    end_action=_call(self.faults.revert, step_id) if step.until is not None else None,
+                ))
+            elif isinstance(step, JobStep):
+                items.append(TimelineItem(step.at, _call(self.jobs.start, step.job), name=step_id))
+        return items
+
+    def _run_timeline(self, t_load: float) -> tuple[str, str]:
         scheduler = Scheduler(
-            _timeline_items(scenario, faults, jobs, t_load), origin=journal.origin + t_load, clock=clock,
-            abort_when=_abort_rule(scenario, health, journal.t, t_load),
-            until_s=scenario.duration,
-            observers=[lambda event, **kw: hub(event="schedule", step=event, **kw)],
+            self._timeline(t_load), origin=self.journal.origin + t_load, clock=self.clock,
+            abort_when=_abort_rule(self.scenario, self.health, self.journal.t, t_load),
+            until_s=self.scenario.duration, observers=self.hub,
         )
         result = scheduler.run()
         for record in result.records:
             if not record.ok:
-                journal.note(f"{record.name} {record.phase} failed: {record.error}", level="warning")
+                self.journal.note(f"{record.name} {record.phase} failed: {record.error}", level="warning")
         status, reason = result.status, result.reason
         if status == "aborted":
-            journal.write(Decision(t=journal.t(), what="abort", why=reason))
-            hub(event="decision", what="abort", why=reason)
+            self.journal.write(Decision(t=self.journal.t(), what="abort", why=reason))
+            self.hub.publish("decision", what="abort", why=reason)
         if status == "cancelled":
             status = "interrupted"
-    finally:
-        journal.phase("load", "end")
-        if load is not None:
-            load.stop()
-        canary.stop()
-        faults.revert_all()
+        return status, reason
 
-    journal.phase("settle", "begin")
-    hub(event="phase", name="settle", state="begin")
-    _finish_jobs(stack, jobs, journal)
-    sent_at = _acknowledged(canary.samples, stack.run_dir / REQUESTS_FILE)
-    acknowledged = set(sent_at)
-    _record_completion_delays(stack, plugin, sent_at, journal)
-    journal.phase("integrity", "begin")
-    try:
-        found = plugin.integrity(stack, acknowledged, settle_s=max(scenario.settle, 1.0))
-    except Exception as exc:  # noqa: BLE001 - the check's failure is evidence, not a crash
-        journal.note(f"integrity check failed: {type(exc).__name__}: {exc}", level="warning")
-        found = None
-    if found is not None:
-        journal.write(Integrity(t=journal.t(), acknowledged=found.acknowledged, checked=dict(found.checked),
-                                violations=[v.to_json() for v in found.violations]))
-    journal.phase("integrity", "end")
-    if monitor is not None:
-        monitor.stop()
-    journal.phase("teardown", "begin")
-    return status, reason, faults
+    def _stop_load(self) -> None:
+        self.journal.phase("load", "end")
+        if self.load is not None:
+            self.load.stop()
+        self.canary.stop()
+        self.faults.revert_all()
 
+    def _settle(self) -> None:
+        self.journal.phase("settle", "begin")
+        self.hub.publish("phase", name="settle", state="begin")
+        windows = [j.window or 0.0 for j in self.stack.stack.jobs.values()]
+        if not self.jobs.wait_all(max(windows, default=0.0) + 5.0):
+            self.journal.note("a job was still running at the end of the run and was stopped", level="warning")
 
-def _timeline_items(scenario: Scenario, faults: _Faults, jobs: Jobs, t_load: float) -> list[TimelineItem]:
-    """The scenario's timeline as scheduler items: each fault planned (and journalled) now,
-    injected at its time and reverted after ``for``; each job started at its time."""
-    items = []
-    for step_id, step in scenario.steps():
-        planned_t = t_load + step.at
-        if isinstance(step, FaultStep):
-            faults.plan(step_id, step, planned_t)
-            end = partial(faults.revert, step_id) if step.until is not None else None
-            items.append(TimelineItem(step.at, partial(faults.inject, step_id, step, planned_t),
-                                      name=step_id, for_s=step.for_, end_action=end))
-        elif isinstance(step, JobStep):
-            items.append(TimelineItem(step.at, partial(jobs.start, step.job), name=step_id))
-    return items
+    def _check_integrity(self) -> None:
+        requests = self.stack.run_dir / REQUESTS_FILE
+        sent_at = integrity.acknowledged(self.canary.samples, requests)
+        acknowledged = set(sent_at)
+        _record_completion_delays(self.stack, self.plugin, sent_at, self.journal)
+        self.journal.phase("integrity", "begin")
+        integrity.check_integrity(self.stack, self.plugin, acknowledged,
+                                  integrity.attempted(self.canary.samples, requests, acknowledged),
+                                  settle_s=max(self.scenario.settle, 1.0), run_dir=self.stack.run_dir,
+                                  journal=self.journal)
+        self.journal.phase("integrity", "end")
 
 
-def _tool_versions(stack: Any) -> dict[str, str]:
+def _call(action: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+    """``action(*args)`` as a timeline action."""
+    return lambda: action(*args)
+
+
+def _tool_versions(stack: StackHandle) -> dict[str, str]:
     """The versions the report's manifest names: python, locust (looked up, never imported:
     importing it patches the standard library) and each PostgreSQL server the stack runs
     (``postgres``, or ``postgres (name)`` when there are several). What cannot be found is
@@ -515,45 +576,29 @@ def _tool_versions(stack: Any) -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     tools = {"python": platform.python_version()}
-    with suppress(PackageNotFoundError):
+    with contextlib.suppress(PackageNotFoundError):
         tools["locust"] = version("locust")
-    servers = sorted(getattr(stack, "postgres", None) or {})
+    servers = sorted(name for name, service in stack.stack.services.items() if service.postgres is not None)
     for name in servers:
-        found = _postgres_version(stack.dsn(name))
+        found = _postgres_version(stack, name)
         if found:
             tools["postgres" if len(servers) == 1 else f"postgres ({name})"] = found
     return tools
 
 
-def _postgres_version(dsn: str) -> str | None:
+def _postgres_version(stack: StackHandle, name: str) -> str | None:
     try:
-        import psycopg
-
-        with psycopg.connect(dsn, connect_timeout=5, autocommit=True) as conn:
-            row = conn.execute("SHOW server_version").fetchone()
+        found = stack.database(name).server_version()
     except Exception:  # noqa: BLE001 - a version we cannot read is left out, not a failed run
-        log.warning("could not read the PostgreSQL server version", exc_info=True)
+        log.warning("could not read the PostgreSQL server version of %s", name, exc_info=True)
         return None
-    return str(row[0]) if row else None
+    if found is None:
+        log.warning("could not read the PostgreSQL server version of %s", name)
+    return found
 
 
-def _finish_jobs(stack: Any, jobs: Jobs, journal: JournalWriter) -> None:
-    windows = [j.window or 0.0 for j in stack.stack.jobs.values()]
-    if not jobs.wait_all(max(windows, default=0.0) + 5.0):
-        journal.note("a job was still running at the end of the run and was stopped", level="warning")
-
-
-def _acknowledged(canary_samples: Sequence[Any], requests_path: Path) -> dict[str, float]:
-    """Every acknowledgement of the run (canary and load) with the send time of its request."""
-    sent_at = {str(s.ack): float(s.t_send) for s in canary_samples if s.ack}
-    requests, _ = read_samples(requests_path, RequestSample)
-    for request in requests:
-        if request.ok and request.ack:
-            sent_at.setdefault(request.ack, request.t)
-    return sent_at
-
-
-def _record_completion_delays(stack: Any, plugin: Any, sent_at: dict[str, float], journal: JournalWriter) -> None:
+def _record_completion_delays(stack: StackHandle, plugin: DrillPlugin, sent_at: dict[str, float],
+                              journal: JournalWriter) -> None:
     """Ask the plugin how long each acknowledged request waited to be completed; journal it
     in ``completions.jsonl`` on the run clock (``t`` = the request's send time)."""
     try:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from faultlab.engine.clock import Clock, MonotonicClock
+from faultlab.hub import Hub, Observer
 
 __all__ = [
     "TimelineItem",
@@ -141,9 +142,10 @@ class Scheduler:
     a truthy return (a reason string, or True) stops the schedule with status ``aborted``.
     ``until_s`` keeps the schedule (and the abort check) going until that offset even after
     the last action. ``stop_on_error`` decides whether a failing start action stops the run;
-    end actions always run. ``observers`` are called as ``observer(event=..., record=...)``
-    with keyword arguments only (``event`` is ``due``, ``done`` or ``stopped``); their
-    exceptions are logged, never fatal.
+    end actions always run. Progress is published to ``observers`` (a
+    :class:`~faultlab.hub.Hub` or plain callables) as ``schedule`` events whose ``step`` is
+    ``due`` or ``done`` (with ``planned`` and ``record``) or ``stopped`` (with ``status`` and
+    ``reason``); an observer's exception is logged, never fatal.
     """
 
     def __init__(
@@ -156,7 +158,7 @@ class Scheduler:
         poll_s: float = 0.05,
         until_s: float | None = None,
         stop_on_error: bool = False,
-        observers: Sequence[Callable[..., None]] = (),
+        observers: Hub | Iterable[Observer] = (),
     ):
         self.clock: Clock = clock or MonotonicClock()
         self.origin = origin
@@ -165,7 +167,7 @@ class Scheduler:
         self.poll_s = poll_s
         self.until_s = until_s
         self.stop_on_error = stop_on_error
-        self.observers = list(observers)
+        self.hub = Hub.of(observers)
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._cancel_reason = ""
@@ -238,7 +240,7 @@ class Scheduler:
                     self._execute(end, early=True)
         result = ScheduleResult(status, reason, tuple(self.records), self.clock.now() - self.origin)
         self._result = result
-        self._notify(event="stopped", record=None, status=status, reason=reason)
+        self.hub.publish("schedule", step="stopped", status=status, reason=reason)
         return result
 
     def _wait(self, deadline: float) -> tuple[str, str] | None:
@@ -266,7 +268,7 @@ class Scheduler:
         return why if isinstance(why, str) else "abort condition met"
 
     def _execute(self, planned: PlannedAction, *, early: bool) -> ActionRecord:
-        self._notify(event="due", record=None, planned=planned)
+        self.hub.publish("schedule", step="due", planned=planned)
         actual = self.clock.now() - self.origin
         error = None
         try:
@@ -287,12 +289,5 @@ class Scheduler:
         )
         with self._lock:
             self._records.append(record)
-        self._notify(event="done", record=record, planned=planned)
+        self.hub.publish("schedule", step="done", planned=planned, record=record)
         return record
-
-    def _notify(self, **kwargs: Any) -> None:
-        for observer in self.observers:
-            try:
-                observer(**kwargs)
-            except Exception:
-                log.exception("scheduler observer %r failed", observer)

@@ -1,19 +1,26 @@
-"""Database faults on a built-in PostgreSQL service."""
+"""Database faults on a built-in PostgreSQL service, through the runtime's
+:class:`~faultlab.runtime.base.DatabaseControl` (freeze, stop, start) and plain SQL."""
 
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import time
-from typing import Any, ClassVar, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from faultlab.errors import FaultError
-from faultlab.faults.base import FaultKind, FaultParams, NoParams, start_background, stop_background
+from faultlab.faults.base import Background, FaultKind, FaultParams, NoParams, start_background, stop_background
+from faultlab.faults.link import Toxics, add_toxics, remove_toxics
 
-__all__ = ["DbStall", "DbRestart", "DbReadOnly", "DbConnectionExhaustion"]
+if TYPE_CHECKING:
+    import threading
+
+    from faultlab.engine.context import FaultContext
+
+__all__ = ["DbStall", "DbRestart", "DbReadOnly", "DbConnectionExhaustion", "Stalled", "HeldLock", "Restarted",
+           "ReadOnly", "ConnectionsHeld"]
 
 _POSTGRES = frozenset({"postgres"})
 
@@ -30,89 +37,67 @@ def _connect(dsn: str, **kwargs: Any) -> Any:
         raise FaultError(f"cannot connect to the database: {exc}".strip()) from exc
 
 
-def _freeze(ctx: Any, target: str) -> None:
-    """SIGSTOP the postmaster (no new backends) and then every child, one by one: each
-    PostgreSQL child calls setsid(), so signalling the postmaster's group is not enough."""
-    import psutil
+@dataclass
+class HeldLock:
+    """The session holding the lock (None once closed) and its ledger entry."""
 
-    server = ctx.stack.postgres[target]
-    pids = server.pids()
-    if not pids:
-        raise FaultError(f"postgres {target!r} is not running")
-    frozen = ctx.state.setdefault("frozen", [])
-    for pid in pids:  # every pid is in the ledger before any is stopped
-        try:
-            start_time = psutil.Process(pid).create_time()
-        except psutil.Error:
-            continue
-        frozen.append((pid, ctx.ledger.stopped_process(pid, start_time) if ctx.ledger is not None else None))
-    for pid, _ in frozen:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGSTOP)
-    _wait_stopped([pid for pid, _ in frozen])
-    ctx.mark_active()
+    dsn: str
+    conn: Any = None
+    ledger_entry: str | None = None
 
 
-def _wait_stopped(pids: list[int], timeout_s: float = 0.2) -> None:
-    import psutil
+@dataclass
+class Stalled:
+    """What a ``db_stall`` did: froze the server, holds a lock, or added toxics to its links."""
 
-    deadline = time.monotonic() + timeout_s
-    for pid in pids:
-        while time.monotonic() < deadline:
-            try:
-                if psutil.Process(pid).status() in (psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE):
-                    break
-            except psutil.Error:
-                break
-            time.sleep(0.001)
+    database: str
+    frozen: bool = False
+    lock: HeldLock | None = None
+    toxics: Toxics = field(default_factory=Toxics)
 
 
-def _thaw(ctx: Any) -> None:
-    frozen = ctx.state.pop("frozen", [])
-    for pid, entry in reversed(frozen):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGCONT)
-        if entry is not None and ctx.ledger is not None:
-            ctx.ledger.forget(entry)
-
-
-def _lock(ctx: Any, target: str, tables: list[str]) -> None:
+def _lock(ctx: FaultContext, target: str, tables: list[str], stalled: Stalled) -> None:
+    """Open a session (in the ledger before it locks anything) and lock ``tables`` in it."""
+    import psycopg
     from psycopg import sql
 
     dsn = ctx.stack.dsn(target)
-    conn = _connect(dsn)
-    ctx.state["lock_conn"] = conn
+    held = stalled.lock = HeldLock(dsn)
+    held.conn = _connect(dsn)
     if ctx.ledger is not None:
-        ctx.state["ledger_entry"] = ctx.ledger.pg_session(dsn, backend_pid=conn.info.backend_pid)
-    conn.execute(f"SET lock_timeout = '{_LOCK_TIMEOUT_S}s'")
-    conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
-        sql.SQL(", ").join(sql.Identifier(t) for t in tables)))
+        held.ledger_entry = ctx.ledger.pg_session(dsn, backend_pid=held.conn.info.backend_pid)
+    try:
+        held.conn.execute(f"SET lock_timeout = '{_LOCK_TIMEOUT_S}s'")
+        held.conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+            sql.SQL(", ").join(sql.Identifier(t) for t in tables)))
+    except psycopg.Error as exc:
+        raise FaultError(f"could not lock {', '.join(tables)} in {target!r}: {exc}".strip()) from exc
     ctx.mark_active()
 
 
-def _unlock(ctx: Any, target: str) -> None:
-    conn = ctx.state.pop("lock_conn", None)
+def _unlock(ctx: FaultContext, held: HeldLock | None) -> None:
+    if held is None:
+        return
+    conn, held.conn = held.conn, None
     if conn is not None:
         backend = conn.info.backend_pid
         try:
             conn.rollback()
             conn.close()
         except Exception:
-            with _connect(ctx.stack.dsn(target), autocommit=True) as admin:
+            with _connect(held.dsn, autocommit=True) as admin:
                 admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
-    entry = ctx.state.pop("ledger_entry", None)
-    if entry is not None and ctx.ledger is not None:
-        ctx.ledger.forget(entry)
+    if held.ledger_entry is not None and ctx.ledger is not None:
+        ctx.ledger.forget(held.ledger_entry)
+        held.ledger_entry = None
 
 
-def _stall_links(ctx: Any, target: str) -> None:
-    from faultlab.faults.link import add_toxics
-
+def _stall_links(ctx: FaultContext, target: str, stalled: Stalled) -> None:
     links = ctx.stack.links_to(target)
     if not links:
         raise FaultError(f"no link leads to {target!r}, so there is no network to stall")
     for link in links:
-        add_toxics(ctx, link, "timeout", "both", 1.0, {"timeout": 0})
+        add_toxics(ctx, stalled.toxics, link, "timeout", "both", 1.0, {"timeout": 0})
     ctx.mark_active()
 
 
@@ -137,28 +122,44 @@ class DbStallParams(FaultParams):
         return self
 
 
-class DbStall(FaultKind):
+_STALL_NEEDS = {"freeze": "database_control", "lock": "database_sql", "network": "proxy"}
+
+
+class DbStall(FaultKind[DbStallParams, Stalled]):
     """Stall the database: frozen processes, a held lock, or a stalled network."""
 
     name: ClassVar[str] = "db_stall"
     summary: ClassVar[str] = "stall the database (freeze its processes, hold a lock, or stall its links)"
     Params = DbStallParams
     target_types = _POSTGRES
+    requires = frozenset(_STALL_NEEDS.values())
 
-    def inject(self, ctx: Any, target: str, params: Any) -> None:
+    @classmethod
+    def needs(cls, params: Any) -> frozenset[str]:
+        mode = getattr(params, "mode", None)
+        return frozenset({_STALL_NEEDS[mode]}) if mode in _STALL_NEEDS else cls.requires
+
+    def inject(self, ctx: FaultContext, target: str, params: DbStallParams) -> Stalled:
+        stalled = ctx.keep(Stalled(target))
         if params.mode == "freeze":
-            _freeze(ctx, target)
+            database = ctx.stack.database(target)
+            stalled.frozen = True  # before the call: thaw undoes a freeze that stopped half the processes
+            database.freeze()
+            ctx.mark_active()
         elif params.mode == "lock":
-            _lock(ctx, target, params.tables)
+            _lock(ctx, target, params.tables or [], stalled)
         else:
-            _stall_links(ctx, target)
+            _stall_links(ctx, target, stalled)
+        return stalled
 
-    def revert(self, ctx: Any, target: str, params: Any) -> None:
-        from faultlab.faults.link import remove_toxics
-
-        _thaw(ctx)
-        _unlock(ctx, target)
-        remove_toxics(ctx)
+    def revert(self, ctx: FaultContext, target: str, params: DbStallParams, injected: Stalled | None) -> None:
+        if injected is None:
+            return
+        if injected.frozen:
+            ctx.stack.database(injected.database).thaw()
+            injected.frozen = False
+        _unlock(ctx, injected.lock)
+        remove_toxics(ctx, injected.toxics)
 
 
 class DbRestartParams(FaultParams):
@@ -168,7 +169,15 @@ class DbRestartParams(FaultParams):
     )
 
 
-class DbRestart(FaultKind):
+@dataclass
+class Restarted:
+    """A restart in progress: ``down`` until the server started again."""
+
+    database: str
+    down: bool = False
+
+
+class DbRestart(FaultKind[DbRestartParams, Restarted]):
     """Restart the database server (the fault is active from the moment it shuts down)."""
 
     name: ClassVar[str] = "db_restart"
@@ -176,26 +185,42 @@ class DbRestart(FaultKind):
     Params = DbRestartParams
     target_types = _POSTGRES
     needs_for = False
+    requires = frozenset({"database_control"})
 
-    def inject(self, ctx: Any, target: str, params: Any) -> None:
-        from faultlab.runtime.local import start_postgres
-
+    def inject(self, ctx: FaultContext, target: str, params: DbRestartParams) -> Restarted:
+        database = ctx.stack.database(target)
+        restarted = ctx.keep(Restarted(target))
         ctx.mark_active()
-        ctx.stack.postgres[target].stop(mode=params.mode)
-        start_postgres(ctx.stack, target)
+        restarted.down = True
+        database.stop(params.mode)
+        database.start()
+        restarted.down = False
+        return restarted
 
-    def revert(self, ctx: Any, target: str, params: Any) -> None:
-        from faultlab.runtime.local import start_postgres
-
-        if ctx.stack.postgres[target].postmaster_pid is None:
-            start_postgres(ctx.stack, target)
+    def revert(self, ctx: FaultContext, target: str, params: DbRestartParams, injected: Restarted | None) -> None:
+        """Start the server again when the restart stopped it and did not start it."""
+        if injected is None or not injected.down:
+            return
+        database = ctx.stack.database(injected.database)
+        if not database.is_running():
+            database.start()
+        injected.down = False
 
 
 _READ_WRITE = ["SET default_transaction_read_only = off",
                "ALTER SYSTEM RESET default_transaction_read_only", "SELECT pg_reload_conf()"]
 
 
-class DbReadOnly(FaultKind):
+@dataclass
+class ReadOnly:
+    """A server made read-only (``on``), with the ledger entry that undoes it after a ``kill -9``."""
+
+    dsn: str
+    on: bool = False
+    ledger_entry: str | None = None
+
+
+class DbReadOnly(FaultKind[NoParams, ReadOnly]):
     """Make the database refuse writes (``default_transaction_read_only``), like a full disk.
 
     The setting is changed server-wide and reloaded, so open sessions get it at their next
@@ -205,26 +230,30 @@ class DbReadOnly(FaultKind):
     summary: ClassVar[str] = "make the database read-only (writes refused, reads served)"
     Params = NoParams
     target_types = _POSTGRES
+    requires = frozenset({"database_sql"})
 
-    def inject(self, ctx: Any, target: str, params: Any) -> None:
-        dsn = ctx.stack.dsn(target)
+    def inject(self, ctx: FaultContext, target: str, params: NoParams) -> ReadOnly:
+        read_only = ctx.keep(ReadOnly(ctx.stack.dsn(target)))
         if ctx.ledger is not None:
-            ctx.state["ledger_entry"] = ctx.ledger.pg_setting(dsn, _READ_WRITE, what="default_transaction_read_only")
-        ctx.state["read_only"] = True
-        with _connect(dsn, autocommit=True) as conn:
+            read_only.ledger_entry = ctx.ledger.pg_setting(read_only.dsn, _READ_WRITE,
+                                                           what="default_transaction_read_only")
+        read_only.on = True
+        with _connect(read_only.dsn, autocommit=True) as conn:
             conn.execute("ALTER SYSTEM SET default_transaction_read_only = on")
             conn.execute("SELECT pg_reload_conf()")
         ctx.mark_active()
+        return read_only
 
-    def revert(self, ctx: Any, target: str, params: Any) -> None:
-        if not ctx.state.pop("read_only", False):
+    def revert(self, ctx: FaultContext, target: str, params: NoParams, injected: ReadOnly | None) -> None:
+        if injected is None or not injected.on:
             return
-        with _connect(ctx.stack.dsn(target), autocommit=True) as conn:
+        with _connect(injected.dsn, autocommit=True) as conn:
             for statement in _READ_WRITE:
                 conn.execute(statement)
-        entry = ctx.state.pop("ledger_entry", None)
-        if entry is not None and ctx.ledger is not None:
-            ctx.ledger.forget(entry)
+        injected.on = False
+        if injected.ledger_entry is not None and ctx.ledger is not None:
+            ctx.ledger.forget(injected.ledger_entry)
+            injected.ledger_entry = None
 
 
 class DbConnectionExhaustionParams(FaultParams):
@@ -233,7 +262,15 @@ class DbConnectionExhaustionParams(FaultParams):
     )
 
 
-class DbConnectionExhaustion(FaultKind):
+@dataclass
+class ConnectionsHeld:
+    """The connections a greedy client holds, and the thread taking any slot given back."""
+
+    connections: list[Any] = field(default_factory=list)
+    background: Background | None = None
+
+
+class DbConnectionExhaustion(FaultKind[DbConnectionExhaustionParams, ConnectionsHeld]):
     """Take the database's free connections with another client.
 
     The client connects as the stack's own user until the server refuses it for want of a
@@ -248,6 +285,7 @@ class DbConnectionExhaustion(FaultKind):
     summary: ClassVar[str] = "take every free database connection (or all but leave_free)"
     Params = DbConnectionExhaustionParams
     target_types = _POSTGRES
+    requires = frozenset({"database_sql"})
 
     #: How often the greedy client looks for connections someone else gave back.
     regrab_s: ClassVar[float] = 0.1
@@ -256,37 +294,38 @@ class DbConnectionExhaustion(FaultKind):
     #: How long inject waits at most for slots to stop coming free.
     settle_limit_s: ClassVar[float] = 5.0
 
-    def inject(self, ctx: Any, target: str, params: Any) -> None:
-        held: list[Any] = []
-        ctx.state["connections"] = held
-        self._grab(ctx, target, params.leave_free, held)
+    def inject(self, ctx: FaultContext, target: str, params: DbConnectionExhaustionParams) -> ConnectionsHeld:
+        held = ctx.keep(ConnectionsHeld())
+        self._grab(ctx, target, params.leave_free, held.connections)
         ctx.mark_active()
         limit = time.monotonic() + self.settle_limit_s
         while time.monotonic() < limit:
             time.sleep(self.settle_s)
             try:
-                if not self._grab(ctx, target, params.leave_free, held):
+                if not self._grab(ctx, target, params.leave_free, held.connections):
                     break
             except FaultError:
                 break  # the background grabber below keeps trying
 
-        def keep_grabbing(stop: Any) -> None:
+        def keep_grabbing(stop: threading.Event) -> None:
             while not stop.wait(self.regrab_s):
                 with contextlib.suppress(FaultError):  # the server is busy or down: next round
-                    self._grab(ctx, target, params.leave_free, held, stop)
+                    self._grab(ctx, target, params.leave_free, held.connections, stop)
 
-        start_background(ctx, "faultlab-conn-grabber", keep_grabbing)
+        held.background = start_background("faultlab-conn-grabber", keep_grabbing)
+        return held
 
     @staticmethod
-    def _grab(ctx: Any, target: str, leave_free: int, held: list[Any], stop: Any = None) -> int:
+    def _grab(ctx: FaultContext, target: str, leave_free: int, held: list[Any],
+              stop: threading.Event | None = None) -> int:
         """Open connections as the stack's own user until the server refuses one for want of
         a slot (or, with ``leave_free``, until only that many are left); how many it opened.
         Raises :class:`FaultError` when the server refuses for another reason."""
         import psycopg
 
-        spec = ctx.stack.stack.services[target].postgres
-        wanted = _MAX_CONNECTIONS if leave_free == 0 else _free_slots(ctx.stack.dsn(target)) - leave_free
-        dsn = ctx.stack.dsn(target, user=spec.user)
+        database = ctx.stack.database(target)
+        wanted = _MAX_CONNECTIONS if leave_free == 0 else _free_slots(database.dsn()) - leave_free
+        dsn = database.dsn(user=database.user)
         taken = 0
         while taken < wanted and not (stop is not None and stop.is_set()):
             try:
@@ -298,11 +337,15 @@ class DbConnectionExhaustion(FaultKind):
             taken += 1
         return taken
 
-    def revert(self, ctx: Any, target: str, params: Any) -> None:
-        stop_background(ctx)
-        for conn in ctx.state.pop("connections", []):
+    def revert(self, ctx: FaultContext, target: str, params: DbConnectionExhaustionParams,
+               injected: ConnectionsHeld | None) -> None:
+        if injected is None:
+            return
+        stop_background(injected.background)
+        injected.background = None
+        while injected.connections:
             with contextlib.suppress(Exception):
-                conn.close()
+                injected.connections.pop().close()
 
 
 #: More connections than any server takes (``max_connections`` is at most 10000 here).

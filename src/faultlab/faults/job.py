@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import signal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
 from faultlab.faults.base import FaultKind, FaultParams
 from faultlab.faults.process import Signal
 from faultlab.model.types import Percentage
+
+if TYPE_CHECKING:
+    from faultlab.engine.context import FaultContext
 
 __all__ = ["JobCrash"]
 
@@ -23,7 +26,7 @@ class JobCrashParams(FaultParams):
     rerun: bool = Field(True, description="start the job again after the crash")
 
 
-class JobCrash(FaultKind):
+class JobCrash(FaultKind[JobCrashParams, None]):
     """Crash a running job mid-run (and rerun it, to check it resumes from its checkpoint)."""
 
     name: ClassVar[str] = "job_crash"
@@ -32,11 +35,12 @@ class JobCrash(FaultKind):
     target_types = frozenset({"job"})
     needs_for = False
 
-    def inject(self, ctx: Any, target: str, params: Any) -> None:
-        ctx.jobs.crash(target, sig=signal.Signals[params.signal], at_progress=params.at_progress,
-                       mark_active=ctx.mark_active)
+    def inject(self, ctx: FaultContext, target: str, params: JobCrashParams) -> None:
+        jobs = ctx.require_jobs()
+        jobs.crash(target, sig=signal.Signals[params.signal], at_progress=params.at_progress,
+                   mark_active=ctx.mark_active)
         if params.rerun:
-            ctx.jobs.start(target)
+            jobs.start(target)
 
-    def revert(self, ctx: Any, target: str, params: Any) -> None:
+    def revert(self, ctx: FaultContext, target: str, params: JobCrashParams, injected: None) -> None:
         """Nothing to undo: the rerun (``rerun: true``) resumes the job from its checkpoint."""

@@ -6,13 +6,18 @@ written with units; the engine converts them to the proxy's integers (ms, KB/s, 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import contextlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from faultlab.faults.base import FaultKind, NoParams, ToxicParams, Stream
-from faultlab.model.types import Bandwidth, Duration, Size
 from faultlab.errors import FaultError
+from faultlab.faults.base import FaultKind, NoParams, Stream, ToxicParams
+from faultlab.model.types import Bandwidth, Duration, Size, as_written
+
+if TYPE_CHECKING:
+    from faultlab.engine.context import FaultContext
 
 __all__ = [
     "Latency",
@@ -23,18 +28,24 @@ __all__ = [
     "SlowClose",
     "LimitData",
     "Slicer",
+    "ToxicFault",
+    "Toxics",
+    "LinkDown",
+    "add_toxics",
+    "remove_toxics",
 ]
 
 _LINK = frozenset({"link"})
+_PROXY = frozenset({"proxy"})
 
 
 def _ms(seconds: float) -> int:
     return int(round(seconds * 1000))
 
 
-def _proxy(ctx: Any, link: str) -> Any:
+def _proxy(ctx: FaultContext, link: str) -> Any:
     """The link's proxy, through the Toxiproxy API (``toxiproxy-python``)."""
-    from faultlab.runtime.local import proxy_client
+    from faultlab.runtime.base import proxy_client
 
     proxy = proxy_client(ctx.stack.proxy_api).get_proxy(link)
     if proxy is None:
@@ -42,49 +53,59 @@ def _proxy(ctx: Any, link: str) -> Any:
     return proxy
 
 
-def add_toxics(ctx: Any, link: str, toxic_type: str, stream: str, toxicity: float, attributes: dict) -> None:
+@dataclass
+class Toxics:
+    """The toxics a fault added, as ``(link, toxic name)``; each is listed before it is added."""
+
+    added: list[tuple[str, str]] = field(default_factory=list)
+
+
+def add_toxics(ctx: FaultContext, toxics: Toxics, link: str, toxic_type: str, stream: str, toxicity: float,
+               attributes: dict[str, int]) -> None:
     """Add one toxic per direction (``both`` = upstream and downstream), named after the
-    fault, and remember the names in ``ctx.state`` for :func:`remove_toxics`."""
+    fault, listing each in ``toxics`` before adding it (for :func:`remove_toxics`)."""
     proxy = _proxy(ctx, link)
-    names = ctx.state.setdefault("toxics", [])
     for direction in (("upstream", "downstream") if stream == "both" else (stream,)):
         name = f"faultlab-{ctx.fault_id.replace('[', '').replace(']', '')}-{link}-{direction}"
-        names.append((link, name))
+        toxics.added.append((link, name))
         proxy.add_toxic(type=toxic_type, name=name, stream=direction, toxicity=toxicity, attributes=attributes)
 
 
-def remove_toxics(ctx: Any) -> None:
-    """Remove the toxics :func:`add_toxics` added; toxics already gone are fine."""
+def remove_toxics(ctx: FaultContext, toxics: Toxics | None) -> None:
+    """Remove the toxics :func:`add_toxics` listed; toxics already gone are fine."""
     from toxiproxy.exceptions import NotFound
 
-    for link, name in list(ctx.state.get("toxics", [])):
-        try:
+    if toxics is None:
+        return
+    for link, name in list(toxics.added):
+        with contextlib.suppress(NotFound):
             _proxy(ctx, link).destroy_toxic(name)
-        except NotFound:
-            pass
-        ctx.state["toxics"].remove((link, name))
+        toxics.added.remove((link, name))
 
 
-class ToxicFault(FaultKind):
+class ToxicFault(FaultKind[Any, Toxics]):
     """A link fault that is one Toxiproxy toxic per direction, removed on revert."""
 
     toxic_type: ClassVar[str]
+    requires = _PROXY
 
     def attributes(self, params: Any) -> dict[str, int]:
         """The toxic's attributes in Toxiproxy's units (ms, KB/s, bytes, µs)."""
         raise NotImplementedError
 
-    def inject(self, ctx: Any, target: str, params: Any) -> None:
-        add_toxics(ctx, target, self.toxic_type, params.stream, params.toxicity, self.attributes(params))
+    def inject(self, ctx: FaultContext, target: str, params: Any) -> Toxics:
+        toxics = ctx.keep(Toxics())
+        add_toxics(ctx, toxics, target, self.toxic_type, params.stream, params.toxicity, self.attributes(params))
         ctx.mark_active()  # the proxy answers once the toxic is in every live connection's chain
+        return toxics
 
-    def revert(self, ctx: Any, target: str, params: Any) -> None:
-        remove_toxics(ctx)
+    def revert(self, ctx: FaultContext, target: str, params: Any, injected: Toxics | None) -> None:
+        remove_toxics(ctx, injected)
 
 
 class LatencyParams(ToxicParams):
     latency: Duration = Field(description="delay added to every chunk of data")
-    jitter: Duration = Field("0s", description="random variation, plus or minus")
+    jitter: Duration = Field(default=as_written("0s"), description="random variation, plus or minus")
 
 
 class Latency(ToxicFault):
@@ -103,7 +124,7 @@ class Latency(ToxicFault):
 class StallParams(ToxicParams):
     stream: Stream = Field("both", description="direction whose data is swallowed")
     close_after: Duration = Field(
-        "0s",
+        default=as_written("0s"),
         description="close a connection after this long without data (0: keep it open, half-open)",
     )
 
@@ -124,29 +145,41 @@ class Stall(ToxicFault):
         return {"timeout": _ms(params.close_after)}
 
 
-class Partition(FaultKind):
+@dataclass
+class LinkDown:
+    """A partition: the link's proxy is disabled until ``down`` is False again."""
+
+    link: str
+    down: bool = True
+
+
+class Partition(FaultKind[NoParams, LinkDown]):
     """Take a link down: new connections refused, open ones cut (the proxy is disabled)."""
 
     name: ClassVar[str] = "partition"
     summary: ClassVar[str] = "take a link down: connections refused and cut"
     Params = NoParams
     target_types = _LINK
+    requires = _PROXY
 
-    def inject(self, ctx: Any, target: str, params: Any) -> None:
-        ctx.state["disabled"] = True
-        _proxy(ctx, target).disable()
+    def inject(self, ctx: FaultContext, target: str, params: NoParams) -> LinkDown:
+        proxy = _proxy(ctx, target)
+        down = ctx.keep(LinkDown(target))  # kept before the call: a disable that timed out may have happened
+        proxy.disable()
         ctx.mark_active()
+        return down
 
-    def revert(self, ctx: Any, target: str, params: Any) -> None:
-        if ctx.state.pop("disabled", False):
-            _proxy(ctx, target).enable()
+    def revert(self, ctx: FaultContext, target: str, params: NoParams, injected: LinkDown | None) -> None:
+        if injected is not None and injected.down:
+            _proxy(ctx, injected.link).enable()
+            injected.down = False
 
 
 class BandwidthParams(ToxicParams):
     rate: Bandwidth = Field(description="bandwidth allowed, more than 0 (like 100KB/s)")
 
     @model_validator(mode="after")
-    def _at_least_one_kilobyte(self) -> "BandwidthParams":
+    def _at_least_one_kilobyte(self) -> BandwidthParams:
         if self.rate < 1000:
             raise ValueError("rate must be at least 1KB/s (the proxy counts in KB/s)")
         return self
@@ -166,7 +199,7 @@ class BandwidthLimit(ToxicFault):
 
 
 class ResetPeerParams(ToxicParams):
-    timeout: Duration = Field("0s", description="wait this long after the first data, then reset")
+    timeout: Duration = Field(default=as_written("0s"), description="wait this long after the first data, then reset")
 
 
 class ResetPeer(ToxicFault):
@@ -219,10 +252,10 @@ class LimitData(ToxicFault):
 class SlicerParams(ToxicParams):
     average_size: Size = Field(description="average size of a slice, more than 0")
     size_variation: Size = Field(0, description="variation of the slice size, below average_size")
-    delay: Duration = Field("0s", description="pause between slices (microsecond resolution)")
+    delay: Duration = Field(default=as_written("0s"), description="pause between slices (microsecond resolution)")
 
     @model_validator(mode="after")
-    def _sizes_make_sense(self) -> "SlicerParams":
+    def _sizes_make_sense(self) -> SlicerParams:
         if self.average_size <= 0:
             raise ValueError("average_size must be more than 0")
         if self.size_variation >= self.average_size:
@@ -240,4 +273,8 @@ class Slicer(ToxicFault):
     toxic_type = "slicer"
 
     def attributes(self, params: Any) -> dict[str, int]:
-        return {"average_size": int(params.average_size), "size_variation": int(params.size_variation), "delay": int(round(params.delay * 1_000_000))}
+        return {
+            "average_size": int(params.average_size),
+            "size_variation": int(params.size_variation),
+            "delay": int(round(params.delay * 1_000_000)),
+        }

@@ -171,13 +171,23 @@ class JobEvent(Record):
 @dataclass(frozen=True)
 class Integrity(Record):
     """The data-integrity check after the run: violations counted per check the plugin ran,
-    and every violation (``{"check", "ids", "detail"}``)."""
+    and every violation (``{"check", "ids", "detail"}``).
+
+    ``outcomes`` counts where the requests ended up in the system's end state (the plugin's
+    outcome classes, ``absent`` when not there): ``{"acknowledged": {class: n}, "attempted":
+    {class: n}}``, attempted being the requests that got no answer in time, whose fate the
+    client could not know. ``state`` names the end-state folder the check was re-performable
+    from (``state/``), empty when the plugin checked the live system.
+    """
 
     type: ClassVar[str] = "integrity"
     t: float
     acknowledged: int = 0
     checked: Mapping[str, int] = field(default_factory=dict)
     violations: list[Mapping[str, Any]] = field(default_factory=list)
+    attempted: int = 0
+    outcomes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    state: str = ""
 
 
 @register_record
@@ -267,7 +277,9 @@ class UnknownRecord(Record):
 @dataclass(frozen=True)
 class CanarySample(Record):
     """One canary request: sent at ``t_send``, done at ``t_done``; ``ack`` is what the
-    system acknowledged (an id), None if nothing was acknowledged."""
+    system acknowledged (an id), None if nothing was acknowledged; ``request_id`` is the id
+    the request carried whatever the answer (so one that got no answer in time can be looked
+    for in the system's end state)."""
 
     t_send: float
     t_done: float
@@ -276,6 +288,7 @@ class CanarySample(Record):
     status: int | None = None
     error: str | None = None
     ack: str | None = None
+    request_id: str | None = None
 
     @property
     def t(self) -> float:
@@ -296,7 +309,8 @@ class MonitorSample(Record):
 
 @dataclass(frozen=True)
 class RequestSample(Record):
-    """One request of the load generator; ``t`` is its send time."""
+    """One request of the load generator; ``t`` is its send time; ``request_id`` is the id
+    it carried, when the locustfile says (``context={"ack": ...}``)."""
 
     t: float
     name: str
@@ -305,6 +319,7 @@ class RequestSample(Record):
     status: int | None = None
     ack: str | None = None
     error: str | None = None
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)

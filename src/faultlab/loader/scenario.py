@@ -22,7 +22,7 @@ from faultlab.loader.stack import stack_from
 from faultlab.model import FaultStep, Scenario, Stack
 from faultlab.model.document import relative_to_file
 from faultlab.model.scenario import FAULT_STEP_KEYS, Targets
-from faultlab.registry import fault_kinds, unknown_name_message
+from faultlab.registry import fault_kinds, runtimes, unknown_name_message
 
 __all__ = ["StackCache", "StackFile", "load_scenario_file", "scenario_from", "check_timeline"]
 
@@ -294,6 +294,7 @@ def _check_fault_step(
     length = _check_for(doc, loc, name, kind, raw)
     target = raw.get("target")
     if stack is not None:
+        _check_runtime_runs(doc, loc, name, kind, stack, validated.get(loc[-1]))
         target = _check_target(doc, loc, name, kind, stack, target)
     at = _parse_or_none(units.parse_duration, raw.get("at"))
     if at is None or duration is None:
@@ -309,6 +310,21 @@ def _check_fault_step(
     if isinstance(target, str) and (length is not None or not kind.needs_for):
         return _Span(name, target, at, end, loc[-1])
     return None
+
+
+def _check_runtime_runs(doc: Parsed, loc: Loc, name: str, kind: Any, stack: Stack, params: Any) -> None:
+    """The stack's runtime must offer what the fault kind needs (with these parameters)."""
+    if stack.runtime not in runtimes:
+        return  # reported in the stack file
+    lacking = runtimes.get(stack.runtime).lacks(kind, params)
+    if not lacking:
+        return
+    able = [runtime for runtime, cls in runtimes.items() if cls.supports(kind, params)]
+    doc.add(
+        (*loc, "fault"),
+        f"the {stack.runtime} runtime of stack {stack.name!r} cannot run {name}: it lacks "
+        f"{', '.join(sorted(lacking))}" + (f" (runtimes that can: {', '.join(able)})" if able else ""),
+    )
 
 
 def _check_for(doc: Parsed, loc: Loc, name: str, kind: Any, raw: dict[Any, Any]) -> float | None:

@@ -6,14 +6,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from faultlab.errors import Problem
 from faultlab.loader.located import validate
 from faultlab.loader.positions import Loc, Parsed, read_document
 from faultlab.model import Stack
 from faultlab.model.stack import Job, Link, Monitor, Service
+from faultlab.model.types import Name
 from faultlab.plugin import Declaration, PluginProblem, load_plugin
+from faultlab.registry import runtimes
 
 __all__ = ["load_stack_file", "stack_from", "partial_stack"]
 
@@ -52,8 +54,15 @@ def partial_stack(data: dict[Any, Any]) -> tuple[Stack, set[Loc]]:
         monitor = Monitor.model_validate(data.get("monitor")) if data.get("monitor") is not None else None
     except ValidationError:
         placeholders.add(("monitor",))
+    runtime = data.get("runtime", "local")
+    try:
+        runtime = TypeAdapter(Name).validate_python(runtime)
+    except ValidationError:
+        runtime = "local"  # reported by the model's check; a runtime named wrong is not looked up
+        placeholders.add(("runtime",))
     stack = Stack.model_construct(
         name=name,
+        runtime=runtime,
         monitor=monitor,
         plugin=None,
         allow_hosts=[],
@@ -75,6 +84,21 @@ def _plugin_declaration(doc: Parsed, module: str, folder: Path) -> Declaration |
         return None
 
 
+def _check_runtime(doc: Parsed, stack: Stack, placeholders: set[Loc]) -> None:
+    """The stack's ``runtime:`` must be registered, and able to run every service."""
+    name = stack.runtime
+    if ("runtime",) in placeholders:
+        return
+    if name not in runtimes:
+        broken = runtimes.broken.get(name)
+        doc.add(("runtime",), f"runtime {name!r} could not be loaded: {broken}" if broken
+                else runtimes.unknown_message(name))
+        return
+    for loc, text in runtimes.get(name).check(stack):
+        if not any(loc[: len(p)] == p for p in placeholders):
+            doc.add(loc, text)
+
+
 def load_stack_file(path: Path) -> tuple[Stack | None, list[Problem]]:
     """The stack and no problems, or the problems and (if any can be made) a partial stack."""
     doc = read_document(path)
@@ -93,6 +117,7 @@ def stack_from(doc: Parsed, path: Path) -> tuple[Stack | None, list[Problem]]:
         for loc, text in stack.check():
             if not any(loc[: len(p)] == p for p in placeholders):
                 doc.add(loc, text)
+        _check_runtime(doc, stack, placeholders)
         if stack.plugin:
             stack._declaration = _plugin_declaration(doc, stack.plugin, path.parent)
     if doc.problems:

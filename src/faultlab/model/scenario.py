@@ -65,8 +65,8 @@ class SteadyState(StrictModel):
     """When a window counts as healthy (at least one condition).
 
     ``completion_delay`` bounds how long acknowledged requests wait to be completed (the
-    completion delay the stack's plugin declares and measures): a request that was
-    accepted fast but completed late is customer impact too.
+    stack plugin's completion delay, like a payment's time to be paid out): a request that
+    was accepted fast but completed late is customer impact too.
     """
 
     success_rate: SuccessRateFloor | None = None

@@ -203,6 +203,13 @@ class Stack(Document):
     """A stack: services, the links between them (each through a fault proxy), and jobs."""
 
     name: Name
+    runtime: Name = Field(
+        "local",
+        description=(
+            "the runtime that brings the stack up: local (processes on 127.0.0.1, the default) "
+            "or another registered one (see `faultlab kinds`)"
+        ),
+    )
     services: dict[Name, Service] = Field(min_length=1)
     links: dict[Name, Link] = Field(default_factory=dict)
     jobs: dict[Name, Job] = Field(default_factory=dict)

@@ -7,12 +7,22 @@ system's :class:`Declaration` (its words, its integrity checks with their labels
 and Japanese, its readiness JSON keys). The module is checked before anything starts.
 """
 
-from faultlab.plugin.declaration import CHECK_NAME, Completion, Declaration, IntegrityCheck, MonitorContract, Text
+from faultlab.plugin.declaration import (
+    ABSENT,
+    CHECK_NAME,
+    Completion,
+    Declaration,
+    IntegrityCheck,
+    MonitorContract,
+    Outcome,
+    Text,
+)
 from faultlab.plugin.hookspecs import hookimpl
 from faultlab.plugin.manager import HOOKS, DrillPlugin, PluginProblem, load_plugin
 from faultlab.plugin.results import CanaryOutcome, IntegrityReport, Violation, canary_outcome, integrity_report
 
 __all__ = [
+    "ABSENT",
     "CHECK_NAME",
     "HOOKS",
     "CanaryOutcome",
@@ -22,6 +32,7 @@ __all__ = [
     "IntegrityCheck",
     "IntegrityReport",
     "MonitorContract",
+    "Outcome",
     "PluginProblem",
     "Text",
     "Violation",

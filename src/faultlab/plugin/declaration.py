@@ -16,7 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Text", "IntegrityCheck", "Completion", "MonitorContract", "Declaration", "CHECK_NAME"]
+__all__ = ["Text", "IntegrityCheck", "Outcome", "Completion", "MonitorContract", "Declaration", "CHECK_NAME",
+           "ABSENT"]
+
+ABSENT = "absent"
+"""The outcome of a request the system's end state does not hold."""
 
 CHECK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 """An integrity check's name: what a scenario writes in ``targets:`` (``lost_payments: 0``)."""
@@ -57,15 +61,31 @@ class IntegrityCheck:
     """One data-integrity check the plugin runs after a drill.
 
     ``name`` is the target key a scenario uses (``lost_orders: 0``) and the key of the
-    plugin's ``checked`` counts; ``label`` is how reports name it.
+    plugin's ``checked`` counts; ``label`` is how reports name it. ``loss`` marks the check
+    of acknowledged requests missing afterwards: its ids measure the data lost (RPO).
     """
+
+    name: str
+    label: Text
+    loss: bool = False
+
+    def __post_init__(self) -> None:
+        if not CHECK_NAME.match(self.name):
+            raise ValueError(f"integrity check name {self.name!r}: use lower-case letters, digits and '_'")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where a request can end up in the system's end state (a payment ``paid``,
+    ``refunded``, ``declined``...), with the reports' label. ``absent`` (not
+    there at all) is every system's and need not be declared."""
 
     name: str
     label: Text
 
     def __post_init__(self) -> None:
         if not CHECK_NAME.match(self.name):
-            raise ValueError(f"integrity check name {self.name!r}: use lower-case letters, digits and '_'")
+            raise ValueError(f"outcome name {self.name!r}: use lower-case letters, digits and '_'")
 
 
 @dataclass(frozen=True)
@@ -95,11 +115,14 @@ class MonitorContract:
 
     ``alerts``: the key of a list of alert names (a new name after a fault counts as
     detection); ``backlog``: the key of a number of requests waiting to be completed (its
-    drain after the fault is measured). None: the body has no such key.
+    drain after the fault is measured). None: the body has no such key. ``intake_alert``: the
+    alert that means the system stopped taking business requests (a ``payments_refused``
+    alert, say): its spans are shown as intake halted and resumed.
     """
 
     alerts: str | None = None
     backlog: str | None = None
+    intake_alert: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,8 +136,8 @@ class Declaration:
     - ``monitor``: the keys of its readiness JSON;
     - ``ack_field``: the JSON field of a successful load-generator response that holds what
       was acknowledged (the load recorder reads it);
-    - ``request_names``: the load generator's names of its business requests (the trading
-      stack's ``place_order``), so reports count them apart from reads and cancels; empty:
+    - ``request_names``: the load generator's names of its business requests (the payments
+      example's ``pay``), so reports count them apart from reads and refunds; empty:
       every load request is one.
     """
 
@@ -126,6 +149,7 @@ class Declaration:
     monitor: MonitorContract = field(default_factory=MonitorContract)
     ack_field: str | None = None
     request_names: tuple[str, ...] = ()
+    outcomes: tuple[Outcome, ...] = ()
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.integrity_checks]
@@ -138,6 +162,16 @@ class Declaration:
         return next((c for c in self.integrity_checks if c.name == name), None)
 
     @property
+    def outcome_names(self) -> list[str]:
+        """The declared outcome classes' names."""
+        return [o.name for o in self.outcomes]
+
+    def outcome_label(self, name: str, lang: str) -> str:
+        """The label of outcome ``name`` in ``lang`` (the name itself when undeclared)."""
+        found = next((o for o in self.outcomes if o.name == name), None)
+        return found.label.get(lang) if found is not None else name
+
+    @property
     def check_names(self) -> list[str]:
         """The declared integrity checks' names, in declaration order."""
         return [c.name for c in self.integrity_checks]
@@ -148,12 +182,15 @@ class Declaration:
             "request": self.request.to_json(),
             "requests": self.requests.to_json(),
             "ids": self.ids.to_json(),
-            "integrity_checks": [{"name": c.name, "label": c.label.to_json()} for c in self.integrity_checks],
+            "integrity_checks": [{"name": c.name, "label": c.label.to_json(), "loss": c.loss}
+                                 for c in self.integrity_checks],
             "completion": None if self.completion is None
             else {"name": self.completion.name, "label": self.completion.label.to_json()},
-            "monitor": {"alerts": self.monitor.alerts, "backlog": self.monitor.backlog},
+            "monitor": {"alerts": self.monitor.alerts, "backlog": self.monitor.backlog,
+                        "intake_alert": self.monitor.intake_alert},
             "ack_field": self.ack_field,
             "request_names": list(self.request_names),
+            "outcomes": [{"name": o.name, "label": o.label.to_json()} for o in self.outcomes],
         }
 
     @classmethod
@@ -166,7 +203,8 @@ class Declaration:
         checks = []
         for row in data.get("integrity_checks") or []:
             if isinstance(row, Mapping) and isinstance(row.get("name"), str) and CHECK_NAME.match(row["name"]):
-                checks.append(IntegrityCheck(row["name"], Text.of(row.get("label"), Text(row["name"]))))
+                checks.append(IntegrityCheck(row["name"], Text.of(row.get("label"), Text(row["name"])),
+                                             loss=row.get("loss") is True))
         completion = None
         raw = data.get("completion")
         if isinstance(raw, Mapping) and isinstance(raw.get("name"), str) and CHECK_NAME.match(raw["name"]):
@@ -179,10 +217,12 @@ class Declaration:
             ids=Text.of(data.get("ids"), base.ids),
             integrity_checks=tuple(unique),
             completion=completion,
-            monitor=MonitorContract(
-                alerts=monitor.get("alerts") if isinstance(monitor.get("alerts"), str) else None,
-                backlog=monitor.get("backlog") if isinstance(monitor.get("backlog"), str) else None,
-            ),
+            monitor=MonitorContract(**{key: monitor[key] if isinstance(monitor.get(key), str) else None
+                                       for key in ("alerts", "backlog", "intake_alert")}),
             ack_field=data.get("ack_field") if isinstance(data.get("ack_field"), str) else None,
             request_names=tuple(n for n in data.get("request_names") or () if isinstance(n, str)),
+            outcomes=tuple(Outcome(row["name"], Text.of(row.get("label"), Text(row["name"])))
+                           for row in data.get("outcomes") or ()
+                           if isinstance(row, Mapping) and isinstance(row.get("name"), str)
+                           and CHECK_NAME.match(row["name"])),
         )

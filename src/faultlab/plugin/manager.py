@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -29,6 +29,9 @@ from faultlab.plugin import hookspecs
 from faultlab.plugin.declaration import Declaration
 from faultlab.plugin.results import CanaryOutcome, IntegrityReport, canary_outcome, integrity_report
 from faultlab.registry import unknown_name_message
+
+if TYPE_CHECKING:
+    from faultlab.runtime.base import StackHandle
 
 __all__ = ["DrillPlugin", "PluginProblem", "load_plugin", "HOOKS"]
 
@@ -95,7 +98,7 @@ class DrillPlugin:
             )
         return getattr(self.manager.hook, hook)
 
-    def canary(self, stack: Any) -> Callable[[float], CanaryOutcome]:
+    def canary(self, stack: StackHandle) -> Callable[[float], CanaryOutcome]:
         """The canary's ``place(timeout_s)`` for this stack, returning typed outcomes."""
         place = self._need("faultlab_canary", "for the canary probe")(stack=stack)
 
@@ -104,14 +107,34 @@ class DrillPlugin:
 
         return typed
 
-    def integrity(self, stack: Any, acknowledged: Iterable[str], *, settle_s: float) -> IntegrityReport | None:
+    def integrity(self, stack: StackHandle, acknowledged: Iterable[str], *, settle_s: float) -> IntegrityReport | None:
         """The integrity check's report, or None when the plugin has none."""
         if not self.offers("faultlab_integrity"):
             return None
         found = self.hook.faultlab_integrity(stack=stack, acknowledged=frozenset(acknowledged), settle_s=settle_s)
         return integrity_report(found, self.declaration)
 
-    def completion_delays(self, stack: Any, acknowledged: Iterable[str]) -> dict[str, float]:
+    @property
+    def re_performable(self) -> bool:
+        """True when the plugin exports its end state and checks it offline."""
+        return self.offers("faultlab_export_state") and self.offers("faultlab_check_state")
+
+    def export_state(self, stack: StackHandle, directory: Path) -> None:
+        """Write the system's end state into ``directory`` (nothing without the hook)."""
+        if self.offers("faultlab_export_state"):
+            directory.mkdir(parents=True, exist_ok=True)
+            self.hook.faultlab_export_state(stack=stack, directory=directory)
+
+    def check_state(self, directory: Path, acknowledged: Iterable[str], attempted: Iterable[str], *,
+                    settle_s: float) -> IntegrityReport | None:
+        """The integrity check re-performed on an exported end state, or None without the hook."""
+        if not self.offers("faultlab_check_state"):
+            return None
+        found = self.hook.faultlab_check_state(directory=directory, acknowledged=frozenset(acknowledged),
+                                               attempted=frozenset(attempted), settle_s=settle_s)
+        return integrity_report(found, self.declaration)
+
+    def completion_delays(self, stack: StackHandle, acknowledged: Iterable[str]) -> dict[str, float]:
         """Seconds from acknowledgement to completion per completed ack; {} without the hook."""
         if not self.offers("faultlab_completion_delays"):
             return {}
@@ -122,17 +145,17 @@ class DrillPlugin:
         """The locustfile of the load generator."""
         return str(self._need("faultlab_locustfile", "for the scenario's `load:`")())
 
-    def load_host(self, stack: Any) -> str:
+    def load_host(self, stack: StackHandle) -> str:
         """The URL the load generator targets."""
         return str(self._need("faultlab_load_host", "for the scenario's `load:`")(stack=stack))
 
-    def load_env(self, stack: Any, shape: str | None) -> dict[str, str]:
+    def load_env(self, stack: StackHandle, shape: str | None) -> dict[str, str]:
         """Extra environment for the load generator; {} without the hook."""
         if not self.offers("faultlab_load_env"):
             return {}
         return {str(k): str(v) for k, v in dict(self.hook.faultlab_load_env(stack=stack, shape=shape) or {}).items()}
 
-    def job_progress(self, stack: Any, job: str) -> float | None:
+    def job_progress(self, stack: StackHandle, job: str) -> float | None:
         """How far ``job`` is (0..1), or None when unknown."""
         if not self.offers("faultlab_job_progress"):
             return None

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from faultlab.plugin.declaration import Declaration
+from faultlab.plugin.declaration import ABSENT, Declaration
 
 __all__ = ["CanaryOutcome", "Violation", "IntegrityReport", "canary_outcome", "integrity_report"]
 
@@ -19,12 +19,15 @@ __all__ = ["CanaryOutcome", "Violation", "IntegrityReport", "canary_outcome", "i
 @dataclass(frozen=True)
 class CanaryOutcome:
     """One canary request: ``ack`` is what the system acknowledged (an id), None if nothing;
-    ``detail`` is anything else worth keeping in the journal's canary sample."""
+    ``request_id`` is the id the request carried whatever the answer (so a request that got
+    no answer in time can be looked for in the end state); ``detail`` is anything else worth
+    keeping in the journal's canary sample."""
 
     ok: bool = True
     status: int | None = None
     ack: str | None = None
     error: str | None = None
+    request_id: str | None = None
     detail: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -44,14 +47,17 @@ class Violation:
 @dataclass(frozen=True)
 class IntegrityReport:
     """The integrity check after a run: for each check run, how many violations it found,
-    and every violation. A declared check missing from ``checked`` was not run."""
+    and every violation. A declared check missing from ``checked`` was not run.
+    ``outcomes`` maps request ids (acknowledged and attempted) to where each ended up: one of
+    the declared outcome classes, or ``absent``."""
 
     acknowledged: int
     checked: Mapping[str, int] = field(default_factory=dict)
     violations: tuple[Violation, ...] = ()
+    outcomes: Mapping[str, str] = field(default_factory=dict)
 
 
-_OUTCOME_FIELDS = frozenset({"ok", "status", "ack", "error", "t_send", "t_done", "latency_s"})
+_OUTCOME_FIELDS = frozenset({"ok", "status", "ack", "error", "request_id", "t_send", "t_done", "latency_s"})
 
 
 def canary_outcome(value: Any) -> CanaryOutcome:
@@ -63,11 +69,13 @@ def canary_outcome(value: Any) -> CanaryOutcome:
     status = value.get("status")
     ack = value.get("ack")
     error = value.get("error")
+    request_id = value.get("request_id")
     return CanaryOutcome(
         ok=bool(value.get("ok", True)),
         status=int(status) if isinstance(status, int) and not isinstance(status, bool) else None,
         ack=None if ack is None else str(ack),
         error=None if error is None else str(error),
+        request_id=None if request_id is None else str(request_id),
         detail={str(k): v for k, v in value.items() if k not in _OUTCOME_FIELDS},
     )
 
@@ -91,10 +99,14 @@ def integrity_report(value: Any, declaration: Declaration) -> IntegrityReport:
         checked = value.get("checked") or {}
         if not isinstance(checked, Mapping):
             raise ValueError(f"`checked` must map check names to counts, got {checked!r}")
+        outcomes = value.get("outcomes") or {}
+        if not isinstance(outcomes, Mapping):
+            raise ValueError(f"`outcomes` must map request ids to outcome classes, got {outcomes!r}")
         report = IntegrityReport(
             acknowledged=int(value.get("acknowledged") or 0),
             checked={str(k): int(v) for k, v in checked.items()},
             violations=tuple(_violation(v) for v in value.get("violations") or ()),
+            outcomes={str(k): str(v) for k, v in outcomes.items()},
         )
     else:
         raise TypeError(f"the integrity check returned {type(value).__name__}; expected an IntegrityReport")
@@ -104,5 +116,12 @@ def integrity_report(value: Any, declaration: Declaration) -> IntegrityReport:
         raise ValueError(
             f"the integrity check reported undeclared check(s) {', '.join(undeclared)}; "
             f"declared: {', '.join(sorted(known)) or 'none'} (faultlab_declare)"
+        )
+    classes = {*declaration.outcome_names, ABSENT}
+    strange = sorted(set(report.outcomes.values()) - classes)
+    if strange:
+        raise ValueError(
+            f"the integrity check reported undeclared outcome(s) {', '.join(strange)}; "
+            f"declared: {', '.join(sorted(classes))} (faultlab_declare)"
         )
     return report

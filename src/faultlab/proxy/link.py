@@ -1,25 +1,33 @@
 """Links: an accepted client, its upstream, and the two directions between them.
 
-A direction moves bytes on the loop thread while no toxic acts on it: on Linux with
-``splice`` through a pipe, so a byte is never copied into Python. The pipe is also the
-direction's only buffer: while it is not empty the loop stops reading the source, so a
-fast sender is held back by TCP, never buffered. When a toxic acts on a direction it moves
-to a :class:`~faultlab.proxy.toxic_path.ToxicPath` and comes back when the toxic goes.
+A direction moves bytes on the loop thread. While no toxic acts on it, it takes the fast
+path: on Linux ``splice`` through a pipe, so a byte is never copied into Python. The pipe
+is borrowed from the loop's pool only while it holds bytes the destination has not taken
+yet, and while it holds any the loop stops reading the source, so a fast sender is held back
+by TCP, never buffered; an idle or ping-ponging connection costs its two sockets and no
+more. Without splice (or without a spare descriptor for a pipe) the direction copies
+through one buffer the whole loop shares, keeping only what the destination refused.
+
+When a toxic acts on a direction it moves to a :class:`~faultlab.proxy.toxic_path.ToxicPath`,
+also on the loop, and comes back when the toxic goes. A direction notices a chain change
+before it moves any byte read after the change (see ``generation``); the proxy pushes the
+change to directions already on the toxic path (their held data may be due at once) and, for
+a toxic that acts on idle connections, to every direction.
+
 Upstreams are dialled without blocking the loop (names resolved on a small pool), within
 :data:`DIAL_TIMEOUT`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
-import fcntl
 import logging
 import os
 import socket
-import threading
 from typing import TYPE_CHECKING, Any
 
-from faultlab.proxy.loop import EPOLLERRS, EPOLLIN, EPOLLOUT, Relay, nonblocking_pipe
+from faultlab.proxy.loop import EPOLLERRS, EPOLLIN, EPOLLOUT, EXHAUSTED, Relay, Timer
 from faultlab.proxy.toxic_path import ToxicPath
 
 if TYPE_CHECKING:
@@ -33,47 +41,75 @@ DIAL_TIMEOUT = 10.0
 """Seconds an upstream has to accept (name resolution included) before the client is closed."""
 
 _HAVE_SPLICE = hasattr(os, "splice")
-_splice = getattr(os, "splice", None)
 # The largest pipe an unprivileged process gets (fs.pipe-max-size). Measured on 2 vCPUs, 1 GB
 # bulk: 1 MiB costs the proxy 0.20-0.26 CPU-s/GB, 512/256/128 KiB 0.24-0.32/0.35-0.43/0.37-0.44
 # with no throughput gained. Neither SPLICE_F_MORE nor the copy path (0.33-0.46 CPU-s/GB, the
 # sink's share 0.05 lower) moved bulk throughput either: ~87% of the proxy's CPU is inside
 # splice, mostly loopback TCP transmit, which a C splice relay pays the same (0.22-0.28).
 _PIPE_SIZE = 1 << 20
-_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _SPLICE_FLAGS = (os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK) if _HAVE_SPLICE else 0
-_COPY_BUFFER = 1 << 20
 _BULK_READ = 64 * 1024  # a read this large suggests more is waiting: read again before epoll
+_LINGER_ZERO = b"\x01\0\0\0\0\0\0\0"
 
 FAST, TOXIC, DONE = "fast", "toxic", "done"
 
 
 class Listener:
-    """A proxy's listening socket on the loop: accepts and starts connections."""
+    """A proxy's listening socket on the loop: accepts and starts connections.
+
+    Made on any thread; every later use of it is on the loop thread.
+    """
 
     def __init__(self, relay: Relay, proxy: Proxy, sock: socket.socket):
         self.relay, self.proxy, self.sock = relay, proxy, sock
+        self.fd = sock.fileno()
+        self._paused: Timer | None = None
         sock.setblocking(False)
-        relay.register(sock.fileno(), EPOLLIN, self)
+        # The socket already listens (clients queue in its backlog); the loop starts
+        # accepting in its next round, before any later call such as close().
+        relay.call_soon(relay.register, self.fd, EPOLLIN, self)
 
     def on_event(self, fd: int, mask: int) -> None:
+        relay = self.relay
         for _ in range(64):
             try:
                 client, _ = self.sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    log.warning("proxy %s cannot accept: %s", self.proxy.name, exc)
-                return
-            Connection(self.relay, self.proxy, client).dial()
+                if exc.errno in EXHAUSTED:
+                    if not relay.shed(self.sock, self.proxy.name, exc):
+                        self._pause()
+                        return
+                    continue
+                if exc.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EPERM):
+                    continue
+                raise
+            if not relay.has_room(client.fileno()):
+                relay.refuse(client, self.proxy.name, f"descriptors near the limit of {relay.fd_limit}")
+                continue
+            Connection(relay, self.proxy, client).dial()
+
+    def _pause(self) -> None:
+        """Stop accepting for a moment (no reserve descriptor to shed a client with)."""
+        if self._paused is None:
+            self.relay.unregister(self.fd)
+            self._paused = self.relay.call_later(0.1, self._resume)
+
+    def _resume(self) -> None:
+        self._paused = None
+        if self.sock.fileno() >= 0:
+            self.relay.register(self.fd, EPOLLIN, self)
 
     def on_error(self) -> None:
         pass
 
     def close(self) -> None:
         """Stop listening (loop thread only): new clients get ECONNREFUSED."""
-        self.relay.unregister(self.sock.fileno())
+        if self._paused is not None:
+            self._paused.cancel()
+            self._paused = None
+        self.relay.unregister(self.fd)
         self.sock.close()
 
 
@@ -86,10 +122,8 @@ class Connection:
         self.closed = False
         self.directions: dict[str, Direction] = {}
         self._masks: dict[int, int] = {}
-        self._dial_timer: list[bool] | None = None
+        self._dial_timer: Timer | None = None
         self._by_fd: dict[int, tuple[Direction, Direction]] = {}
-        self._holds = 1
-        self._holds_lock = threading.Lock()
         self.link_state: dict[tuple[str, str], list[int]] = {}
         client.setblocking(False)
         proxy.connections.add(self)
@@ -127,7 +161,17 @@ class Connection:
 
     def _connect(self, infos: list[Any]) -> None:
         family, kind, proto, _, address = infos[0]
-        sock = socket.socket(family, kind, proto)
+        try:
+            sock = socket.socket(family, kind, proto)
+        except OSError as exc:
+            if exc.errno not in EXHAUSTED:
+                raise
+            self._refuse(exc.strerror or "no descriptor for the upstream socket")
+            return
+        if not self.relay.has_room(sock.fileno()):
+            sock.close()
+            self._refuse(f"descriptors near the limit of {self.relay.fd_limit}")
+            return
         sock.setblocking(False)
         self.upstream = sock
         err = sock.connect_ex(address)
@@ -137,6 +181,13 @@ class Connection:
         self._masks[sock.fileno()] = EPOLLOUT
         self.relay.register(sock.fileno(), EPOLLOUT, self)
 
+    def _refuse(self, reason: str) -> None:
+        self.closed = True
+        if self._dial_timer is not None:
+            self._dial_timer.cancel()
+        self.proxy.connections.discard(self)
+        self.relay.refuse(self.client, self.proxy.name, reason)
+
     def _dial_timed_out(self) -> None:
         if not self.directions:
             self.close()
@@ -144,22 +195,21 @@ class Connection:
     def _established(self) -> None:
         assert self.upstream is not None
         if self._dial_timer is not None:
-            self._dial_timer[0] = False
+            self._dial_timer.cancel()
+            self._dial_timer = None
         if self.upstream.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
             self.close()
             return
         for sock in (self.client, self.upstream):
-            try:
+            with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
         if self.proxy.toxics.has_reset_peer():
             self.set_linger_zero()
         up = Direction(self, "upstream", self.client, self.upstream)
         down = Direction(self, "downstream", self.upstream, self.client)
         self.directions = {"upstream": up, "downstream": down}
         self._by_fd = {self.client.fileno(): (up, down), self.upstream.fileno(): (down, up)}
-        for direction in self.directions.values():
+        for direction in (up, down):
             direction.refresh()
         self.update_interest()
 
@@ -167,10 +217,8 @@ class Connection:
         """Make closing send RST instead of FIN (what ``reset_peer`` needs)."""
         for sock in (self.client, self.upstream):
             if sock is not None:
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
-                except OSError:
-                    pass
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
 
     # -- events ------------------------------------------------------------------------------
 
@@ -181,10 +229,10 @@ class Connection:
             self._established()
             return
         reading, writing = self._by_fd[fd]
-        if writing.pending and mask & (EPOLLOUT | EPOLLERRS):
-            writing.flush()
-        if not self.closed and reading.wants_read() and mask & (EPOLLIN | EPOLLERRS):
-            reading.pump()
+        if mask & (EPOLLOUT | EPOLLERRS) and (writing.pending if writing.mode is FAST else writing.wants_write()):
+            writing.on_writable()
+        if not self.closed and mask & (EPOLLIN | EPOLLERRS) and reading.wants_read():
+            reading.on_readable()
         if not self.closed:
             self.update_interest()
 
@@ -192,13 +240,20 @@ class Connection:
         self.close()
 
     def update_interest(self) -> None:
-        """Watch exactly the events the fast-path directions need (unwatched fds raise no HUP storms)."""
+        """Watch exactly the events the directions need (unwatched fds raise no HUP storms)."""
         if self.closed or not self.directions:
             return
         masks = self._masks
         for fd, (reading, writing) in self._by_fd.items():
-            mask = EPOLLOUT if writing.pending else 0
-            if reading.mode is FAST and not (reading.eof or reading.pending or reading.want_toxic):
+            # The fast path's tests inline: this runs after every event of every connection.
+            if writing.mode is FAST:
+                mask = EPOLLOUT if writing.pending else 0
+            else:
+                mask = EPOLLOUT if writing.wants_write() else 0
+            if reading.mode is FAST:
+                if not (reading.eof or reading.pending or reading.want_toxic):
+                    mask |= EPOLLIN
+            elif reading.wants_read():
                 mask |= EPOLLIN
             old = masks.get(fd)
             if mask == old:
@@ -228,7 +283,7 @@ class Connection:
             return
         self.closed = True
         if self._dial_timer is not None:
-            self._dial_timer[0] = False
+            self._dial_timer.cancel()
         self.proxy.connections.discard(self)
         socks = [s for s in (self.client, self.upstream) if s is not None]
         for sock in socks:
@@ -237,29 +292,12 @@ class Connection:
             self.set_linger_zero()
         else:
             for sock in socks:
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
         for direction in self.directions.values():
-            direction.wake()
-        self.release()
-
-    def hold(self) -> None:
-        with self._holds_lock:
-            self._holds += 1
-
-    def release(self) -> None:
-        """Drop one holder; the last one closes the file descriptors (never reused under a thread)."""
-        with self._holds_lock:
-            self._holds -= 1
-            last = self._holds == 0
-        if last:
-            for sock in (self.client, self.upstream):
-                if sock is not None:
-                    sock.close()
-            for direction in self.directions.values():
-                direction.close_pipes()
+            direction.release()
+        for sock in socks:
+            sock.close()
 
 
 class Direction:
@@ -268,69 +306,124 @@ class Direction:
     def __init__(self, conn: Connection, name: str, src: socket.socket, dst: socket.socket):
         self.conn, self.name, self.src, self.dst = conn, name, src, dst
         self.src_fd, self.dst_fd = src.fileno(), dst.fileno()
+        self.relay = conn.relay
+        self.toxics = conn.proxy.toxics
+        self.chain_ref = self.toxics.ref(name)
         self.mode = FAST
         self.eof = False
         self.pending = 0
         self.want_toxic = False
+        self.generation = -1
+        """The chain generation this direction last looked at; another one means "re-read it"."""
         self._pipe: tuple[int, int] | None = None
-        self._buffer: bytearray | None = None
-        self._view: memoryview | None = None
-        self._offset = 0
+        self._leftover: memoryview | None = None
         self.toxic: ToxicPath | None = None
         self.rolls: dict[tuple[str, int], bool] = {}
         self.stats = conn.proxy.stats[name]
 
-    # -- fast path (loop thread) -------------------------------------------------------------
+    # -- what the loop watches ---------------------------------------------------------------
 
     def wants_read(self) -> bool:
-        return self.mode == FAST and not self.eof and not self.pending and not self.want_toxic
+        if self.mode is FAST:
+            return not (self.eof or self.pending or self.want_toxic)
+        if self.mode is TOXIC:
+            assert self.toxic is not None
+            return self.toxic.wants_read()
+        return False
+
+    def wants_write(self) -> bool:
+        if self.mode is FAST:
+            return self.pending > 0
+        if self.mode is TOXIC:
+            assert self.toxic is not None
+            return self.toxic.wants_write()
+        return False
+
+    def on_readable(self) -> None:
+        if self.mode is FAST and self.generation != self.chain_ref.state[0]:
+            self.refresh()
+        if self.mode is FAST:
+            if not (self.want_toxic or self.pending):
+                self.pump()
+        elif self.mode is TOXIC:
+            assert self.toxic is not None
+            self.toxic.on_readable()
+
+    def on_writable(self) -> None:
+        if self.mode is FAST:
+            self.flush()
+        elif self.mode is TOXIC:
+            assert self.toxic is not None
+            self.toxic.advance()
+
+    # -- fast path ---------------------------------------------------------------------------
 
     def pump(self) -> None:
-        """Move what the source has; stop reading while the pipe holds data the sink won't take.
+        """Move what the source has; stop reading while bytes wait that the sink won't take.
 
         A few rounds per wake-up: under bulk load that saves an epoll round trip per read.
         """
         for _ in range(8):
             moved = self._pump_once()
-            if moved < _BULK_READ or self.pending or self.mode != FAST or self.want_toxic:
+            if moved < _BULK_READ or self.pending or self.mode is not FAST or self.want_toxic:
                 return
 
     def _pump_once(self) -> int:
+        pipe = self._pipe
+        if _HAVE_SPLICE and pipe is None:
+            pool = self.relay.pipes
+            pipe = pool.pop() if pool else self.relay.take_pipe()
         try:
-            if _HAVE_SPLICE:
-                if self._pipe is None:
-                    self._pipe = _make_pipe()
-                n = _splice(self.src_fd, self._pipe[1], _PIPE_SIZE, flags=_SPLICE_FLAGS)
+            if pipe is not None:
+                n = os.splice(self.src_fd, pipe[1], _PIPE_SIZE, flags=_SPLICE_FLAGS)
             else:
-                if self._buffer is None:
-                    self._buffer = bytearray(_COPY_BUFFER)
-                    self._view = memoryview(self._buffer)
-                n = self.src.recv_into(self._buffer)
-                self._offset = 0
+                n = self.src.recv_into(self.relay.copy_buffer)
         except (BlockingIOError, InterruptedError):
-            return 0
+            n = -1
         except OSError:
-            self.conn.close()
-            return 0
-        if n == 0:
-            self.eof = True
-            self._finish_if_flushed()
+            n = -2
+        if n <= 0:
+            if pipe is not None and self._pipe is None:
+                self.relay.give_pipe(pipe)
+            if n == -2:
+                self.conn.close()
+            elif n == 0:
+                self.eof = True
+                self._finish_if_flushed()
             return 0
         self.stats[0] += n
+        self.relay.moved += n
         self.pending = n
-        self.flush()
+        if pipe is not None:
+            self._pipe = pipe
+            self.flush()
+        else:
+            self._send_copied(n)
         return 0 if self.conn.closed else n
 
-    def flush(self) -> None:
-        """Write what the pipe (or buffer) holds to the destination, as far as it takes it."""
+    def _send_copied(self, n: int) -> None:
+        view = memoryview(self.relay.copy_buffer)[:n]
         try:
-            if _HAVE_SPLICE:
-                assert self._pipe is not None
-                m = _splice(self._pipe[0], self.dst_fd, self.pending, flags=_SPLICE_FLAGS)
+            m = self.dst.send(view)
+        except (BlockingIOError, InterruptedError):
+            m = 0
+        except OSError:
+            self.conn.close()
+            return
+        self.stats[1] += m
+        self.pending = n - m
+        if self.pending:
+            # The shared buffer is the next direction's: keep only what the sink refused.
+            self._leftover = memoryview(bytes(view[m:]))
+
+    def flush(self) -> None:
+        """Write what the pipe (or the leftover) holds to the destination, as far as it takes it."""
+        try:
+            if self._pipe is not None:
+                m = os.splice(self._pipe[0], self.dst_fd, self.pending, flags=_SPLICE_FLAGS)
             else:
-                assert self._view is not None
-                m = self.dst.send(self._view[self._offset : self._offset + self.pending])
-                self._offset += m
+                assert self._leftover is not None
+                m = self.dst.send(self._leftover)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -338,7 +431,12 @@ class Direction:
             return
         self.pending -= m
         self.stats[1] += m
+        if self._leftover is not None:
+            self._leftover = self._leftover[m:] if self.pending else None
         if not self.pending:
+            if self._pipe is not None:
+                self.relay.give_pipe(self._pipe)
+                self._pipe = None
             if self.eof:
                 self._finish_if_flushed()
             elif self.want_toxic:
@@ -347,27 +445,35 @@ class Direction:
     def _finish_if_flushed(self) -> None:
         if self.pending:
             return
-        try:
+        with contextlib.suppress(OSError):
             self.dst.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
         self.finished()
 
     def finished(self) -> None:
         """The source's EOF reached the destination (loop thread)."""
         self.mode = DONE
+        self._leave_toxic_path()
         self.conn.direction_finished()
 
+    def _leave_toxic_path(self) -> None:
+        if self.toxic is not None:
+            self.toxic.release()
+            self.toxic = None
+            self.conn.proxy.toxic_directions[self.name].discard(self)
+
+    # -- toxics ------------------------------------------------------------------------------
+
     def refresh(self) -> None:
-        """Re-read this direction's toxic chain (loop thread): switch paths or tell the writer."""
-        if self.conn.closed or self.mode == DONE:
+        """Re-read this direction's toxic chain (loop thread): switch paths or tell the toxic path."""
+        if self.conn.closed or self.mode is DONE:
             return
-        has_toxics = self.any_active()
-        if self.mode == TOXIC:
+        generation, chain = self.toxics.state(self.name)
+        self.generation = generation
+        if self.mode is TOXIC:
             assert self.toxic is not None
             self.toxic.chain_changed()
             return
-        if not has_toxics:
+        if not self.any_active(chain):
             self.want_toxic = False
             return
         if self.pending:
@@ -375,53 +481,45 @@ class Direction:
             return
         self.want_toxic = False
         self.mode = TOXIC
+        self.conn.proxy.toxic_directions[self.name].add(self)
         self.toxic = ToxicPath(self)
         self.toxic.start()
 
     def is_active(self, toxic: Any) -> bool:
-        """This direction's toxicity roll for a toxic version (rolled once, from any thread)."""
+        """This direction's toxicity roll for a toxic version (rolled once per version)."""
         key = (toxic.uid, toxic.version)
         active = self.rolls.get(key)
         if active is None:
-            active = self.rolls.setdefault(key, toxic.kind.roll(toxic.toxicity))
+            active = self.rolls[key] = toxic.kind.roll(toxic.toxicity)
         return active
 
-    def any_active(self) -> bool:
-        """Whether any toxic in this direction's chain acts on this connection.
+    def any_active(self, chain: tuple[Any, ...]) -> bool:
+        """Whether any toxic in ``chain`` acts on this connection (rolls of gone toxics are forgotten).
 
         Only then does the direction leave the fast path: a toxic that lost its roll (or a
         noop) costs this connection nothing.
         """
-        return any(self.is_active(t) for t in self.conn.proxy.toxics.chain(self.name))
+        if len(self.rolls) > len(chain):
+            keep = {(t.uid, t.version) for t in chain}
+            self.rolls = {k: v for k, v in self.rolls.items() if k in keep}
+        return any([self.is_active(t) for t in chain])
 
-    def back_to_fast(self, path: ToxicPath) -> None:
-        """The toxic path drained and stopped (loop thread): resume the fast path."""
-        path.close_wake()
-        if self.toxic is path:
-            self.toxic = None
-        if self.conn.closed or self.mode != TOXIC:
+    def back_to_fast(self) -> None:
+        """The toxic path drained with no toxic acting any more (loop thread): resume the fast path."""
+        self._leave_toxic_path()
+        if self.conn.closed or self.mode is not TOXIC:
             return
         self.mode = FAST
         self.refresh()
-        self.conn.update_interest()
 
-    def wake(self) -> None:
-        if self.toxic is not None:
-            self.toxic.chain_changed()
-
-    def close_pipes(self) -> None:
+    def release(self) -> None:
+        """The connection closed: give back the pipe and stop the toxic path's timers."""
         if self._pipe is not None:
-            for fd in self._pipe:
-                os.close(fd)
+            if self.pending:
+                os.close(self._pipe[0])
+                os.close(self._pipe[1])
+            else:
+                self.relay.give_pipe(self._pipe)
             self._pipe = None
-        if self.toxic is not None:
-            self.toxic.close_wake()
-
-
-def _make_pipe() -> tuple[int, int]:
-    r, w = nonblocking_pipe()
-    try:
-        fcntl.fcntl(w, _F_SETPIPE_SZ, _PIPE_SIZE)
-    except OSError:
-        pass
-    return r, w
+        self._leftover = None
+        self._leave_toxic_path()

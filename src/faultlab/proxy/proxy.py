@@ -4,7 +4,8 @@ Semantics follow Toxiproxy v2.12 (``proxy.go``, ``proxy_collection.go``,
 ``toxic_collection.go``): listen addresses are resolved when bound and kept across
 disable/enable, disabling closes the listener and every connection, changing ``listen``
 or ``upstream`` restarts, toxics apply to live connections in creation order.
-Every change here is quick: the data plane is told, never waited for.
+Every change here is quick: a toxic change waits only for the relay's loop to be between two
+events, never for the connections themselves.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from faultlab.proxy.link import Connection, Listener
+from faultlab.proxy.link import Connection, Direction, Listener
 from faultlab.proxy.loop import Relay
 from faultlab.proxy.toxics import TOXIC_TYPES, ToxicType
-from faultlab.proxy.wire import Field, WireError, decode_into, decode_value, go_float32
+from faultlab.proxy.wire import Field, WireError, decode_into, decode_value, go_float32, json_kind
 
-__all__ = ["ApiError", "Toxic", "ToxicCollection", "Proxy", "ProxyCollection", "DIRECTIONS"]
+__all__ = ["ApiError", "Toxic", "ToxicCollection", "Proxy", "ProxyCollection", "DIRECTIONS", "MAX_NAME_BYTES",
+           "check_name"]
 
 DIRECTIONS = ("upstream", "downstream")
 
@@ -47,9 +49,14 @@ INVALID_TOXIC_TYPE = ("invalid toxic type", 400)
 TOXIC_EXISTS = ("toxic already exists", 409)
 TOXIC_NOT_FOUND = ("toxic not found", 404)
 
-_PROXY_FIELDS = [Field("name", "string"), Field("listen", "string"), Field("upstream", "string"), Field("enabled", "bool")]
-_TOXIC_FIELDS = [Field("name", "string"), Field("type", "string"), Field("stream", "string"), Field("toxicity", "float32")]
+_PROXY_FIELDS = [
+    Field("name", "string"), Field("listen", "string"), Field("upstream", "string"), Field("enabled", "bool"),
+]
+_TOXIC_FIELDS = [
+    Field("name", "string"), Field("type", "string"), Field("stream", "string"), Field("toxicity", "float32"),
+]
 _uids = itertools.count(1)
+_SWEEP_BATCH = 64  # connections refreshed per loop round after a chain change
 
 
 @dataclass
@@ -76,6 +83,21 @@ class Toxic:
         }
 
 
+MAX_NAME_BYTES = 1024
+"""The longest proxy or toxic name (UTF-8 bytes). Every name that can be created fits, percent-
+encoded, in a request line the API accepts, so it can always be read and deleted too."""
+
+
+def check_name(field_name: str, name: str, suffix: str = "") -> None:
+    """ApiError 400 for a name no URL could address again: too long, with '/', or a dot segment."""
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > MAX_NAME_BYTES:
+        raise ApiError(f"bad request body: {field_name} must be at most {MAX_NAME_BYTES} bytes long, "
+                       f"got {size}{suffix}", 400)
+    if "/" in name or name in (".", ".."):
+        raise ApiError(f"bad request body: {field_name} must not contain '/' nor be '.' or '..'{suffix}", 400)
+
+
 def _decode_attributes(kind: ToxicType, current: dict[str, int], value: Any) -> dict[str, int]:
     attrs = dict(current)
     try:
@@ -96,31 +118,51 @@ def _object_key(body: dict[str, Any], key: str) -> Any:
     return found
 
 
+class ChainRef:
+    """One direction's ``state``: (generation, chain), replaced as one tuple on every change."""
+
+    __slots__ = ("state",)
+
+    def __init__(self) -> None:
+        self.state: tuple[int, tuple[Toxic, ...]] = (0, ())
+
+
 class ToxicCollection:
-    """The toxic chains of one proxy, one per direction, in creation order."""
+    """The toxic chains of one proxy, one per direction, in creation order.
+
+    Each direction's chain is kept with a generation number in one tuple (a :class:`ChainRef`),
+    replaced (never mutated) on every change, so the loop reads both without a lock and a
+    direction can tell a changed chain by its number alone.
+    """
 
     def __init__(self, proxy: Proxy):
         self.proxy = proxy
         self._lock = threading.Lock()
-        self._chains: dict[str, tuple[Toxic, ...]] = {d: () for d in DIRECTIONS}
-        self._generation = {d: 0 for d in DIRECTIONS}
+        self._refs = {d: ChainRef() for d in DIRECTIONS}
+
+    def ref(self, direction: str) -> ChainRef:
+        """The holder of a direction's (generation, chain): the same object for the proxy's life."""
+        return self._refs[direction]
 
     def chain(self, direction: str) -> tuple[Toxic, ...]:
         """The current chain of a direction (an immutable snapshot; lock-free)."""
-        return self._chains[direction]
+        return self._refs[direction].state[1]
 
-    def snapshot(self, direction: str) -> tuple[int, tuple[Toxic, ...]]:
+    def state(self, direction: str) -> tuple[int, tuple[Toxic, ...]]:
         """The chain with its generation number (bumped on every change)."""
-        with self._lock:
-            return self._generation[direction], self._chains[direction]
+        return self._refs[direction].state
+
+    def generation(self, direction: str) -> int:
+        """The generation number of a direction's chain."""
+        return self._refs[direction].state[0]
 
     def has_reset_peer(self) -> bool:
         """Whether a reset_peer toxic exists (new connections then close with RST, as Toxiproxy's)."""
-        return any(t.kind.name == "reset_peer" for d in DIRECTIONS for t in self._chains[d])
+        return any(t.kind.name == "reset_peer" for t in self.all())
 
     def all(self) -> list[Toxic]:
         """Upstream toxics first, then downstream, each in creation order (as Toxiproxy lists them)."""
-        return [t for d in DIRECTIONS for t in self._chains[d]]
+        return [t for d in DIRECTIONS for t in self._refs[d].state[1]]
 
     def find(self, name: str) -> Toxic:
         for toxic in self.all():
@@ -129,13 +171,14 @@ class ToxicCollection:
         raise ApiError(*TOXIC_NOT_FOUND)
 
     def _set(self, direction: str, chain: tuple[Toxic, ...]) -> None:
-        with self._lock:
-            self._chains[direction] = chain
-            self._generation[direction] += 1
-        self.proxy.chain_changed(direction)
+        ref = self._refs[direction]
+        ref.state = (ref.state[0] + 1, chain)
 
     def add_json(self, body: bytes) -> Toxic:
-        """Create a toxic from a request body, validating in Toxiproxy's order."""
+        """Create a toxic from a request body, validating in Toxiproxy's order.
+
+        Returns once the toxic holds on every live connection of the proxy.
+        """
         try:
             value = decode_value(body)
             fields = decode_into({"stream": "downstream", "toxicity": 1.0}, value, _TOXIC_FIELDS, "ToxicWrapper")
@@ -147,42 +190,54 @@ class ToxicCollection:
             raise ApiError(*INVALID_STREAM)
         type_name = fields.get("type", "")
         name = fields.get("name") or f"{type_name}_{stream}"
+        check_name("name", name)
         kind = TOXIC_TYPES.get(type_name)
         if kind is None:
             raise ApiError(*INVALID_TOXIC_TYPE)
-        if any(t.name == name for t in self.all()):
-            raise ApiError(*TOXIC_EXISTS)
         raw_attrs = _object_key(value, "attributes") if isinstance(value, dict) else None
-        attrs = _decode_attributes(kind, kind.defaults(), raw_attrs)
-        toxic = Toxic(name, kind, stream, direction, fields["toxicity"], attrs)
-        self._set(direction, self._chains[direction] + (toxic,))
+        with self._lock:
+            if any(t.name == name for t in self.all()):
+                raise ApiError(*TOXIC_EXISTS)
+            attrs = _decode_attributes(kind, kind.defaults(), raw_attrs)
+            toxic = Toxic(name, kind, stream, direction, fields["toxicity"], attrs)
+            self._set(direction, self.chain(direction) + (toxic,))
+        self.proxy.chain_changed(direction)
         return toxic
 
     def update_json(self, name: str, body: bytes) -> Toxic:
         """Merge a partial update (``attributes``, ``toxicity``) into an existing toxic."""
-        old = self.find(name)
-        try:
-            value = decode_value(body)
-            fields = decode_into({"toxicity": old.toxicity}, value, [_TOXIC_FIELDS[3]], "ToxicWrapper")
-        except WireError as exc:
-            raise ApiError.bad_body(exc) from None
-        raw_attrs = _object_key(value, "attributes") if isinstance(value, dict) else None
-        attrs = _decode_attributes(old.kind, old.attributes, raw_attrs)
-        new = Toxic(old.name, old.kind, old.stream, old.direction, fields["toxicity"], attrs, old.uid, old.version + 1)
-        chain = tuple(new if t.uid == old.uid else t for t in self._chains[old.direction])
-        self._set(old.direction, chain)
+        with self._lock:
+            old = self.find(name)
+            try:
+                value = decode_value(body)
+                fields = decode_into({"toxicity": old.toxicity}, value, [_TOXIC_FIELDS[3]], "ToxicWrapper")
+            except WireError as exc:
+                raise ApiError.bad_body(exc) from None
+            raw_attrs = _object_key(value, "attributes") if isinstance(value, dict) else None
+            attrs = _decode_attributes(old.kind, old.attributes, raw_attrs)
+            new = Toxic(old.name, old.kind, old.stream, old.direction, fields["toxicity"], attrs, old.uid,
+                        old.version + 1)
+            self._set(old.direction, tuple(new if t.uid == old.uid else t for t in self.chain(old.direction)))
+        self.proxy.chain_changed(old.direction)
         return new
 
     def remove(self, name: str) -> None:
         """Remove a toxic; live connections flush what it held and carry on without it."""
-        old = self.find(name)
-        self._set(old.direction, tuple(t for t in self._chains[old.direction] if t.uid != old.uid))
+        with self._lock:
+            old = self.find(name)
+            self._set(old.direction, tuple(t for t in self.chain(old.direction) if t.uid != old.uid))
+        self.proxy.chain_changed(old.direction)
 
     def reset(self) -> None:
         """Remove every toxic."""
-        for direction in DIRECTIONS:
-            if self._chains[direction]:
-                self._set(direction, ())
+        changed = []
+        with self._lock:
+            for direction in DIRECTIONS:
+                if self.chain(direction):
+                    self._set(direction, ())
+                    changed.append(direction)
+        for direction in changed:
+            self.proxy.chain_changed(direction)
 
 
 def split_host_port(address: str) -> tuple[str, str]:
@@ -242,7 +297,7 @@ def resolve_listen(listen: str) -> tuple[int, tuple[Any, ...], str]:
         raise ValueError(f"lookup {host}: no such host") from None
     infos.sort(key=lambda info: info[0] != socket.AF_INET)
     family, _, _, _, sockaddr = infos[0]
-    return family, sockaddr, format_address(sockaddr[0], number)
+    return family, sockaddr, format_address(str(sockaddr[0]), number)
 
 
 def _go_errno(exc: OSError) -> str:
@@ -264,6 +319,8 @@ class Proxy:
         self.enabled = False
         self.toxics = ToxicCollection(self)
         self.connections: set[Connection] = set()
+        self.toxic_directions: dict[str, set[Direction]] = {d: set() for d in DIRECTIONS}
+        """Live directions on the toxic path (loop thread only)."""
         self.stats: dict[str, list[int]] = {d: [0, 0] for d in DIRECTIONS}
         self._listener: Listener | None = None
         self._lock = threading.RLock()
@@ -307,7 +364,7 @@ class Proxy:
                 raise ApiError(f"listen tcp {shown}: bind: {_go_errno(exc)}", 500) from None
             port = sock.getsockname()[1]
             self.listen = format_address(sockaddr[0], port)
-            self._listener = self.relay.call(Listener, self.relay, self, sock)
+            self._listener = Listener(self.relay, self, sock)
             self.enabled = True
 
     def stop(self) -> None:
@@ -350,18 +407,35 @@ class Proxy:
                     self.stop()
 
     def chain_changed(self, direction: str) -> None:
-        """Tell every live connection that ``direction``'s chain changed.
+        """Make a changed chain hold on every live connection, in one round of the loop.
 
-        Waits only for the loop to switch paths and poke the toxic threads (it never blocks),
-        so data sent after the API answered meets the new chain, as with Toxiproxy.
+        The new chain is already published; every direction compares its generation before
+        it moves a byte read afterwards. This waits only until the loop is between two
+        events (so no read already under way slips past the change), then returns: the
+        toxic holds from here on, whatever the number of connections. The loop then sweeps
+        the directions on the toxic path a few dozen at a time, so data a removed toxic held is
+        flushed without stalling the others' traffic (and, for a toxic that acts on idle
+        connections, every direction, so their clocks start).
         """
-        self.relay.call(self._refresh_in_loop, direction)
+        self.relay.call(self._sweep_from_loop, direction)
 
-    def _refresh_in_loop(self, direction: str) -> None:
-        for conn in list(self.connections):
-            if conn.directions:
-                conn.directions[direction].refresh()
-                conn.update_interest()
+    def _sweep_from_loop(self, direction: str) -> None:
+        # Directions on the fast path notice the change before their next byte; only a toxic
+        # that acts on an idle connection (timeout's clock) needs every one of them told now.
+        if any(t.kind.acts_when_idle for t in self.toxics.chain(direction)):
+            targets = [c.directions[direction] for c in self.connections if c.directions]
+        else:
+            targets = list(self.toxic_directions[direction])
+        self._sweep(targets, 0, direction)
+
+    def _sweep(self, targets: list[Direction], start: int, direction: str) -> None:
+        generation = self.toxics.generation(direction)
+        for target in targets[start : start + _SWEEP_BATCH]:
+            if target.generation != generation and not target.conn.closed:
+                target.refresh()
+                target.conn.update_interest()
+        if start + _SWEEP_BATCH < len(targets):
+            self.relay.call_soon(self._sweep, targets, start + _SWEEP_BATCH, direction)
 
 
 class ProxyCollection:
@@ -395,6 +469,7 @@ class ProxyCollection:
             raise ApiError("missing required field: name", 400)
         if not fields.get("upstream"):
             raise ApiError("missing required field: upstream", 400)
+        check_name("name", fields["name"])
         proxy = Proxy(self.relay, fields["name"], fields.get("listen", ""), fields["upstream"])
         self.add(proxy, fields["enabled"])
         return proxy
@@ -412,7 +487,7 @@ class ProxyCollection:
         """PATCH (or POST) /proxies/{name}."""
         with self.lock:
             proxy = self.get(name)
-            fields = {"listen": proxy.listen, "upstream": proxy.upstream, "enabled": proxy.enabled}
+            fields: dict[str, Any] = {"listen": proxy.listen, "upstream": proxy.upstream, "enabled": proxy.enabled}
             try:
                 decode_into(fields, decode_value(body), _PROXY_FIELDS[1:], "Proxy")
             except WireError as exc:
@@ -447,14 +522,12 @@ class ProxyCollection:
         Returns the proxies applied so far and the error that stopped it, if any.
         """
         if not isinstance(entries, list):
-            kind = "object" if isinstance(entries, dict) else type(entries).__name__
-            kind = {"str": "string", "int": "number", "float": "number", "bool": "bool", "NoneType": "null"}.get(kind, kind)
             if entries is None:
                 entries = []
             else:
                 raise ApiError(
-                    "bad request body: json: cannot unmarshal "
-                    f"{kind} into Go value of type []struct {{ toxiproxy.Proxy; Enabled *bool \"json:\\\"enabled\\\"\" }}",
+                    f"bad request body: json: cannot unmarshal {json_kind(entries)} into Go value of type "
+                    '[]struct { toxiproxy.Proxy; Enabled *bool "json:\\"enabled\\"" }',
                     400,
                 )
         decoded = []
@@ -467,6 +540,7 @@ class ProxyCollection:
                 raise ApiError(f"missing required field: name at proxy {index}", 400)
             if not fields.get("upstream"):
                 raise ApiError(f"missing required field: upstream at proxy {index}", 400)
+            check_name("name", fields["name"], f" at proxy {index}")
             fields.setdefault("enabled", True)
             fields.setdefault("listen", "")
             decoded.append(fields)

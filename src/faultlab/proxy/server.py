@@ -9,8 +9,8 @@ from types import TracebackType
 from faultlab.errors import InputError, ServiceFailed
 from faultlab.proxy.api import ApiServer
 from faultlab.proxy.config import load_config
+from faultlab.proxy.loop import Relay, raise_descriptor_limit
 from faultlab.proxy.proxy import ApiError, ProxyCollection
-from faultlab.proxy.loop import Relay
 
 __all__ = ["ProxyServer"]
 
@@ -28,6 +28,9 @@ class ProxyServer:
     bad config and serves anyway, a bad entry fails the start (InputError, or ServiceFailed
     when a listen address cannot be bound). Starting twice, or stopping a stopped server,
     does nothing; a failed start stops whatever it had started.
+
+    Starting raises the process's soft descriptor limit to its hard limit (logged), as
+    Toxiproxy's Go runtime does: every relayed connection holds two descriptors.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8474, config: str | Path | None = None):
@@ -37,6 +40,8 @@ class ProxyServer:
         self._relay: Relay | None = None
         self._http: ApiServer | None = None
         self._thread: threading.Thread | None = None
+        self.descriptor_limit: int | None = None
+        """The soft descriptor limit obtained at start (raised to the hard limit)."""
 
     @property
     def url(self) -> str:
@@ -56,6 +61,7 @@ class ProxyServer:
         if self._thread is not None:
             return self
         entries = load_config(self.config) if self.config is not None else None
+        self.descriptor_limit = raise_descriptor_limit()[0]
         relay = Relay()
         relay.start()
         self._relay = relay

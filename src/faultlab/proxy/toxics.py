@@ -9,8 +9,8 @@ Stages work on *scheduled events* rather than sleeping themselves: a chunk read 
 ``t`` enters the chain as ``[(t, data)]`` and every stage maps the events to new ones
 (later, split, dropped, or turned into a close). The relay's writer then waits for each
 event's time and performs it. This keeps pipelined data pipelined (two chunks read 1 ms
-apart through a 100 ms latency leave 1 ms apart) and lets stages compose in creation
-order, as Toxiproxy's chain of goroutines does, with one writer thread per direction.
+apart through a 100 ms latency leave 1 ms apart) and lets stages compose in the order they
+were created, as Toxiproxy's chain of goroutines does; the relay's loop performs the events.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 from faultlab.proxy.wire import Field
 
-__all__ = ["ToxicType", "TOXIC_TYPES", "Stage", "EOF", "CLOSE", "RESET", "INFINITY"]
+__all__ = ["ToxicType", "Attribute", "TOXIC_TYPES", "Stage", "EOF", "CLOSE", "RESET", "INFINITY", "MAX_MS", "MAX_US"]
 
 INFINITY = float("inf")
 
@@ -100,7 +100,9 @@ class BandwidthStage(Stage):
             return [(max(when, self.busy_until), payload)]
         if rate == 0:
             return [(INFINITY, payload)]
-        start = max(when, self.busy_until, now)
+        # Queued data starts when the previous chunk's time is up, not when the loop got to it:
+        # a late timer must not slow the rate down (Go's toxic subtracts its oversleep too).
+        start = max(when, self.busy_until) if self.busy_until else max(when, now)
         out: list[Event] = []
         piece = rate * 100
         data = payload
@@ -205,24 +207,38 @@ class LimitDataStage(Stage):
         return out
 
 
-def _positive_sizes(attrs: dict[str, int]) -> str | None:
-    if attrs["average_size"] <= 0:
-        return "average_size must be greater than 0"
-    if attrs["size_variation"] < 0:
-        return "size_variation must not be negative"
+INT64_MAX = 2**63 - 1
+MAX_MS = INT64_MAX // 1_000_000
+"""The longest duration in ms a Go ``time.Duration`` holds (about 292 years): Toxiproxy's
+arithmetic overflows beyond it, so it is the bound of every millisecond attribute."""
+MAX_US = INT64_MAX // 1_000
+"""The same bound for the microsecond attribute (slicer ``delay``)."""
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One attribute of a toxic type: JSON key, Go type, the range accepted and its unit."""
+
+    key: str
+    go_type: str
+    low: int
+    high: int
+    unit: str
+
+    @property
+    def field(self) -> Field:
+        return Field(self.key, self.go_type)
+
+
+def _ms(key: str) -> Attribute:
+    return Attribute(key, "int64", 0, MAX_MS, "ms")
+
+
+def _slicer_sizes(attrs: dict[str, int]) -> str | None:
     if attrs["size_variation"] > attrs["average_size"]:
-        return "size_variation must not be greater than average_size"
+        return (f"attributes.size_variation must not be greater than attributes.average_size "
+                f"({attrs['average_size']} bytes), got {attrs['size_variation']}")
     return None
-
-
-def _non_negative(*names: str) -> Callable[[dict[str, int]], str | None]:
-    def check(attrs: dict[str, int]) -> str | None:
-        for name in names:
-            if attrs[name] < 0:
-                return f"{name} must not be negative"
-        return None
-
-    return check
 
 
 @dataclass(frozen=True)
@@ -231,14 +247,31 @@ class ToxicType:
 
     name: str
     struct_name: str
-    fields: tuple[Field, ...]
+    attributes: tuple[Attribute, ...]
     stage: type[Stage]
-    validate: Callable[[dict[str, int]], str | None] = field(default=lambda attrs: None)
+    relation: Callable[[dict[str, int]], str | None] = field(default=lambda attrs: None)
     stateful: bool = False
+    acts_when_idle: bool = False
+    """Whether it acts on a connection no data crosses (timeout's clock): live connections
+    then take it up at once, not with their next byte."""
+
+    @property
+    def fields(self) -> tuple[Field, ...]:
+        """The attributes as the JSON decoder sees them."""
+        return tuple(a.field for a in self.attributes)
 
     def defaults(self) -> dict[str, int]:
         """Every attribute zero-filled, in Go's field order."""
-        return {f.key: 0 for f in self.fields}
+        return {a.key: 0 for a in self.attributes}
+
+    def validate(self, attrs: dict[str, int]) -> str | None:
+        """The first attribute out of its range (named, with the range), or None."""
+        for attr in self.attributes:
+            value = attrs[attr.key]
+            if not attr.low <= value <= attr.high:
+                return (f"attributes.{attr.key} must be between {attr.low} and {attr.high} ({attr.unit}), "
+                        f"got {value}")
+        return self.relation(attrs)
 
     def roll(self, toxicity: float) -> bool:
         """The toxicity roll: does this toxic act on a connection? (a noop never needs to)."""
@@ -251,23 +284,22 @@ class ToxicType:
         return self.stage(attrs, active, now)
 
 
-def _int64(*names: str) -> tuple[Field, ...]:
-    return tuple(Field(n, "int64") for n in names)
-
-
 TOXIC_TYPES: dict[str, ToxicType] = {
     t.name: t
     for t in (
         ToxicType("noop", "NoopToxic", (), Stage),
-        ToxicType("latency", "LatencyToxic", _int64("latency", "jitter"), LatencyStage),
-        ToxicType("bandwidth", "BandwidthToxic", _int64("rate"), BandwidthStage, _non_negative("rate")),
-        ToxicType("slow_close", "SlowCloseToxic", _int64("delay"), SlowCloseStage),
-        ToxicType("timeout", "TimeoutToxic", _int64("timeout"), TimeoutStage),
-        ToxicType("reset_peer", "ResetToxic", _int64("timeout"), ResetPeerStage),
+        ToxicType("latency", "LatencyToxic", (_ms("latency"), _ms("jitter")), LatencyStage),
+        ToxicType("bandwidth", "BandwidthToxic", (Attribute("rate", "int64", 0, INT64_MAX, "KB/s"),), BandwidthStage),
+        ToxicType("slow_close", "SlowCloseToxic", (_ms("delay"),), SlowCloseStage),
+        ToxicType("timeout", "TimeoutToxic", (_ms("timeout"),), TimeoutStage, acts_when_idle=True),
+        ToxicType("reset_peer", "ResetToxic", (_ms("timeout"),), ResetPeerStage),
         ToxicType("slicer", "SlicerToxic",
-                  (Field("average_size", "int"), Field("size_variation", "int"), Field("delay", "int")),
-                  SlicerStage, _positive_sizes),
-        ToxicType("limit_data", "LimitDataToxic", _int64("bytes"), LimitDataStage, stateful=True),
+                  (Attribute("average_size", "int", 1, INT64_MAX, "bytes"),
+                   Attribute("size_variation", "int", 0, INT64_MAX, "bytes"),
+                   Attribute("delay", "int", 0, MAX_US, "µs")),
+                  SlicerStage, _slicer_sizes),
+        ToxicType("limit_data", "LimitDataToxic", (Attribute("bytes", "int64", 0, INT64_MAX, "bytes"),),
+                  LimitDataStage, stateful=True),
     )
 }
 """Toxic types by the API's ``type`` name."""

@@ -12,10 +12,14 @@ import json
 import math
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["WireError", "Field", "decode_value", "decode_into", "go_dumps", "go_float32", "float32_text"]
+__all__ = [
+    "WireError", "Field", "HugeInt", "json_kind", "decode_value", "decode_into", "go_dumps", "go_float32",
+    "float32_text",
+]
 
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -42,7 +46,7 @@ def decode_value(body: bytes) -> Any:
     if not stripped:
         raise WireError("EOF")
     try:
-        value, _end = json.JSONDecoder(parse_constant=_reject_constant).raw_decode(stripped)
+        value, _end = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_parse_int).raw_decode(stripped)
     except json.JSONDecodeError as exc:
         raise WireError(_go_syntax_message(stripped, exc)) from None
     except _ConstantRejected as exc:
@@ -60,6 +64,8 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 def _replace_lone_surrogates(value: Any) -> Any:
     """Go decodes an unpaired ``\\ud800`` escape as U+FFFD; Python keeps it (and cannot encode it)."""
+    if isinstance(value, HugeInt):
+        return value
     if isinstance(value, str):
         return _LONE_SURROGATE.sub("\ufffd", value) if _LONE_SURROGATE.search(value) else value
     if isinstance(value, list):
@@ -67,6 +73,33 @@ def _replace_lone_surrogates(value: Any) -> Any:
     if isinstance(value, dict):
         return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
     return value
+
+
+class HugeInt:
+    """An integer literal too long for Python's ``int()`` (over 4,300 digits), kept as text.
+
+    Go decodes it as a number that fits no field, so any field it lands in refuses it (400);
+    where Go ignores a key, it is ignored here too.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"HugeInt({_number_shown(self.text)})"
+
+
+def _parse_int(text: str) -> int | HugeInt:
+    try:
+        return int(text)
+    except ValueError:
+        return HugeInt(text)
+
+
+def _number_shown(text: str) -> str:
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text.lstrip('-'))} digits)"
 
 
 class _ConstantRejected(ValueError):
@@ -117,9 +150,12 @@ def _inside_object(text: str, pos: int) -> bool:
     return bool(depth) and depth[-1] == "{"
 
 
-def _json_kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """The JSON kind Go names in its decode errors (bool, number, string, array, object)."""
     if isinstance(value, bool):
         return "bool"
+    if isinstance(value, HugeInt):
+        return "number"
     if isinstance(value, (int, float)):
         return "number"
     if isinstance(value, str):
@@ -142,7 +178,7 @@ def decode_into(
         return target
     if not isinstance(value, dict):
         raise WireError(
-            f"json: cannot unmarshal {_json_kind(value)} into Go value of type {_go_value_type(struct_name, path)}"
+            f"json: cannot unmarshal {json_kind(value)} into Go value of type {_go_value_type(struct_name, path)}"
         )
     by_key = {f.key.lower(): f for f in fields}
     first_error: WireError | None = None
@@ -163,29 +199,54 @@ def _go_value_type(struct_name: str, path: str) -> str:
     return f"toxiproxy.{struct_name}" if not path else f"toxics.{struct_name}"
 
 
+def _mismatch(item: Any, where: str) -> WireError:
+    return WireError(f"json: cannot unmarshal {json_kind(item)} into {where}")
+
+
+def _as_string(item: Any, where: str) -> str:
+    if isinstance(item, str):
+        return item
+    raise _mismatch(item, where)
+
+
+def _as_bool(item: Any, where: str) -> bool:
+    if isinstance(item, bool):
+        return item
+    raise _mismatch(item, where)
+
+
+def _as_int64(item: Any, where: str) -> int:
+    if isinstance(item, int) and not isinstance(item, bool):
+        if _INT64[0] <= item <= _INT64[1]:
+            return item
+        raise WireError(f"json: cannot unmarshal number {item} into {where}")
+    if isinstance(item, float):
+        raise WireError(f"json: cannot unmarshal number {_number_text(item)} into {where}")
+    raise _mismatch(item, where)
+
+
+def _as_float32(item: Any, where: str) -> float:
+    if isinstance(item, (int, float)) and not isinstance(item, bool):
+        as_float = float(item)
+        if math.isfinite(as_float) and abs(as_float) <= 3.4028234663852886e38:
+            return _to_float32(as_float)
+        raise WireError(f"json: cannot unmarshal number {item} into {where}")
+    raise _mismatch(item, where)
+
+
+_CONVERTERS: dict[str, Callable[[Any, str], Any]] = {
+    "string": _as_string, "bool": _as_bool, "int64": _as_int64, "int": _as_int64, "float32": _as_float32,
+}
+"""Go field types by name, each a conversion that raises Go's decode error on a mismatch."""
+
+
 def _convert(item: Any, field: Field, struct_name: str, path: str) -> Any:
     where = f"Go struct field {struct_name}.{path}{field.key} of type {field.go_type}"
-    kind = _json_kind(item)
-    if field.go_type == "string":
-        if isinstance(item, str):
-            return item
-    elif field.go_type == "bool":
-        if isinstance(item, bool):
-            return item
-    elif field.go_type in ("int64", "int"):
-        if isinstance(item, int) and not isinstance(item, bool):
-            if _INT64[0] <= item <= _INT64[1]:
-                return item
-            raise WireError(f"json: cannot unmarshal number {item} into {where}")
-        if isinstance(item, float):
-            raise WireError(f"json: cannot unmarshal number {_number_text(item)} into {where}")
-    elif field.go_type == "float32":
-        if isinstance(item, (int, float)) and not isinstance(item, bool):
-            as_float = float(item)
-            if math.isfinite(as_float) and abs(as_float) <= 3.4028234663852886e38:
-                return _to_float32(as_float)
-            raise WireError(f"json: cannot unmarshal number {item} into {where}")
-    raise WireError(f"json: cannot unmarshal {kind} into {where}")
+    if isinstance(item, HugeInt):
+        if field.go_type in ("int64", "int", "float32"):
+            raise WireError(f"json: cannot unmarshal number {_number_shown(item.text)} into {where}")
+        raise WireError(f"json: cannot unmarshal number into {where}")
+    return _CONVERTERS[field.go_type](item, where)
 
 
 def _number_text(value: float) -> str:

@@ -496,6 +496,7 @@ def _results(a: Analysis, cat: Catalogue) -> Section:
         ("m.rto_clear", a.rto_from_clear, False, {}),
         ("m.impact_duration", a.impact_duration, False, {}),
         ("m.backlog", a.backlog_drain, False, {}),
+        ("m.data_loss", a.data_loss, False, {}),
         ("m.error_budget", eb.consumed, False, {"failures": eb.failures, "requests": eb.requests}),
     ]
     blocks.append({
@@ -529,6 +530,7 @@ def _results(a: Analysis, cat: Catalogue) -> Section:
         blocks.append({"kind": "table",
                        "headers": [cat(f"col.{key}") for key in ("check", "count", "target", "verdict", "ids")],
                        "rows": rows, "ok": oks})
+        blocks += _integrity_detail(a, cat)
 
     ci = a.customer_impact
     limit = seconds_text(ci.delayed_threshold_s, cat)
@@ -560,6 +562,7 @@ def _results(a: Analysis, cat: Catalogue) -> Section:
     else:
         blocks.append({"kind": "p", "text": cat("exec.none")})
 
+    blocks += _alerts(a, cat)
     blocks.append({"kind": "h", "text": cat("res.jobs")})
     if a.jobs:
         blocks.append({"kind": "table",
@@ -573,6 +576,77 @@ def _results(a: Analysis, cat: Catalogue) -> Section:
     else:
         blocks.append({"kind": "p", "text": cat("jobs.none")})
     return Section("results", cat("sec.results"), blocks)
+
+
+def _integrity_detail(a: Analysis, cat: Catalogue) -> list[dict[str, Any]]:
+    """Where the requests ended up, each violation in a sentence naming the id and its times,
+    and whether the check can be re-performed from the package."""
+    result = a.integrity
+    assert result is not None
+    blocks: list[dict[str, Any]] = [{"kind": "p", "text": cat("int.state", state=result.state) if result.state
+                                     else cat("int.live")}]
+
+    def outcome_rows(counts: dict[str, int]) -> list[list[str]]:
+        return [[a.declaration.outcome_label(name, cat.lang) if name != "absent" else cat("int.absent"), str(n)]
+                for name, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+
+    acknowledged = result.outcomes.get("acknowledged") or {}
+    if acknowledged:
+        blocks.append({"kind": "p", "text": cat("int.outcomes"), "strong": True})
+        blocks.append({"kind": "table", "headers": [cat("col.outcome"), cat("col.count")],
+                       "rows": outcome_rows(acknowledged), "ok": [True] * len(acknowledged)})
+    if result.attempted:
+        blocks.append({"kind": "p", "text": cat("int.attempted", n=result.attempted)})
+        attempted = result.outcomes.get("attempted") or {}
+        blocks.append({"kind": "table", "headers": [cat("col.outcome"), cat("col.count")],
+                       "rows": outcome_rows(attempted)})
+    sentences = []
+    for violation in result.violations:
+        label = target_label(str(violation.get("check", "")), cat)
+        for i in [str(x) for x in violation.get("ids") or []] or [cat("none")]:
+            times = result.ack_times.get(i)
+            detail = verbatim(violation.get("detail")) or cat("none")
+            if times is None:
+                sentences.append(cat("int.violation_untimed", check=label, id=i, detail=detail))
+            else:
+                sentences.append(cat("int.violation", check=label, id=i, sent=f"{times[0]:.3f}",
+                                     answered=f"{times[1]:.3f}", wall=wall_time_text(a, times[1]), detail=detail))
+    if sentences:
+        blocks.append({"kind": "p", "text": cat("int.violations"), "strong": True})
+        blocks.append({"kind": "list", "items": sentences[:200]})
+    return blocks
+
+
+def wall_time_text(a: Analysis, t: float) -> str:
+    """The UTC wall-clock time of run time ``t`` (``10:00:21.302``), or a dash."""
+    if not a.origin_wall:
+        return "—"
+    try:
+        origin = datetime.fromisoformat(a.origin_wall).astimezone(UTC)
+    except ValueError:
+        return "—"
+    return (origin + timedelta(seconds=t)).strftime("%H:%M:%S.%f")[:-3] + " UTC"
+
+
+def _alerts(a: Analysis, cat: Catalogue) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [{"kind": "h", "text": cat("res.alerts")}]
+    if not a.alerts:
+        return [*blocks, {"kind": "p", "text": cat("alerts.none")}]
+    intake = a.declaration.monitor.intake_alert
+    for span in a.alerts:
+        if span.name == intake:
+            end = span.cleared_t if span.cleared_t is not None else a.last_t
+            blocks.append({"kind": "p", "strong": True, "text": cat(
+                "alerts.intake", start=seconds_text(span.raised_t, cat),
+                end=seconds_text(span.cleared_t, cat) if span.cleared_t is not None else cat("alerts.still"),
+                length=seconds_text((end or span.raised_t) - span.raised_t, cat))})
+    blocks.append({"kind": "table",
+                   "headers": [cat("col.alert"), cat("col.raised"), cat("col.cleared_alert"), cat("col.duration")],
+                   "rows": [[s.name, _t(s.raised_t, cat),
+                             _t(s.cleared_t, cat) if s.cleared_t is not None else cat("alerts.still"),
+                             seconds_text(s.cleared_t - s.raised_t, cat) if s.cleared_t is not None else cat("none")]
+                            for s in a.alerts]})
+    return blocks
 
 
 def _deadline_name(raw: Any, cat: Catalogue) -> str:

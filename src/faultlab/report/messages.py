@@ -253,6 +253,10 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "ev.backlog_drained": ("backlog drained", "滞留を解消"),
     "sig.not_ready": (g.READINESS_FAILING.en, g.READINESS_FAILING.ja),
     "sig.alert": ("alert {names}", "アラート {names}"),
+    "ev.alert_raised": ("monitoring alert raised", "監視アラート発報"),
+    "ev.alert_cleared": ("monitoring alert cleared", "監視アラート解消"),
+    "ev.intake_halted": (f"{{Request}} {g.INTAKE_HALTED.en} (the monitoring's alert)", f"{{Request}}の{g.INTAKE_HALTED.ja}（監視アラート）"),
+    "ev.intake_resumed": (f"{{Request}} {g.INTAKE_RESUMED.en}", f"{{Request}}の{g.INTAKE_RESUMED.ja}"),
     "ev.derived": ("(computed)", "（算出）"),
     "ev.other": ("{kind}", "{kind}"),
     "phase.stack_up": ("stack start", "スタック起動"),
@@ -302,6 +306,33 @@ _ENTRIES: dict[str, tuple[str, str]] = {
         "fault cleared until the monitored backlog was back at its pre-fault level",
         "障害解除から、監視している滞留件数が障害前の水準に戻るまで",
     ),
+    "m.data_loss": ("Data lost (recovery point, RPO)", "データ消失の範囲（復旧時点目標、RPO）"),
+    "m.data_loss.def": (
+        "from the last acknowledgement still durable before the first one lost to the last one lost (0: nothing acknowledged was lost)",
+        "消失した受付のうち最初のものより前で最後に残っている受付から、最後に消失した受付まで（0：受付済みのデータの消失なし）",
+    ),
+    "res.alerts": ("Monitoring alerts and {request} intake", "監視アラートと{request}受付"),
+    "alerts.none": ("The monitoring raised no alert during the run.", "実施中に監視アラートは発報されませんでした。"),
+    "alerts.still": ("still raised at the end", "終了時も継続"),
+    "col.alert": ("Alert", "アラート"),
+    "col.raised": ("Raised", "発報"),
+    "col.cleared_alert": ("Cleared", "解消"),
+    "alerts.intake": ("{Request} intake halted from t = {start} to {end} ({length}).", "{Request}受付の停止：t = {start} から {end} まで（{length}）。"),
+    "int.outcomes": ("Where the acknowledged {requests} ended up", "受付済みの{requests}の最終状態"),
+    "int.attempted": (
+        "{n} {requests} got no answer in time (the client could not know whether they were accepted); in the end state:",
+        "{n} 件の{requests}は時間内に応答がなく、受付されたかどうかをクライアントは知り得ませんでした。最終状態での内訳：",
+    ),
+    "int.state": (
+        "The check ran on the system's end state exported into the package ({state}/), so it can be re-performed offline.",
+        "このチェックはパッケージに保存したシステムの最終状態（{state}/）に対して行っており、オフラインで再実施できます。",
+    ),
+    "int.live": ("The check ran on the live system; its end state is not in the package.", "このチェックは稼働中のシステムに対して行っており、最終状態はパッケージに含まれていません。"),
+    "int.violations": ("Violations, one by one", "違反の一覧"),
+    "int.violation": ("{check}: {id} (sent at t = {sent}, answered at t = {answered}, {wall}) — {detail}", "{check}：{id}（送信 t = {sent}、応答 t = {answered}、{wall}）— {detail}"),
+    "int.violation_untimed": ("{check}: {id} — {detail}", "{check}：{id} — {detail}"),
+    "col.outcome": ("Outcome", "状態"),
+    "int.absent": ("absent (not in the end state)", "存在しない（最終状態にない）"),
     "m.error_budget": ("Error budget consumed", "エラーバジェット消費率"),
     "m.error_budget.def": (
         "over the whole run, failed requests ÷ ((1 − minimum success rate) × all requests): {failures} of {requests} failed",
@@ -489,8 +520,8 @@ class Catalogue:
     """Messages of one language; call it with a key and the values to put in.
 
     The system's own words come from the stack plugin's declaration and go into the
-    placeholders every message may use: ``{request}``, ``{requests}``, ``{Requests}``
-    (capitalised), ``{ids}``, ``{Completion}`` (the completion delay's label) and
+    placeholders every message may use: ``{request}``, ``{Request}``, ``{requests}``,
+    ``{Requests}`` (capitalised), ``{ids}``, ``{Completion}`` (the completion delay's label) and
     ``{completion}`` (the same in a sentence).
     """
 
@@ -505,6 +536,7 @@ class Catalogue:
         requests = words.requests.get(lang)
         self._words = {
             "request": words.request.get(lang),
+            "Request": words.request.get(lang)[:1].upper() + words.request.get(lang)[1:],
             "requests": requests,
             "Requests": requests[:1].upper() + requests[1:],
             "ids": words.ids.get(lang),

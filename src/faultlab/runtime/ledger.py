@@ -11,12 +11,32 @@ still found.
 
 :func:`cleanup` is what ``faultlab cleanup`` runs: for every ledger whose harness is dead
 (or every ledger, with ``force``) it reverts and removes everything, idempotently, through
-the cleaner registered for each kind (:func:`register_cleaner`), and returns a
-:class:`CleanupReport`; failures are collected and raised together as ``CleanupError``.
+the cleaner of each entry's kind, and returns a :class:`CleanupReport`; failures are
+collected and raised together as ``CleanupError``. An entry of a kind no cleaner is
+registered for is reported as a failure (and its ledger kept), never dropped.
+
+Cleaners are registered by kind in the ``faultlab.cleaners`` entry-point group, the
+built-in ones in pyproject.toml exactly as a plugin registers its own, so ``faultlab
+cleanup`` also reverts a third-party fault kind's leftovers after a ``kill -9``::
+
+    [project.entry-points."faultlab.cleaners"]
+    widget = "mypackage.cleanup:clean_widget"
+
+    # mypackage/cleanup.py
+    from faultlab.runtime.ledger import cleaner
+
+    @cleaner(rank=50)
+    def clean_widget(entry, **kwargs):
+        ...                                  # undo what the entry describes, idempotently
+        return [("remove widget " + entry["name"], True, "")]
+
+:data:`faultlab.registry.cleaners` holds them; :func:`register_cleaner` adds one by hand
+(tests, embedding).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -43,7 +63,7 @@ __all__ = [
     "CleanupAction",
     "CleanupReport",
     "Cleaner",
-    "CLEANERS",
+    "cleaner",
     "register_cleaner",
     "cleanup",
 ]
@@ -131,8 +151,10 @@ class Ledger:
 
     def record(self, kind: str, **data: Any) -> str:
         """Write down a resource of ``kind`` about to be created; returns its entry id."""
-        if kind not in CLEANERS:
-            raise ValueError(f"no cleaner for resource kind {kind!r}; known: {', '.join(sorted(CLEANERS))}")
+        from faultlab.registry import cleaners
+
+        if kind not in cleaners:
+            raise ValueError(f"no cleaner for resource kind {kind!r}; known: {', '.join(cleaners.names())}")
         entry_id = uuid.uuid4().hex[:12]
         with self._lock:
             self._doc["entries"].append({"id": entry_id, "kind": kind, **data})
@@ -224,37 +246,64 @@ class CleanupReport:
         return "\n".join(lines) or "nothing to clean up"
 
 
+CleanupResults = list[tuple[str, bool, str]]
+"""What a cleaner did: ``(what, ok, detail)`` per thing it reverted or removed."""
+
+DEFAULT_RANK = 50
+"""The rank of a cleaner that does not say (a lower rank runs first)."""
+
+
 class Cleaner(Protocol):
     """Reverts or removes the resource of one ledger entry, returning ``[(what, ok, detail)]``.
 
     Must be idempotent (a resource already gone is a success) and may raise (counted as a
     failure). Takes keyword arguments ``run_id`` and ``http_timeout_s`` and must accept
-    others, so new ones can be added.
+    others, so new ones can be added. Its ``rank`` says which kinds are cleaned first (the
+    lowest first: proxies, then sessions, processes, data directories); without one it is
+    :data:`DEFAULT_RANK`.
     """
 
-    def __call__(self, entry: Mapping[str, Any], **kwargs: Any) -> list[tuple[str, bool, str]]: ...
+    def __call__(self, entry: Mapping[str, Any], **kwargs: Any) -> CleanupResults: ...
 
 
 @dataclass(frozen=True)
-class _Registered:
-    cleaner: Cleaner
+class _Ranked:
+    clean: Callable[..., CleanupResults]
     rank: int
 
+    def __call__(self, entry: Mapping[str, Any], **kwargs: Any) -> CleanupResults:
+        return self.clean(entry, **kwargs)
 
-CLEANERS: dict[str, _Registered] = {}
 
+def cleaner(*, rank: int = DEFAULT_RANK) -> Callable[[Callable[..., CleanupResults]], Cleaner]:
+    """Make a function a cleaner of rank ``rank`` (register it in ``faultlab.cleaners``)."""
 
-def register_cleaner(kind: str, *, rank: int = 50) -> Callable[[Cleaner], Cleaner]:
-    """Register the cleaner of a resource kind; a lower ``rank`` runs first."""
-
-    def decorate(fn: Cleaner) -> Cleaner:
-        CLEANERS[kind] = _Registered(fn, rank)
-        return fn
+    def decorate(fn: Callable[..., CleanupResults]) -> Cleaner:
+        return _Ranked(fn, rank)
 
     return decorate
 
 
-@register_cleaner("pg_setting", rank=10)
+def register_cleaner(kind: str, *, rank: int = DEFAULT_RANK) -> Callable[[Callable[..., CleanupResults]], Cleaner]:
+    """Register a function as the cleaner of ``kind`` by hand (tests, embedding); plugins use
+    the ``faultlab.cleaners`` entry points instead."""
+
+    def decorate(fn: Callable[..., CleanupResults]) -> Cleaner:
+        from faultlab.registry import cleaners
+
+        registered = cleaner(rank=rank)(fn)
+        cleaners.register(kind, registered, source=f"{fn.__module__}:{fn.__qualname__}")
+        return registered
+
+    return decorate
+
+
+def _rank(found: object) -> int:
+    rank = getattr(found, "rank", DEFAULT_RANK)
+    return rank if isinstance(rank, int) else DEFAULT_RANK
+
+
+@cleaner(rank=10)
 def _undo_pg_setting(entry: Mapping[str, Any], **_: Any) -> list[tuple[str, bool, str]]:
     import psycopg
 
@@ -270,7 +319,7 @@ def _undo_pg_setting(entry: Mapping[str, Any], **_: Any) -> list[tuple[str, bool
     return [(f"undo setting {what}", True, "")]
 
 
-@register_cleaner("pg_session", rank=20)
+@cleaner(rank=20)
 def _terminate_pg_session(entry: Mapping[str, Any], **_: Any) -> list[tuple[str, bool, str]]:
     import psycopg
 
@@ -298,7 +347,7 @@ def _server_gone(exc: BaseException) -> bool:
     return "connection refused" in text or "no such file" in text or "could not connect" in text
 
 
-@register_cleaner("stopped_process", rank=30)
+@cleaner(rank=30)
 def _continue_process(entry: Mapping[str, Any], **_: Any) -> list[tuple[str, bool, str]]:
     pid = int(entry["pid"])
     what = f"SIGCONT {'group' if entry.get('group') else 'process'} {pid}"
@@ -346,21 +395,17 @@ def _kill_processes(procs: list[psutil.Process], grace_s: float = 2.0) -> list[i
     """Continue, terminate, then kill what is left after ``grace_s``; the pids now gone."""
     for proc in procs:
         for sig in (signal.SIGCONT, signal.SIGTERM, signal.SIGCONT):
-            try:
+            with contextlib.suppress(psutil.Error):
                 proc.send_signal(sig)
-            except psutil.Error:
-                pass
     alive = _wait_gone(procs, grace_s)
     for proc in alive:
-        try:
+        with contextlib.suppress(psutil.Error):
             proc.kill()
-        except psutil.Error:
-            pass
     alive = _wait_gone(alive, 3.0)
     return [p.pid for p in procs if p not in alive]
 
 
-@register_cleaner("process_group", rank=40)
+@cleaner(rank=40)
 def _kill_process_group(entry: Mapping[str, Any], *, run_id: str, **_: Any) -> list[tuple[str, bool, str]]:
     pgid = entry.get("pgid")
     name = entry.get("name", "")
@@ -388,7 +433,7 @@ def _kill_process_group(entry: Mapping[str, Any], *, run_id: str, **_: Any) -> l
     return [(what, True, f"killed {len(targets)} process(es)")]
 
 
-@register_cleaner("data_dir", rank=60)
+@cleaner(rank=60)
 def _remove_data_dir(entry: Mapping[str, Any], **_: Any) -> list[tuple[str, bool, str]]:
     path = Path(entry["path"])
     what = f"remove {path}"
@@ -398,7 +443,7 @@ def _remove_data_dir(entry: Mapping[str, Any], **_: Any) -> list[tuple[str, bool
     return [(what, True, "removed")]
 
 
-@register_cleaner("proxy", rank=5)
+@cleaner(rank=5)
 def _delete_proxies(entry: Mapping[str, Any], *, http_timeout_s: float = 5.0, **_: Any) -> list[tuple[str, bool, str]]:
     import httpx
 
@@ -473,6 +518,17 @@ def cleanup(
     return report
 
 
+def _no_cleaner(kind: str) -> str:
+    """Why an entry of ``kind`` cannot be cleaned: its cleaner failed to load, or there is none."""
+    from faultlab.registry import cleaners
+
+    broken = cleaners.broken.get(kind)
+    if broken:
+        return f"the cleaner of kind {kind!r} could not be loaded: {broken}; the entry is kept"
+    return (f"no cleaner is registered for kind {kind!r} (a plugin registers one under the "
+            f"faultlab.cleaners entry points); the entry is kept; known: {', '.join(cleaners.names())}")
+
+
 def _clean_ledger(
     doc: Mapping[str, Any],
     rid: str,
@@ -489,19 +545,19 @@ def _clean_ledger(
             except Exception:
                 log.exception("cleanup observer failed")
 
+    from faultlab.registry import cleaners
+
     ok = True
     entries = list(doc.get("entries", []))
-    entries.sort(key=lambda e: CLEANERS[e["kind"]].rank if e.get("kind") in CLEANERS else 99)
+    entries.sort(key=lambda e: _rank(cleaners.get(e["kind"])) if e.get("kind") in cleaners else 99)
     for entry in entries:
         kind = entry.get("kind", "")
-        registered = CLEANERS.get(kind)
-        if registered is None:
-            add(CleanupAction(rid, kind, f"entry {entry.get('id')}", False,
-                              f"no cleaner for kind {kind!r}; known: {', '.join(sorted(CLEANERS))}"))
+        if kind not in cleaners:
+            add(CleanupAction(rid, kind, f"entry {entry.get('id')}", False, _no_cleaner(kind)))
             ok = False
             continue
         try:
-            results = registered.cleaner(entry, run_id=rid, http_timeout_s=http_timeout_s)
+            results = cleaners.get(kind)(entry, run_id=rid, http_timeout_s=http_timeout_s)
         except Exception as exc:
             add(CleanupAction(rid, kind, f"entry {entry.get('id')}", False, f"{type(exc).__name__}: {exc}"))
             ok = False

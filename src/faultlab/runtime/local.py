@@ -1,7 +1,9 @@
 """The ``local`` runtime, the embedded default: a stack as processes on 127.0.0.1.
 
+:class:`LocalRuntime` is registered as ``local`` in the ``faultlab.runtimes`` entry points.
 :func:`bring_up` turns a validated :class:`~faultlab.model.stack.Stack` into running
-parts and yields a :class:`LocalStack` describing where everything is:
+parts and yields a :class:`LocalStack` (a :class:`~faultlab.runtime.base.StackHandle`)
+describing where everything is:
 
 - one fault-proxy server (:class:`faultlab.proxy.ProxyServer`, in this process) with one
   proxy per link, created through the Toxiproxy HTTP API like any client would;
@@ -9,7 +11,8 @@ parts and yields a :class:`LocalStack` describing where everything is:
   in a fresh data directory ``<tmp>/faultlab-pgdata-<run id>-<random>/<service>`` on a free
   port (not inside the run directory: PostgreSQL runs as an unprivileged user when faultlab
   runs as root, and it must reach its data wherever the reports go; the random part keeps
-  two runs given the same id, such as two test sessions on one machine, apart);
+  two runs given the same id, such as two test sessions on one machine, apart), controlled
+  through a :class:`LocalDatabase` (freeze = SIGSTOP of every server process);
 - each ``command`` service as a supervised subprocess in its own process group, with the
   stack's restart policy and its output in ``<run_dir>/services/<name>.log``.
 
@@ -21,36 +24,80 @@ Each readiness wait has the service's own ``ready.timeout``, counted from its st
 built-in PostgreSQL service has its server's own start timeout). Every process and data directory is
 written to the run's clean-up ledger before it exists, and teardown always runs: on
 leaving the context, on an exception, on Ctrl-C.
+
+The process, PostgreSQL and proxy modules are imported when a stack comes up, not with this
+module: the loader reads :class:`LocalRuntime`'s class attributes without them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from faultlab.errors import InfrastructureError, ServiceFailed
-from faultlab.model.stack import INTERPOLATION, Stack
-from faultlab.runtime.ledger import Ledger
-from faultlab.runtime.ports import free_ports
-from faultlab.runtime.postgres import PostgresServer
-from faultlab.runtime.supervisor import ServiceSpec, Supervisor
-from faultlab.runtime.waits import Deadline, HttpWait, TcpWait, WaitStrategy, wait_for
+from faultlab.errors import FaultError, InfrastructureError, ServiceFailed
+from faultlab.model.stack import Stack
+from faultlab.runtime.base import Finding, Runtime, ServiceControl, StackHandle, interpolate, proxy_client
 
-__all__ = ["LocalStack", "bring_up", "interpolate", "proxy_client", "start_postgres"]
+if TYPE_CHECKING:
+    from faultlab.hub import Hub, Observer
+    from faultlab.runtime.ledger import Ledger
+    from faultlab.runtime.postgres import PostgresServer
+    from faultlab.runtime.supervisor import Service, ServiceSpec, Supervisor
+    from faultlab.runtime.waits import WaitStrategy
+
+__all__ = ["LocalRuntime", "LocalStack", "LocalDatabase", "bring_up", "interpolate", "proxy_client",
+           "start_postgres"]
 
 LOOPBACK = "127.0.0.1"
 
 
+class LocalRuntime(Runtime):
+    """Services as supervised processes on 127.0.0.1, PostgreSQL from the pgserver wheel or
+    system binaries, the fault proxy in this process."""
+
+    name: ClassVar[str] = "local"
+    summary: ClassVar[str] = "processes on 127.0.0.1 (embedded PostgreSQL, in-process fault proxy)"
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {"proxy", "service_control", "database_control", "database_sql"}
+    )
+
+    @classmethod
+    def check(cls, stack: Stack) -> list[Finding]:
+        return [
+            (("services", name), f"service {name!r} has only an `image`; the local runtime runs a `command` "
+                                 "(give it one, or use the docker runtime)")
+            for name, service in stack.services.items()
+            if service.postgres is None and service.command is None
+        ]
+
+    def bring_up(
+        self,
+        stack: Stack,
+        run_dir: str | Path,
+        *,
+        ledger: Ledger | None = None,
+        observers: Hub | Iterable[Observer] = (),
+    ) -> contextlib.AbstractContextManager[LocalStack]:
+        return bring_up(stack, run_dir, ledger=ledger, observers=observers)
+
+
 @dataclass
-class LocalStack:
+class LocalStack(StackHandle):
     """A stack brought up by the local runtime: addresses and handles of every part."""
+
+    runtime: ClassVar[str] = "local"
 
     stack: Stack
     run_dir: Path
@@ -62,6 +109,7 @@ class LocalStack:
     ledger: Ledger | None = None
     postgres_entries: dict[str, str] = field(default_factory=dict)
     data_root: Path | None = None
+    databases: dict[str, LocalDatabase] = field(default_factory=dict)
 
     def address(self, service: str) -> str:
         """``127.0.0.1:PORT`` of a service itself, bypassing every proxy."""
@@ -71,43 +119,147 @@ class LocalStack:
         """``127.0.0.1:PORT`` of a link's proxy listener."""
         return f"{LOOPBACK}:{self.link_ports[link]}"
 
-    def url(self, service: str, path: str = "") -> str:
-        """``http://127.0.0.1:PORT{path}`` of a service."""
-        return f"http://{self.address(service)}{path}"
-
-    def dsn(self, service: str, *, database: str | None = None, user: str | None = None) -> str:
-        """A libpq URL straight to a postgres service (the superuser unless ``user``)."""
-        spec = self.stack.services[service].postgres
-        if spec is None:
-            raise KeyError(f"{service!r} is not a postgres service")
-        return self.postgres[service].dsn(database or spec.database, user)
-
-    def links_to(self, service: str) -> list[str]:
-        """The links whose far end is ``service``."""
-        return [name for name, link in self.stack.links.items() if link.to == service]
-
-    def values(self, owner_port: int | None) -> dict[str, str]:
-        """What each ``${...}`` stands for in this stack, for an owner with ``owner_port``."""
+    def interpolation_values(self, owner: str | None = None) -> dict[str, str]:
+        """What each ``${...}`` stands for in this stack, for ``owner`` (its ``${port}``)."""
         values = {"run_dir": str(self.run_dir)}
         if self.stack.source is not None:
             values["stack_dir"] = str(Path(self.stack.source).parent)
-        if owner_port is not None:
-            values["port"] = str(owner_port)
+        if owner is not None and owner in self.ports:
+            values["port"] = str(self.ports[owner])
         values.update({f"link.{name}": self.link_address(name) for name in self.link_ports})
         values.update({f"service.{name}": self.address(name) for name in self.ports})
         return values
 
+    def service(self, name: str) -> ServiceControl:
+        """The supervised process group of ``command`` service ``name``."""
+        service = self.stack.services.get(name)
+        if service is None or service.command is None:
+            raise FaultError(f"{name!r} is not a command service of stack {self.stack.name!r}")
+        if self.supervisor is None or name not in self.supervisor.services:
+            raise FaultError(f"service {name!r} is not running (the stack is not up)")
+        return self.supervisor[name]
 
-def interpolate(text: str, values: dict[str, str]) -> str:
-    """Replace ``${name}`` with ``values[name]`` and ``$$`` with ``$``."""
+    def database(self, name: str) -> LocalDatabase:
+        """The built-in PostgreSQL service ``name``."""
+        database = self.databases.get(name)
+        if database is None:
+            if name in self.stack.services and self.stack.services[name].postgres is not None:
+                raise FaultError(f"postgres service {name!r} is not running (the stack is not up)")
+            raise FaultError(f"{name!r} is not a postgres service of stack {self.stack.name!r}")
+        return database
 
-    def replace(match: Any) -> str:
-        name = match.group(1)
-        if name is None:
-            return "$"
-        return values[name]
+    def start_process(self, spec: ServiceSpec) -> Service:
+        """Start ``spec`` under the stack's supervisor (a leading ``python`` is this interpreter)."""
+        import dataclasses
 
-    return INTERPOLATION.sub(replace, text)
+        if self.supervisor is None:
+            raise self.unsupported(f"start {spec.name!r}: its processes are not supervised (the stack is not up)")
+        command = list(spec.command)
+        if command and command[0] in ("python", "python3"):
+            command[0] = sys.executable
+        return self.supervisor.start(dataclasses.replace(spec, command=command))
+
+
+class LocalDatabase:
+    """A built-in PostgreSQL server run by the local runtime (a
+    :class:`~faultlab.runtime.base.DatabaseControl`).
+
+    ``freeze`` SIGSTOPs the postmaster (no new backends) and then every child, one by one:
+    each PostgreSQL child calls setsid(), so signalling the postmaster's group is not enough.
+    Every pid is written to the ledger before any is stopped, so ``faultlab cleanup``
+    continues them after a ``kill -9``; ``thaw`` continues whatever was stopped.
+    """
+
+    def __init__(self, local: LocalStack, name: str):
+        spec = local.stack.services[name].postgres
+        assert spec is not None
+        self.local = local
+        self.name = name
+        self.database = spec.database
+        self.user = spec.user
+        self._lock = threading.Lock()
+        self._frozen: list[tuple[int, str | None]] = []
+
+    @property
+    def server(self) -> PostgresServer:
+        """The server process this database runs in."""
+        return self.local.postgres[self.name]
+
+    def dsn(self, *, database: str | None = None, user: str | None = None) -> str:
+        """A libpq URL (the superuser unless ``user``; the stack's database unless ``database``)."""
+        return self.server.dsn(database or self.database, user)
+
+    def pids(self) -> list[int]:
+        """The server's processes (postmaster first), empty when it is not running."""
+        return list(self.server.pids())
+
+    def is_running(self) -> bool:
+        """Whether the server runs."""
+        return self.server.postmaster_pid is not None
+
+    def server_version(self) -> str | None:
+        """``SHOW server_version``, or None when it cannot be read."""
+        import psycopg
+
+        try:
+            with psycopg.connect(self.dsn(), connect_timeout=5, autocommit=True) as conn:
+                row = conn.execute("SHOW server_version").fetchone()
+        except psycopg.Error:
+            return None
+        return str(row[0]) if row else None
+
+    def freeze(self) -> None:
+        """Stop every server process (SIGSTOP) and return once the kernel shows them stopped."""
+        import psutil
+
+        pids = self.server.pids()
+        if not pids:
+            raise FaultError(f"postgres {self.name!r} is not running")
+        ledger = self.local.ledger
+        with self._lock:
+            for pid in pids:  # every pid is in the ledger before any is stopped
+                try:
+                    start_time = psutil.Process(pid).create_time()
+                except psutil.Error:
+                    continue
+                self._frozen.append((pid, ledger.stopped_process(pid, start_time) if ledger is not None else None))
+            for pid, _ in self._frozen:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGSTOP)
+            stopped = [pid for pid, _ in self._frozen]
+        _wait_stopped(stopped)
+
+    def thaw(self) -> None:
+        """Continue every process :meth:`freeze` stopped; harmless when none is."""
+        with self._lock:
+            frozen, self._frozen = self._frozen, []
+        for pid, entry in reversed(frozen):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+            if entry is not None and self.local.ledger is not None:
+                self.local.ledger.forget(entry)
+
+    def stop(self, mode: str = "fast") -> None:
+        """Shut the server down (``fast``, ``immediate`` or ``smart``)."""
+        self.server.stop(mode=mode)
+
+    def start(self) -> None:
+        """Start the server again (its process group goes to the ledger)."""
+        start_postgres(self.local, self.name)
+
+
+def _wait_stopped(pids: list[int], timeout_s: float = 0.2) -> None:
+    import psutil
+
+    deadline = time.monotonic() + timeout_s
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                if psutil.Process(pid).status() in (psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE):
+                    break
+            except psutil.Error:
+                break
+            time.sleep(0.001)
 
 
 def command_argv(command: list[str], values: dict[str, str]) -> list[str]:
@@ -120,6 +272,8 @@ def command_argv(command: list[str], values: dict[str, str]) -> list[str]:
 
 
 def _ready_wait(stack: LocalStack, name: str) -> WaitStrategy | None:
+    from faultlab.runtime.waits import HttpWait, TcpWait
+
     ready = stack.stack.services[name].ready
     if ready is None:
         return None
@@ -129,6 +283,8 @@ def _ready_wait(stack: LocalStack, name: str) -> WaitStrategy | None:
 
 
 def _start_postgres(local: LocalStack, name: str) -> None:
+    from faultlab.runtime.postgres import PostgresServer
+
     spec = local.stack.services[name].postgres
     assert spec is not None
     if local.data_root is None:
@@ -143,6 +299,7 @@ def _start_postgres(local: LocalStack, name: str) -> None:
         data_dir, port=local.ports[name], settings={"max_connections": spec.max_connections}
     )
     local.postgres[name] = server
+    local.databases[name] = LocalDatabase(local, name)
     if local.ledger is not None:
         local.postgres_entries[name] = local.ledger.process_group(f"postgres:{name}")
     start_postgres(local, name)
@@ -165,9 +322,12 @@ def start_postgres(local: LocalStack, name: str) -> None:
 
 
 def _start_service(local: LocalStack, name: str) -> None:
+    from faultlab.runtime.supervisor import ServiceSpec
+    from faultlab.runtime.waits import Deadline, wait_for
+
     service = local.stack.services[name]
     assert service.command is not None and local.supervisor is not None
-    values = local.values(local.ports.get(name))
+    values = local.interpolation_values(name)
     env = {key: interpolate(value, values) for key, value in service.env.items()}
     env.setdefault("PYTHONUNBUFFERED", "1")
     spec = ServiceSpec(
@@ -203,32 +363,27 @@ def _create_proxies(local: LocalStack) -> None:
         )
 
 
-def proxy_client(api_url: str) -> Any:
-    """A ``toxiproxy-python`` client pointed at ``api_url`` (it keeps host and port globally)."""
-    from toxiproxy.server import Toxiproxy
-
-    host, _, port = api_url.removeprefix("http://").rstrip("/").partition(":")
-    client = Toxiproxy()
-    client.update_api_consumer(host, int(port))
-    return client
-
-
 @contextlib.contextmanager
 def bring_up(
     stack: Stack,
     run_dir: str | Path,
     *,
     ledger: Ledger | None = None,
-    observers: tuple[Any, ...] = (),
+    observers: Hub | Iterable[Observer] = (),
 ) -> Iterator[LocalStack]:
     """Bring ``stack`` up under ``run_dir``; tear it all down when the block ends.
 
-    ``observers`` see the supervisor's events (``kind=``, ``service=``, ...). Raises
-    :class:`~faultlab.errors.InfrastructureError` (with the evidence it saw) when a part
-    does not come up; whatever did come up is torn down first.
+    ``observers`` (a :class:`~faultlab.hub.Hub` or plain callables) see the supervisor's
+    ``service`` events. Raises :class:`~faultlab.errors.InfrastructureError` (with the
+    evidence it saw) when a part does not come up; whatever did come up is torn down first.
     """
     from faultlab.proxy import ProxyServer
+    from faultlab.runtime.ports import free_ports
+    from faultlab.runtime.supervisor import Supervisor
 
+    problems = LocalRuntime.check(stack)
+    if problems:
+        raise ServiceFailed("; ".join(message for _, message in problems))
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     port_owners = [n for n, s in stack.services.items() if s.postgres is not None or s.port is not None]
@@ -248,36 +403,31 @@ def bring_up(
         for name, service in stack.services.items():
             if service.postgres is not None:
                 _start_postgres(local, name)
-            elif service.command is not None:
-                _start_service(local, name)
             else:
-                raise ServiceFailed(
-                    f"service {name!r} has only an image; the local runtime runs commands "
-                    "(use the docker runtime, or give it a `command`)"
-                )
+                _start_service(local, name)
         yield local
     finally:
         teardown(local, proxy_server)
+
+
+def _attempt(failures: list[str], what: str, step: Callable[[], object]) -> None:
+    try:
+        step()
+    except Exception as exc:
+        failures.append(f"{what}{exc}")
 
 
 def teardown(local: LocalStack, proxy_server: Any) -> None:
     """Stop services, PostgreSQL and the proxy; remove data directories. Always completes;
     raises :class:`InfrastructureError` at the end if any step failed."""
     failures: list[str] = []
+    for name, database in local.databases.items():
+        _attempt(failures, f"postgres {name}: could not continue it: ", database.thaw)  # frozen, it would not stop
     if local.supervisor is not None:
-        try:
-            local.supervisor.stop_all()
-        except Exception as exc:
-            failures.append(str(exc))
+        _attempt(failures, "", local.supervisor.stop_all)
     for name, server in local.postgres.items():
-        try:
-            server.stop(mode="fast")
-        except Exception as exc:
-            failures.append(f"postgres {name}: {exc}")
-    try:
-        proxy_server.stop()
-    except Exception as exc:
-        failures.append(f"proxy server: {exc}")
+        _attempt(failures, f"postgres {name}: ", functools.partial(server.stop, mode="fast"))
+    _attempt(failures, "proxy server: ", proxy_server.stop)
     data_root = local.data_root
     if data_root is not None and data_root.exists():
         shutil.rmtree(data_root, ignore_errors=True)

@@ -26,6 +26,7 @@ as evidence. No environment settings are read.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -67,9 +68,10 @@ def find_binaries(binaries: str | os.PathLike[str] | None = None) -> Path:
         found = shutil.which("postgres")
         candidates = [Path(found).parent] if found else []
         candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
-        path = next((c for c in candidates if (c / "postgres").exists() and (c / "initdb").exists()), None)
-        if path is None:
+        found_dir = next((c for c in candidates if (c / "postgres").exists() and (c / "initdb").exists()), None)
+        if found_dir is None:
             raise ServiceFailed("no system PostgreSQL binaries in PATH or /usr/lib/postgresql/*/bin")
+        path = found_dir
     else:
         path = Path(binaries)
     if not (path / "postgres").exists() or not (path / "initdb").exists():
@@ -180,7 +182,8 @@ class PostgresServer:
         if not self.port:
             self.port = free_port()
         args = [str(bindir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-                "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="]  # TCP only: a deep data dir overflows the 107-byte socket path
+                # TCP only: a deep data dir overflows the 107-byte socket path
+                "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="]
         for name, value in self.settings.items():
             args += ["-c", f"{name}={value}"]
         log = open(self.log_path, "ab")  # noqa: SIM115  (the child keeps writing to it)
@@ -333,7 +336,5 @@ class PostgresServer:
 
     @staticmethod
     def _signal(pid: int, signum: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
-        except ProcessLookupError:
-            pass

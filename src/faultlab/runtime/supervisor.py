@@ -11,8 +11,9 @@ when its process exits before :meth:`Service.mark_ready`: a service that cannot 
 fails its start-up at the first exit instead of running a crash loop. A paused
 (SIGSTOPped) group is always continued before it is terminated.
 
-Observers are called as ``observer(kind=..., service=..., **details)`` with keyword
-arguments only, so adding a detail never breaks one; an observer's exception is logged.
+Every change is published as a ``service`` event (``kind=..., service=..., **details``) to
+the supervisor's :class:`~faultlab.hub.Hub`, whose observers are called with keyword
+arguments only; an observer's exception is logged.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,12 +33,11 @@ from typing import Any
 import psutil
 
 from faultlab.errors import ServiceFailed
+from faultlab.hub import Hub, Observer
 
 __all__ = ["RestartPolicy", "ServiceSpec", "Service", "Supervisor", "kill_process_group", "group_members"]
 
 log = logging.getLogger(__name__)
-
-Observer = Callable[..., None]
 
 
 class RestartPolicy(enum.StrEnum):
@@ -363,25 +363,27 @@ class Service:
                 self._ledger.forget(self._paused_entry)
                 self._paused_entry = None
 
-    def restart(self, *, grace_s: float | None = None) -> None:
-        """Stop the current process (gracefully) and start a fresh one, whatever the policy."""
-        self.stop(grace_s=grace_s)
+    def restart(self, *, grace_s: float | None = None, sig: int | None = None) -> None:
+        """Stop the current process (``sig``, default the spec's stop signal, then SIGKILL
+        after ``grace_s``) and start a fresh one, whatever the policy."""
+        self.stop(grace_s=grace_s, sig=sig)
         with self._lock:
             self._stopping = False
             self._wake.clear()
             self.restart_count += 1
         self._start("restarted", by_operator=True)
 
-    def stop(self, *, grace_s: float | None = None) -> int | None:
-        """Stop for good: the stop signal (default SIGTERM) to the continued group, SIGKILL
-        after ``grace_s``; no restart follows. Idempotent. Returns the last exit code."""
+    def stop(self, *, grace_s: float | None = None, sig: int | None = None) -> int | None:
+        """Stop for good: ``sig`` (default the spec's stop signal, SIGTERM) to the continued
+        group, SIGKILL after ``grace_s``; no restart follows. Idempotent. Returns the last
+        exit code."""
         with self._lock:
             self._stopping = True
             self._wake.set()
             proc = self._proc
         grace = self.spec.stop_grace_s if grace_s is None else grace_s
         if proc is not None and proc.poll() is None:
-            kill_process_group(proc.pid, grace_s=grace, sig=self.spec.stop_signal)
+            kill_process_group(proc.pid, grace_s=grace, sig=self.spec.stop_signal if sig is None else sig)
             try:
                 proc.wait(timeout=max(grace, 0) + 5.0)
             except subprocess.TimeoutExpired:
@@ -427,9 +429,9 @@ class Supervisor:
     ``run_id`` labels every process (environment variable ``FAULTLAB_RUN_ID``) so
     ``faultlab cleanup`` can find them after the harness is killed. With a ``ledger``
     (:class:`faultlab.runtime.ledger.Ledger`) each service's process group is recorded
-    before it is spawned and forgotten once stopped. Observers see
-    ``started``/``restarted`` with ``pid`` and ``start_time`` so the ledger can record each
-    process group.
+    before it is spawned and forgotten once stopped. ``observers`` (a
+    :class:`~faultlab.hub.Hub` or plain callables) see every ``service`` event, such as
+    ``started``/``restarted`` with ``pid`` and ``start_time``.
     """
 
     def __init__(
@@ -438,28 +440,20 @@ class Supervisor:
         *,
         run_id: str = "",
         ledger: Any = None,
-        observers: Sequence[Observer] = (),
+        observers: Hub | Iterable[Observer] = (),
     ):
         self.run_dir = Path(run_dir)
         self.ledger = ledger
         self.run_id = run_id or (ledger.run_id if ledger is not None else "")
         self.services: dict[str, Service] = {}
-        self._observers: list[Observer] = list(observers)
-        self._lock = threading.Lock()
+        self.hub = Hub.of(observers)
 
     def subscribe(self, observer: Observer) -> None:
-        """Add an observer, called as ``observer(kind=..., service=..., **details)``."""
-        with self._lock:
-            self._observers.append(observer)
+        """Add an observer, called as ``observer(event="service", kind=..., service=..., **details)``."""
+        self.hub.subscribe(observer, events=["service"])
 
     def _notify(self, **kwargs: Any) -> None:
-        with self._lock:
-            observers = list(self._observers)
-        for observer in observers:
-            try:
-                observer(**kwargs)
-            except Exception:
-                log.exception("supervisor observer %r failed on %s", observer, kwargs.get("kind"))
+        self.hub.publish("service", **kwargs)
 
     def start(self, spec: ServiceSpec) -> Service:
         """Start a service (its first process) and supervise it from now on."""
@@ -470,6 +464,10 @@ class Supervisor:
         service._start()
         self.services[spec.name] = service
         return service
+
+    def start_process(self, spec: ServiceSpec) -> Service:
+        """Same as :meth:`start` (so a supervisor can stand where a stack starts processes)."""
+        return self.start(spec)
 
     def __getitem__(self, name: str) -> Service:
         return self.services[name]
