@@ -45,7 +45,7 @@ class PlainProgress:
                        f"{scenario.title}")
         elif event == "run" and kw.get("state") == "begin":
             # a plan's runs share this observer; each run's clock starts at 0 again
-            self.stats = RollingHealth(horizon_s=5.0)
+            self.stats = type(self.stats)(horizon_s=5.0)
             self.t_load = None
             self._line(f"run {kw['run_id']}: {kw['scenario'].id} {kw['scenario'].title}")
         elif event == "run":
