@@ -46,6 +46,9 @@ class PlainProgress:
             self._line(f"[{kw['index']}/{kw['total']}] {scenario.id} trial {kw['trial']}/{kw['trials']}: "
                        f"{text_of(scenario.title, 'en')}")
         elif event == "run" and kw.get("state") == "begin":
+            # a plan's runs share this observer; each run's clock starts at 0 again
+            self.stats = type(self.stats)(horizon_s=5.0)
+            self.t_load = None
             self._line(f"run {kw['run_id']}: {kw['scenario'].id} {text_of(kw['scenario'].title, 'en')}")
         elif event == "run":
             self._line(_run_ended(kw.get("status"), kw.get("reason")))

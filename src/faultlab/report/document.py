@@ -328,7 +328,9 @@ def _scenario(a: Analysis, cat: Catalogue, plan: dict[str, Any]) -> Section:
     rows = [
         (cat("sc.steady"), cat("sc.steady_value",
                                rate=percent_text(rate, cat) if rate is not None else cat("none"),
-                               p99=seconds_text(ss.get("p99_latency_max_s"), cat))),
+                               p99=seconds_text(ss.get("p99_latency_max_s"), cat))
+         + (cat("sc.steady_completion", max=seconds_text(ss["completion_delay_max_s"], cat))
+            if ss.get("completion_delay_max_s") is not None else "")),
         (cat("sc.window"), cat.sep("slash").join(seconds_text(x, cat) for x in (a.window_s, a.step_s, a.hold_s))),
         (cat("id.duration"), seconds_text(a.duration_s, cat)),
     ]

@@ -196,6 +196,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "sc.faults": ("Faults injected", "注入した障害"),
     "sc.steady": (f"{g.STEADY_STATE.En} (what a healthy window meets)", f"{g.STEADY_STATE.ja}（正常なウィンドウが満たす条件）"),
     "sc.steady_value": ("success rate ≥ {rate}, p99 latency ≤ {p99}", "成功率 {rate} 以上、p99 レイテンシ {p99} 以下"),
+    "sc.steady_completion": (", p99 {completion} ≤ {max}", "、{completion}の p99 {max} 以下"),
     "sc.window": ("Window / step / hold", "ウィンドウ幅／刻み／安定確認時間"),
     "sc.load": ("Load", "負荷"),
     "sc.canary": (g.PROBE_REQUESTS.En, g.PROBE_REQUESTS.ja),
@@ -282,8 +283,8 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "m.t_clear.def": ("journalled time the last fault was reverted", "最後の障害を解除したとジャーナルに記録された時刻"),
     "m.impact_start": (f"{g.CUSTOMER_IMPACT.En} began", f"{g.CUSTOMER_IMPACT.ja}の開始"),
     "m.impact_start.def": (
-        "first unhealthy window after t_inject (its first failed or slow request)",
-        "t_inject 以降で最初に定常状態を外れたウィンドウ（その中で最初に失敗または遅延したリクエスト）",
+        "the first request sent after t_inject that failed, was slow or was completed late, in an unhealthy window",
+        "t_inject 以降に送信され、失敗・応答遅延・完了遅延となった最初のリクエスト（定常状態を外れたウィンドウ内）",
     ),
     "m.detection": (g.TIME_TO_DETECT.En, g.TIME_TO_DETECT.ja),
     "m.detection.def": (
