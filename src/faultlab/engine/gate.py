@@ -21,6 +21,7 @@ from typing import Any
 
 from faultlab.engine.plan import Trial, run_trials
 from faultlab.errors import InputError, Problem
+from faultlab.model.types import text_of
 
 __all__ = ["DEFAULT_TRIALS", "GateRun", "BaselineRun", "trial_count", "load_baseline", "run_gate",
            "measure_baseline"]
@@ -76,7 +77,7 @@ def _provenance(plan: Any, trials: int) -> dict[str, Any]:
     from faultlab.report.manifest import git_commit
 
     return {
-        "plan": {"file": display_path(plan.source), "title": plan.title},
+        "plan": {"file": display_path(plan.source), "title": text_of(plan.title, "en")},
         "trials": trials,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"host": socket.gethostname(), "cpu_count": os.cpu_count(),
@@ -165,7 +166,7 @@ def run_gate(
                          measures[key.partition(".")[0]])
                  for key, tol in plan.gate.items()]
         scenario_gates.append(ScenarioGate(
-            scenario=scenario.id, title=scenario.title, runs=[str(t.run_dir) for t in runs],
+            scenario=scenario.id, title=text_of(scenario.title, "en") or "", runs=[str(t.run_dir) for t in runs],
             measures=measures, rules=rules, targets=judge_targets([t.analysis for t in runs]), warnings=notes,
         ))
     info["duration_s"] = round(time.monotonic() - started, 1)
@@ -198,7 +199,7 @@ def measure_baseline(
     for scenario, runs in _by_scenario(plan, done):
         measures[scenario.id] = _distributions(runs)
         body["scenarios"][scenario.id] = baseline_scenario(
-            scenario.id, scenario.title, display_path(scenario.source), _scenario_sha(scenario),
+            scenario.id, text_of(scenario.title, "en") or "", display_path(scenario.source), _scenario_sha(scenario),
             [t.analysis.run_id for t in runs], measures[scenario.id])
         missed += [f"{scenario.id}: {target_message(t)}" for t in judge_targets([t.analysis for t in runs])
                    if t.failed]

@@ -56,10 +56,16 @@ class PlanResult:
 
 
 def plan_info(plan: Any) -> dict[str, Any]:
-    """What the reports show of a plan (title, environment, participants, approvals, file)."""
+    """What the reports show of a plan (title, environment, participants, approvals, file).
+
+    Localisable texts stay as written (a text or ``{"en", "ja"}``); each report takes the
+    variant of its language.
+    """
+    from faultlab.model.types import text_json
+
     return {
-        "title": plan.title,
-        "environment": plan.environment,
+        "title": text_json(plan.title),
+        "environment": text_json(plan.environment),
         "participants": [p.model_dump(mode="json") for p in plan.participants],
         "approvals": [a.model_dump(mode="json") for a in plan.approvals],
         "file": str(plan.source),

@@ -58,6 +58,7 @@ from faultlab.journal import (
     Tools,
 )
 from faultlab.model.scenario import FaultStep, JobStep, Scenario
+from faultlab.model.types import text_json
 from faultlab.stats import percentile
 
 if TYPE_CHECKING:
@@ -315,9 +316,9 @@ def _header(scenario: Scenario, stack: Stack, plugin: DrillPlugin, run_id: str) 
     stack_file = Path(str(stack.source))
     return RunHeader(
         run_id=run_id,
-        scenario={"id": scenario.id, "title": scenario.title, "file": str(scenario_file),
-                  "sha256": _sha256(scenario_file), "description": scenario.description,
-                  "assumptions": scenario.assumptions,
+        scenario={"id": scenario.id, "title": text_json(scenario.title), "file": str(scenario_file),
+                  "sha256": _sha256(scenario_file), "description": text_json(scenario.description),
+                  "assumptions": text_json(scenario.assumptions),
                   "timeline": [s.model_dump(mode="json", by_alias=True) for s in scenario.timeline],
                   "load": scenario.load.model_dump(mode="json") if scenario.load else None},
         stack={"name": stack.name, "file": str(stack_file), "sha256": _sha256(stack_file)},

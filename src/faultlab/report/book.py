@@ -13,6 +13,7 @@ from faultlab.report.document import (
     Document,
     Section,
     finding_text,
+    local_text,
     outcome_text,
     participants_section,
     target_label,
@@ -38,6 +39,15 @@ def _link(plan_dir: Path, run_dir: Path, name: str) -> str:
     return Path(os.path.relpath(run_dir / name, plan_dir)).as_posix()
 
 
+def _report_of(run_dir: Path, lang: str, primary: bool) -> str:
+    """The run's html report in ``lang``: written as the primary or as a second language, or
+    (a run reported without it) its primary report."""
+    for name in (report_name(lang, primary, "html"), report_name(lang, False, "html")):
+        if (run_dir / name).is_file():
+            return name
+    return report_name(lang, True, "html")
+
+
 _OUTCOME_RANK = {"passed": 0, "inconclusive": 1, "failed": 2}
 
 
@@ -56,7 +66,8 @@ def _attention(analyses: Sequence[Analysis], lang: str, cat: Catalogue) -> list[
             if not v.met or a.inconclusive:
                 outcome = words("book.inconclusive") if a.inconclusive and v.met else outcome_text(v, words)
                 targets.append([scenario, a.run_id, target_label(v.target, words),
-                                f"{measure_text(v.measured, words)} / {target_text(v, words)}", outcome])
+                                words.sep("slash").join((measure_text(v.measured, words), target_text(v, words))),
+                                outcome])
         findings += [[scenario, a.run_id, f.id, words(f"sev.{f.severity}"), finding_text(f, a, words)]
                      for f in a.findings]
     blocks: list[dict[str, Any]] = [{"kind": "h", "text": cat("book.attention_targets")}]
@@ -70,29 +81,31 @@ def _attention(analyses: Sequence[Analysis], lang: str, cat: Catalogue) -> list[
     return blocks
 
 
-def _book(plan_dir: Path, analyses: Sequence[Analysis], plan: dict[str, Any], lang: str) -> Document:
+def _book(plan_dir: Path, analyses: Sequence[Analysis], plan: dict[str, Any], lang: str,
+          primary: bool = True) -> Document:
     cat = Catalogue(lang)
     groups: dict[str, list[Analysis]] = {}
     for a in analyses:
         groups.setdefault(str(a.scenario.get("id") or a.run_id), []).append(a)
     rows, oks = [], []
     for scenario_id, runs in groups.items():
-        title = runs[0].scenario.get("title", "")
+        title = local_text(runs[0].scenario.get("title"), cat)
         parts = []
         for a in runs:
             words = Catalogue(lang, a.declaration)
             for v in a.verdicts:
-                parts.append(f"{target_label(v.target, words)}: {measure_text(v.measured, words)} / "
-                             f"{target_text(v, words)} ({outcome_text(v, words)})")
+                parts.append(words("book.target", target=target_label(v.target, words),
+                                   measured=measure_text(v.measured, words), limit=target_text(v, words),
+                                   outcome=outcome_text(v, words)))
             if a.status != "completed":
                 parts.append(cat(f"status.{a.status}") if cat.has(f"status.{a.status}") else a.status)
         outcome = _worst(a.outcome for a in runs)
         passed = outcome == "passed"
         rows.append([
             f"{scenario_id} — {title}",
-            "; ".join(parts) or cat("none"),
+            cat.sep("list").join(parts) or cat("none"),
             cat(f"book.{outcome}"),
-            [{"text": a.run_id, "href": _link(plan_dir, Path(a.run_dir), report_name(lang, True, "html"))}
+            [{"text": a.run_id, "href": _link(plan_dir, Path(a.run_dir), _report_of(Path(a.run_dir), lang, primary))}
              for a in runs],
         ])
         oks.append(passed)
@@ -111,15 +124,15 @@ def _book(plan_dir: Path, analyses: Sequence[Analysis], plan: dict[str, Any], la
         *_attention(analyses, lang, cat),
     ])
     ident = Section("identification", f"2. {cat('sec.identification')}", [{"kind": "kv", "rows": [
-        (cat("id.plan"), str(plan.get("title") or plan.get("id") or plan_dir.name)),
-        (cat("id.environment"), str(plan.get("environment") or cat("none"))),
-        (cat("id.classification"), str(plan.get("classification") or cat("none"))),
+        (cat("id.plan"), local_text(plan.get("title") or plan.get("id"), cat) or plan_dir.name),
+        (cat("id.environment"), local_text(plan.get("environment"), cat) or cat("none")),
+        (cat("id.classification"), local_text(plan.get("classification"), cat) or cat("none")),
         (cat("id.language"), cat("lang.name")),
     ]}])
     people = participants_section(cat, plan)
     people.title = f"3. {people.title}"
     appendix = Section("appendices", f"4. {cat('sec.appendices')}", [{"kind": "p", "text": cat("book.manifest")}])
-    title = cat("book.title", title=str(plan.get("title") or plan_dir.name))
+    title = cat("book.title", title=local_text(plan.get("title"), cat) or plan_dir.name)
     return Document(lang=lang, title=title, banners=[], sections=[summary, ident, people, appendix])
 
 
@@ -147,7 +160,7 @@ def write_book(
         analyses.append(a)
     index_md = index_html = plan_dir / "index.md"
     for i, lang in enumerate(dict.fromkeys(langs)):
-        doc = _book(plan_dir, analyses, plan, lang)
+        doc = _book(plan_dir, analyses, plan, lang, primary=i == 0)
         md = plan_dir / ("index.md" if i == 0 else f"index.{lang}.md")
         html = plan_dir / ("index.html" if i == 0 else f"index.{lang}.html")
         md.write_text(render_markdown(doc), encoding="utf-8")

@@ -2,7 +2,9 @@
 
 The manifest protects itself too: ``self_sha256`` is the digest of the manifest's own bytes
 with that field's value zeroed, so changing any byte of any file (the manifest included)
-is caught by ``verify_manifest``.
+is caught by ``verify_manifest``. A run's manifest also records its ``evidence``: the files
+the reports were written from and their digest (:func:`listing_sha256`), the one printed on
+every page of the reports, which ``verify_manifest`` checks against the file hashes.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import platform
 import re
 import socket
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -26,6 +29,7 @@ __all__ = [
     "MANIFEST_SCHEMA",
     "Mismatch",
     "file_sha256",
+    "listing_sha256",
     "hash_tree",
     "tool_versions",
     "git_commit",
@@ -57,6 +61,23 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _sha256sum_line(path: str, sha256: str) -> str:
+    # GNU sha256sum escapes a name holding a backslash or a newline, and starts such a line with a backslash.
+    if "\\" in path or "\n" in path:
+        return "\\" + sha256 + "  " + path.replace("\\", "\\\\").replace("\n", "\\n") + "\n"
+    return f"{sha256}  {path}\n"
+
+
+def listing_sha256(files: Iterable[tuple[str, str]]) -> str:
+    """The SHA-256 of ``(path, sha256)`` pairs written as ``sha256sum`` writes them, sorted by path.
+
+    So ``sha256sum`` over the same files, listed in that order, piped into ``sha256sum``,
+    re-performs it without faultlab: ``sha256sum journal.jsonl canary.jsonl ... | sha256sum``.
+    """
+    text = "".join(_sha256sum_line(path, sha) for path, sha in sorted(files))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _files(root: Path) -> list[str]:
@@ -169,4 +190,18 @@ def verify_manifest(root: str | Path) -> list[Mismatch]:
             problems.append(Mismatch(rel, "changed (SHA-256 differs)"))
     for rel in sorted(present - set(files)):
         problems.append(Mismatch(rel, "extra (not in the manifest)"))
-    return problems
+    return problems + _evidence_problems(manifest.get("evidence"), files)
+
+
+def _evidence_problems(evidence: Any, files: dict[str, Any]) -> list[Mismatch]:
+    """The evidence digest a run's reports print on every page, against the manifest's own
+    file list: it must be :func:`listing_sha256` of the evidence files' recorded hashes."""
+    if evidence is None:
+        return []
+    listed = evidence.get("files") if isinstance(evidence, dict) else None
+    if not isinstance(listed, list) or not all(isinstance(p, str) and isinstance(files.get(p), dict) for p in listed):
+        return [Mismatch(MANIFEST_FILE, "changed (its evidence list names a file it does not hash)")]
+    if listing_sha256((p, str(files[p].get("sha256"))) for p in listed) != evidence.get("sha256"):
+        return [Mismatch(MANIFEST_FILE, "changed (the evidence digest printed in the reports does not match the "
+                                        "evidence files' hashes)")]
+    return []

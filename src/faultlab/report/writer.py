@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from faultlab.errors import InputError
 from faultlab.report.document import Document, EvidenceFile, build_document
 from faultlab.report.format import seconds_text
 from faultlab.report.junit import write_junit
-from faultlab.report.manifest import MANIFEST_FILE, file_sha256, tool_versions, write_manifest
+from faultlab.report.manifest import MANIFEST_FILE, file_sha256, listing_sha256, tool_versions, write_manifest
 from faultlab.report.messages import LANGUAGES, Catalogue
 
 __all__ = [
@@ -62,7 +63,29 @@ def _environment() -> Any:
         keep_trailing_newline=True,
     )
     env.filters["md"] = _md_escape
+    env.filters["inline"] = inline_html
+    env.filters["css_string"] = _css_string
     return env
+
+
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def inline_html(value: Any) -> Any:
+    """A document's text as html: escaped, with ```code``` spans (journal text quoted as
+    recorded, commands) set as ``<code>``, as Markdown shows them."""
+    from markupsafe import Markup, escape
+
+    return Markup(_CODE.sub(r"<code>\1</code>", str(escape(value))))
+
+
+def _css_string(value: Any) -> Any:
+    """``value`` as a quoted CSS string, safe inside ``<style>`` (no quote, backslash or ``<``
+    can end it)."""
+    from markupsafe import Markup
+
+    text = "".join(c if c.isalnum() or c in " -_.:/()（）" else f"\\{ord(c):x} " for c in str(value))
+    return Markup(f'"{text}"')
 
 
 def _md_escape(value: Any) -> str:
@@ -73,22 +96,29 @@ def _md_escape(value: Any) -> str:
 def render_markdown(doc: Document) -> str:
     """The document as Markdown."""
     cat = Catalogue(doc.lang, doc.declaration)
-    return _environment().get_template("report.md.j2").render(doc=doc, chart_note=cat("chart.md_note"))
+    return _environment().get_template("report.md.j2").render(doc=doc, chart_note=cat("chart.md_note"),
+                                                             kv_sep=cat.sep("kv"))
 
 
 def render_html(doc: Document, analysis: Analysis | None = None, charts: Sequence[Any] = ()) -> str:
-    """The document as one self-contained html page with the charts inline."""
+    """The document as one self-contained html page with the charts inline, printable (A4,
+    a running header with the run ID and the evidence digest, page x / y)."""
     cat = Catalogue(doc.lang, doc.declaration)
     window = analysis.window_s if analysis is not None else 1.0
     missing = ""
     if analysis is not None and not analysis.completion_delay.recorded:
         missing = cat("chart.no_exec")
+    legend = cat("chart.legend", window=seconds_text(window, cat))
+    if analysis is not None and analysis.jobs:
+        legend += " " + cat("chart.legend_jobs")
     return _environment().get_template("report.html.j2").render(
         doc=doc,
-        charts=[{"key": c.key, "title": cat(c.title_key), "svg": c.svg} for c in charts],
+        charts=[{"key": c.key, "title": cat(c.title_key), "svg": c.svg, "note": cat(c.note_key) if c.note_key else ""}
+                for c in charts],
         charts_title=cat("res.charts"),
         charts_missing=missing,
-        chart_legend=cat("chart.legend", window=seconds_text(window, cat)),
+        chart_legend=legend,
+        labels={"run_id": cat("id.run"), "digest": cat("id.evidence_digest"), "page": cat("print.page")},
     )
 
 
@@ -173,14 +203,13 @@ def write_reports(
 
     from faultlab.report.charts import render_charts
 
-    charts = render_charts(analysis)
     reports: dict[str, tuple[Path, Path]] = {}
     for index, lang in enumerate(dict.fromkeys(langs)):
         doc = build_document(analysis, lang, plan_info=plan_info, evidence=evidence, tools=tools)
         md = run_dir / report_name(lang, index == 0, "md")
         html = run_dir / report_name(lang, index == 0, "html")
         md.write_text(render_markdown(doc), encoding="utf-8")
-        html.write_text(render_html(doc, analysis, charts), encoding="utf-8")
+        html.write_text(render_html(doc, analysis, render_charts(analysis, lang)), encoding="utf-8")
         reports[lang] = (md, html)
 
     manifest = write_manifest(run_dir, {
@@ -193,5 +222,7 @@ def write_reports(
         "run_host": analysis.host,
         "run_git": analysis.header.get("git"),
         "tools": tools,
+        "evidence": {"files": [e.path for e in evidence],
+                     "sha256": listing_sha256((e.path, e.sha256) for e in evidence)},
     })
     return ReportFiles(reports=reports, result=result, junit=junit, timeseries=timeseries, manifest=manifest)
