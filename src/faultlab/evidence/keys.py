@@ -6,8 +6,7 @@ owner only) and ``lead.pub`` (the public half, one OpenSSH line, to hand to whoe
 evidence: ``faultlab verify --trust lead.pub``). A key is known by its *key id*, the SHA-256
 (hex) of its 32 raw public bytes.
 
-What is signed is a seal's statement (:func:`seal_statement`): the schema, and the SHA-256 of
-the manifest, so a register line can be checked against its signature without the package.
+What a key signs is a seal's statement (:func:`faultlab.evidence.seal.statement`).
 """
 
 from __future__ import annotations
@@ -35,24 +34,16 @@ __all__ = [
     "load_signing_key",
     "choose_signing_key",
     "load_public_key",
-    "seal_statement",
 ]
 
 KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 """What a key's name may be: it becomes a file name."""
-
-_SEAL = "faultlab.seal/1"
 
 
 def keys_dir() -> Path:
     """``$XDG_CONFIG_HOME/faultlab/keys``, else ``~/.config/faultlab/keys``."""
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "faultlab" / "keys"
-
-
-def seal_statement(manifest_sha256: str) -> bytes:
-    """The bytes a seal signs: what it is and the SHA-256 of the manifest it seals."""
-    return f"{_SEAL}\nmanifest sha256 {manifest_sha256}\n".encode("ascii")
 
 
 def _raw(public: Ed25519PublicKey) -> bytes:
@@ -83,12 +74,12 @@ class PublicKey:
         """``lead (key 1a2b3c4d5e6f7a8b)``, for messages."""
         return f"{self.name} (key {self.key_id[:16]})" if self.name else f"key {self.key_id[:16]}"
 
-    def verifies(self, signature: bytes, manifest_sha256: str) -> bool:
-        """True when ``signature`` is this key's over the seal of ``manifest_sha256``."""
+    def verifies(self, signature: bytes, data: bytes) -> bool:
+        """True when ``signature`` is this key's over ``data``."""
         from cryptography.exceptions import InvalidSignature
 
         try:
-            self.key.verify(signature, seal_statement(manifest_sha256))
+            self.key.verify(signature, data)
         except InvalidSignature:
             return False
         return True
@@ -119,9 +110,9 @@ class SigningKey:
         """Its public half."""
         return PublicKey(self.name, self.key.public_key())
 
-    def sign(self, manifest_sha256: str) -> bytes:
-        """The signature over the seal of ``manifest_sha256``."""
-        return self.key.sign(seal_statement(manifest_sha256))
+    def sign(self, data: bytes) -> bytes:
+        """The Ed25519 signature over ``data``."""
+        return self.key.sign(data)
 
 
 def _check_name(name: str) -> None:

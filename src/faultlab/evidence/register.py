@@ -4,16 +4,17 @@ The register is a JSON-lines file (``$FAULTLAB_REGISTER``, else
 ``$XDG_DATA_HOME/faultlab/evidence-register.jsonl``, else
 ``~/.local/share/faultlab/evidence-register.jsonl``). Each seal appends one line::
 
-    {"seq": 7, "sealed_at": "2026-11-30T09:43:15Z", "kind": "run", "id": "FT-01-...",
-     "path": "/abs/reports/FT-01/FT-01-...", "manifest_sha256": "...", "signed": true,
-     "key_id": "...", "key_name": "lead", "public_key": "<base64>", "signature": "<base64>",
+    {"seq": 7, "sealed_at": "2026-11-30T09:43:15+00:00", "schema": "faultlab.seal/1",
+     "manifest": "manifest.json", "manifest_sha256": "...", "files_sha256": "...", "kind": "run",
+     "id": "FT-01-...", "signed": true, "algorithm": "ed25519", "key_id": "...", "key_name": "lead",
+     "public_key": "<base64>", "signature": "<base64>", "path": "/abs/reports/FT-01/FT-01-...",
      "prev": "<SHA-256 of the line before>"}
 
 ``prev`` chains the lines as the journal's are chained (:mod:`faultlab.journal.chain`), so a
-line removed, changed or reordered is found; a line's ``signature`` can be checked without
-the package (it signs the manifest's SHA-256). The digest of a line is what a change ticket
-quotes (:func:`anchor`). Lines are appended under an exclusive lock, so runs sealing at the
-same time each get their own line.
+line removed, changed or reordered is found; a line's ``signature`` (the seal's, over
+:func:`faultlab.evidence.seal.statement`) can be checked without the package. The digest of a
+line is what a change ticket quotes (:func:`anchor`). Lines are appended under an exclusive
+lock, so runs sealing at the same time each get their own line.
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ def anchor(entry: Entry) -> str:
 
 def _signature_problem(entry: Entry) -> str:
     from faultlab.evidence.keys import PublicKey
+    from faultlab.evidence.seal import statement
 
     d = entry.data
     if not d.get("signed"):
@@ -128,8 +130,8 @@ def _signature_problem(entry: Entry) -> str:
         return f"its key or signature is not readable ({exc})"
     if key.key_id != d.get("key_id"):
         return "its key id does not match its public key"
-    if not key.verifies(signature, str(d.get("manifest_sha256"))):
-        return "its signature does not match the manifest SHA-256 it records (the line was changed)"
+    if not key.verifies(signature, statement(d)):
+        return "its signature does not match what the line records (the line was changed)"
     return ""
 
 
@@ -138,7 +140,7 @@ def check_register(path: Path | None = None) -> list[tuple[int, str]]:
     is not a register entry, a signature that does not match the line."""
     path = path or register_path()
     chain = check_chain(path)
-    problems = [(n, f"the chain breaks here: this line {why}") for n, why in chain.breaks]
+    problems = [(n, f"the chain breaks here: {why}") for n, why in chain.breaks]
     if path.is_file() and path.stat().st_size and not chain.chained:
         problems.append((1, "no line carries a chain link: this is not an evidence register"))
     seqs = []

@@ -5,18 +5,25 @@ written: :func:`seal` writes ``manifest.sig`` beside ``manifest.json`` and appen
 the evidence register. ``manifest.sig`` is JSON::
 
     {"schema": "faultlab.seal/1", "manifest": "manifest.json", "manifest_sha256": "...",
-     "kind": "run", "id": "FT-01-...", "signed": true, "algorithm": "ed25519",
-     "key_id": "...", "key_name": "lead", "public_key": "<base64>", "signature": "<base64>"}
+     "files_sha256": "...", "kind": "run", "id": "FT-01-...", "signed": true,
+     "algorithm": "ed25519", "key_id": "...", "key_name": "lead", "public_key": "<base64>",
+     "signature": "<base64>", "files": {"report.md": "<sha256>", ...}}
 
-The signature is over :func:`faultlab.evidence.keys.seal_statement` of the manifest's
-SHA-256. With no key the package is sealed unsigned, and ``manifest.sig`` says so
-(``"signed": false`` and why). The manifest lists every file but itself and this one.
+The signature is over :func:`statement`: every field but ``signature`` and ``files``, whose
+digest (:func:`files_digest`) is ``files_sha256``. ``files`` is a copy of the manifest's
+file list: when someone rewrites a file, its hash in the manifest and the manifest's
+self-digest, the seal still names the file that changed. With no key the package is
+sealed unsigned and ``manifest.sig`` says so (``"signed": false`` and :data:`UNSIGNED`).
+The manifest lists every file but itself and this one; :func:`seal_problems` checks every
+byte of this one.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +32,36 @@ from faultlab.evidence.keys import PublicKey, SigningKey, choose_signing_key, ke
 from faultlab.evidence.register import Entry, anchor, append_entry
 from faultlab.report.manifest import MANIFEST_FILE, SEAL_FILE, file_sha256
 
-__all__ = ["SEAL_FILE", "SEAL_SCHEMA", "Sealer", "Seal", "seal", "read_seal"]
+__all__ = ["SEAL_FILE", "SEAL_SCHEMA", "UNSIGNED", "SIGNED_FIELDS", "Sealer", "Seal", "files_digest", "statement",
+           "seal_text", "seal", "read_seal"]
 
 SEAL_SCHEMA = "faultlab.seal/1"
+
+UNSIGNED = "sealed without a signing key: the files can be checked against each other, not who sealed them"
+"""What an unsigned seal says of itself."""
+
+SIGNED_FIELDS = ("schema", "manifest", "manifest_sha256", "files_sha256", "kind", "id", "signed", "algorithm",
+                 "key_id", "key_name", "public_key")
+"""The fields of a signed seal its signature covers (``files`` through ``files_sha256``);
+a register line carries them too, so it can be checked without the package."""
+
+
+def files_digest(files: Mapping[str, str]) -> str:
+    """The SHA-256 of a file list ``{relative path: sha256}`` (sorted, compact JSON)."""
+    text = json.dumps(dict(files), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def statement(fields: Mapping[str, Any]) -> bytes:
+    """The bytes a seal's signature is over: its :data:`SIGNED_FIELDS`, sorted, compact JSON."""
+    signed = {k: fields.get(k) for k in SIGNED_FIELDS}
+    return (SEAL_SCHEMA + "\n" + json.dumps(signed, sort_keys=True, separators=(",", ":"),
+                                            ensure_ascii=False)).encode("utf-8")
+
+
+def seal_text(body: Mapping[str, Any]) -> str:
+    """``manifest.sig`` as faultlab writes it (verify compares the file with this, byte for byte)."""
+    return json.dumps(dict(body), indent=2, ensure_ascii=False) + "\n"
 
 
 @dataclass(frozen=True)
@@ -71,7 +105,7 @@ class Seal:
     def describe(self) -> str:
         """``sealed and signed by lead (key ...)`` or ``sealed UNSIGNED: why``."""
         if self.signer is None:
-            return f"sealed UNSIGNED: {self.unsigned_reason or 'no signing key'}"
+            return f"sealed UNSIGNED ({self.unsigned_reason or 'no signing key'})"
         return f"sealed and signed by {self.signer.short()}"
 
 
@@ -79,33 +113,40 @@ def seal(root: str | Path, *, kind: str, id: str, sealer: Sealer) -> Seal:
     """Sign ``root``'s manifest (or say it is unsigned) in ``manifest.sig`` and register it."""
     root = Path(root)
     digest = file_sha256(root / MANIFEST_FILE)
+    listed = json.loads((root / MANIFEST_FILE).read_bytes()).get("files") or {}
+    files = {rel: str(entry.get("sha256")) for rel, entry in sorted(listed.items())}
     body: dict[str, Any] = {"schema": SEAL_SCHEMA, "manifest": MANIFEST_FILE, "manifest_sha256": digest,
-                            "kind": kind, "id": id}
+                            "files_sha256": files_digest(files), "kind": kind, "id": id}
     public = None
     if sealer.signer is not None:
         public = sealer.signer.public
         body.update(signed=True, algorithm="ed25519", key_id=public.key_id, key_name=public.name,
-                    public_key=public.base64,
-                    signature=base64.b64encode(sealer.signer.sign(digest)).decode("ascii"))
+                    public_key=public.base64)
+        body["signature"] = base64.b64encode(sealer.signer.sign(statement(body))).decode("ascii")
     else:
-        body.update(signed=False, why=sealer.unsigned_reason or "no signing key")
-    (root / SEAL_FILE).write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    fields: dict[str, Any] = {k: body.get(k) for k in ("kind", "id", "manifest_sha256", "signed", "key_id", "key_name",
-                                       "public_key", "signature") if k in body}
+        body.update(signed=False, note=UNSIGNED)
+    body["files"] = files
+    (root / SEAL_FILE).write_text(seal_text(body), encoding="utf-8")
+    fields = {k: body[k] for k in (*SIGNED_FIELDS, "signature") if k in body}
     entry = append_entry({**fields, "path": str(root.resolve())}, sealer.register)
-    return Seal(root, kind, id, digest, public, entry, "" if public else body["why"])
+    return Seal(root, kind, id, digest, public, entry, sealer.unsigned_reason)
 
 
 def read_seal(root: str | Path) -> tuple[dict[str, Any] | None, str]:
-    """``manifest.sig`` of a package and what is wrong with it ('' when it reads; ``(None,
-    '')`` when the package has none)."""
+    """``manifest.sig`` of a package and what is wrong with its form ('' when it reads as
+    faultlab wrote it; ``(None, '')`` when the package has none)."""
     path = Path(root) / SEAL_FILE
     if not path.is_file():
         return None, ""
     try:
-        data = json.loads(path.read_bytes())
+        raw = path.read_bytes()
+        data = json.loads(raw)
     except (OSError, ValueError) as exc:
         return None, f"not readable JSON ({exc})"
     if not isinstance(data, dict) or data.get("schema") != SEAL_SCHEMA:
         return None, f"not a {SEAL_SCHEMA} record"
+    if raw != seal_text(data).encode("utf-8"):
+        return data, "not as faultlab wrote it: it was edited"
+    if not data.get("signed") and data.get("note") != UNSIGNED:
+        return data, "an unsigned seal that does not say so as faultlab does: it was edited"
     return data, ""

@@ -108,10 +108,23 @@ def _split(raw: bytes) -> list[tuple[int, bytes]]:
     return lines
 
 
+def _kind(line: bytes) -> str:
+    """``a fault record (active)``: what a journal line is, for messages."""
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError):
+        return "an unreadable line"
+    if not isinstance(obj, dict):
+        return "not a record"
+    kind = str(obj.get("type") or "untyped")
+    detail = obj.get("event") or obj.get("name") or obj.get("status")
+    return f"a {kind} record ({detail})" if isinstance(detail, str) and detail else f"a {kind} record"
+
+
 def _diagnose(prev: Any, expected_from: int | None, seen: dict[str, int], later: dict[str, int],
-              genesis: str) -> str:
+              genesis: str, kinds: dict[int, str]) -> str:
     if prev is None:
-        return "carries no chain link (prev): it was not written by the run (inserted or rewritten by hand)"
+        return "this line carries no chain link (prev): the run did not write it (inserted or rewritten by hand)"
     if expected_from is None:
         if prev == GENESIS:
             return (f"the header is not chained to the pre-registration record {REGISTRATION_FILE}: "
@@ -122,35 +135,67 @@ def _diagnose(prev: Any, expected_from: int | None, seen: dict[str, int], later:
         return (f"the header does not follow the pre-registration record {REGISTRATION_FILE}: "
                 "the record or the header was changed after the run started")
     if prev in seen:
-        between = (f"line {expected_from}" if seen[prev] + 1 >= expected_from
+        between = (f"line {expected_from} ({kinds[expected_from]})" if seen[prev] + 1 >= expected_from
                    else f"the lines after line {seen[prev]} up to line {expected_from}")
-        return f"follows line {seen[prev]}, not line {expected_from}: {between} was inserted or moved here"
+        return f"this line follows line {seen[prev]}, not line {expected_from}: {between} was inserted or moved here"
     if prev in later:
-        return f"follows line {later[prev]}, which comes after it: the lines were reordered"
-    return (f"does not follow line {expected_from}: line {expected_from} was changed, "
-            "or a line after it was removed")
+        return f"this line follows line {later[prev]}, which comes after it: the lines were reordered"
+    return (f"this line does not follow line {expected_from}: line {expected_from} ({kinds[expected_from]}) was "
+            "changed, or a line after it was removed")
+
+
+Link = tuple[int, bytes, bool, Any]
+
+
+def _reordering(links: list[Link], genesis: str) -> tuple[int, str] | None:
+    """When every line is there and only the order changed: the first line out of place and
+    the order the lines were written in; None otherwise."""
+    following: dict[Any, int] = {}
+    for number, _, _, prev in links:
+        if prev is None or prev in following:
+            return None
+        following[prev] = number
+    lines = {number: line for number, line, _, _ in links}
+    written: list[int] = []
+    at = genesis
+    while at in following and len(written) <= len(links):
+        number = following.pop(at)
+        written.append(number)
+        at = line_digest(lines[number])
+    in_file = [number for number, _, _, _ in links]
+    if sorted(written) != in_file:
+        return None
+    moved = [f for f, w in zip(in_file, written, strict=True) if f != w]
+    if not moved:
+        return None
+    first, last = moved[0], moved[-1]
+    order = ", then ".join(f"line {w}" for f, w in zip(in_file, written, strict=True) if first <= f <= last)
+    return first, (f"lines {first} to {last} are not in the order the run wrote them (it wrote {order}): "
+                   "they were reordered")
 
 
 def check_chain(path: str | os.PathLike[str], genesis: str = GENESIS) -> Chain:
     """Walk the hash chain of the journal at ``path``, its header chained to ``genesis``
     (see :func:`genesis_of`). After a break the walk follows the line as it is, so one edit
-    is reported once."""
+    is reported once; lines that are all there but out of order are reported once."""
     path = Path(path)
     lines = _split(path.read_bytes()) if path.is_file() else []
-    links = [(number, line, *_prev_of(line)) for number, line in lines]
+    links: list[Link] = [(number, line, *_prev_of(line)) for number, line in lines]
     if not any(prev is not None for _, _, _, prev in links):
         return Chain(False, None, len(links))
     digests = {line_digest(line): number for number, line, _, _ in links}
+    kinds = {number: _kind(line) for number, line, _, _ in links}
     breaks: list[tuple[int, str]] = []
     head, head_line = genesis, None
     seen: dict[str, int] = {}
     for number, line, _parsed, prev in links:
         if prev != head:
             later = {d: n for d, n in digests.items() if n > number}
-            breaks.append((number, _diagnose(prev, head_line, seen, later, genesis)))
+            breaks.append((number, _diagnose(prev, head_line, seen, later, genesis, kinds)))
         head, head_line = line_digest(line), number
         seen[head] = number
-    return Chain(True, head, len(links), tuple(breaks))
+    reordered = _reordering(links, genesis) if breaks else None
+    return Chain(True, head, len(links), (reordered,) if reordered else tuple(breaks))
 
 
 def read_registration(run_dir: str | os.PathLike[str]) -> tuple[Mapping[str, Any] | None, str]:

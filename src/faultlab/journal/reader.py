@@ -408,7 +408,7 @@ def _evidence(run_dir: Path, header: RunHeader) -> tuple[Chain, Mapping[str, Any
     """The journal's chain, the pre-registration record, and every sign of tampering."""
     registration, unreadable = read_registration(run_dir)
     chain = check_chain(run_dir / JOURNAL_FILE, genesis_of(run_dir))
-    tampering = [JournalProblem(JOURNAL_FILE, number, f"tampered: the hash chain breaks here: this line {why}")
+    tampering = [JournalProblem(JOURNAL_FILE, number, f"tampered: the hash chain breaks here: {why}")
                  for number, why in chain.breaks]
     if unreadable:
         tampering.append(JournalProblem(JOURNAL_FILE, 1, f"tampered: {unreadable}"))

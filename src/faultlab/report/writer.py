@@ -166,7 +166,7 @@ def refuse_tampered(run_dir: Path) -> None:
     tampering = check_journal(run_dir).tampering
     if tampering:
         raise EvidenceTampered(
-            "\n".join(f"TAMPERED {t}" for t in tampering)
+            "\n".join(str(t) for t in tampering)
             + f"\n{run_dir}: the evidence was changed after the run wrote it; it is not re-judged "
             "and no report was written")
 
