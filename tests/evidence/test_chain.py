@@ -107,8 +107,8 @@ def test_removed_inserted_and_reordered_lines_are_named(tmp_path):
         "journal.jsonl:5: tampered: the hash chain breaks here: this line follows line 3, not line 4: line 4 "
         "(a note record) was inserted or moved here"]
     write_journal(run, original[:2] + [original[3], original[2]] + original[4:])
-    assert breaks(run) == ["journal.jsonl:3: tampered: the hash chain breaks here: lines 3 to 4 are not in the order "
-                           "the run wrote them (it wrote line 4, then line 3): they were reordered"]
+    assert breaks(run) == ["journal.jsonl:3: tampered: the hash chain breaks here: lines 3 to 4 are not in the "
+                           "sequence the run wrote them in (it wrote line 4, then line 3): they were reordered"]
 
 
 def test_a_rewritten_registration_breaks_the_chain_at_the_header(tmp_path):

@@ -245,7 +245,7 @@ CASES: list[tuple[str, Callable[[Path, Path], None], str, list[str]]] = [
     ("add", _add_line, "run", ["journal.jsonl:8: tampered: the hash chain breaks here: this line carries no chain "
                                "link", "line 8 (a note record) was inserted or moved here"]),
     ("reorder", _reorder_lines, "run", ["journal.jsonl:6: tampered: the hash chain breaks here: lines 6 to 7 are "
-                                        "not in the order the run wrote them (it wrote line 7, then line 6)"]),
+                                        "not in the sequence the run wrote them in (it wrote line 7, then line 6)"]),
     ("append-resealed", _append_line_resealed, "run",
      ["manifest.json: changed after it was sealed", "journal.jsonl: 1 line(s) after line"]),
 ]
@@ -264,15 +264,15 @@ def test_tampering_is_caught_and_named(drill, tmp_path, name, tamper, level, exp
 def test_recompute_names_the_first_figure_that_differs(drill, tmp_path):
     plan, run = copy_of(drill, tmp_path)
     result = json.loads((run / "result.json").read_text())
-    said = result["analysis"]["rto_from_inject"]["value"]
-    result["analysis"]["rto_from_inject"]["value"] = round(said + 3.0, 3)
+    said = result["analysis"]["t_inject"]  # when the fault took effect: a number in every run that injected it
+    result["analysis"]["t_inject"] = said + 10.0
     (run / "result.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     _change_report_figure(run)
     reseal_manifest(run, "result.json")
     code, out = verify(drill, run, "--recompute")
     assert code == 1
-    assert (f"result.json: recomputed: analysis.rto_from_inject.value: the report says {round(said + 3.0, 3)}, "
-            f"the raw files give {said}") in out, out
+    assert (f"result.json: recomputed: analysis.t_inject: the report says {json.dumps(said + 10.0)}, "
+            f"the raw files give {json.dumps(said)}") in out, out
     assert "report.md:" in out and "recomputed: the report shows '| Recovery time from injection" in out
 
 

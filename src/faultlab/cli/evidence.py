@@ -41,7 +41,7 @@ def register(subparsers: Any) -> None:
                      "1 naming each line that does not."),
     )
     _register_option(check)
-    check.add_argument("--trust", nargs="+", metavar="PUBKEY", default=None,
+    check.add_argument("--trust", nargs="+", action="extend", metavar="PUBKEY", default=None,
                        help="public keys (files, or key names) whose signatures are accepted")
     check.set_defaults(handler=_verify)
 

@@ -152,7 +152,7 @@ def register(subparsers: Any) -> None:
     )
     verify.add_argument("run_dir", metavar="RUN_OR_PLAN_DIR", help="a run (or drill-plan, or gate) directory "
                                                                    "with manifest.json")
-    verify.add_argument("--trust", nargs="+", metavar="PUBKEY", default=None,
+    verify.add_argument("--trust", nargs="+", action="extend", metavar="PUBKEY", default=None,
                         help="public keys (NAME.pub files, or names of keys in the key folder) whose signature "
                              "is accepted")
     verify.add_argument("--recompute", action="store_true",

@@ -153,5 +153,5 @@ def check_register(path: Path | None = None) -> list[tuple[int, str]]:
         if why:
             problems.append((entry.line, why))
     if seqs != list(range(1, len(seqs) + 1)):
-        problems.append((0, f"the sequence numbers are not 1..{len(seqs)} in order: lines were removed or reordered"))
+        problems.append((0, f"the sequence numbers do not run 1..{len(seqs)}: lines were removed or reordered"))
     return sorted(problems)

@@ -148,8 +148,8 @@ Link = tuple[int, bytes, bool, Any]
 
 
 def _reordering(links: list[Link], genesis: str) -> tuple[int, str] | None:
-    """When every line is there and only the order changed: the first line out of place and
-    the order the lines were written in; None otherwise."""
+    """When every line is there and only their sequence changed: the first line out of place
+    and the sequence they were written in; None otherwise."""
     following: dict[Any, int] = {}
     for number, _, _, prev in links:
         if prev is None or prev in following:
@@ -169,15 +169,15 @@ def _reordering(links: list[Link], genesis: str) -> tuple[int, str] | None:
     if not moved:
         return None
     first, last = moved[0], moved[-1]
-    order = ", then ".join(f"line {w}" for f, w in zip(in_file, written, strict=True) if first <= f <= last)
-    return first, (f"lines {first} to {last} are not in the order the run wrote them (it wrote {order}): "
+    sequence = ", then ".join(f"line {w}" for f, w in zip(in_file, written, strict=True) if first <= f <= last)
+    return first, (f"lines {first} to {last} are not in the sequence the run wrote them in (it wrote {sequence}): "
                    "they were reordered")
 
 
 def check_chain(path: str | os.PathLike[str], genesis: str = GENESIS) -> Chain:
     """Walk the hash chain of the journal at ``path``, its header chained to ``genesis``
     (see :func:`genesis_of`). After a break the walk follows the line as it is, so one edit
-    is reported once; lines that are all there but out of order are reported once."""
+    is reported once; lines that are all there but moved about are reported once."""
     path = Path(path)
     lines = _split(path.read_bytes()) if path.is_file() else []
     links: list[Link] = [(number, line, *_prev_of(line)) for number, line in lines]

@@ -7,7 +7,7 @@ may write at once; each line is written whole.
 
 Every line of ``journal.jsonl`` carries ``prev``, the digest of the line before it, the
 header's being that of the pre-registration record (:mod:`faultlab.journal.chain`): the
-digest is taken and the line written under one lock, so the chain follows the file's order.
+digest is taken and the line written under one lock, so the chain follows the file line by line.
 """
 
 from __future__ import annotations
