@@ -5,6 +5,14 @@ with that field's value zeroed, so changing any byte of any file (the manifest i
 is caught by ``verify_manifest``. A run's manifest also records its ``evidence``: the files
 the reports were written from and their digest (:func:`listing_sha256`), the one printed on
 every page of the reports, which ``verify_manifest`` checks against the file hashes.
+That only proves the files unchanged to whoever kept the
+manifest's digest apart: anyone can rewrite a file, its hash and the self-digest. What
+proves authorship is the seal (``manifest.sig``, :mod:`faultlab.evidence.seal`), the one
+file beside the manifest that it does not list.
+
+``journals`` records the hash-chain head and line count of every ``journal.jsonl`` under
+the directory (:mod:`faultlab.journal.chain`), so a journal line changed, removed or
+reordered is found even with every file hash recomputed.
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ from faultlab import __version__
 __all__ = [
     "MANIFEST_FILE",
     "MANIFEST_SCHEMA",
+    "SEAL_FILE",
+    "journal_heads",
     "Mismatch",
     "file_sha256",
     "listing_sha256",
@@ -39,6 +49,8 @@ __all__ = [
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_SCHEMA = "faultlab.manifest/1"
+SEAL_FILE = "manifest.sig"
+"""The seal beside the manifest: its signature (or the statement that it is unsigned)."""
 _ZERO = "0" * 64
 _SELF = re.compile(rb'"self_sha256": "([0-9a-f]{64})"')
 
@@ -86,7 +98,7 @@ def _files(root: Path) -> list[str]:
         dirs.sort()
         for name in names:
             rel = (Path(folder) / name).relative_to(root).as_posix()
-            if rel != MANIFEST_FILE:
+            if rel not in (MANIFEST_FILE, SEAL_FILE):
                 found.append(rel)
     return sorted(found)
 
@@ -139,6 +151,20 @@ def git_commit() -> dict[str, Any] | None:
     return {"commit": head, "dirty": bool(dirty)} if head else None
 
 
+def journal_heads(root: Path) -> dict[str, dict[str, Any]]:
+    """``{relative path: {"head", "lines"}}`` of every chained ``journal.jsonl`` under ``root``."""
+    from faultlab.journal.chain import check_chain, genesis_of
+
+    heads = {}
+    for rel in _files(root):
+        if rel.rsplit("/", 1)[-1] == "journal.jsonl":
+            path = root / rel
+            chain = check_chain(path, genesis_of(path.parent))
+            if chain.chained:
+                heads[rel] = {"head": chain.head, "lines": chain.lines}
+    return heads
+
+
 def write_manifest(root: str | Path, info: dict[str, Any]) -> Path:
     """Write ``root/manifest.json`` over every other file under ``root``; ``info`` adds context."""
     root = Path(root)
@@ -148,6 +174,7 @@ def write_manifest(root: str | Path, info: dict[str, Any]) -> Path:
         "faultlab_version": __version__,
         "git": git_commit(),
         "report_host": socket.gethostname(),
+        "journals": journal_heads(root),
         "files": hash_tree(root),
         "self_sha256": _ZERO,
     }
