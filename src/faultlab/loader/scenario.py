@@ -102,7 +102,7 @@ def _load_stack(path: Path) -> StackFile:
     if doc.data is None:
         return StackFile(None, doc.problems)
     kind = document_kind(doc.data, path)
-    if kind in ("scenario", "plan"):
+    if kind in ("scenario", "plan", "rules"):
         return StackFile(None, [], other_kind=kind)
     return StackFile(*stack_from(doc, path))
 
