@@ -280,6 +280,8 @@ def bring_up(spec: Monitoring, stack: StackHandle, *, run_id: str, journal: Jour
                   CallableWait(lambda: _alertmanager_found(url, client), "Prometheus' Alertmanager list"), deadline)
             _wait(prometheus, "Prometheus scrapes every target",
                   CallableWait(lambda: _targets_up(url, client, jobs), "Prometheus' targets"), deadline)
+        journal.note(f"monitoring up: Prometheus {url}, Alertmanager {running.alertmanager_url}, "
+                     f"the drill's metrics http://{receiver.address}/metrics")
         yield running
     finally:
         _tear_down(running, ledger)
