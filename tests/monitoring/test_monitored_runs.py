@@ -12,7 +12,6 @@ Prometheus scraped the drill's metrics.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,16 +20,13 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
+from installed import needs_monitoring
 
 from faultlab.analysis import analyse
 from faultlab.journal import Alert, FaultEvent, PromqlSample, read_run
 from faultlab.runtime.ledger import RUN_LABEL
 
 ROOT = Path(__file__).resolve().parents[2]
-INSTALLED = shutil.which("prometheus") is not None and (
-    shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")) is not None
-needs_monitoring = pytest.mark.skipif(not INSTALLED, reason="Debian's prometheus and prometheus-alertmanager "
-                                                            "are not installed (apt-get install them)")
 
 
 def _run(scenario: Path, tmp_path: Path, env: dict[str, str] | None = None,

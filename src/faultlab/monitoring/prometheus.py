@@ -244,19 +244,21 @@ def bring_up(spec: Monitoring, stack: StackHandle, *, run_id: str, journal: Jour
     folder = stack.run_dir / "monitoring"
     folder.mkdir(parents=True, exist_ok=True)
     receiver = Receiver(run_id, journal=journal, origin_wall=origin_wall, hub=hub).start()
-    hub.subscribe(receiver.metrics.observe, events=["fault", "phase", "sample"])
-    prometheus_port, alertmanager_port = free_ports(2)
-    addresses = Addresses(services={name: stack.address(name) for name in spec.scrape},
-                          alertmanager=f"{LOOPBACK}:{alertmanager_port}", receiver=receiver.address)
-    rules = folder / "rules.yaml"
-    shutil.copyfile(spec.rules, rules)
-    (folder / "prometheus.yml").write_text(prometheus_config(spec, rules, addresses, run_id=run_id), encoding="utf-8")
-    (folder / "alertmanager.yml").write_text(alertmanager_config(spec, addresses), encoding="utf-8")
-    supervisor = Supervisor(folder, run_id=run_id, ledger=ledger, observers=hub)
-    running = RunMonitoring(spec, f"http://{LOOPBACK}:{prometheus_port}", f"http://{addresses.alertmanager}",
-                            receiver, binaries, folder, supervisor=supervisor, versions=tool_versions(binaries))
+    running = RunMonitoring(spec, "", "", receiver, binaries, folder, versions=tool_versions(binaries))
     try:
+        hub.subscribe(receiver.metrics.observe, events=["fault", "phase", "sample"])
+        prometheus_port, alertmanager_port = free_ports(2)
+        addresses = Addresses(services={name: stack.address(name) for name in spec.scrape},
+                              alertmanager=f"{LOOPBACK}:{alertmanager_port}", receiver=receiver.address)
+        running.prometheus_url = url = f"http://{LOOPBACK}:{prometheus_port}"
+        running.alertmanager_url = f"http://{addresses.alertmanager}"
+        rules = folder / "rules.yaml"
+        shutil.copyfile(spec.rules, rules)
+        (folder / "prometheus.yml").write_text(prometheus_config(spec, rules, addresses, run_id=run_id),
+                                               encoding="utf-8")
+        (folder / "alertmanager.yml").write_text(alertmanager_config(spec, addresses), encoding="utf-8")
         running.data_dir, running.ledger_entry = _data_dir(run_id, ledger)
+        running.supervisor = supervisor = Supervisor(folder, run_id=run_id, ledger=ledger, observers=hub)
         deadline = Deadline(timeout_s)
         alertmanager = _start(supervisor, "alertmanager", [
             binaries.alertmanager, f"--config.file={folder / 'alertmanager.yml'}",
@@ -272,7 +274,6 @@ def bring_up(spec: Monitoring, stack: StackHandle, *, run_id: str, journal: Jour
             # again only a minute later.
             f"--rules.alert.resend-delay={max(100, round(spec.evaluation_interval * 1000))}ms",
         ])
-        url = running.prometheus_url
         _wait(prometheus, "Prometheus ready", HttpWait(f"{url}/-/ready"), deadline)
         jobs = [*spec.scrape, "faultlab"]
         with httpx.Client() as client:
