@@ -20,9 +20,9 @@ from faultlab.monitoring.config import Addresses, alertmanager_config, duration_
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "stacks" / "trading-alerts.yaml"
-SPEC = Monitoring.model_validate({"rules": str(RULES), "scrape": {"gateway": "/metrics", "router": "/stats"},
-                                  "scrape_interval": "500ms", "evaluation_interval": "1s", "group_wait": "0s",
-                                  "group_interval": "250ms"})
+WRITTEN = {"rules": str(RULES), "scrape": {"gateway": "/metrics", "router": "/stats"}, "scrape_interval": "500ms",
+           "evaluation_interval": "1s", "group_wait": "0s", "group_interval": "250ms"}
+SPEC = Monitoring.model_validate(WRITTEN)
 AT = Addresses(services={"gateway": "127.0.0.1:4001", "router": "127.0.0.1:4002"},
                alertmanager="127.0.0.1:4003", receiver="127.0.0.1:4004")
 
@@ -51,9 +51,15 @@ def test_alertmanager_sends_each_alert_alone_and_its_resolution_to_faultlab() ->
         {"url": "http://127.0.0.1:4004/alerts", "send_resolved": True}]}]
 
 
-def test_the_resolution_is_a_scrape_an_evaluation_and_the_group_wait() -> None:
-    assert SPEC.resolution == pytest.approx(1.5)
-    assert SPEC.resolved_resolution == pytest.approx(1.75)
+def test_the_resolution_is_a_scrape_its_timeout_an_evaluation_and_the_group_wait() -> None:
+    assert SPEC.timeout == 0.5  # the scrape interval, unless given
+    assert SPEC.resolution == pytest.approx(2.0)
+    assert SPEC.resolved_resolution == pytest.approx(2.25)
+    quick = Monitoring.model_validate({**WRITTEN, "scrape_timeout": "100ms"})
+    assert quick.resolution == pytest.approx(1.6)
+    assert "scrape_timeout: 100ms" in prometheus_config(quick, RULES, AT, run_id="x")
+    with pytest.raises(ValueError, match="longer than `scrape_interval`"):
+        Monitoring.model_validate({**WRITTEN, "scrape_timeout": "1s"})
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian's prometheus) is not installed")

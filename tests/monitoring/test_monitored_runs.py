@@ -86,7 +86,7 @@ def test_ft01_the_database_alert_reaches_faultlab_within_the_stated_resolution_o
 
     a = analyse(run)
     m = a.monitoring
-    assert m is not None and m.resolution_s == pytest.approx(1.0)
+    assert m is not None and m.resolution_s == pytest.approx(1.5)
     readiness, alert = m.readiness_detection, m.alert_detection
     assert readiness.measured and alert.measured, (readiness, alert)
     assert readiness.value is not None and alert.value is not None and readiness.resolution is not None

@@ -38,4 +38,4 @@ def test_the_monitored_stack_is_the_trading_stack_plus_its_monitoring() -> None:
     stack = load_stack(STACKS / "trading-monitored.yaml")
     assert stack.monitoring is not None and stack.monitoring.alerts[0] == "DatabaseUnreachable"
     assert set(stack.monitoring.scrape) == {"gateway", "router", "exchange"}
-    assert stack.monitoring.resolution == pytest.approx(1.0)
+    assert stack.monitoring.resolution == pytest.approx(1.5)

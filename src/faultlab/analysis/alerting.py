@@ -5,7 +5,7 @@ records and the header's ``monitoring`` section (what the engine wrote of the st
 
 An alert's time to detect is counted to its *arrival* at faultlab, the moment an on-call
 person would be told, not to the moment Prometheus evaluated it; its resolution is what the
-intervals allow (a scrape, an evaluation and Alertmanager's group wait). An alert that was
+intervals allow (a scrape and its timeout, an evaluation and Alertmanager's group wait). An alert that was
 already active before the fault took effect is not news of it.
 """
 
@@ -42,7 +42,8 @@ __all__ = [
 ]
 
 BASIS = "alert_pipeline"
-"""The basis of an alert detection's resolution: scrape + evaluation interval + group wait."""
+"""The basis of an alert detection's resolution: scrape interval and timeout + evaluation
+interval + group wait."""
 
 
 def _number(section: Mapping[str, Any], key: str) -> float | None:
@@ -213,6 +214,7 @@ def monitoring_result(section: Mapping[str, Any], records: Sequence[Alert], prom
     defined = section.get("alerts")
     return MonitoringResult(
         scrape_interval_s=_number(section, "scrape_interval_s"),
+        scrape_timeout_s=_number(section, "scrape_timeout_s"),
         evaluation_interval_s=_number(section, "evaluation_interval_s"),
         group_wait_s=_number(section, "group_wait_s"),
         group_interval_s=_number(section, "group_interval_s"),

@@ -294,15 +294,16 @@ class PromqlResult:
 class MonitoringResult:
     """Detection by the run's real monitoring (the stack's ``monitoring:``).
 
-    ``resolution_s``: an alert reaches faultlab up to a scrape interval, an evaluation
-    interval and Alertmanager's group wait after what it watches changed (a resolution: its
-    group interval instead of the wait). ``alert_detection`` is t_inject until the first
+    ``resolution_s``: an alert reaches faultlab up to a scrape interval, a scrape's timeout,
+    an evaluation interval and Alertmanager's group wait after what it watches changed (a
+    resolution: its group interval instead of the wait). ``alert_detection`` is t_inject until the first
     alert that became active after it reached faultlab (``detect_by``'s alert when the
     scenario names one); ``readiness_detection`` is the same fault seen by polling the
     readiness endpoint, for comparison.
     """
 
     scrape_interval_s: float | None
+    scrape_timeout_s: float | None
     evaluation_interval_s: float | None
     group_wait_s: float | None
     group_interval_s: float | None

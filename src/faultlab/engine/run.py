@@ -368,6 +368,7 @@ def _monitoring_header(scenario: Scenario, stack: Stack) -> dict[str, Any]:
                         "below": c.below, "for_s": c.for_} for i, c in enumerate(scenario.abort_when.promql)]
     return {
         "scrape_interval_s": spec.scrape_interval,
+        "scrape_timeout_s": spec.timeout,
         "evaluation_interval_s": spec.evaluation_interval,
         "group_wait_s": spec.group_wait,
         "group_interval_s": spec.group_interval,

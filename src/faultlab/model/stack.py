@@ -208,8 +208,9 @@ class Monitoring(StrictModel):
     faultlab runs both (Debian's ``prometheus`` and ``prometheus-alertmanager``) as supervised
     processes on 127.0.0.1 for the length of a run. Detection is then the time the first
     alert reached faultlab, with the resolution these intervals allow: an alert can reach
-    faultlab up to ``scrape_interval + evaluation_interval + group_wait`` after what it
-    watches changed.
+    faultlab up to ``scrape_interval + scrape_timeout + evaluation_interval + group_wait``
+    after what it watches changed (the next scrape, that scrape's own time, the next
+    evaluation, Alertmanager's wait).
     """
 
     rules: Path = Field(description="Prometheus alerting rules file (relative to the stack file)")
@@ -218,6 +219,9 @@ class Monitoring(StrictModel):
     )
     scrape_interval: Duration = Field(
         default=as_written("500ms"), description="how often Prometheus scrapes every service"
+    )
+    scrape_timeout: Duration | None = Field(
+        None, description="how long one scrape may take (at most the scrape interval, which it is unless given)"
     )
     evaluation_interval: Duration = Field(
         default=as_written("500ms"), description="how often Prometheus evaluates the alert rules"
@@ -240,6 +244,20 @@ class Monitoring(StrictModel):
             raise ValueError(f"{value:g} s is too short: Prometheus and Alertmanager need at least 100ms")
         return value
 
+    @model_validator(mode="after")
+    def _timeout_within_interval(self) -> Monitoring:
+        if self.scrape_timeout is not None and self.scrape_timeout > self.scrape_interval:
+            raise ValueError(f"`scrape_timeout` ({self.scrape_timeout:g} s) is longer than `scrape_interval` "
+                             f"({self.scrape_interval:g} s): Prometheus refuses that")
+        if self.scrape_timeout is not None and self.scrape_timeout < 0.01:
+            raise ValueError("`scrape_timeout` must be at least 10ms")
+        return self
+
+    @property
+    def timeout(self) -> float:
+        """How long one scrape may take: ``scrape_timeout``, else the scrape interval."""
+        return self.scrape_timeout if self.scrape_timeout is not None else self.scrape_interval
+
     @property
     def alerts(self) -> tuple[str, ...]:
         """The alert names of the rules file (read by the loader)."""
@@ -247,14 +265,16 @@ class Monitoring(StrictModel):
 
     @property
     def resolution(self) -> float:
-        """How long after what an alert watches changed the alert may reach faultlab: one
-        scrape, one evaluation and Alertmanager's wait for a new alert."""
-        return self.scrape_interval + self.evaluation_interval + self.group_wait
+        """How long after what an alert watches changed the alert may reach faultlab: the wait
+        for the next scrape, that scrape's own time, the wait for the next evaluation and
+        Alertmanager's wait for a new alert (the delivery itself, milliseconds on loopback,
+        comes on top)."""
+        return self.scrape_interval + self.timeout + self.evaluation_interval + self.group_wait
 
     @property
     def resolved_resolution(self) -> float:
         """The same for an alert's resolution, which Alertmanager sends at its group interval."""
-        return self.scrape_interval + self.evaluation_interval + self.group_interval
+        return self.scrape_interval + self.timeout + self.evaluation_interval + self.group_interval
 
 
 class Stack(Document):

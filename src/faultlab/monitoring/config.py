@@ -57,11 +57,10 @@ def _yaml(value: object) -> str:
 def prometheus_config(spec: Monitoring, rules: Path, at: Addresses, *, run_id: str) -> str:
     """``prometheus.yml``: the global intervals, the rules file, the Alertmanager, one scrape
     job per service of ``spec.scrape`` and one for faultlab's own metrics."""
-    interval = duration_text(spec.scrape_interval)
     lines = [
         "global:",
-        f"  scrape_interval: {interval}",
-        f"  scrape_timeout: {interval}",
+        f"  scrape_interval: {duration_text(spec.scrape_interval)}",
+        f"  scrape_timeout: {duration_text(spec.timeout)}",
         f"  evaluation_interval: {duration_text(spec.evaluation_interval)}",
         f"  external_labels: {{faultlab_run: {_yaml(run_id)}}}",
         f"rule_files: [{_yaml(str(rules))}]",

@@ -158,7 +158,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "basis.probe_interval": ("probe interval", "プローブの間隔"),
     "basis.probe_and_answer": ("probe interval + the time that answer took", "プローブの間隔＋その応答にかかった時間"),
     "basis.journal": ("journal timestamp", "ジャーナルの時刻"),
-    "basis.alert_pipeline": ("scrape + evaluation interval + Alertmanager's group wait", "スクレイプ間隔＋評価間隔＋Alertmanager のグループ待ち時間"),
+    "basis.alert_pipeline": ("scrape interval and timeout + evaluation interval + Alertmanager's group wait", "スクレイプ間隔とタイムアウト＋評価間隔＋Alertmanager のグループ待ち時間"),
     "basis.exact": ("exact", "誤差なし"),
     "paren": ("{a} ({b})", "{a}（{b}）"),
     "source.preset": ("scenario (fixed in advance)", "シナリオで事前設定"),
@@ -308,11 +308,11 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     # detection by the run's real monitoring (a stack with `monitoring:`)
     "res.alerting": ("Detection by the monitoring's alerts (Prometheus and Alertmanager)", "監視アラートによる検知（Prometheus と Alertmanager）"),
     "alerting.intro": (
-        "Prometheus scraped the services every {scrape} and evaluated the alert rules of {rules} every {evaluation} "
+        "Prometheus scraped the services every {scrape} (each scrape allowed {timeout}) and evaluated the alert rules of {rules} every {evaluation} "
         "(alerts defined: {alerts}); Alertmanager sent each new alert to faultlab after {wait}, and each resolution within {interval}. "
         "An alert reaches faultlab up to {resolution} after what it watches changed: that is the resolution of the alert times below. "
         "The time to detect is counted to the alert's arrival, when the people on call would be told.",
-        "Prometheus は各サービスを {scrape} ごとにスクレイプし、{rules} のアラートルールを {evaluation} ごとに評価しました"
+        "Prometheus は各サービスを {scrape} ごとに（1 回あたり最大 {timeout}）スクレイプし、{rules} のアラートルールを {evaluation} ごとに評価しました"
         "（定義済みアラート：{alerts}）。Alertmanager は新しいアラートを {wait} 待って faultlab へ送り、解消は {interval} 以内に送りました。"
         "アラートは監視対象の変化から最大 {resolution} 遅れて faultlab に届きます。これが以下のアラート時刻の分解能です。"
         "検知時間は、当番の担当者に通知が届く時点であるアラートの到着までを数えています。",
