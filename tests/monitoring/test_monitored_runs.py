@@ -95,6 +95,7 @@ def test_ft01_the_database_alert_reaches_faultlab_within_the_stated_resolution_o
           f"{m.alert_name} {alert.value:.3f} s (resolution {m.resolution_s:.3f}), alert later by {later:.3f} s")
     assert -readiness.resolution <= later <= m.resolution_s
     assert a.detection == alert and m.alert_name in ("DatabaseUnreachable", "OrderIntakeFailing")
+    assert a.tools.get("prometheus") and a.tools.get("alertmanager")
     database = next(x for x in m.faults[0].alerts if x.name == "DatabaseUnreachable")
     assert database.detect_s is not None and database.detect_s - readiness.value <= m.resolution_s
 
