@@ -175,3 +175,13 @@ def test_a_promql_condition_never_evaluated_counts_nothing(tmp_path: Path) -> No
     assert a.monitoring is not None
     [result] = a.monitoring.promql
     assert (result.evaluations, result.breaches) == (0, [])
+
+
+def test_no_alert_after_the_fault_is_a_finding_that_nobody_was_told(tmp_path: Path) -> None:
+    a = analyse(monitored(write_run(tmp_path), alert("OutboxBacklogGrowing", 5.0, 5.01),
+                          targets={"recover_within": 30.0}))
+    assert a.detection.status == MeasureStatus.NOT_DETECTED
+    assert a.monitoring is not None and a.monitoring.readiness_detection.measured  # readiness saw it
+    assert [f.kind for f in a.findings if f.kind.startswith("not_")] == ["not_alerted"]
+    text = "\n".join(str(block) for s in build_document(a, "en").sections for block in s.blocks)
+    assert "the people on call would not have been told" in text

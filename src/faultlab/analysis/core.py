@@ -219,6 +219,7 @@ def _analyse(run: Run) -> Analysis:
             error_budget=budget, integrity_checks=frozenset(declaration.check_names),
             lasting=any(f.active_t is not None and (f.reverted_t is None or f.reverted_t - f.active_t > s.step_s)
                         for f in faults),
+            alerting=monitoring is not None,
         )),
         windows=windows,
         problems=problems,

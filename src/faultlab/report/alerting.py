@@ -101,9 +101,10 @@ def monitoring_blocks(a: Analysis, cat: Catalogue) -> list[dict[str, Any]]:
         {"kind": "h", "text": cat("res.alerting")},
         {"kind": "p", "text": cat(
             "alerting.intro", scrape=seconds_text(m.scrape_interval_s, cat),
-            timeout=seconds_text(m.scrape_timeout_s, cat), evaluation=seconds_text(m.evaluation_interval_s, cat), wait=seconds_text(m.group_wait_s, cat),
-            interval=seconds_text(m.group_interval_s, cat), resolution=seconds_text(m.resolution_s, cat),
-            rules=m.rules_file or cat("none"), alerts=", ".join(m.alerts_defined) or cat("none"))},
+            timeout=seconds_text(m.scrape_timeout_s, cat), evaluation=seconds_text(m.evaluation_interval_s, cat),
+            wait=seconds_text(m.group_wait_s, cat), interval=seconds_text(m.group_interval_s, cat),
+            resolution=seconds_text(m.resolution_s, cat), rules=m.rules_file or cat("none"),
+            alerts=", ".join(m.alerts_defined) or cat("none"))},
         {"kind": "kv", "rows": _summary(m, cat)},
         {"kind": "p", "text": cat("alerting.by_fault"), "strong": True},
     ]

@@ -455,6 +455,10 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "find.target_missed_novalue": ("Target missed: {target} — {measured} (target {limit}).", "目標未達：{target} — {measured}（目標 {limit}）。"),
     "find.evidence": ("Evidence: {evidence}", "根拠：{evidence}"),
     "find.not_detected": ("Monitoring never showed the problem: the fault went undetected.", "監視が異常を検知しませんでした。障害は見逃されています。"),
+    "find.not_alerted": (
+        "No alert of the stack's monitoring reached faultlab after the fault took effect: the people on call would not have been told.",
+        "障害の発生後、監視のアラートが一度も faultlab に届きませんでした。当番の担当者には通知されなかったことになります。",
+    ),
     "find.not_recovered": ("The system did not recover within the run.", "実行時間内にシステムが復旧しませんでした。"),
     "find.deviation_crashed": ("The run crashed before it finished; its evidence is incomplete.", "実行が途中で異常終了しており、証跡がそろっていません。"),
     "find.deviation_run_status": ("The run ended with status “{status}”.", "実行が状態「{status}」で終了しました。"),
