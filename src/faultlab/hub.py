@@ -30,6 +30,9 @@ Publishing an event that is not listed below, or an argument its event does not 
     with ``status`` and ``reason``)
 ``decision``
     the run decided ``what`` (``abort``) and ``why``
+``alert``
+    the stack's monitoring sent an alert: ``status`` (firing, resolved), ``name``,
+    ``labels``, ``t`` (received, on the run clock)
 ``service``
     a supervised process changed: ``kind`` (started, restarted, exited, restarting, gave_up,
     failed, killed, paused, resumed, stopped) of ``service``, with what is known of ``pid``,
@@ -83,6 +86,7 @@ EVENTS: Mapping[str, Event] = _events(
     monitor="sample",
     schedule="step planned record status reason",
     decision="what why",
+    alert="status name labels t",
     service="kind service pid restart_count start_time exit_code ran_s by_operator delay_s signal reason error",
 )
 """Every event a hub publishes, by name (documented in this module's docstring)."""

@@ -107,7 +107,11 @@ class ScenarioNode(pytest.Collector):
         self._outcome: tuple[Any, BaseException | None] | None = None
 
     def collect(self) -> Iterator[Any]:
+        from faultlab.analysis.targets import HOW_MEASURED
+
         for key in self.scenario.targets.model_dump(exclude_none=True):
+            if key in HOW_MEASURED:
+                continue  # says how detect_within is measured; judged with it
             item = TargetItem.from_parent(self, name=key)
             item.add_marker("faultlab")
             yield item

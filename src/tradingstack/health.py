@@ -259,13 +259,16 @@ class Health:
         return verdict
 
     def exposition(self) -> bytes:
-        """The metrics in Prometheus' text format, the pool, circuit and readiness gauges brought up to date."""
+        """The metrics in Prometheus' text format, the pool, circuit, database and readiness
+        gauges brought up to date: a scrape sees the database as readiness does at that moment,
+        not as the last probe left it (a probe of a frozen database waits its full timeout)."""
         sizes = self.store.pool_sizes()
         if sizes is not None:
             self.m.pool_size.set(sizes[0])
             self.m.pool_idle.set(sizes[1])
         self.m.circuit.set(self.store.breaker.code)
-        self.readiness()
+        verdict = self.readiness()
+        self.m.db_up.set(1 if verdict["db"]["ok"] else 0)
         return generate_latest(self.m.registry)
 
     async def _probe_loop(self) -> None:

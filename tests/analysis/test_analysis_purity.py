@@ -34,6 +34,7 @@ def test_public_api_is_frozen():
         "analyse", "Analysis", "Baseline", "JobResult", "CustomerImpact",
         "Deviation", "ErrorBudget", "CompletionDelay", "FaultSpan", "Finding", "ImpactCounts",
         "IntegrityResult", "LatencyStats", "Measure", "MeasureStatus", "TimelineEvent", "Verdict", "Window",
+        "FaultDetection", "FiredAlert", "MonitoringResult", "PromqlResult",
     ])
     assert all(getattr(faultlab.analysis, name).__doc__ for name in faultlab.analysis.__all__)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from faultlab.engine.run import RollingHealth, _abort_rule
+from faultlab.journal import PromqlSample
 from faultlab.model.scenario import Scenario
 
 
@@ -58,3 +59,29 @@ def test_no_rule_never_aborts():
     health = RollingHealth()
     _feed(health, 0.0, 5.0, ok=False)
     assert _abort_rule(_scenario(None), health, lambda: 5.0, 0.0)() == ""
+
+
+def test_a_promql_threshold_crossed_long_enough_aborts():
+    health, clock = RollingHealth(), {"t": 0.0}
+    latest: dict[str, PromqlSample] = {}
+    rule = {"promql": [{"query": "sum(rate(errors_total[5s]))", "above": 5, "for": "2s"}]}
+    check = _abort_rule(_scenario(rule), health, lambda: clock["t"], 0.0, latest.get)
+    _feed(health, 0.0, 9.0, ok=True)
+    for t, value in [(3.0, 1.0), (4.0, 9.0), (5.0, 1.0), (6.0, 9.0), (7.0, 9.0), (8.1, 9.0)]:
+        clock["t"] = t
+        latest["abort_when.promql[0]"] = PromqlSample(t=t, condition="abort_when.promql[0]", value=value,
+                                                      ok=value <= 5)
+        if t < 8.1:
+            assert check() == "", t
+    assert "PromQL sum(rate(errors_total[5s])) = 9, above 5 for 2.1 s" in check()
+
+
+def test_a_promql_condition_without_a_value_never_aborts():
+    health, clock = RollingHealth(), {"t": 10.0}
+    rule = {"promql": [{"query": "up", "below": 1, "for": "1s"}]}
+    no_data = PromqlSample(t=1.0, condition="abort_when.promql[0]", value=None, ok=True, error="no data")
+    check = _abort_rule(_scenario(rule), health, lambda: clock["t"], 0.0, {"abort_when.promql[0]": no_data}.get)
+    _feed(health, 0.0, 10.0, ok=True)
+    assert check() == ""
+    clock["t"] = 20.0
+    assert check() == ""

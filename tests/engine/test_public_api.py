@@ -36,6 +36,7 @@ MODULES = [
     "faultlab.plugin",
     "faultlab.hub",
     "faultlab.runtime.base",
+    "faultlab.monitoring",
 ]
 
 PUBLIC = {
@@ -46,7 +47,8 @@ PUBLIC = {
     "faultlab.journal": [
         "SCHEMA", "JOURNAL_FILE", "CANARY_FILE", "MONITOR_FILE", "REQUESTS_FILE", "COMPLETIONS_FILE", "SAMPLE_FILES",
         "Record", "RunHeader", "Phase", "FaultEvent", "JobEvent", "Integrity", "JobResult", "Cleanup", "Decision",
-        "Note", "Tools", "End", "UnknownRecord", "CanarySample", "MonitorSample", "RequestSample", "CompletionSample",
+        "Note", "Tools", "Alert", "PromqlSample", "End", "UnknownRecord", "CanarySample", "MonitorSample",
+        "RequestSample", "CompletionSample",
         "NotFinite", "RECORD_TYPES", "register_record", "typed_record", "json_number", "JournalWriter", "TORN",
         "Lines", "read_lines", "JournalProblem", "read_samples", "Run", "read_run", "gc_paused",
         "JournalEvidence", "check_journal", "Chain", "check_chain", "line_digest",
@@ -54,7 +56,8 @@ PUBLIC = {
     "faultlab.journal.records": [
         "SCHEMA", "JOURNAL_FILE", "CANARY_FILE", "MONITOR_FILE", "REQUESTS_FILE", "COMPLETIONS_FILE", "SAMPLE_FILES",
         "Record", "RunHeader", "Phase", "FaultEvent", "JobEvent", "Integrity", "JobResult", "Cleanup", "Decision",
-        "Note", "Tools", "End", "UnknownRecord", "CanarySample", "MonitorSample", "RequestSample", "CompletionSample",
+        "Note", "Tools", "Alert", "PromqlSample", "End", "UnknownRecord", "CanarySample", "MonitorSample",
+        "RequestSample", "CompletionSample",
         "NotFinite", "RECORD_TYPES", "register_record", "typed_record", "json_number",
     ],
     "faultlab.journal.writer": ["JournalWriter"],
@@ -101,6 +104,10 @@ PUBLIC = {
         "canary_outcome", "hookimpl", "integrity_report", "load_plugin",
     ],
     "faultlab.hub": ["EVENTS", "Event", "Hub", "Observer"],
+    "faultlab.monitoring": [
+        "PACKAGES", "Binaries", "find_binaries", "tool_versions", "bring_up", "RunMonitoring", "query_value",
+        "PromqlCondition", "PromqlProbe", "Receiver", "DrillMetrics",
+    ],
     "faultlab.runtime.base": [
         "CAPABILITIES", "DatabaseControl", "Finding", "NetworkControl", "ProcessStarter", "ProxyOnlyStack", "Runtime",
         "ServiceControl", "StackHandle", "interpolate", "proxy_client",

@@ -47,7 +47,7 @@ CATALOGUE = {
         {"at": "3s", "job": "batch"},
         {"at": "5s", "fault": "latency", "target": "batch-db", "for": "60s", "latency": "500ms"},
     ],
-    "FT-23": [{"at": "10s", "fault": "stall", "target": "router-exchange", "for": "30s", "stream": "downstream"}],
+    "FT-23": [{"at": "10s", "fault": "exchange_silent", "target": "exchange", "for": "30s"}],
     "FT-24": [
         {"at": "10s", "fault": "latency", "target": "gateway-db", "for": "40s", "latency": "1s", "jitter": "200ms"}
     ],

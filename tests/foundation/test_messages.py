@@ -103,7 +103,7 @@ STACK = ROOT / "stacks" / "trading.yaml"
         ("plan", "participants: [{name: 5, role: x}]",
          "participants[0].name: expected text, got a number 5 (quote it, '5', to make it text)"),
         ("scenario", "steady_state: fast",
-         "steady_state: expected a mapping with any of success_rate, p99_latency, completion_delay, "
+         "steady_state: expected a mapping with any of success_rate, p99_latency, completion_delay, promql, "
          "got a text value 'fast'"),
         ("scenario", "id: FT 01",
          "id: 'FT 01' is not an id: use letters, digits, '_', '.' and '-', starting with a letter or digit "

@@ -18,13 +18,13 @@ STACK = ROOT / "stacks" / "trading.yaml"
 
 def test_public_model_api_is_frozen() -> None:
     assert sorted(faultlab.model.__all__) == sorted([
-        "Stack", "Service", "Postgres", "Readiness", "Link", "Job", "Monitor",
+        "Stack", "Service", "Postgres", "Readiness", "Link", "Job", "Monitor", "Monitoring",
         "Scenario", "Load", "Canary", "SteadyState", "FaultStep", "JobStep", "TimelineEntry", "Targets",
-        "AbortWhen", "DrillPlan", "Participant", "Approval", "GateTolerance",
+        "AbortWhen", "PromqlBound", "PromqlAbort", "DrillPlan", "Participant", "Approval", "GateTolerance",
         "Duration", "Rate", "Size", "Bandwidth", "Percentage", "Fraction",
     ])
     assert sorted(faultlab.loader.__all__) == sorted(
-        ["load_stack", "load_scenario", "load_plan", "load_any", "document_kind", "Parsed", "parse_yaml"]
+        ["load_stack", "load_scenario", "load_plan", "load_any", "load_rules", "document_kind", "Parsed", "parse_yaml"]
     )
 
 

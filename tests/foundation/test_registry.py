@@ -21,8 +21,10 @@ def test_builtins_are_exactly_the_pyproject_entry_points() -> None:
     builtin = {name for name in fault_kinds.names() if fault_kinds.source(name).startswith("faultlab.")}
     assert builtin == {name for name, where in declared.items() if where.startswith("faultlab.")}
     # the trading stack registers its own kinds through the same entry-point group, like any plugin
-    assert {name for name, where in declared.items() if where.startswith("tradingstack.")} == {"load_shape"}
+    assert {name for name, where in declared.items() if where.startswith("tradingstack.")} == {"load_shape",
+                                                                                                "exchange_silent"}
     assert fault_kinds.source("load_shape") == "tradingstack.faults:LoadShape"
+    assert fault_kinds.source("exchange_silent") == "tradingstack.faults:ExchangeSilent"
     assert fault_kinds.broken == {}
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from foundation_paths import CORPUS, EXAMPLES, ROOT, VALID
+from foundation_paths import CORPUS, DOCUMENTS, ROOT, VALID
 
 from faultlab import schema
 from faultlab.loader import document_kind, parse_yaml
@@ -46,7 +46,7 @@ def _validator(kind: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(committed(kind))
 
 
-@pytest.mark.parametrize("path", [*EXAMPLES, *VALID.glob("*.yaml")], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [*DOCUMENTS, *VALID.glob("*.yaml")], ids=lambda p: p.name)
 def test_schema_accepts_every_example(path: Path) -> None:
     parsed = parse_yaml(path.read_bytes(), str(path))
     assert not parsed.problems

@@ -102,14 +102,14 @@ def test_unknown_schema_type_and_extra_keys(tmp_path):
         read_run(tmp_path)
     (tmp_path / "journal.jsonl").write_text(
         json.dumps({"type": "run", "schema": SCHEMA, "run_id": "x", "new_key": 1}) + "\n"
-        + json.dumps({"type": "alert", "t": 3.0, "name": "db down"}) + "\n"
+        + json.dumps({"type": "page", "t": 3.0, "name": "db down"}) + "\n"
         + json.dumps({"type": "note", "t": 4.0, "message": "hi", "by": "ops"}) + "\n"
     )
     run = read_run(tmp_path)
     assert run.problems == ()
     assert run.header.extra == {"new_key": 1}
     assert run.header.to_dict()["new_key"] == 1
-    assert isinstance(run.records[0], UnknownRecord) and run.events("alert")[0].raw["name"] == "db down"
+    assert isinstance(run.records[0], UnknownRecord) and run.events("page")[0].raw["name"] == "db down"
     note = run.records[1]
     assert isinstance(note, Note) and note.to_dict()["by"] == "ops"
     assert run.crashed

@@ -93,12 +93,12 @@ def test_wrong_typed_fields_are_problems_naming_file_line_and_field(tmp_path):
 
 
 def test_an_unknown_record_type_is_kept_and_a_typeless_one_is_a_problem(tmp_path):
-    write(tmp_path / "journal.jsonl", HEADER, {"type": "alert", "t": 3.0, "name": "db down"},
+    write(tmp_path / "journal.jsonl", HEADER, {"type": "page", "t": 3.0, "name": "db down"},
           {"t": 4.0, "message": "no type"}, {**HEADER, "run_id": "again"}, END)
     run = read_run(tmp_path)
     unknown = run.records[0]
     assert isinstance(unknown, UnknownRecord) and unknown.raw["name"] == "db down"
-    assert run.events("alert") == [unknown]
+    assert run.events("page") == [unknown]
     assert problems(run) == ["journal.jsonl:3: a record without a type; line skipped",
                              "journal.jsonl:4: a second run header; line skipped"]
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import time
+from types import SimpleNamespace
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tradingstack.gateway import GatewaySettings
-from tradingstack.health import Evidence, monitoring_stats, readiness
+from tradingstack.health import Evidence, GatewayMetrics, Health, monitoring_stats, readiness
 
 NOW = 1000.0
 
@@ -111,3 +114,22 @@ def test_a_running_batch_reports_its_projected_margin_and_a_finished_one_its_rec
     finished = {**running, "status": "finished", "total": 10, "margin_s": 31.5, "left_s": -3.0}
     assert monitoring_stats(row, finished)["batch"] == {"status": "finished", "processed": 10, "total": 10,
                                                         "margin_s": 31.5}
+
+
+def test_a_scrape_sees_the_database_as_readiness_does_at_that_moment(settings):
+    """The gauge Prometheus' DatabaseUnreachable alert reads is brought up to date at every
+    scrape: a probe of a frozen database waits its whole timeout before it would set it."""
+    outcomes = SimpleNamespace(answered_at=0.0, failed_requests=0, failed_at=0.0, read_only_at=0.0)
+    store = SimpleNamespace(outcomes=outcomes, breaker=SimpleNamespace(state="closed", code=0), pool=object(),
+                            pool_sizes=lambda: (4, 2))
+    health = Health(settings, store, GatewayMetrics())  # type: ignore[arg-type]
+
+    def db_up() -> float:
+        families = text_string_to_metric_families(health.exposition().decode())
+        return next(s.value for f in families for s in f.samples if s.name == "gateway_db_up")
+
+    health.probe_ok_at = time.monotonic()
+    assert db_up() == 1.0
+    health.m.db_up.set(1)  # what the last probe left, before the database froze
+    health.probe_ok_at = time.monotonic() - settings.ready_stale - 0.1
+    assert db_up() == 0.0

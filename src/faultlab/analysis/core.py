@@ -13,19 +13,21 @@ from datetime import datetime
 from operator import attrgetter
 from pathlib import Path
 
-from faultlab.analysis import measures
+from faultlab.analysis import alerting, measures
 from faultlab.analysis.findings import Evidence, deviations, findings
-from faultlab.analysis.model import Analysis, MeasureStatus, Window
+from faultlab.analysis.model import Analysis, MeasureStatus, MonitoringResult, Window
 from faultlab.analysis.targets import evaluate_targets
 from faultlab.analysis.timeline import record_time, timeline
 from faultlab.analysis.windows import Sample, SteadyState, sliding_windows
 from faultlab.journal import (
+    Alert,
     CanarySample,
     Cleanup,
     FaultEvent,
     Integrity,
     JobResult,
     Phase,
+    PromqlSample,
     Run,
     RunHeader,
     Tools,
@@ -113,16 +115,23 @@ def _analyse(run: Run) -> Analysis:
 
     samples = _samples(run, problems)
     delays = sorted((c.t, c.delay_s) for c in run.completions)
-    windows = _windows(samples, delays, s)
     times = [t for t in map(record_time, run.records) if t is not None]
     last_t = max([*times, *(m.t for m in run.monitor), *(x.t for x in samples)], default=None)
+    promql = alerting.promql_results(header.monitoring, run.of(PromqlSample), last_t)
+    breaches = alerting.steady_breaches(promql)
+    windows = alerting.unhealthy_where_breached(_windows(samples, delays, s), breaches)
 
     faults = measures.fault_spans(run.of(FaultEvent))
     t_inject, t_clear = measures.injection_and_clear(faults)
     late = [t for t, d in delays if s.steady.completed_late(d)]
     impact, recovery = measures.impact_and_recovery(windows, samples, s.steady, t_inject, window_s=s.window_s,
-                                                    step_s=s.step_s, hold_s=s.hold_s, late=late)
-    detection = measures.detection(run.monitor, t_inject, declaration.monitor.alerts)
+                                                    step_s=s.step_s, hold_s=s.hold_s, late=late, breaches=breaches)
+    readiness = measures.detection(run.monitor, t_inject, declaration.monitor.alerts)
+    expected = header.targets.get("detect_by")
+    monitoring = alerting.monitoring_result(
+        header.monitoring, run.of(Alert), promql, faults, run.monitor, t_inject,
+        expected if isinstance(expected, str) else None, (readiness.measure, readiness.signal), last_t)
+    detection = _detection(readiness, monitoring, t_inject)
     rto_inject = measures.time_since(recovery, t_inject, s.step_s)
     rto_clear = measures.time_since(recovery, t_clear, s.step_s)
     impact_duration = measures.time_since(recovery, impact.value if impact.measured else None, s.step_s)
@@ -140,10 +149,11 @@ def _analyse(run: Run) -> Analysis:
         error_budget=budget, completion_delay=completion, backlog_drain=backlog,
     )
     run_deviations = deviations(run, faults, max(SLIP_TOLERANCE_S, s.step_s), problems)
-    baseline = measures.baseline(run.of(Phase), samples, windows, t_inject, last_t, s.steady, delays)
+    baseline = measures.baseline(run.of(Phase), samples, windows, t_inject, last_t, s.steady, delays, breaches)
     derived = [
         (impact.value, "impact_start", ""),
         (detection.t, "detected", detection.signal),
+        (readiness.t if monitoring is not None else None, "detected_by_readiness", readiness.signal),
         (recovery.value, "recovered", ""),
         ((t_clear + backlog.value) if backlog.value is not None and t_clear is not None else None,
          "backlog_drained", ""),
@@ -210,10 +220,25 @@ def _analyse(run: Run) -> Analysis:
             error_budget=budget, integrity_checks=frozenset(declaration.check_names),
             lasting=any(f.active_t is not None and (f.reverted_t is None or f.reverted_t - f.active_t > s.step_s)
                         for f in faults),
+            alerting=monitoring is not None,
         )),
         windows=windows,
         problems=problems,
         tools=measures.tools(header, run.of(Tools)),
         declaration=declaration,
         alerts=alerts,
+        monitoring=monitoring,
     )
+
+
+def _detection(readiness: measures.Detection, monitoring: MonitoringResult | None,
+               t_inject: float | None) -> measures.Detection:
+    """The detection the targets judge: by the first alert that reached faultlab when the run
+    had monitoring (DESIGN: the on-call person is told by the alerting), else by the
+    readiness endpoint."""
+    if monitoring is None:
+        return readiness
+    measure = monitoring.alert_detection
+    t = t_inject + measure.value if measure.value is not None and t_inject is not None else None
+    signal = f"alert {monitoring.alert_name}" if monitoring.alert_name else ""
+    return measures.Detection(measure, t, signal, readiness.monitor_interval)

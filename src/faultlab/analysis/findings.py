@@ -103,6 +103,8 @@ class Evidence:
     #: True when a fault lasted (was in effect for more than an instant): only then can a
     #: measure begin "after the fault cleared".
     lasting: bool = True
+    #: True when detection is by the alerts of the run's real monitoring (not the readiness poll).
+    alerting: bool = False
 
 
 Raw = tuple[str, str, dict[str, Any]]
@@ -135,7 +137,7 @@ def _target_findings(e: Evidence) -> list[Raw]:
             raw.append((severity, "target_missed", {"target": v.target, "evidence": list(v.evidence)}))
     targets = {v.target for v in e.verdicts}
     if e.detection.status == MeasureStatus.NOT_DETECTED and "detect_within" not in targets:
-        raw.append(("medium", "not_detected", {}))
+        raw.append(("medium", "not_alerted" if e.alerting else "not_detected", {}))
     if e.recovery.status == MeasureStatus.NOT_RECOVERED and "recover_within" not in targets:
         raw.append(("high", "not_recovered", {}))
     return raw

@@ -52,6 +52,7 @@ __all__ = [
     "answer_times",
     "data_loss",
     "alert_spans",
+    "first_breach",
     "tools",
 ]
 
@@ -107,17 +108,29 @@ def injection_and_clear(faults: Sequence[FaultSpan]) -> tuple[float | None, floa
 
 
 def _first_bad(samples: Sequence[Sample], late: Sequence[float], steady: SteadyState,
-               lo: float, hi: float) -> float | None:
+               lo: float, hi: float, breaches: Sequence[tuple[float, float]] = ()) -> float | None:
     """Send time of the first request in ``[lo, hi)`` that failed, was slow, or (``late``:
-    send times of requests completed later than the bound, sorted) was completed late."""
+    send times of requests completed later than the bound, sorted) was completed late; or
+    the first moment there inside a span where a PromQL steady-state condition did not hold
+    (``breaches``, sorted and disjoint)."""
     start = bisect_left(samples, lo, key=lambda s: s.t)
     failed = next((s.t for s in samples[start:] if s.t < hi and steady.is_bad(s)), None)
     if failed is not None and failed >= hi:
         failed = None
     k = bisect_left(late, lo)
     completed_late = late[k] if k < len(late) and late[k] < hi else None
-    found = [t for t in (failed, completed_late) if t is not None]
+    found = [t for t in (failed, completed_late, first_breach(breaches, lo, hi)) if t is not None]
     return min(found) if found else None
+
+
+def first_breach(spans: Sequence[tuple[float, float]], lo: float, hi: float) -> float | None:
+    """The first moment in ``[lo, hi)`` inside one of ``spans`` (sorted, disjoint), or None."""
+    for start, end in spans:
+        if start >= hi:
+            return None
+        if end > lo:
+            return max(start, lo)
+    return None
 
 
 def _recovery_point(windows: Sequence[Window], first: int, step_s: float, need_s: float) -> int | None:
@@ -144,14 +157,16 @@ def _first_answer(samples: Sequence[Sample], since: float) -> float | None:
 
 def impact_and_recovery(windows: Sequence[Window], samples: Sequence[Sample], steady: SteadyState,
                         t_inject: float | None, *, window_s: float, step_s: float, hold_s: float,
-                        late: Sequence[float] = ()) -> tuple[Measure, Measure]:
+                        late: Sequence[float] = (),
+                        breaches: Sequence[tuple[float, float]] = ()) -> tuple[Measure, Measure]:
     """Impact start and recovery point.
 
     Impact start: the first request sent at or after ``t_inject`` that failed, was slow or
     was completed late (``late``: sorted send times of requests completed over the bound), in
-    an unhealthy window; a window unhealthy only because of requests sent before the fault
-    is not impact of the fault. A window with no request at all after ``t_inject`` is no
-    evidence of health: its start counts.
+    an unhealthy window, or the first moment a PromQL steady-state condition did not hold
+    (``breaches``: sorted, disjoint spans); a window unhealthy only because of requests sent
+    before the fault is not impact of the fault. A window with no request at all after
+    ``t_inject`` is no evidence of health: its start counts.
 
     Recovery point: when the system first answered OK a request of the first period after
     the impact that stays healthy for ``hold_s``. Judged by the answer, not only the send
@@ -170,7 +185,7 @@ def impact_and_recovery(windows: Sequence[Window], samples: Sequence[Sample], st
         if w.end <= t_inject + _EPS or w.healthy:
             continue
         lo = max(w.start, t_inject)
-        impact_t = _first_bad(samples, late, steady, lo, w.end)
+        impact_t = _first_bad(samples, late, steady, lo, w.end, breaches)
         if impact_t is None and w.samples == 0:
             impact_t = lo
         if impact_t is not None:
@@ -357,12 +372,14 @@ def error_budget(samples: Sequence[Sample], steady: SteadyState) -> ErrorBudget:
 
 def baseline(phases: Iterable[Phase], samples: Sequence[Sample], windows: Sequence[Window],
              t_inject: float | None, last_t: float | None, steady: SteadyState,
-             delays: Sequence[tuple[float, float]] = ()) -> Baseline | None:
+             delays: Sequence[tuple[float, float]] = (),
+             breaches: Sequence[tuple[float, float]] = ()) -> Baseline | None:
     """Steady-state figures of the ``baseline`` phase (else from the first sample), before
     the first fault took effect.
 
     The baseline meets the steady state when its requests as a whole do (success rate, p99
-    latency, p99 completion delay): one slow request in a one-second window of a healthy
+    latency, p99 completion delay) and every PromQL steady-state condition held throughout
+    (``breaches``: where one did not): one slow request in a one-second window of a healthy
     minute is not an unsteady system. Fewer requests than one window holds are no evidence.
     """
     if not samples:
@@ -382,7 +399,8 @@ def baseline(phases: Iterable[Phase], samples: Sequence[Sample], windows: Sequen
     latency = latency_stats(s.latency_s for s in chunk)
     completion = latency_stats(d for t, d in delays if start <= t < end)
     rate = (ok / len(chunk)) if chunk else None
-    steady_enough = bool(inside) and steady.admits(rate, latency.p99_s, completion.p99_s)
+    steady_enough = (bool(inside) and steady.admits(rate, latency.p99_s, completion.p99_s)
+                     and first_breach(breaches, start, end) is None)
     return Baseline(
         start=start,
         end=end,

@@ -25,6 +25,10 @@ __all__ = [
     "JobResult",
     "IntegrityResult",
     "AlertSpan",
+    "FiredAlert",
+    "FaultDetection",
+    "PromqlResult",
+    "MonitoringResult",
     "Verdict",
     "TimelineEvent",
     "Deviation",
@@ -236,6 +240,89 @@ class AlertSpan:
 
 
 @dataclass(frozen=True)
+class FiredAlert:
+    """An alert of the stack's Prometheus as it reached faultlab: when Prometheus says it
+    became active (``active_t``), when faultlab received it (``received_t``), and, once
+    resolved, when it ended and that was received. ``fault_id`` is the fault it fired under
+    (the latest to take effect before it became active; None: before any fault), and
+    ``detect_s`` the time from that fault taking effect to the alert's arrival."""
+
+    name: str
+    labels: dict[str, str]
+    active_t: float | None
+    received_t: float
+    ended_t: float | None = None
+    resolved_received_t: float | None = None
+    fault_id: str | None = None
+    detect_s: float | None = None
+
+
+@dataclass(frozen=True)
+class FaultDetection:
+    """How the monitoring saw one fault: the alerts that fired under it (``alerts``, first
+    first), the time to its first alert (``first_alert``), the expected alert that never
+    fired under it (``expected_missing``), whether the readiness endpoint stopped being ready
+    while it lasted (``readiness_changed``), and ``only_by``: the one alert that saw it when
+    nothing else did (no other alert fired and readiness never changed)."""
+
+    fault_id: str
+    kind: str
+    target: str
+    alerts: list[FiredAlert]
+    first_alert: Measure
+    expected_missing: list[str] = field(default_factory=list)
+    readiness_changed: bool = False
+    only_by: str | None = None
+
+
+@dataclass(frozen=True)
+class PromqlResult:
+    """A scenario's PromQL condition over the run: its evaluations, how many held, and the
+    spans in which it did not (``breaches``: ``(from, until)``)."""
+
+    name: str
+    role: str
+    query: str
+    bounds: dict[str, float]
+    evaluations: int
+    held: int
+    breaches: list[tuple[float, float]]
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MonitoringResult:
+    """Detection by the run's real monitoring (the stack's ``monitoring:``).
+
+    ``resolution_s``: an alert reaches faultlab up to a scrape interval, a scrape's timeout,
+    an evaluation interval and Alertmanager's group wait after what it watches changed (a
+    resolution: its group interval instead of the wait). ``alert_detection`` is t_inject until the first
+    alert that became active after it reached faultlab (``detect_by``'s alert when the
+    scenario names one); ``readiness_detection`` is the same fault seen by polling the
+    readiness endpoint, for comparison.
+    """
+
+    scrape_interval_s: float | None
+    scrape_timeout_s: float | None
+    evaluation_interval_s: float | None
+    group_wait_s: float | None
+    group_interval_s: float | None
+    resolution_s: float | None
+    resolved_resolution_s: float | None
+    rules_file: str
+    rules_sha256: str
+    alerts_defined: list[str]
+    expected: str | None
+    alerts: list[FiredAlert]
+    faults: list[FaultDetection]
+    alert_detection: Measure
+    alert_name: str
+    readiness_detection: Measure
+    readiness_signal: str
+    promql: list[PromqlResult] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Verdict:
     """A pre-set target against its measured value.
 
@@ -359,6 +446,8 @@ class Analysis:
     declaration: Declaration = field(default_factory=Declaration)
     #: The monitoring's alerts over the run (the readiness body's list the plugin declared).
     alerts: list[AlertSpan] = field(default_factory=list)
+    #: Detection by the run's Prometheus and Alertmanager (None: the stack had no ``monitoring:``).
+    monitoring: MonitoringResult | None = None
 
     @property
     def all_met(self) -> bool:

@@ -25,7 +25,11 @@ from faultlab.analysis.model import (
 from faultlab.journal import json_number
 from faultlab.plugin.declaration import Declaration
 
-__all__ = ["TARGET_EVALUATORS", "evaluate_targets", "integrity_count", "violations_for"]
+__all__ = ["TARGET_EVALUATORS", "HOW_MEASURED", "evaluate_targets", "integrity_count", "violations_for"]
+
+HOW_MEASURED = frozenset({"detect_by"})
+"""Keys of ``targets:`` that say how another target is measured (``detect_by``: the alert
+whose arrival ``detect_within`` judges), not targets of their own."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,8 @@ def evaluate_targets(targets: dict[str, Any], declaration: Declaration, **figure
     f = _Figures(**figures)
     verdicts: list[Verdict] = []
     for key, raw in targets.items():
+        if key in HOW_MEASURED:
+            continue
         evaluator = _evaluator(key, declaration)
         if evaluator is None:
             verdicts.append(_not_assessed(key, raw))

@@ -14,6 +14,7 @@ from typing import Any
 
 from faultlab.analysis.model import TimelineEvent
 from faultlab.journal import (
+    Alert,
     Cleanup,
     Decision,
     End,
@@ -23,6 +24,7 @@ from faultlab.journal import (
     JobResult,
     Note,
     Phase,
+    PromqlSample,
     Record,
     RunHeader,
     Tools,
@@ -68,6 +70,10 @@ def _job_result(r: JobResult) -> Described:
     return "job_result", r.job, bool(r.ok)
 
 
+def _alert(r: Alert) -> Described:
+    return f"alert.{r.status}", r.name, True
+
+
 def _end(r: End) -> Described:
     return "end", f"{r.status} {r.reason}".strip(), r.status == "completed"
 
@@ -81,11 +87,12 @@ DESCRIBERS: dict[type[Record], Callable[[Any], Described]] = {
     Cleanup: _cleanup,
     Integrity: _integrity,
     JobResult: _job_result,
+    Alert: _alert,
     End: _end,
 }
 """How each record class reads in the timeline: ``(what, detail, ok)``."""
 
-_NOT_SHOWN = (RunHeader, Tools)
+_NOT_SHOWN = (RunHeader, Tools, PromqlSample)
 
 
 def record_time(record: Record) -> float | None:

@@ -61,6 +61,8 @@ class PlainProgress:
             self._line(f"  fault {kw.get('fault_id')} {kw.get('kind')} on {target}: {kw.get('state')}")
         elif event == "decision":
             self._line(f"  decision: {kw.get('what')} ({kw.get('why')})")
+        elif event == "alert":
+            self._line(f"  alert {kw.get('name')}: {kw.get('status')} (from the stack's monitoring)")
         elif event == "service" and kw.get("kind") in _SERVICE_TROUBLE:
             self._line(f"  service {kw.get('service')} {_SERVICE_TROUBLE[kw['kind']]}" + _service_detail(kw))
         elif event == "sample":

@@ -112,12 +112,28 @@ def _describe(document: Any) -> str:
     return type(document).__name__
 
 
+def _is_rules(file: Path) -> bool:
+    """Whether ``file`` is a Prometheus rules file (checked as one, not as a document)."""
+    from faultlab.loader import document_kind, parse_yaml
+
+    try:
+        parsed = parse_yaml(file.read_bytes(), str(file))
+    except OSError:
+        return False
+    return document_kind(parsed.data, file) == "rules"
+
+
 def _validate(args: argparse.Namespace) -> ExitCode:
-    from faultlab.loader import load_any
+    from faultlab.loader import load_any, load_rules
 
     files, problems = _expand(args.paths)
     for file in files:
         try:
+            if _is_rules(file):
+                alerts = load_rules(file)
+                print(f"ok  {file} (Prometheus rules, {len(alerts)} alert{'s' if len(alerts) != 1 else ''})",
+                      flush=True)
+                continue
             document = load_any(file)
         except InputError as exc:
             problems.extend(exc.problems)

@@ -5,9 +5,11 @@
 1. pre-register the inputs and targets (``inputs/``), open the journal (header first,
    chained to that record) and the clean-up ledger, before anything starts;
 2. bring the stack up with the runtime its stack file names (``runtime:``, looked up in
-   :data:`faultlab.registry.runtimes`) and journal the tool versions (``tools``);
-3. start the monitor probe, the canary and the load generator: ``t_load`` is the origin
-   of the scenario's timeline;
+   :data:`faultlab.registry.runtimes`), and with its ``monitoring:`` a Prometheus and an
+   Alertmanager beside it (:mod:`faultlab.monitoring`; their programs are looked up before
+   anything starts), and journal the tool versions (``tools``);
+3. start the monitor probe, the PromQL conditions' probe, the canary and the load
+   generator: ``t_load`` is the origin of the scenario's timeline;
 4. run the timeline on one monotonic clock: each fault journalled (``planned`` with its
    revert plan, ``injected``, ``active``) before and as it takes effect, and reverted at
    ``at + for`` with what its ``inject`` returned (or kept before failing); abort
@@ -47,7 +49,7 @@ from faultlab.engine.clock import MonotonicClock
 from faultlab.engine.context import FaultContext, Jobs
 from faultlab.engine.scheduler import Scheduler, TimelineItem
 from faultlab.errors import FaultlabError, InfrastructureError, Interrupted, save_traceback
-from faultlab.evidence.inputs import preregister_run
+from faultlab.evidence.inputs import judged, preregister_run
 from faultlab.hub import Hub, Observer
 from faultlab.journal import (
     REQUESTS_FILE,
@@ -56,10 +58,11 @@ from faultlab.journal import (
     CompletionSample,
     Decision,
     JournalWriter,
+    PromqlSample,
     RunHeader,
     Tools,
 )
-from faultlab.model.scenario import FaultStep, JobStep, Scenario
+from faultlab.model.scenario import FaultStep, JobStep, PromqlAbort, Scenario
 from faultlab.model.types import text_json
 from faultlab.stats import percentile
 
@@ -67,8 +70,10 @@ if TYPE_CHECKING:
     from faultlab.engine.load import LoadDriver
     from faultlab.engine.probes import CanaryProbe, MonitorProbe
     from faultlab.model.stack import Stack
+    from faultlab.monitoring import Binaries, PromqlProbe, RunMonitoring
     from faultlab.plugin import DrillPlugin
     from faultlab.runtime.base import StackHandle
+    from faultlab.runtime.ledger import Ledger
 
 __all__ = ["RunResult", "RollingHealth", "run_scenario", "new_run_id", "sigterm_as_interrupt", "PROBE_INTERVAL_S"]
 
@@ -139,13 +144,18 @@ class RollingHealth:
 
 
 class _AbortRule:
-    """The scenario's ``abort_when``, checked while the timeline waits: a reason to abort, or ''."""
+    """The scenario's ``abort_when``, checked while the timeline waits: a reason to abort, or ''.
 
-    def __init__(self, scenario: Scenario, health: RollingHealth, now: Callable[[], float], t_load: float):
+    ``promql`` gives the latest evaluation of a PromQL condition by its journal name
+    (``abort_when.promql[0]``); without it the PromQL conditions are not checked."""
+
+    def __init__(self, scenario: Scenario, health: RollingHealth, now: Callable[[], float], t_load: float,
+                 promql: Callable[[str], PromqlSample | None] | None = None):
         self.rules = scenario.abort_when
         self.health = health
         self.now = now
         self.t_load = t_load
+        self.promql = promql
         self.bad_since: float | None = None
 
     def _breaches(self) -> list[tuple[float, str]]:
@@ -158,6 +168,11 @@ class _AbortRule:
         if rules.p99_latency is not None and p99 is not None and p99 > rules.p99_latency.above:
             found.append((rules.p99_latency.for_,
                           f"p99 latency {p99 * 1000:.0f} ms above {rules.p99_latency.above * 1000:.0f} ms"))
+        for i, condition in enumerate(rules.promql if self.promql is not None else []):
+            latest = self.promql(f"abort_when.promql[{i}]") if self.promql is not None else None
+            if latest is not None and not latest.ok and latest.value is not None:
+                side, limit = ("above", condition.above) if condition.above is not None else ("below", condition.below)
+                found.append((condition.for_, f"PromQL {condition.query} = {latest.value:g}, {side} {limit:g}"))
         return found
 
     def __call__(self) -> str:
@@ -178,9 +193,9 @@ class _AbortRule:
 
 
 def _abort_rule(scenario: Scenario, health: RollingHealth, now: Callable[[], float],
-                t_load: float) -> Callable[[], str]:
+                t_load: float, promql: Callable[[str], PromqlSample | None] | None = None) -> Callable[[], str]:
     """The abort predicate of ``scenario`` (see :class:`_AbortRule`)."""
-    return _AbortRule(scenario, health, now, t_load)
+    return _AbortRule(scenario, health, now, t_load, promql)
 
 
 @contextmanager
@@ -327,15 +342,46 @@ def _header(scenario: Scenario, stack: Stack, plugin: DrillPlugin, run_id: str) 
         origin_wall=datetime.now(UTC).isoformat(),
         faultlab_version=__version__,
         host=socket.gethostname(),
-        targets=scenario.targets.model_dump(mode="json", exclude_none=True),
-        steady_state=scenario.steady_state.model_dump(mode="json", exclude_none=True),
+        targets=judged(scenario)["targets"],
+        steady_state=judged(scenario)["steady_state"],
         window_s=scenario.window,
         hold_s=scenario.hold,
         probe_interval_s=PROBE_INTERVAL_S,
         duration_s=scenario.duration,
         plugin=stack.plugin or "",
         declaration=plugin.declaration.to_json(),
+        monitoring=_monitoring_header(scenario, stack),
     )
+
+
+def _monitoring_header(scenario: Scenario, stack: Stack) -> dict[str, Any]:
+    """What analysis needs to know of the run's monitoring: the intervals, the resolution of
+    a detection by alert, the rules file (hashed) and its alerts, and the PromQL conditions
+    by the names their evaluations are journalled under. Empty without ``monitoring:``."""
+    spec = stack.monitoring
+    if spec is None:
+        return {}
+    rules = Path(spec.rules)
+    conditions: list[dict[str, Any]] = [
+        {"name": f"steady_state.promql[{i}]", "role": "steady_state", "query": c.query, "min": c.min, "max": c.max}
+        for i, c in enumerate(scenario.steady_state.promql)
+    ]
+    if scenario.abort_when is not None:
+        conditions += [{"name": f"abort_when.promql[{i}]", "role": "abort", "query": c.query, "above": c.above,
+                        "below": c.below, "for_s": c.for_} for i, c in enumerate(scenario.abort_when.promql)]
+    return {
+        "scrape_interval_s": spec.scrape_interval,
+        "scrape_timeout_s": spec.timeout,
+        "evaluation_interval_s": spec.evaluation_interval,
+        "group_wait_s": spec.group_wait,
+        "group_interval_s": spec.group_interval,
+        "resolution_s": spec.resolution,
+        "resolved_resolution_s": spec.resolved_resolution,
+        "scrape": dict(spec.scrape),
+        "rules": {"file": str(rules), "sha256": _sha256(rules)},
+        "alerts": list(spec.alerts),
+        "promql": conditions,
+    }
 
 
 def run_scenario(
@@ -368,6 +414,7 @@ def run_scenario(
     stack_model = scenario.resolved_stack
     runtime = runtimes.get(stack_model.runtime)()
     plugin = load_plugin(stack_model.plugin, folder=Path(stack_model.source).parent if stack_model.source else None)
+    binaries = _monitoring_binaries(stack_model)  # a missing program stops the run before anything starts
     run_id = run_id or new_run_id(scenario.id)
     run_dir = Path(reports_dir) / (group or scenario.id) / run_id
     clock = MonotonicClock()
@@ -375,8 +422,8 @@ def run_scenario(
     health = RollingHealth()
     hub.subscribe(health.observe, events=["sample"])
     preregister_run(run_dir, scenario, run_id, extra=inputs)
-    journal = JournalWriter.open(run_dir, _header(scenario, stack_model, plugin, run_id), origin=clock.now(),
-                                 clock=clock)
+    header = _header(scenario, stack_model, plugin, run_id)
+    journal = JournalWriter.open(run_dir, header, origin=clock.now(), clock=clock)
     ledger = Ledger(run_id, state_dir=state_dir)
     status, reason = "failed", ""
     error: BaseException | None = None
@@ -386,10 +433,13 @@ def run_scenario(
         with sigterm_as_interrupt(), _labelled(run_id):
             journal.phase("stack_up", "begin")
             hub.publish("phase", name="stack_up", state="begin")
-            with runtime.bring_up(stack_model, run_dir, ledger=ledger, observers=hub) as stack:
+            with runtime.bring_up(stack_model, run_dir, ledger=ledger, observers=hub) as stack, \
+                    _monitoring(stack, binaries, header, journal, hub, ledger) as monitoring:
                 journal.phase("stack_up", "end")
-                journal.write(Tools(t=journal.t(), tools=_tool_versions(stack)))
-                drive = _Drive(scenario, stack, plugin, journal, clock, hub, health)
+                tools = _tool_versions(stack)
+                tools.update(monitoring.versions if monitoring is not None else {})
+                journal.write(Tools(t=journal.t(), tools=tools))
+                drive = _Drive(scenario, stack, plugin, journal, clock, hub, health, monitoring)
                 try:
                     status, reason = drive.run()
                 finally:
@@ -412,6 +462,33 @@ def run_scenario(
     return _result(RunResult(run_dir, run_id, status, reason, error))
 
 
+def _monitoring_binaries(stack: Stack) -> Binaries | None:
+    """Prometheus and Alertmanager when the stack asks for monitoring (an
+    :class:`InfrastructureError` naming the packages when they are not installed)."""
+    if stack.monitoring is None:
+        return None
+    from faultlab.monitoring import find_binaries
+
+    return find_binaries()
+
+
+def _monitoring(stack: StackHandle, binaries: Binaries | None, header: RunHeader, journal: JournalWriter, hub: Hub,
+                ledger: Ledger) -> contextlib.AbstractContextManager[RunMonitoring | None]:
+    """The run's Prometheus and Alertmanager beside ``stack`` for the block, or nothing
+    without a ``monitoring:`` section."""
+    spec = stack.stack.monitoring
+    if spec is None or binaries is None:
+        return contextlib.nullcontext()
+    from faultlab.monitoring import bring_up
+
+    try:
+        origin: datetime | None = datetime.fromisoformat(header.origin_wall)
+    except ValueError:
+        origin = None
+    return bring_up(spec, stack, run_id=header.run_id, journal=journal, binaries=binaries, origin_wall=origin,
+                    hub=hub, ledger=ledger)
+
+
 def _result(result: RunResult) -> RunResult:
     """The result, or the error that ended the run as faultlab's own exception."""
     error = result.error
@@ -429,7 +506,7 @@ class _Drive:
     integrity check. :meth:`run` does each step in order."""
 
     def __init__(self, scenario: Scenario, stack: StackHandle, plugin: DrillPlugin, journal: JournalWriter,
-                 clock: MonotonicClock, hub: Hub, health: RollingHealth):
+                 clock: MonotonicClock, hub: Hub, health: RollingHealth, monitoring: RunMonitoring | None = None):
         self.scenario = scenario
         self.stack = stack
         self.plugin = plugin
@@ -439,6 +516,7 @@ class _Drive:
         self.health = health
         self.jobs = Jobs(stack, journal, plugin=plugin)
         self.monitor = self._monitor()
+        self.promql = self._promql(monitoring)
         self.canary = self._canary()
         self.load = self._load()
         self.faults = _Faults(journal, hub, self._fault_context)
@@ -454,6 +532,22 @@ class _Drive:
             metrics_url=self.stack.url(spec.service, spec.metrics) if spec.metrics else None,
             clock=self.clock, journal=self.journal, observers=self.hub,
         )
+
+    def _promql(self, monitoring: RunMonitoring | None) -> PromqlProbe | None:
+        """The probe of the scenario's PromQL conditions (steady state and abort), if any."""
+        if monitoring is None:
+            return None
+        from faultlab.monitoring import PromqlCondition, PromqlProbe
+
+        conditions = [PromqlCondition(f"steady_state.promql[{i}]", c.query, c.admits)
+                      for i, c in enumerate(self.scenario.steady_state.promql)]
+        abort = self.scenario.abort_when
+        conditions += [PromqlCondition(f"abort_when.promql[{i}]", c.query, _holds(c))
+                       for i, c in enumerate(abort.promql if abort is not None else [])]
+        if not conditions:
+            return None
+        return PromqlProbe(monitoring, conditions, interval_s=monitoring.spec.evaluation_interval,
+                           journal=self.journal, clock=self.clock)
 
     def _canary(self) -> CanaryProbe:
         from faultlab.engine.probes import CanaryProbe
@@ -495,12 +589,17 @@ class _Drive:
         finally:
             if self.monitor is not None:
                 self.monitor.stop()
+            if self.promql is not None:
+                self.promql.stop()
         self.journal.phase("teardown", "begin")
+        self.hub.publish("phase", name="teardown", state="begin")
         return status, reason
 
     def _start_load(self) -> float:
         if self.monitor is not None:
             self.monitor.start()
+        if self.promql is not None:
+            self.promql.start()
         if self.load is not None:
             self.journal.phase("load_start", "begin")
             self.load.start()
@@ -527,7 +626,8 @@ class _Drive:
     def _run_timeline(self, t_load: float) -> tuple[str, str]:
         scheduler = Scheduler(
             self._timeline(t_load), origin=self.journal.origin + t_load, clock=self.clock,
-            abort_when=_abort_rule(self.scenario, self.health, self.journal.t, t_load),
+            abort_when=_abort_rule(self.scenario, self.health, self.journal.t, t_load,
+                                   self.promql.latest if self.promql is not None else None),
             until_s=self.scenario.duration, observers=self.hub,
         )
         result = scheduler.run()
@@ -562,11 +662,17 @@ class _Drive:
         acknowledged = set(sent_at)
         _record_completion_delays(self.stack, self.plugin, sent_at, self.journal)
         self.journal.phase("integrity", "begin")
+        self.hub.publish("phase", name="integrity", state="begin")
         integrity.check_integrity(self.stack, self.plugin, acknowledged,
                                   integrity.attempted(self.canary.samples, requests, acknowledged),
                                   settle_s=max(self.scenario.settle, 1.0), run_dir=self.stack.run_dir,
                                   journal=self.journal)
         self.journal.phase("integrity", "end")
+
+
+def _holds(condition: PromqlAbort) -> Callable[[float | None], bool]:
+    """Whether a value of ``condition``'s query keeps the run going (its threshold not crossed)."""
+    return lambda value: not condition.breached(value)
 
 
 def _call(action: Callable[..., Any], *args: Any) -> Callable[[], Any]:

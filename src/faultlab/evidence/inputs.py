@@ -33,10 +33,12 @@ __all__ = ["judged", "register_inputs", "preregister_run", "preregister_plan"]
 
 
 def judged(scenario: Any) -> dict[str, Any]:
-    """What a scenario's runs are judged by, as the journal's header records it."""
+    """What a scenario's runs are judged by, as the journal's header records it (the steady
+    state's PromQL conditions are in the header's ``monitoring``; the scenario file that
+    holds them is pre-registered by its hash)."""
     return {
         "targets": scenario.targets.model_dump(mode="json", exclude_none=True),
-        "steady_state": scenario.steady_state.model_dump(mode="json", exclude_none=True),
+        "steady_state": scenario.steady_state.model_dump(mode="json", exclude_none=True, exclude={"promql"}),
         "window_s": scenario.window,
         "hold_s": scenario.hold,
         "settle_s": scenario.settle,

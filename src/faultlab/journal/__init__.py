@@ -26,6 +26,11 @@ never a string to parse. NaN and Infinity are not numbers here.
   - ``integrity`` (:class:`Integrity`): violations counted per check the plugin ran
     (``checked``) and each violation ``{"check", "ids", "detail"}``;
   - ``cleanup``, ``decision``, ``note``, ``tools`` (versions known once the stack is up);
+  - ``alert`` (:class:`Alert`): with the stack's ``monitoring:``, every alert Alertmanager
+    delivered, ``firing`` or ``resolved``, with its labels, when Prometheus says it became
+    active (and ended) and when faultlab received it (``t``); the header's ``monitoring``
+    holds the intervals and the resolution they give;
+  - ``promql`` (:class:`PromqlSample`): each evaluation of a scenario's PromQL condition;
   - ``end`` (:class:`End`): ``completed``, ``aborted``, ``interrupted`` or ``failed``;
     absent when the harness was killed (the run reads as crashed).
 
@@ -80,6 +85,7 @@ from faultlab.journal.records import (
     REQUESTS_FILE,
     SAMPLE_FILES,
     SCHEMA,
+    Alert,
     CanarySample,
     Cleanup,
     CompletionSample,
@@ -93,6 +99,7 @@ from faultlab.journal.records import (
     Note,
     NotFinite,
     Phase,
+    PromqlSample,
     Record,
     RequestSample,
     RunHeader,
@@ -123,6 +130,8 @@ __all__ = [
     "Decision",
     "Note",
     "Tools",
+    "Alert",
+    "PromqlSample",
     "End",
     "UnknownRecord",
     "CanarySample",

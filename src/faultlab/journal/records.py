@@ -39,6 +39,8 @@ __all__ = [
     "Decision",
     "Note",
     "Tools",
+    "Alert",
+    "PromqlSample",
     "End",
     "UnknownRecord",
     "CanarySample",
@@ -124,6 +126,7 @@ class RunHeader(Record):
     plugin: str = ""
     declaration: Mapping[str, Any] = field(default_factory=dict)
     tools: Mapping[str, str] = field(default_factory=dict)
+    monitoring: Mapping[str, Any] = field(default_factory=dict)
 
 
 @register_record
@@ -250,6 +253,46 @@ class Tools(Record):
     type: ClassVar[str] = "tools"
     t: float
     tools: Mapping[str, str] = field(default_factory=dict)
+
+
+@register_record
+@dataclass(frozen=True)
+class Alert(Record):
+    """An alert of the stack's monitoring as Alertmanager delivered it to faultlab: ``firing``
+    or ``resolved``, its ``name`` (``alertname``) and ``labels``, when Prometheus says it
+    became active (``active_t``, and ``active_wall`` as Prometheus wrote it) and, resolved,
+    when it ended (``ended_t``, ``ended_wall``). ``t`` is when faultlab received it.
+    ``fingerprint`` is Alertmanager's identity of the alert: it pairs a firing with its
+    resolution."""
+
+    type: ClassVar[str] = "alert"
+    t: float
+    status: str
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    fingerprint: str = ""
+    active_t: float | None = None
+    active_wall: str = ""
+    ended_t: float | None = None
+    ended_wall: str = ""
+
+
+@register_record
+@dataclass(frozen=True)
+class PromqlSample(Record):
+    """One evaluation of a scenario's PromQL condition against the run's Prometheus:
+    ``condition`` names it (``steady_state.promql[0]``, ``abort_when.promql[0]``, as the
+    header's ``monitoring.promql`` lists them), ``value`` is the number it gave (None: no
+    value, or ``error`` says why) and ``ok`` whether the condition held (a steady-state
+    bound met, an abort threshold not crossed)."""
+
+    type: ClassVar[str] = "promql"
+    t: float
+    condition: str
+    value: float | None = None
+    ok: bool = False
+    error: str | None = None
 
 
 @register_record

@@ -4,6 +4,7 @@
     load_scenario(path)  -> Scenario, with its Stack attached (``scenario.resolved_stack``)
     load_plan(path)      -> DrillPlan, with its scenarios loaded (``plan.resolved_scenarios``)
     load_any(path)       -> whichever of the three the file is
+    load_rules(path)     -> the alert names of a Prometheus rules file (a stack's ``monitoring.rules``)
 
 Each raises :class:`faultlab.errors.InputError` holding every :class:`~faultlab.errors.Problem`
 found, and nothing else, whatever the file holds. The steps, one module each:
@@ -29,12 +30,14 @@ from faultlab.loader.plan import plan_from
 from faultlab.loader.positions import Parsed, parse_yaml, read_document
 from faultlab.loader.positions import display_path as display_path  # used by messages elsewhere
 from faultlab.loader.positions import format_path as format_path
+from faultlab.loader.rules import read_rules
 from faultlab.loader.scenario import load_scenario_file, scenario_from
 from faultlab.loader.stack import load_stack_file
 from faultlab.model import DrillPlan, Scenario, Stack
 from faultlab.model.types import describe
 
-__all__ = ["load_stack", "load_scenario", "load_plan", "load_any", "document_kind", "Parsed", "parse_yaml"]
+__all__ = ["load_stack", "load_scenario", "load_plan", "load_any", "load_rules", "document_kind", "Parsed",
+           "parse_yaml"]
 
 
 def _absolute(path: str | os.PathLike[str]) -> Path:
@@ -73,6 +76,14 @@ def load_plan(path: str | os.PathLike[str]) -> DrillPlan:
     return plan
 
 
+def load_rules(path: str | os.PathLike[str]) -> tuple[str, ...]:
+    """Check a Prometheus rules file's shape; its alert names, or InputError with every problem."""
+    alerts, problems = read_rules(_absolute(path))
+    if problems:
+        raise InputError(problems)
+    return alerts
+
+
 def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan:
     """Load a stack, scenario or drill plan, telling which by its keys."""
     path = _absolute(path)
@@ -90,6 +101,10 @@ def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan:
         loaded, problems = scenario_from(doc, path, {})
     elif kind == "plan":
         loaded, problems = plan_from(doc, path)
+    elif kind == "rules":
+        doc.add((), "this is a Prometheus rules file (a stack's `monitoring.rules`), not a stack, scenario or "
+                    "drill plan; check it with `faultlab validate`")
+        raise InputError(doc.problems)
     else:
         doc.add(
             (),

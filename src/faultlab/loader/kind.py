@@ -1,4 +1,5 @@
-"""Telling the three documents apart: a stack, a scenario or a drill plan."""
+"""Telling the three documents apart: a stack, a scenario or a drill plan (and a stack's
+Prometheus rules file, which sits beside its stack file)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from faultlab.model import DrillPlan, Scenario, Stack
 
 __all__ = ["document_kind", "KIND_WORDS"]
 
-KIND_WORDS = {"stack": "a stack file", "scenario": "a scenario", "plan": "a drill plan"}
+KIND_WORDS = {"stack": "a stack file", "scenario": "a scenario", "plan": "a drill plan",
+              "rules": "a Prometheus rules file"}
 """Each kind as messages name it."""
 
 _MODELS: tuple[tuple[str, type[BaseModel]], ...] = (("scenario", Scenario), ("stack", Stack), ("plan", DrillPlan))
@@ -24,7 +26,10 @@ def _field_names(model: type[BaseModel]) -> set[str]:
 
 
 def document_kind(data: Any, path: Path | None = None) -> str | None:
-    """``stack``, ``scenario``, ``plan``, or None, judged by the keys (then by the folder)."""
+    """``stack``, ``scenario``, ``plan``, or None, judged by the keys (then by the folder);
+    ``rules`` for a Prometheus rules file (``groups:`` and no document's marker)."""
+    if isinstance(data, dict) and "groups" in data and not any(marker in data for _, marker in _MARKERS):
+        return "rules"
     if isinstance(data, dict):
         scores = {kind: len(_field_names(model) & set(data)) for kind, model in _MODELS}
         for kind, marker in _MARKERS:

@@ -68,7 +68,7 @@ def _scenario(doc: Parsed, match: _Match, stacks: StackCache) -> tuple[Scenario 
         doc.add(("scenarios", match.index), f"{match.says()}, which has problems (listed too)")
         return None, scenario_doc.problems
     kind = document_kind(scenario_doc.data, match.file)
-    if kind in ("stack", "plan"):
+    if kind in ("stack", "plan", "rules"):
         doc.add(("scenarios", match.index), f"{match.says()}, which is {KIND_WORDS[kind]}, not a scenario")
         return None, []
     scenario, problems = scenario_from(scenario_doc, match.file, stacks)

@@ -102,7 +102,7 @@ def _load_stack(path: Path) -> StackFile:
     if doc.data is None:
         return StackFile(None, doc.problems)
     kind = document_kind(doc.data, path)
-    if kind in ("scenario", "plan"):
+    if kind in ("scenario", "plan", "rules"):
         return StackFile(None, [], other_kind=kind)
     return StackFile(*stack_from(doc, path))
 
@@ -151,6 +151,7 @@ def check_timeline(doc: Parsed, stack: Stack | None) -> dict[int, Any]:
     if stack is not None:
         _check_jobs_started(doc, spans, stack, job_starts)
     _check_targets(doc, stack, job_starts)
+    _check_promql(doc, stack)
     if duration is not None:
         _check_hold(doc, duration)
     return validated
@@ -179,12 +180,42 @@ def _check_targets(doc: Parsed, stack: Stack | None, job_starts: dict[str, list[
         )
     if stack is not None:
         _check_declared_targets(doc, targets, stack)
-    if targets.get("detect_within") is not None and stack is not None and stack.monitor is None:
+    if targets.get("detect_within") is not None and stack is not None and stack.monitor is None \
+            and stack.monitoring is None:
         doc.add(
             ("targets", "detect_within"),
             f"detection is measured on the stack's own monitoring, and stack {stack.name!r} "
-            "has no `monitor: {service, ready}`",
+            "has no `monitor: {service, ready}` (nor `monitoring:`)",
         )
+    if targets.get("detect_by") is not None:
+        _check_detect_by(doc, targets, stack)
+
+
+def _check_detect_by(doc: Parsed, targets: dict[Any, Any], stack: Stack | None) -> None:
+    """``detect_by`` names an alert of the stack's rules file, and goes with ``detect_within``."""
+    alert = targets["detect_by"]
+    if targets.get("detect_within") is None:
+        doc.add(("targets", "detect_by"), "`detect_by` names the alert `detect_within` is measured by: "
+                                          "give `detect_within` too", at_key=True)
+    if stack is None or not isinstance(alert, str):
+        return
+    if stack.monitoring is None:
+        doc.add(("targets", "detect_by"), f"`detect_by` names an alert of the stack's monitoring, and stack "
+                                          f"{stack.name!r} has no `monitoring:` (Prometheus and its alert rules)")
+    elif stack.monitoring.alerts and alert not in stack.monitoring.alerts:
+        doc.add(("targets", "detect_by"), unknown_name_message("alert", alert, stack.monitoring.alerts)
+                + f" (the alerts of {display_path(Path(stack.monitoring.rules))})")
+
+
+def _check_promql(doc: Parsed, stack: Stack | None) -> None:
+    """PromQL conditions are evaluated against the run's Prometheus: the stack must run one."""
+    if stack is None or stack.monitoring is not None:
+        return
+    for section in ("steady_state", "abort_when"):
+        raw = doc.data.get(section)
+        if isinstance(raw, dict) and raw.get("promql"):
+            doc.add((section, "promql"), f"a PromQL condition is evaluated against the run's Prometheus, and "
+                                         f"stack {stack.name!r} has no `monitoring:` to run one", at_key=True)
 
 
 def _check_declared_targets(doc: Parsed, targets: dict[Any, Any], stack: Stack) -> None:

@@ -10,9 +10,10 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from faultlab.errors import Problem
 from faultlab.loader.located import validate
-from faultlab.loader.positions import Loc, Parsed, read_document
+from faultlab.loader.positions import Loc, Parsed, display_path, read_document
+from faultlab.loader.rules import read_rules
 from faultlab.model import Stack
-from faultlab.model.stack import Job, Link, Monitor, Service
+from faultlab.model.stack import Job, Link, Monitor, Monitoring, Service
 from faultlab.model.types import Name
 from faultlab.plugin import Declaration, PluginProblem, load_plugin
 from faultlab.registry import runtimes
@@ -26,7 +27,7 @@ _SECTIONS: tuple[tuple[str, type[BaseModel], Callable[[], BaseModel]], ...] = (
 )
 
 
-def partial_stack(data: dict[Any, Any]) -> tuple[Stack, set[Loc]]:
+def partial_stack(data: dict[Any, Any], base_dir: Path | None = None) -> tuple[Stack, set[Loc]]:
     """A stack of the well-formed parts of an invalid one, to check names against.
 
     Malformed services, links and jobs become placeholders, so names that exist are not
@@ -54,6 +55,12 @@ def partial_stack(data: dict[Any, Any]) -> tuple[Stack, set[Loc]]:
         monitor = Monitor.model_validate(data.get("monitor")) if data.get("monitor") is not None else None
     except ValidationError:
         placeholders.add(("monitor",))
+    monitoring = None
+    try:
+        raw = data.get("monitoring")
+        monitoring = Monitoring.model_validate(raw, context={"base_dir": base_dir}) if raw is not None else None
+    except ValidationError:
+        placeholders.add(("monitoring",))
     runtime = data.get("runtime", "local")
     try:
         runtime = TypeAdapter(Name).validate_python(runtime)
@@ -64,6 +71,7 @@ def partial_stack(data: dict[Any, Any]) -> tuple[Stack, set[Loc]]:
         name=name,
         runtime=runtime,
         monitor=monitor,
+        monitoring=monitoring,
         plugin=None,
         allow_hosts=[],
         services=sections["services"],
@@ -99,6 +107,26 @@ def _check_runtime(doc: Parsed, stack: Stack, placeholders: set[Loc]) -> None:
             doc.add(loc, text)
 
 
+def _check_rules(doc: Parsed, stack: Stack) -> None:
+    """The ``monitoring.rules`` file must be there and hold Prometheus rule groups; its alert
+    names go with the stack (a scenario's ``detect_by`` names one of them)."""
+    monitoring = stack.monitoring
+    if monitoring is None:
+        return
+    path = Path(monitoring.rules)
+    if not path.is_file():
+        doc.add(("monitoring", "rules"),
+                f"rules file not found: {display_path(path)} (the path is relative to the stack file)")
+        return
+    alerts, problems = read_rules(path)
+    if problems:
+        doc.add(("monitoring", "rules"), f"the rules file {display_path(path)} has problems (listed too)")
+        doc.problems.extend(problems)
+    elif not alerts:
+        doc.add(("monitoring", "rules"), f"the rules file {display_path(path)} defines no alert (no `alert:` rule)")
+    monitoring._alerts = alerts
+
+
 def load_stack_file(path: Path) -> tuple[Stack | None, list[Problem]]:
     """The stack and no problems, or the problems and (if any can be made) a partial stack."""
     doc = read_document(path)
@@ -112,12 +140,13 @@ def stack_from(doc: Parsed, path: Path) -> tuple[Stack | None, list[Problem]]:
     stack = validate(doc, Stack, path.parent)
     placeholders: set[Loc] = set()
     if stack is None and isinstance(doc.data, dict):
-        stack, placeholders = partial_stack(doc.data)
+        stack, placeholders = partial_stack(doc.data, path.parent)
     if stack is not None:
         for loc, text in stack.check():
             if not any(loc[: len(p)] == p for p in placeholders):
                 doc.add(loc, text)
         _check_runtime(doc, stack, placeholders)
+        _check_rules(doc, stack)
         if stack.plugin:
             stack._declaration = _plugin_declaration(doc, stack.plugin, path.parent)
     if doc.problems:

@@ -12,12 +12,14 @@ from faultlab.model.scenario import (
     FaultStep,
     JobStep,
     Load,
+    PromqlAbort,
+    PromqlBound,
     Scenario,
     SteadyState,
     Targets,
     TimelineEntry,
 )
-from faultlab.model.stack import Job, Link, Monitor, Postgres, Readiness, Service, Stack
+from faultlab.model.stack import Job, Link, Monitor, Monitoring, Postgres, Readiness, Service, Stack
 from faultlab.model.types import Bandwidth, Duration, Fraction, Percentage, Rate, Size
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "Link",
     "Job",
     "Monitor",
+    "Monitoring",
     "Scenario",
     "Load",
     "Canary",
@@ -37,6 +40,8 @@ __all__ = [
     "TimelineEntry",
     "Targets",
     "AbortWhen",
+    "PromqlBound",
+    "PromqlAbort",
     "DrillPlan",
     "Participant",
     "Approval",

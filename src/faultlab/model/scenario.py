@@ -26,6 +26,8 @@ __all__ = [
     "TimelineEntry",
     "Targets",
     "AbortWhen",
+    "PromqlBound",
+    "PromqlAbort",
     "FAULT_STEP_KEYS",
 ]
 
@@ -61,23 +63,65 @@ class CompletionCeiling(StrictModel):
     max: Duration = Field(description="highest healthy p99 completion delay of the requests sent in a window")
 
 
+def _finite(value: float) -> float:
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("a threshold is a finite number")
+    return value
+
+
+class PromqlBound(StrictModel):
+    """A PromQL expression evaluated against the run's Prometheus, and the bounds its value
+    stays within while the system is healthy (the probe Litmus users know as promProbe).
+
+    The query must give one number (a scalar, or a vector of one series: aggregate it with
+    ``sum``, ``max``...); no value at all is no evidence of health (write ``... or vector(0)``
+    when an absent series means zero).
+    """
+
+    query: str = Field(min_length=1, description="a PromQL expression giving one number")
+    min: float | None = Field(None, description="healthy while the value is at least this")
+    max: float | None = Field(None, description="healthy while the value is at most this")
+
+    _finite_bounds = field_validator("min", "max")(_finite)
+
+    @model_validator(mode="after")
+    def _a_bound(self) -> PromqlBound:
+        if self.min is None and self.max is None:
+            raise ValueError("give `min:` and/or `max:`, the bounds the value stays within while healthy")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"`min` ({self.min:g}) is above `max` ({self.max:g}): no value could be healthy")
+        return self
+
+    def admits(self, value: float | None) -> bool:
+        """True when ``value`` is within the bounds (no value never is)."""
+        if value is None:
+            return False
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+
 class SteadyState(StrictModel):
     """When a window counts as healthy (at least one condition).
 
     ``completion_delay`` bounds how long acknowledged requests wait to be completed (the
     stack plugin's completion delay, like a payment's time to be paid out): a request that
-    was accepted fast but completed late is customer impact too.
+    was accepted fast but completed late is customer impact too. ``promql`` conditions are
+    evaluated against the run's Prometheus (the stack needs ``monitoring:``): a window is
+    healthy only while each of them holds.
     """
 
     success_rate: SuccessRateFloor | None = None
     p99_latency: LatencyCeiling | None = None
     completion_delay: CompletionCeiling | None = None
+    promql: list[PromqlBound] = Field(
+        default_factory=list, description="PromQL expressions with the bounds they stay within while healthy"
+    )
 
     @model_validator(mode="after")
     def _at_least_one_condition(self) -> SteadyState:
         if self.success_rate is None and self.p99_latency is None and self.completion_delay is None:
             raise ValueError(
                 "give `success_rate: {min: ...}`, `p99_latency: {max: ...}` and/or `completion_delay: {max: ...}`"
+                " (a `promql` condition comes besides them: the requests are the customer's view)"
             )
         return self
 
@@ -207,6 +251,10 @@ class Targets(StrictModel):
     job_margin_min: Duration | None = Field(
         None, description="least margin between a job finishing and its deadline"
     )
+    detect_by: str | None = Field(
+        None, min_length=1,
+        description="the alert of the stack's monitoring rules whose arrival is the detection detect_within judges",
+    )
 
     @model_validator(mode="after")
     def _declared_targets(self) -> Targets:
@@ -237,11 +285,38 @@ class LatencyAbort(StrictModel):
     for_: Duration = Field(alias="for")
 
 
+class PromqlAbort(StrictModel):
+    """A PromQL expression of the run's Prometheus; the run stops when its value stays above
+    ``above`` (or below ``below``) for ``for``."""
+
+    query: str = Field(min_length=1, description="a PromQL expression giving one number")
+    above: float | None = Field(None, description="abort while the value is above this")
+    below: float | None = Field(None, description="abort while the value is below this")
+    for_: Duration = Field(alias="for", description="how long the value must stay beyond the threshold")
+
+    _finite_bounds = field_validator("above", "below")(_finite)
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> PromqlAbort:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("give exactly one of `above:` or `below:`")
+        return self
+
+    def breached(self, value: float | None) -> bool:
+        """True when ``value`` is beyond the threshold (no value is not a breach)."""
+        if value is None:
+            return False
+        return value > self.above if self.above is not None else self.below is not None and value < self.below
+
+
 class AbortWhen(StrictModel):
     """Stop the run early (and revert everything) when the system is this bad for this long."""
 
     success_rate: SuccessRateAbort | None = None
     p99_latency: LatencyAbort | None = None
+    promql: list[PromqlAbort] = Field(
+        default_factory=list, description="PromQL expressions of the run's Prometheus and their thresholds"
+    )
 
 
 class Scenario(Document):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -15,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from faultlab.model.document import Document
+from faultlab.model.document import Document, resolve_path
 from faultlab.model.types import Duration, Host, LocalText, ModuleName, Name, StrictModel, UrlPath, as_written
 from faultlab.plugin.declaration import Declaration
 from faultlab.registry import unknown_name_message
@@ -28,6 +29,7 @@ __all__ = [
     "Link",
     "Job",
     "Monitor",
+    "Monitoring",
     "Port",
     "RestartPolicy",
     "INTERPOLATION",
@@ -199,6 +201,82 @@ class Monitor(StrictModel):
     metrics: UrlPath | None = Field(None, description="Prometheus metrics path")
 
 
+class Monitoring(StrictModel):
+    """Real monitoring beside the stack: Prometheus scraping the services' metrics and
+    evaluating the stack's alert rules, Alertmanager sending every alert to faultlab.
+
+    faultlab runs both (Debian's ``prometheus`` and ``prometheus-alertmanager``) as supervised
+    processes on 127.0.0.1 for the length of a run. Detection is then the time the first
+    alert reached faultlab, with the resolution these intervals allow: an alert can reach
+    faultlab up to ``scrape_interval + scrape_timeout + evaluation_interval + group_wait``
+    after what it watches changed (the next scrape, that scrape's own time, the next
+    evaluation, Alertmanager's wait).
+    """
+
+    rules: Path = Field(description="Prometheus alerting rules file (relative to the stack file)")
+    scrape: dict[Name, UrlPath] = Field(
+        min_length=1, description="the services Prometheus scrapes, each with its metrics path (gateway: /metrics)"
+    )
+    scrape_interval: Duration = Field(
+        default=as_written("500ms"), description="how often Prometheus scrapes every service"
+    )
+    scrape_timeout: Duration | None = Field(
+        None, description="how long one scrape may take (at most the scrape interval, which it is unless given)"
+    )
+    evaluation_interval: Duration = Field(
+        default=as_written("500ms"), description="how often Prometheus evaluates the alert rules"
+    )
+    group_wait: Duration = Field(
+        default=as_written("0s"), description="Alertmanager's wait before it sends a new alert"
+    )
+    group_interval: Duration = Field(
+        default=as_written("500ms"), description="Alertmanager's wait before it sends a change (a resolution)"
+    )
+
+    _alerts: tuple[str, ...] = PrivateAttr(())
+
+    _resolve_rules = field_validator("rules", mode="before")(resolve_path)
+
+    @field_validator("scrape_interval", "evaluation_interval", "group_interval")
+    @classmethod
+    def _at_least_a_tenth(cls, value: float) -> float:
+        if value < 0.1:
+            raise ValueError(f"{value:g} s is too short: Prometheus and Alertmanager need at least 100ms")
+        return value
+
+    @model_validator(mode="after")
+    def _timeout_within_interval(self) -> Monitoring:
+        if self.scrape_timeout is not None and self.scrape_timeout > self.scrape_interval:
+            raise ValueError(f"`scrape_timeout` ({self.scrape_timeout:g} s) is longer than `scrape_interval` "
+                             f"({self.scrape_interval:g} s): Prometheus refuses that")
+        if self.scrape_timeout is not None and self.scrape_timeout < 0.01:
+            raise ValueError("`scrape_timeout` must be at least 10ms")
+        return self
+
+    @property
+    def timeout(self) -> float:
+        """How long one scrape may take: ``scrape_timeout``, else the scrape interval."""
+        return self.scrape_timeout if self.scrape_timeout is not None else self.scrape_interval
+
+    @property
+    def alerts(self) -> tuple[str, ...]:
+        """The alert names of the rules file (read by the loader)."""
+        return self._alerts
+
+    @property
+    def resolution(self) -> float:
+        """How long after what an alert watches changed the alert may reach faultlab: the wait
+        for the next scrape, that scrape's own time, the wait for the next evaluation and
+        Alertmanager's wait for a new alert (the delivery itself, milliseconds on loopback,
+        comes on top)."""
+        return self.scrape_interval + self.timeout + self.evaluation_interval + self.group_wait
+
+    @property
+    def resolved_resolution(self) -> float:
+        """The same for an alert's resolution, which Alertmanager sends at its group interval."""
+        return self.scrape_interval + self.timeout + self.evaluation_interval + self.group_interval
+
+
 class Stack(Document):
     """A stack: services, the links between them (each through a fault proxy), and jobs."""
 
@@ -214,6 +292,9 @@ class Stack(Document):
     links: dict[Name, Link] = Field(default_factory=dict)
     jobs: dict[Name, Job] = Field(default_factory=dict)
     monitor: Monitor | None = None
+    monitoring: Monitoring | None = Field(
+        None, description="Prometheus and Alertmanager beside the stack: detection from real alerts"
+    )
     plugin: ModuleName | None = Field(
         None,
         description=(
@@ -248,7 +329,8 @@ class Stack(Document):
         Names used by links, the monitor and ``${...}`` interpolations must exist; a name
         may not be both a service and a link or job (a fault target must be unambiguous).
         """
-        return [*self._name_clashes(), *self._link_problems(), *self._monitor_problems(), *self._texts_problems()]
+        return [*self._name_clashes(), *self._link_problems(), *self._monitor_problems(),
+                *self._monitoring_problems(), *self._texts_problems()]
 
     def _name_clashes(self) -> list[Finding]:
         found: list[Finding] = []
@@ -281,6 +363,21 @@ class Stack(Document):
         if self.monitor is not None and self.monitor.service not in self.services:
             return [(("monitor", "service"), unknown_name_message("service", self.monitor.service, self.services))]
         return []
+
+    def _monitoring_problems(self) -> list[Finding]:
+        if self.monitoring is None:
+            return []
+        found: list[Finding] = []
+        for name in self.monitoring.scrape:
+            if name not in self.services:
+                message = unknown_name_message("service", name, self.services)
+                found.append((("monitoring", "scrape", name), message))
+            elif not self.services[name].has_port or self.services[name].postgres is not None:
+                message = f"service {name!r} serves no metrics Prometheus could scrape: it has no `port`"
+                if self.services[name].postgres is not None:
+                    message = f"{name!r} is a built-in PostgreSQL service, which serves no Prometheus metrics"
+                found.append((("monitoring", "scrape", name), message))
+        return found
 
     def _texts_problems(self) -> list[Finding]:
         """The ``${...}`` in every command argument and environment value."""

@@ -19,6 +19,7 @@ from faultlab.analysis import Analysis, ImpactCounts, LatencyStats, Measure, Ver
 from faultlab.analysis.targets import violations_for
 from faultlab.model.types import text_of
 from faultlab.plugin.declaration import Declaration
+from faultlab.report.alerting import detection_rows, monitoring_blocks
 from faultlab.report.format import (
     measure_text,
     percent_text,
@@ -501,6 +502,9 @@ def _results(a: Analysis, cat: Catalogue) -> Section:
         ("m.data_loss", a.data_loss, False, {}),
         ("m.error_budget", eb.consumed, False, {"failures": eb.failures, "requests": eb.requests}),
     ]
+    if a.monitoring is not None:  # the targets judge the alert; readiness is shown beside it
+        measures[2:3] = [("m.detection_alert", a.detection, False, {}),
+                         *((key, m, False, params) for key, m, params in detection_rows(a, cat))]
     blocks.append({
         "kind": "table",
         "headers": [cat("col.measure"), cat("col.value"), cat("col.resolution"), cat("col.definition")],
@@ -565,6 +569,7 @@ def _results(a: Analysis, cat: Catalogue) -> Section:
         blocks.append({"kind": "p", "text": cat("exec.none")})
 
     blocks += _alerts(a, cat)
+    blocks += monitoring_blocks(a, cat)
     blocks.append({"kind": "h", "text": cat("res.jobs")})
     if a.jobs:
         blocks.append({"kind": "table",

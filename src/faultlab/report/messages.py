@@ -167,6 +167,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "basis.probe_and_answer": (f"interval of the {g.PROBE_REQUESTS.en} + the time that answer took",
                                f"{g.PROBE_REQUESTS.ja}の送信間隔＋その応答にかかった時間"),
     "basis.journal": ("journal timestamp", "ジャーナルの時刻"),
+    "basis.alert_pipeline": ("scrape interval and timeout + evaluation interval + Alertmanager's group wait", "スクレイプ間隔とタイムアウト＋評価間隔＋Alertmanager のグループ待ち時間"),
     "basis.exact": (g.EXACT.en, g.EXACT.ja),
     "paren": ("{a} ({b})", "{a}（{b}）"),
     "source.preset": ("scenario (fixed in advance)", "シナリオで事前設定"),
@@ -319,6 +320,68 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "col.raised": ("Raised", "発報"),
     "col.cleared_alert": ("Cleared", "解消"),
     "alerts.intake": ("{Request} intake halted from t = {start} to {end} ({length}).", "{Request}受付の停止：t = {start} から {end} まで（{length}）。"),
+    # detection by the run's real monitoring (a stack with `monitoring:`)
+    "res.alerting": ("Detection by the monitoring's alerts (Prometheus and Alertmanager)", "監視アラートによる検知（Prometheus と Alertmanager）"),
+    "alerting.intro": (
+        "Prometheus scraped the services every {scrape} (each scrape allowed {timeout}) and evaluated the alert rules of {rules} every {evaluation} "
+        "(alerts defined: {alerts}); Alertmanager sent each new alert to faultlab after {wait}, and each resolution within {interval}. "
+        "An alert reaches faultlab up to {resolution} after what it watches changed: that is the resolution of the alert times below. "
+        f"The {g.TIME_TO_DETECT.en} is counted to the alert's arrival, when the people on call would be told.",
+        "Prometheus は各サービスを {scrape} ごとに（1 回あたり最大 {timeout}）スクレイプし、{rules} のアラートルールを {evaluation} ごとに評価しました"
+        "（定義済みアラート：{alerts}）。Alertmanager は新しいアラートを {wait} 待って faultlab へ送り、解消は {interval} 以内に送りました。"
+        "アラートは監視対象の変化から最大 {resolution} 遅れて faultlab に届きます。これが以下のアラート時刻の分解能です。"
+        f"{g.TIME_TO_DETECT.ja}は、当番の担当者に通知が届く時点であるアラートの到着までを数えています。",
+    ),
+    "alerting.by_alert": ("Detection by the first alert (judged against the target)", "最初のアラートによる検知（目標の判定に使用）"),
+    "alerting.by_alert_named": ("Detection by the alert {alert} (detect_by; judged against the target)", "アラート {alert} による検知（detect_by、目標の判定に使用）"),
+    "alerting.by_readiness": ("Detection by polling the readiness endpoint (for comparison)", "稼働準備チェック（readiness エンドポイント）のポーリングによる検知（比較用）"),
+    "alerting.value": ("{value}, by {signal}", "{value}（{signal}）"),
+    "alerting.alert_signal": ("the alert {alert}", "アラート {alert}"),
+    "alerting.later": ("Alert detection minus readiness detection", "アラートによる検知と稼働準備チェックによる検知の差"),
+    "alerting.by_fault": ("Alerts by fault", "障害ごとのアラート"),
+    "alerting.none": ("No alert fired during the run.", f"{g.RUN.ja}中にアラートは発報されませんでした。"),
+    "alerting.never": ("never fired", "発報されず"),
+    "alerting.still": ("still firing at the end", "終了時も発報中"),
+    "alerting.no_alert_row": ("(no alert)", "（アラートなし）"),
+    "alerting.before_any": ("before any fault", "障害発生前"),
+    "alerting.only": (
+        "Fault {fault} ({kind} → {target}) was detected only by the alert {alert}: no other alert fired, and the readiness endpoint stayed ready while it lasted.",
+        "障害 {fault}（{kind} → {target}）を検知したのはアラート {alert} だけでした。ほかのアラートは発報されず、障害の間、稼働準備チェックは正常を返し続けました。",
+    ),
+    "alerting.no_alert": ("No alert fired for fault {fault} ({kind} → {target}).", "障害 {fault}（{kind} → {target}）に対してアラートは発報されませんでした。"),
+    "alerting.expected_missing": (
+        "The expected alert {alert} never fired for fault {fault} ({kind} → {target}).",
+        "想定していたアラート {alert} は、障害 {fault}（{kind} → {target}）に対して発報されませんでした。",
+    ),
+    "alerting.before": ("Alerts that fired before any fault took effect (not detection): {alerts}.", "障害の発生前に発報されたアラート（検知には数えません）：{alerts}。"),
+    "alerting.promql": ("PromQL conditions evaluated against the run's Prometheus", f"{g.RUN.ja}中の Prometheus で評価した PromQL 条件"),
+    "alerting.role.steady_state": ("steady state", "定常状態"),
+    "alerting.role.abort": ("abort", "中止条件"),
+    "col.alert_active": ("Active in Prometheus (t)", "Prometheus での発報（t）"),
+    "col.received": ("Received by faultlab (t)", "faultlab での受信（t）"),
+    "col.time_to_detect": (g.TIME_TO_DETECT.En, g.TIME_TO_DETECT.ja),
+    "col.resolved_received": ("Resolution received (t)", "解消の受信（t）"),
+    "col.condition": ("Condition", "条件"),
+    "col.used_for": ("Used for", "用途"),
+    "col.query": ("PromQL", "PromQL"),
+    "col.bounds": ("Bounds", "しきい値"),
+    "col.evaluations": ("Evaluations", "評価回数"),
+    "col.held": ("Held", "成立"),
+    "col.breaches": ("Times not held (first at t)", "不成立の回数（最初の t）"),
+    "col.errors": ("Errors", "エラー"),
+    "m.detection_alert": (f"{g.TIME_TO_DETECT.En}, by alert", f"{g.TIME_TO_DETECT.ja}（アラート）"),
+    "m.detection_alert.def": (
+        "t_inject until the first alert that became active after it reached faultlab through Alertmanager",
+        "t_inject から、その後に発報したアラートが Alertmanager 経由で最初に faultlab に届くまで",
+    ),
+    "m.detection_readiness": (f"{g.TIME_TO_DETECT.En}, by the readiness endpoint", f"{g.TIME_TO_DETECT.ja}（稼働準備チェック）"),
+    "m.detection_readiness.def": (
+        "t_inject until the readiness endpoint first showed the problem (not ready, or a new alert in its body); for comparison",
+        f"t_inject から、稼働準備チェック（readiness エンドポイント）が初めて異常を示すまで（{g.READINESS_FAILING.ja}または応答内の新たなアラート）。比較用",
+    ),
+    "ev.alert.firing": ("alert fired (received from Alertmanager)", "アラート発報（Alertmanager から受信）"),
+    "ev.alert.resolved": ("alert resolved (received from Alertmanager)", "アラート解消（Alertmanager から受信）"),
+    "ev.detected_by_readiness": ("readiness endpoint shows the problem", "稼働準備チェックが異常を示す"),
     "int.outcomes": ("Where the acknowledged {requests} ended up", "受付済みの{requests}の最終状態"),
     "int.attempted": (
         "{n} {requests} got no answer in time (the client could not know whether they were accepted); in the end state:",
@@ -425,6 +488,10 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "find.not_recovered": ("The system did not recover within the run.", f"{g.RUN.ja}時間内にシステムが復旧しませんでした。"),
     "find.deviation_crashed": ("The run crashed before it finished; its evidence is incomplete.", f"{g.RUN.ja}が途中で異常終了しており、証跡がそろっていません。"),
     "find.deviation_run_status": ("The run ended with status “{status}”.", f"{g.RUN.ja}が状態「{{status}}」で終了しました。"),
+    "find.not_alerted": (
+        "No alert of the stack's monitoring reached faultlab after the fault took effect: the people on call would not have been told.",
+        "障害の発生後、監視のアラートが一度も faultlab に届きませんでした。当番の担当者には通知されなかったことになります。",
+    ),
     "find.deviation_revert_failed": ("Fault {fault} could not be reverted; the stack may need `faultlab cleanup`.", "障害 {fault} を解除できませんでした。`faultlab cleanup` が必要な可能性があります。"),
     "find.deviation_not_reverted": ("No revert was journalled for fault {fault}.", "障害 {fault} の解除記録がありません。"),
     "find.deviation_cleanup_failed": (f"A {g.CLEAN_UP.en} step failed: {{what}}", f"{g.CLEAN_UP.ja}の手順が失敗しました：{{what}}"),
