@@ -106,7 +106,7 @@ def analyse(run: Run | str | Path) -> Analysis:
 
 
 def _analyse(run: Run) -> Analysis:
-    header = run.header
+    header = run.judged_header  # targets and steady state as pre-registered, never as the journal says
     problems = [str(p) for p in run.problems]
     declaration = Declaration.from_json(header.declaration)
     s = _Settings.of(header)

@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faultlab.analysis import Analysis, analyse
 from faultlab.report.document import (
@@ -20,9 +20,12 @@ from faultlab.report.document import (
 from faultlab.report.format import measure_text, target_text
 from faultlab.report.manifest import MANIFEST_FILE, file_sha256, write_manifest
 from faultlab.report.messages import Catalogue
-from faultlab.report.writer import render_html, render_markdown, report_name, write_reports
+from faultlab.report.writer import json_safe, render_html, render_markdown, report_name, write_reports
 
-__all__ = ["BookFiles", "write_book"]
+if TYPE_CHECKING:
+    from faultlab.evidence.seal import Seal, Sealer
+
+__all__ = ["BookFiles", "render_book", "write_book"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class BookFiles:
     index_md: Path
     index_html: Path
     manifest: Path
+    seal: Seal | None = None
 
 
 def _link(plan_dir: Path, run_dir: Path, name: str) -> str:
@@ -123,14 +127,30 @@ def _book(plan_dir: Path, analyses: Sequence[Analysis], plan: dict[str, Any], la
     return Document(lang=lang, title=title, banners=[], sections=[summary, ident, people, appendix])
 
 
+def render_book(plan_dir: Path, analyses: Sequence[Analysis], plan: dict[str, Any],
+                langs: Sequence[str]) -> dict[str, bytes]:
+    """The index files of a plan's book by name (``index.md``, ``index.html``, then
+    ``index.<lang>.*`` for the other languages), as :func:`write_book` writes them."""
+    out: dict[str, bytes] = {}
+    for i, lang in enumerate(dict.fromkeys(langs)):
+        doc = _book(plan_dir, analyses, plan, lang)
+        out["index.md" if i == 0 else f"index.{lang}.md"] = render_markdown(doc).encode("utf-8")
+        out["index.html" if i == 0 else f"index.{lang}.html"] = render_html(doc).encode("utf-8")
+    return out
+
+
 def write_book(
     plan_dir: str | Path,
     runs: Sequence[str | Path | Analysis],
     plan_info: dict[str, Any] | None = None,
     *,
     langs: Sequence[str] = ("en",),
+    plan_id: str | None = None,
+    sealer: Sealer | None = None,
 ) -> BookFiles:
-    """Write ``index.md`` / ``index.html`` over ``runs`` and a manifest of the whole plan dir.
+    """Write ``index.md`` / ``index.html`` over ``runs`` and a manifest of the whole plan dir,
+    which records each run's manifest by its SHA-256; with a ``sealer`` the plan dir is sealed
+    (``manifest.sig``, a register line) as ``plan_id`` (the folder's name by default).
 
     ``runs`` are run directories (or their analyses). A run without reports gets them
     written first, so every row links to a report that exists.
@@ -138,22 +158,16 @@ def write_book(
     plan_dir = Path(plan_dir)
     plan_dir.mkdir(parents=True, exist_ok=True)
     langs = [langs] if isinstance(langs, str) else list(langs)
-    plan = dict(plan_info or {})
+    plan = dict(json_safe(plan_info) or {})
     analyses: list[Analysis] = []
     for run in runs:
         a = run if isinstance(run, Analysis) else analyse(run)
         if not (Path(a.run_dir) / MANIFEST_FILE).exists():
-            write_reports(a.run_dir, langs=langs, plan_info=plan, analysis=a)
+            write_reports(a.run_dir, langs=langs, plan_info=plan, analysis=a, sealer=sealer)
         analyses.append(a)
-    index_md = index_html = plan_dir / "index.md"
-    for i, lang in enumerate(dict.fromkeys(langs)):
-        doc = _book(plan_dir, analyses, plan, lang)
-        md = plan_dir / ("index.md" if i == 0 else f"index.{lang}.md")
-        html = plan_dir / ("index.html" if i == 0 else f"index.{lang}.html")
-        md.write_text(render_markdown(doc), encoding="utf-8")
-        html.write_text(render_html(doc), encoding="utf-8")
-        if i == 0:
-            index_md, index_html = md, html
+    for name, data in render_book(plan_dir, analyses, plan, langs).items():
+        (plan_dir / name).write_bytes(data)
+    index_md, index_html = plan_dir / "index.md", plan_dir / "index.html"
     runs_info = []
     for a in analyses:
         manifest = Path(a.run_dir) / MANIFEST_FILE
@@ -165,5 +179,12 @@ def write_book(
             "outcome": a.outcome,
             "manifest_sha256": file_sha256(manifest) if manifest.exists() else None,
         })
-    manifest = write_manifest(plan_dir, {"kind": "plan", "title": plan.get("title"), "runs": runs_info})
-    return BookFiles(index_md=index_md, index_html=index_html, manifest=manifest)
+    plan_id = plan_id or plan_dir.name
+    manifest = write_manifest(plan_dir, {"kind": "plan", "id": plan_id, "title": plan.get("title"), "runs": runs_info,
+                                         "report": {"languages": list(dict.fromkeys(langs)), "plan_info": plan}})
+    sealed = None
+    if sealer is not None:
+        from faultlab.evidence.seal import seal
+
+        sealed = seal(plan_dir, kind="plan", id=plan_id, sealer=sealer)
+    return BookFiles(index_md=index_md, index_html=index_html, manifest=manifest, seal=sealed)

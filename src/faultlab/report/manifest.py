@@ -2,7 +2,14 @@
 
 The manifest protects itself too: ``self_sha256`` is the digest of the manifest's own bytes
 with that field's value zeroed, so changing any byte of any file (the manifest included)
-is caught by ``verify_manifest``.
+is caught by ``verify_manifest``. That only proves the files unchanged to whoever kept the
+manifest's digest apart: anyone can rewrite a file, its hash and the self-digest. What
+proves authorship is the seal (``manifest.sig``, :mod:`faultlab.evidence.seal`), the one
+file beside the manifest that it does not list.
+
+``journals`` records the hash-chain head and line count of every ``journal.jsonl`` under
+the directory (:mod:`faultlab.journal.chain`), so a journal line changed, removed or
+reordered is found even with every file hash recomputed.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from faultlab import __version__
 __all__ = [
     "MANIFEST_FILE",
     "MANIFEST_SCHEMA",
+    "SEAL_FILE",
+    "journal_heads",
     "Mismatch",
     "file_sha256",
     "hash_tree",
@@ -35,6 +44,8 @@ __all__ = [
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_SCHEMA = "faultlab.manifest/1"
+SEAL_FILE = "manifest.sig"
+"""The seal beside the manifest: its signature (or the statement that it is unsigned)."""
 _ZERO = "0" * 64
 _SELF = re.compile(rb'"self_sha256": "([0-9a-f]{64})"')
 
@@ -65,7 +76,7 @@ def _files(root: Path) -> list[str]:
         dirs.sort()
         for name in names:
             rel = (Path(folder) / name).relative_to(root).as_posix()
-            if rel != MANIFEST_FILE:
+            if rel not in (MANIFEST_FILE, SEAL_FILE):
                 found.append(rel)
     return sorted(found)
 
@@ -118,6 +129,20 @@ def git_commit() -> dict[str, Any] | None:
     return {"commit": head, "dirty": bool(dirty)} if head else None
 
 
+def journal_heads(root: Path) -> dict[str, dict[str, Any]]:
+    """``{relative path: {"head", "lines"}}`` of every chained ``journal.jsonl`` under ``root``."""
+    from faultlab.journal.chain import check_chain, genesis_of
+
+    heads = {}
+    for rel in _files(root):
+        if rel.rsplit("/", 1)[-1] == "journal.jsonl":
+            path = root / rel
+            chain = check_chain(path, genesis_of(path.parent))
+            if chain.chained:
+                heads[rel] = {"head": chain.head, "lines": chain.lines}
+    return heads
+
+
 def write_manifest(root: str | Path, info: dict[str, Any]) -> Path:
     """Write ``root/manifest.json`` over every other file under ``root``; ``info`` adds context."""
     root = Path(root)
@@ -127,6 +152,7 @@ def write_manifest(root: str | Path, info: dict[str, Any]) -> Path:
         "faultlab_version": __version__,
         "git": git_commit(),
         "report_host": socket.gethostname(),
+        "journals": journal_heads(root),
         "files": hash_tree(root),
         "self_sha256": _ZERO,
     }
