@@ -11,12 +11,13 @@ from pydantic import Field, PlainValidator, PrivateAttr, WithJsonSchema, field_v
 from faultlab import units
 from faultlab.model.document import Document, resolve_path
 from faultlab.model.scenario import Scenario
-from faultlab.model.types import StrictModel
+from faultlab.model.types import Duration, StrictModel, as_written
 
 __all__ = [
     "DrillPlan",
     "Participant",
     "Approval",
+    "RequiredApproval",
     "GateTolerance",
     "GATE_METRICS",
     "GATE_STATISTICS",
@@ -53,6 +54,19 @@ class Approval(StrictModel):
     name: str = Field(min_length=1)
     role: str = Field(min_length=1)
     date: dt.date | None = None
+
+
+class RequiredApproval(StrictModel):
+    """An approval the plan needs before it may start: ``faultlab approve PLAN --role ROLE``.
+
+    The approval signs the hash of the plan with every scenario, stack and runbook it uses;
+    ``key`` (a public-key file relative to the plan, or a key name of the key folder) pins
+    whose key must have signed it.
+    """
+
+    role: str = Field(min_length=1, description="like 'drill lead', 'independent reviewer', 'management'")
+    key: str | None = Field(None, min_length=1, description="the public key the approval must be signed with")
+    valid_for: Duration = Field(default=as_written("720h"), description="an approval older than this has expired (720h = 30 days)")
 
 
 class GateTolerance(StrictModel):
@@ -132,6 +146,9 @@ class DrillPlan(Document):
     trials: int = Field(1, ge=1, le=1000, description="runs per scenario")
     participants: list[Participant] = Field(default_factory=list)
     approvals: list[Approval] = Field(default_factory=list)
+    requested_by: str | None = Field(None, min_length=1, description="who asks for the drill (cannot approve it)")
+    require_approvals: list[RequiredApproval] = Field(
+        default_factory=list, description="approvals by role the plan needs before `faultlab drill` starts it")
     languages: list[Literal["en", "ja"]] = Field(
         ["en"], min_length=1, description="report languages"
     )

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
 
 from faultlab.model.document import Document, resolve_path
+from faultlab.model.runbook import DecisionRule, RunbookRef
 from faultlab.model.stack import Stack
 from faultlab.model.types import Duration, Fraction, Identifier, Name, Rate, StrictModel, as_written
 from faultlab.plugin.declaration import CHECK_NAME
@@ -207,6 +208,15 @@ class Targets(StrictModel):
     job_margin_min: Duration | None = Field(
         None, description="least margin between a job finishing and its deadline"
     )
+    runbook_within: Duration | None = Field(
+        None, description="the runbook started to its last step done (and confirmed where four-eyes)"
+    )
+    decide_within: Duration | None = Field(
+        None, description="each decision rule's condition met to its decision taken (confirmed where required)"
+    )
+    deadline_impact_within: Duration | None = Field(
+        None, description="unhealthy time from a job's deadline to the end of the load"
+    )
 
     @model_validator(mode="after")
     def _declared_targets(self) -> Targets:
@@ -264,6 +274,8 @@ class Scenario(Document):
     )
     description: str = Field("", description="free text for the report")
     assumptions: str = Field("", description="free text for the report")
+    runbook: RunbookRef | None = Field(None, description="the recovery runbook followed, and when it starts")
+    decisions: list[DecisionRule] = Field(default_factory=list, description="decision rules evaluated during the run")
 
     _stack: Stack | None = PrivateAttr(None)
 
