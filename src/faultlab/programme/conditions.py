@@ -138,13 +138,15 @@ class Condition(abc.ABC):
 
     ``Params`` is the type of what is written after the name; ``nested`` marks a condition
     whose parameters are conditions themselves (``all``, ``any``, ``not``), which the loader
-    checks one by one.
+    checks one by one; ``targets`` says which parameter names a part of the stack and of
+    which types (the key ``""``: the parameter itself), so the loader refuses an unknown one.
     """
 
     name: ClassVar[str]
     summary: ClassVar[str]
     Params: ClassVar[Any] = Literal[True]
     nested: ClassVar[bool] = False
+    targets: ClassVar[Mapping[str, frozenset[str]]] = {}
 
     @abc.abstractmethod
     def evaluate(self, readings: Readings, params: Any) -> Reading:
@@ -292,6 +294,8 @@ class ServiceReady(Condition):
     summary: ClassVar[str] = "a service of the stack passes its readiness check"
     Params = Name
 
+    targets = {"": frozenset({"service"})}
+
     def evaluate(self, readings: Readings, params: str) -> Reading:
         if readings.stack is None:
             return Reading(False, {"service": params, "error": "no running stack"})
@@ -305,6 +309,8 @@ class DatabaseUp(Condition):
     name: ClassVar[str] = "database_up"
     summary: ClassVar[str] = "a built-in PostgreSQL service answers a query"
     Params = Name
+
+    targets = {"": frozenset({"postgres"})}
 
     def evaluate(self, readings: Readings, params: str) -> Reading:
         import psycopg
@@ -333,6 +339,8 @@ class JobFinished(Condition):
     summary: ClassVar[str] = "a job of the stack finished"
     Params = Name
 
+    targets = {"": frozenset({"job"})}
+
     def evaluate(self, readings: Readings, params: str) -> Reading:
         state = readings.jobs.state(params) if readings.jobs else "unknown"
         return Reading(state == "finished", {"job": params, "state": state})
@@ -344,6 +352,8 @@ class JobRunning(Condition):
     name: ClassVar[str] = "job_running"
     summary: ClassVar[str] = "a job of the stack is running"
     Params = Name
+
+    targets = {"": frozenset({"job"})}
 
     def evaluate(self, readings: Readings, params: str) -> Reading:
         values = _job_values(readings, params)
@@ -361,6 +371,8 @@ class DeadlineWithin(Condition):
     name: ClassVar[str] = "deadline_within"
     summary: ClassVar[str] = "a started job's deadline is at most this far away"
     Params = DeadlineParams
+
+    targets = {"job": frozenset({"job"})}
 
     def evaluate(self, readings: Readings, params: DeadlineParams) -> Reading:
         started = readings.jobs.started_t(params.job) if readings.jobs else None
@@ -386,6 +398,8 @@ class JobProgressBelow(Condition):
     name: ClassVar[str] = "job_progress_below"
     summary: ClassVar[str] = "a job's progress (0..1, from the stack's plugin) is below a value"
     Params = JobProgressParams
+
+    targets = {"job": frozenset({"job"})}
 
     def evaluate(self, readings: Readings, params: JobProgressParams) -> Reading:
         values = _job_values(readings, params.job)
