@@ -121,8 +121,10 @@ class Jobs:
         with self._lock:
             self._current[name] = process
             self._state[name] = "running"
+        timing = {"window_s": job.window, "deadline_s": job.deadline,
+                  "deadline_name": _text_json(job.deadline_name)} if run == 1 else {}
         self.journal.write(JobEvent(t=self.journal.t(), job=name, event="started",
-                                    detail={"run": run, "pid": process.pid}))
+                                    detail={"run": run, "pid": process.pid, **timing}))
         watcher = threading.Thread(target=self._watch, args=(name, run, process), name=f"faultlab-job-{name}",
                                    daemon=True)
         watcher.start()

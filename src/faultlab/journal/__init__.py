@@ -26,6 +26,11 @@ never a string to parse. NaN and Infinity are not numbers here.
   - ``integrity`` (:class:`Integrity`): violations counted per check the plugin ran
     (``checked``) and each violation ``{"check", "ids", "detail"}``;
   - ``cleanup``, ``decision``, ``note``, ``tools`` (versions known once the stack is up);
+  - the drill programme's: ``runbook`` (:class:`RunbookEvent`: the runbook as documented,
+    started, completed or abandoned), ``step`` (:class:`StepEvent`: each step's ready,
+    started, done, confirmed... with who), ``action`` (:class:`ActionEvent`), ``participants``
+    (:class:`ParticipantEvent`: planned and joined); a ``decision`` of a rule carries its
+    trigger values, who confirmed it and the actions taken;
   - ``end`` (:class:`End`): ``completed``, ``aborted``, ``interrupted`` or ``failed``;
     absent when the harness was killed (the run reads as crashed).
 
@@ -83,6 +88,7 @@ from faultlab.journal.records import (
     CanarySample,
     Cleanup,
     CompletionSample,
+    ActionEvent,
     Decision,
     End,
     FaultEvent,
@@ -95,7 +101,10 @@ from faultlab.journal.records import (
     Phase,
     Record,
     RequestSample,
+    ParticipantEvent,
+    RunbookEvent,
     RunHeader,
+    StepEvent,
     Tools,
     UnknownRecord,
     json_number,
@@ -121,6 +130,10 @@ __all__ = [
     "JobResult",
     "Cleanup",
     "Decision",
+    "RunbookEvent",
+    "StepEvent",
+    "ActionEvent",
+    "ParticipantEvent",
     "Note",
     "Tools",
     "End",
