@@ -25,6 +25,7 @@ from faultlab.report.format import (
     seconds_text,
     target_text,
 )
+from faultlab.report import programme
 from faultlab.report.messages import Catalogue
 
 __all__ = [
@@ -671,16 +672,26 @@ def build_document(
         banners.append({"level": "danger", "text": cat("banner.crashed")})
     elif a.status != "completed":
         banners.append({"level": "danger", "text": cat("banner.status", status=_status(a, cat), reason=a.end_reason)})
+    people = participants_section(cat, plan)
+    people.blocks += programme.people_blocks(a, cat) + programme.approval_blocks(plan, cat)
+    drill_programme = []
+    if a.programme is not None:
+        drill_programme = [
+            Section("runbook", cat("sec.runbook"), programme.runbook_section_blocks(a, cat)),
+            Section("decisions", cat("sec.decisions"), programme.decision_blocks(a, cat)),
+            Section("communication", cat("sec.communication"), programme.communication_blocks(a, cat)),
+        ]
     sections = [
         _identification(a, cat, plan, generated),
         _summary(a, cat),
         _scope(a, cat, plan),
         _scenario(a, cat, plan),
         _targets(a, cat),
-        participants_section(cat, plan),
+        people,
         _baseline(a, cat),
         _timeline(a, cat),
         _results(a, cat),
+        *drill_programme,
         _deviations(a, cat),
         _findings(a, cat, plan),
         _appendices(a, cat, evidence, tools or {}),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from faultlab.plugin.declaration import Completion, Declaration
+from faultlab.report import messages_programme as _programme
 
 __all__ = ["LANGUAGES", "MESSAGES", "Catalogue"]
 
@@ -459,6 +460,8 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "book.col.finding": ("Finding", "内容"),
     "book.manifest": ("manifest.json in this directory holds the SHA-256 of every file of the plan and its runs.", "このディレクトリの manifest.json に、計画とすべての実行のファイルの SHA-256 を記録しています。"),
 }
+
+_ENTRIES.update(_programme.ENTRIES)
 
 MESSAGES: dict[str, dict[str, str]] = {
     lang: {key: texts[i] for key, texts in _ENTRIES.items()} for i, lang in enumerate(LANGUAGES)
