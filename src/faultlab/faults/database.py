@@ -219,8 +219,8 @@ class DbCrash(FaultKind[NoParams, Restarted]):
 
     def inject(self, ctx: FaultContext, target: str, params: NoParams) -> Restarted:
         crashed = ctx.keep(Restarted(target, down=True))
+        ctx.mark_active()  # in effect from the first signal: requests fail while the server goes down
         ctx.stack.database(target).stop("immediate")
-        ctx.mark_active()
         return crashed
 
     def revert(self, ctx: FaultContext, target: str, params: NoParams, injected: Restarted | None) -> None:

@@ -92,6 +92,7 @@ class Desk:
         self.decisions = {r.id: DecisionState(r.id, r.rule, r.confirm.role if r.confirm else "") for r in rules}
         self.people: dict[str, str] = {p["name"]: p.get("role", "") for p in participants}
         self.runbook_status = "waiting"
+        self._joined: set[str] = set()
         self._cond = threading.Condition()
         self._listeners: list[Listener] = []
         self.recent: deque[dict[str, Any]] = deque(maxlen=200)
@@ -133,13 +134,14 @@ class Desk:
     # --- people ---------------------------------------------------------------------------------
 
     def join(self, name: str, role: str = "") -> None:
-        """Someone came to the console (journalled once per name)."""
+        """Someone came to the console (journalled once per name: planned or not, they came)."""
         name = _name(name)
         with self._cond:
-            known = name in self.people and (not role or self.people[name] == role)
-            if not known:
-                self.people[name] = role or self.people.get(name, "")
-        if not known:
+            first = name not in self._joined
+            self._joined.add(name)
+            self.people[name] = role or self.people.get(name, "")
+            role = self.people[name]
+        if first:
             self.journal.write(ParticipantEvent(t=self.journal.t(), event="joined", name=name, role=role))
             self._tell("joined", {"name": name, "role": role})
 
