@@ -44,7 +44,7 @@ def _records(run_dir: Path, kind: str) -> list[dict]:
 def test_ft25_with_a_scripted_crew_times_every_step_and_meets_its_targets(tmp_path):
     done, run_dir = _run(tmp_path, ROOT / "drills" / "operators" / "ft-25-ci.yaml")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    result = json.loads((run_dir / "result.json").read_text())
+    result = json.loads((run_dir / "result.json").read_text())["analysis"]
     steps = result["programme"]["runbook"]["steps"]
     assert [s["id"] for s in steps] == STEPS
     assert result["programme"]["runbook"]["status"] == "completed"
@@ -75,7 +75,7 @@ def test_ft25_with_a_scripted_crew_times_every_step_and_meets_its_targets(tmp_pa
 def test_ft25_without_the_second_person_shows_the_deviation_and_misses_its_target(tmp_path):
     done, run_dir = _run(tmp_path, HERE / "ft25-no-second-person.yaml")
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
-    result = json.loads((run_dir / "result.json").read_text())
+    result = json.loads((run_dir / "result.json").read_text())["analysis"]
     runbook = result["programme"]["runbook"]
     assert runbook["status"] == "abandoned" and "reconcile" in runbook["reason"]
     reconcile = next(s for s in runbook["steps"] if s["id"] == "reconcile")

@@ -74,6 +74,7 @@ def plan_info(plan: Any) -> dict[str, Any]:
         "environment": plan.environment,
         "participants": [p.model_dump(mode="json") for p in plan.participants],
         "approvals": [a.model_dump(mode="json") for a in plan.approvals],
+        "verified_approvals": list(getattr(plan, "verified_approvals", [])),
         "file": str(plan.source),
     }
 
@@ -173,8 +174,9 @@ def run_plan(
     info = plan_info(plan)
     plan_dir = _plan_folder(plan, reports_dir)
     plan_id = f"{Path(plan.source).stem}-{plan_dir.name}"
-    runbooks = [("runbook", s.runbook.file) for s in plan.resolved_scenarios if s.runbook is not None]
-    preregister_plan(plan_dir, plan, kind="plan", id=plan_id, extra=runbooks)
+    extra = [("runbook", s.runbook.file) for s in plan.resolved_scenarios if s.runbook is not None]
+    extra += [("approval", a["file"]) for a in getattr(plan, "verified_approvals", [])]
+    preregister_plan(plan_dir, plan, kind="plan", id=plan_id, extra=extra)
     started = time.monotonic()
     done = run_trials(plan, trials or plan.trials, plan_dir, langs=langs, info=info, observers=observers,
                       state_dir=state_dir, sealer=sealer, crew=crew)

@@ -159,6 +159,7 @@ class DrillPlan(Document):
 
     _scenario_files: list[Path] = PrivateAttr(default_factory=list)
     _scenarios: list[Scenario] = PrivateAttr(default_factory=list)
+    _verified_approvals: list[dict[str, Any]] = PrivateAttr(default_factory=list)
 
     _resolve_baseline = field_validator("baseline", mode="before")(resolve_path)
 
@@ -173,6 +174,11 @@ class DrillPlan(Document):
     def scenario_files(self) -> list[Path]:
         """The scenario files the globs matched, in order, each once (set by the loader)."""
         return list(self._scenario_files)
+
+    @property
+    def verified_approvals(self) -> list[dict[str, Any]]:
+        """The required approvals checked before the start (set by the approval check)."""
+        return list(self._verified_approvals)
 
     @property
     def resolved_scenarios(self) -> list[Scenario]:
