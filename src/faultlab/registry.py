@@ -161,8 +161,8 @@ cleaners: Registry[Cleaner] = Registry("faultlab.cleaners", "cleaner")
 
 actions: Registry[Any] = Registry("faultlab.actions", "action")
 """Runbook and decision actions (:class:`faultlab.programme.actions.Action` subclasses) by the
-name a step's ``action:`` gives; a system's plugin package registers its own (the trading
-stack: halting and resuming its intake, ...)."""
+name a step's ``action:`` gives; a system's plugin package registers its own (halting and
+resuming its intake, say)."""
 
 conditions: Registry[Any] = Registry("faultlab.conditions", "condition")
 """Conditions of check steps, decision rules and runbook starts

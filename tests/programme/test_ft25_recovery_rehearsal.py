@@ -64,7 +64,7 @@ def test_ft25_with_a_scripted_crew_times_every_step_and_meets_its_targets(tmp_pa
     report = (run_dir / "report.md").read_text()
     for step_id in STEPS:
         assert f"{step_id} — " in report
-    assert "Runbook execution" in report and "Chie Mori (t = " in report
+    assert "Runbook as carried out" in report and "Chie Mori (t = " in report
     assert "復旧手順の実施状況" in (run_dir / "report.ja.md").read_text()
     intake = [a for a in _records(run_dir, "action") if a["action"] in ("halt_order_intake", "resume_order_intake")]
     assert [(a["action"], a["event"]) for a in intake] == [

@@ -359,7 +359,7 @@ class Analysis:
     declaration: Declaration = field(default_factory=Declaration)
     #: The monitoring's alerts over the run (the readiness body's list the plugin declared).
     alerts: list[AlertSpan] = field(default_factory=list)
-    #: The drill programme: the runbook as executed, decisions, communications, people
+    #: The drill programme: the runbook as carried out, decisions, communications, people
     #: (:class:`faultlab.analysis.programme.ProgrammeResult`), None when the run had none.
     programme: Any = None
 

@@ -1,4 +1,4 @@
-"""The drill programme as it went, from the journal alone: the runbook as executed against the
+"""The drill programme as it went, from the journal alone: the runbook as carried out against the
 runbook as documented, the decisions, the communications, the people, and the health of the
 system from each job's deadline on.
 
@@ -65,7 +65,7 @@ class StepResult:
 
 @dataclass(frozen=True)
 class RunbookResult:
-    """The runbook as executed: which document (id, version, SHA-256, file), when it started
+    """The runbook as carried out: which document (id, version, SHA-256, file), when it started
     and on what trigger, how it ended (``completed``, ``abandoned``, ``not_started``,
     ``unfinished`` when the journal ends first), and each step."""
 

@@ -101,6 +101,7 @@ def _expand(paths: list[str]) -> tuple[list[Path], list[Problem]]:
 
 def _describe(document: Any) -> str:
     from faultlab.model import DrillPlan, Scenario, Stack
+    from faultlab.model.operators import OperatorScript
     from faultlab.model.runbook import Runbook
 
     if isinstance(document, Scenario):
@@ -112,6 +113,8 @@ def _describe(document: Any) -> str:
         return f"drill plan, {count} scenario{'s' if count != 1 else ''}"
     if isinstance(document, Runbook):
         return f"runbook {document.id} version {document.version}, {len(document.steps)} steps"
+    if isinstance(document, OperatorScript):
+        return f"operator script, {len(document.participants)} participants"
     return type(document).__name__
 
 

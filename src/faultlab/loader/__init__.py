@@ -96,8 +96,8 @@ def load_operator_script(path: str | os.PathLike[str]) -> OperatorScript:
     return script
 
 
-def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan | Runbook:
-    """Load a stack, scenario, drill plan or runbook, telling which by its keys."""
+def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan | Runbook | OperatorScript:
+    """Load a stack, scenario, drill plan, runbook or operator script, telling which by its keys."""
     path = _absolute(path)
     doc = read_document(path)
     if doc.data is None:
@@ -106,7 +106,7 @@ def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan | Run
         doc.add((), f"expected a mapping of keys (a stack, scenario or drill plan), got {describe(doc.data)}")
         raise InputError(doc.problems)
     kind = document_kind(doc.data, path)
-    loaded: Stack | Scenario | DrillPlan | Runbook | None
+    loaded: Stack | Scenario | DrillPlan | Runbook | OperatorScript | None
     if kind == "stack":
         loaded, problems = load_stack_file(path)
     elif kind == "scenario":
@@ -115,6 +115,8 @@ def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan | Run
         loaded, problems = plan_from(doc, path)
     elif kind == "runbook":
         loaded, problems = runbook_from(doc, path, None)
+    elif kind == "operators":
+        loaded, _, problems = load_operator_script_file(path)
     else:
         doc.add(
             (),

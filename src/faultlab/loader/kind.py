@@ -8,17 +8,21 @@ from typing import Any
 from pydantic import BaseModel
 
 from faultlab.model import DrillPlan, Scenario, Stack
+from faultlab.model.operators import OperatorScript
 from faultlab.model.runbook import Runbook
 
 __all__ = ["document_kind", "KIND_WORDS"]
 
-KIND_WORDS = {"stack": "a stack file", "scenario": "a scenario", "plan": "a drill plan", "runbook": "a runbook"}
+KIND_WORDS = {"stack": "a stack file", "scenario": "a scenario", "plan": "a drill plan", "runbook": "a runbook",
+              "operators": "an operator script"}
 """Each kind as messages name it."""
 
 _MODELS: tuple[tuple[str, type[BaseModel]], ...] = (
-    ("scenario", Scenario), ("stack", Stack), ("plan", DrillPlan), ("runbook", Runbook))
-_MARKERS = (("scenario", "timeline"), ("stack", "services"), ("plan", "scenarios"), ("runbook", "steps"))
-_FOLDERS = {"stacks": "stack", "scenarios": "scenario", "drills": "plan", "runbooks": "runbook"}
+    ("scenario", Scenario), ("stack", Stack), ("plan", DrillPlan), ("runbook", Runbook), ("operators", OperatorScript))
+_MARKERS = (("scenario", "timeline"), ("stack", "services"), ("plan", "scenarios"), ("runbook", "steps"),
+            ("operators", "participants"))
+_FOLDERS = {"stacks": "stack", "scenarios": "scenario", "drills": "plan", "runbooks": "runbook",
+            "operators": "operators"}
 
 
 def _field_names(model: type[BaseModel]) -> set[str]:

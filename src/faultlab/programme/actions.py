@@ -2,8 +2,7 @@
 
 An action is a class registered under its YAML name in the ``faultlab.actions`` entry-point
 group, exactly as a fault kind is; a system's plugin package registers its own the same way
-(the trading stack registers halting and resuming its intake, halting its nightly job and
-delaying its opening)::
+(a system registers, say, halting and resuming its intake, or halting its nightly job)::
 
     [project.entry-points."faultlab.actions"]
     restart_service = "faultlab.programme.actions:RestartService"

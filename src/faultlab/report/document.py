@@ -677,9 +677,9 @@ def build_document(
     drill_programme = []
     if a.programme is not None:
         drill_programme = [
-            Section("runbook", cat("sec.runbook"), programme.runbook_section_blocks(a, cat)),
-            Section("decisions", cat("sec.decisions"), programme.decision_blocks(a, cat)),
-            Section("communication", cat("sec.communication"), programme.communication_blocks(a, cat)),
+            Section("runbook", cat("programme.sec.runbook"), programme.runbook_section_blocks(a, cat)),
+            Section("decisions", cat("programme.sec.decisions"), programme.decision_blocks(a, cat)),
+            Section("communication", cat("programme.sec.communication"), programme.communication_blocks(a, cat)),
         ]
     sections = [
         _identification(a, cat, plan, generated),

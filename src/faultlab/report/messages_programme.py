@@ -1,5 +1,5 @@
 """The drill programme's sentences and labels, in English and Japanese: the runbook as
-executed, decisions, communication, people and approvals. Merged into the report's
+carried out, decisions, communication, people and approvals. Merged into the report's
 catalogue (:mod:`faultlab.report.messages`); kept apart so each part reads on its own."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from __future__ import annotations
 __all__ = ["ENTRIES"]
 
 ENTRIES: dict[str, tuple[str, str]] = {
-    "sec.runbook": ("Runbook execution", "復旧手順の実施状況"),
-    "sec.decisions": ("Decisions", "判断の記録"),
-    "sec.communication": ("Communication and escalation", "連絡・エスカレーション"),
+    "programme.sec.runbook": ("Runbook as carried out", "復旧手順の実施状況"),
+    "programme.sec.decisions": ("Decisions", "判断の記録"),
+    "programme.sec.communication": ("Communication and escalation", "連絡・エスカレーション"),
     "rb.none": ("No runbook was followed in this run.", "この実施では復旧手順書を使用していません。"),
     "rb.document": ("Runbook as documented", "手順書（文書）"),
     "rb.id": ("Runbook", "手順書"),

@@ -1,4 +1,4 @@
-"""The report's drill-programme sections: the runbook as executed against the runbook as
+"""The report's drill-programme sections: the runbook as carried out against the runbook as
 documented, the decisions, the communication, and the people (planned against actual)."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _word(cat: Catalogue, key: str, fallback: str) -> str:
 
 
 def runbook_section_blocks(a: Analysis, cat: Catalogue) -> list[dict[str, Any]]:
-    """The runbook as documented and as executed, step by step."""
+    """The runbook as documented and as carried out, step by step."""
     p = a.programme
     rb = p.runbook if p is not None else None
     if rb is None:
