@@ -18,6 +18,7 @@ MODULES = [
     "faultlab.journal.records",
     "faultlab.journal.writer",
     "faultlab.journal.reader",
+    "faultlab.journal.chain",
     "faultlab.stats",
     "faultlab.engine.probes",
     "faultlab.engine.load",
@@ -42,6 +43,7 @@ PUBLIC = {
         "Note", "Tools", "End", "UnknownRecord", "CanarySample", "MonitorSample", "RequestSample", "CompletionSample",
         "NotFinite", "RECORD_TYPES", "register_record", "typed_record", "json_number", "JournalWriter", "TORN",
         "Lines", "read_lines", "JournalProblem", "read_samples", "Run", "read_run", "gc_paused",
+        "JournalEvidence", "check_journal", "Chain", "check_chain", "line_digest",
     ],
     "faultlab.journal.records": [
         "SCHEMA", "JOURNAL_FILE", "CANARY_FILE", "MONITOR_FILE", "REQUESTS_FILE", "COMPLETIONS_FILE", "SAMPLE_FILES",
@@ -52,6 +54,11 @@ PUBLIC = {
     "faultlab.journal.writer": ["JournalWriter"],
     "faultlab.journal.reader": [
         "TORN", "Lines", "read_lines", "JournalProblem", "read_samples", "Run", "read_run", "gc_paused",
+        "JournalEvidence", "check_journal",
+    ],
+    "faultlab.journal.chain": [
+        "GENESIS", "PREV", "INPUTS_DIR", "REGISTRATION_FILE", "REGISTRATION_SCHEMA", "JUDGED_KEYS", "line_digest",
+        "genesis_of", "Chain", "check_chain", "read_registration",
     ],
     "faultlab.stats": ["percentile", "percentile_of", "rank"],
     "faultlab.engine.probes": ["CanaryProbe", "MonitorProbe", "parse_prometheus"],

@@ -159,6 +159,7 @@ def list_keys(folder: Path | None = None) -> list[str]:
 
 def load_signing_key(name: str, folder: Path | None = None) -> SigningKey:
     """The signing key ``name`` of the key folder; InputError naming the keys there."""
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -170,7 +171,7 @@ def load_signing_key(name: str, folder: Path | None = None) -> SigningKey:
             f"no signing key named {name!r} (keys here: {known}); make one with `faultlab keys new --name NAME`"))])
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise InputError([Problem(str(path), 0, 0, "", f"not a readable private key: {exc}")]) from exc
     if not isinstance(key, Ed25519PrivateKey):
         raise InputError([Problem(str(path), 0, 0, "", "not an Ed25519 private key")])
@@ -195,6 +196,7 @@ def choose_signing_key(name: str | None, folder: Path | None = None) -> SigningK
 def load_public_key(spec: str, folder: Path | None = None) -> PublicKey:
     """A trusted key from ``spec``: a public-key file (OpenSSH line or PEM), or the name of a
     key in the key folder. InputError when it is neither."""
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -215,7 +217,7 @@ def load_public_key(spec: str, folder: Path | None = None) -> PublicKey:
             key = serialization.load_pem_public_key(data)
         else:
             key = serialization.load_ssh_public_key(data.strip().split(b"\n")[0])
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise InputError([Problem(str(path), 0, 0, "--trust", f"not a public key: {exc}")]) from exc
     if not isinstance(key, Ed25519PublicKey):
         raise InputError([Problem(str(path), 0, 0, "--trust", "not an Ed25519 public key")])

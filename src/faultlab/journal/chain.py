@@ -121,7 +121,7 @@ def _kind(line: bytes) -> str:
     return f"a {kind} record ({detail})" if isinstance(detail, str) and detail else f"a {kind} record"
 
 
-def _diagnose(prev: Any, expected_from: int | None, seen: dict[str, int], later: dict[str, int],
+def _diagnose(prev: Any, number: int, expected_from: int | None, seen: dict[str, int], digests: dict[str, int],
               genesis: str, kinds: dict[int, str]) -> str:
     if prev is None:
         return "this line carries no chain link (prev): the run did not write it (inserted or rewritten by hand)"
@@ -138,8 +138,8 @@ def _diagnose(prev: Any, expected_from: int | None, seen: dict[str, int], later:
         between = (f"line {expected_from} ({kinds[expected_from]})" if seen[prev] + 1 >= expected_from
                    else f"the lines after line {seen[prev]} up to line {expected_from}")
         return f"this line follows line {seen[prev]}, not line {expected_from}: {between} was inserted or moved here"
-    if prev in later:
-        return f"this line follows line {later[prev]}, which comes after it: the lines were reordered"
+    if digests.get(prev, 0) > number:
+        return f"this line follows line {digests[prev]}, which comes after it: the lines were reordered"
     return (f"this line does not follow line {expected_from}: line {expected_from} ({kinds[expected_from]}) was "
             "changed, or a line after it was removed")
 
@@ -190,8 +190,7 @@ def check_chain(path: str | os.PathLike[str], genesis: str = GENESIS) -> Chain:
     seen: dict[str, int] = {}
     for number, line, _parsed, prev in links:
         if prev != head:
-            later = {d: n for d, n in digests.items() if n > number}
-            breaks.append((number, _diagnose(prev, head_line, seen, later, genesis, kinds)))
+            breaks.append((number, _diagnose(prev, number, head_line, seen, digests, genesis, kinds)))
         head, head_line = line_digest(line), number
         seen[head] = number
     reordered = _reordering(links, genesis) if breaks else None
