@@ -40,6 +40,7 @@ PUBLIC = {
     "faultlab.journal": [
         "SCHEMA", "JOURNAL_FILE", "CANARY_FILE", "MONITOR_FILE", "REQUESTS_FILE", "COMPLETIONS_FILE", "SAMPLE_FILES",
         "Record", "RunHeader", "Phase", "FaultEvent", "JobEvent", "Integrity", "JobResult", "Cleanup", "Decision",
+        "RunbookEvent", "StepEvent", "ActionEvent", "ParticipantEvent",
         "Note", "Tools", "End", "UnknownRecord", "CanarySample", "MonitorSample", "RequestSample", "CompletionSample",
         "NotFinite", "RECORD_TYPES", "register_record", "typed_record", "json_number", "JournalWriter", "TORN",
         "Lines", "read_lines", "JournalProblem", "read_samples", "Run", "read_run", "gc_paused",
@@ -48,6 +49,7 @@ PUBLIC = {
     "faultlab.journal.records": [
         "SCHEMA", "JOURNAL_FILE", "CANARY_FILE", "MONITOR_FILE", "REQUESTS_FILE", "COMPLETIONS_FILE", "SAMPLE_FILES",
         "Record", "RunHeader", "Phase", "FaultEvent", "JobEvent", "Integrity", "JobResult", "Cleanup", "Decision",
+        "RunbookEvent", "StepEvent", "ActionEvent", "ParticipantEvent",
         "Note", "Tools", "End", "UnknownRecord", "CanarySample", "MonitorSample", "RequestSample", "CompletionSample",
         "NotFinite", "RECORD_TYPES", "register_record", "typed_record", "json_number",
     ],

@@ -46,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     schema.add_argument(
-        "--kind", choices=["scenario", "stack", "plan"], help="one document kind (default: all three)"
+        "--kind", choices=["scenario", "stack", "plan", "runbook", "operators"],
+        help="one document kind (default: all of them)"
     )
     schema.add_argument(
         "--out",
