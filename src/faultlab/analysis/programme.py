@@ -297,17 +297,19 @@ def _communications(runbook: RunbookResult | None, docs: list[Mapping[str, Any]]
             continue
         doc = by_id.get(step.id, {})
         took = None if step.done_t is None or step.started_t is None else round(step.done_t - step.started_t, 3)
+        after = None if step.done_t is None or t_fault is None else round(step.done_t - t_fault, 3)
         out.append(Communication(
             step=step.id, title=step.title, to=[str(x) for x in doc.get("to") or []],
             about=doc.get("about") if isinstance(doc.get("about"), Mapping) else None,
             channel=doc.get("channel"), by=step.done_by, started_t=step.started_t, done_t=step.done_t,
-            took_s=took, after_fault_s=None if step.done_t is None or t_fault is None else round(step.done_t - t_fault, 3),
+            took_s=took, after_fault_s=after,
             status=step.status,
         ))
     return out
 
 
-def _participants(run: Run, runbook: RunbookResult | None, decisions: list[DecisionResult]) -> list[ParticipantRow]:
+def _people(run: Run) -> tuple[dict[str, str], dict[str, str]]:
+    """Planned participants and those who joined at the console: name -> role."""
     planned: dict[str, str] = {}
     joined: dict[str, str] = {}
     for r in run.of(ParticipantEvent):
@@ -315,6 +317,11 @@ def _participants(run: Run, runbook: RunbookResult | None, decisions: list[Decis
             planned.update({str(p.get("name")): str(p.get("role", "")) for p in r.people if p.get("name")})
         elif r.event == "joined" and r.name:
             joined[r.name] = r.role
+    return planned, joined
+
+
+def _participants(run: Run, runbook: RunbookResult | None, decisions: list[DecisionResult]) -> list[ParticipantRow]:
+    planned, joined = _people(run)
     did: dict[str, list[str]] = {}
     confirmed: dict[str, list[str]] = {}
     decided: dict[str, list[str]] = {}

@@ -165,8 +165,8 @@ def _deadline_impact(target: str, raw: Any, f: _Figures) -> Verdict:
     if not measured:
         return _judge(target, _limit(raw), "s", "le", _not_measured(), ["no job deadline inside the load"])
     worst = max(measured, key=lambda d: d.unhealthy_s.value or 0.0)
-    return _judge(target, _limit(raw), "s", "le", worst.unhealthy_s,
-                  [f"{worst.job}: {worst.unhealthy} of {worst.windows} windows unhealthy from t = {worst.deadline_t:g}"])
+    why = f"{worst.job}: {worst.unhealthy} of {worst.windows} windows unhealthy from t = {worst.deadline_t:g}"
+    return _judge(target, _limit(raw), "s", "le", worst.unhealthy_s, [why])
 
 
 TARGET_EVALUATORS: dict[str, Evaluator] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -133,9 +134,12 @@ def _run(args: argparse.Namespace) -> ExitCode:
     scenario = load_scenario(args.scenario)
     crew = people_for(args, [scenario], [])
     sealer = Sealer.choose(args.sign_with)
-    trial = run_trial(scenario, reports_dir=args.reports, langs=args.lang or ["en"],
-                      observers=[progress_observer()], state_dir=args.state_dir, sealer=sealer,
-                      crew=crew(scenario))
+    try:
+        trial = run_trial(scenario, reports_dir=args.reports, langs=args.lang or ["en"],
+                          observers=[progress_observer()], state_dir=args.state_dir, sealer=sealer,
+                          crew=crew(scenario))
+    finally:
+        crew.close()
     _print_verdicts(trial.analysis)
     print(f"report: {trial.run_dir / 'report.html'}")
     print_seal(trial.seal)
@@ -151,11 +155,14 @@ def _drill(args: argparse.Namespace) -> ExitCode:
 
     _expect_kind(args.plan, "plan")
     plan = load_plan(args.plan)
-    crew = people_for(args, plan.resolved_scenarios, [p.model_dump() for p in plan.participants])
     check_approvals(plan)
+    crew = people_for(args, plan.resolved_scenarios, [p.model_dump() for p in plan.participants])
     sealer = Sealer.choose(args.sign_with)
-    result = run_plan(plan, reports_dir=args.reports, langs=args.lang, observers=[progress_observer()],
-                      state_dir=args.state_dir, sealer=sealer, crew=crew)
+    try:
+        result = run_plan(plan, reports_dir=args.reports, langs=args.lang, observers=[progress_observer()],
+                          state_dir=args.state_dir, sealer=sealer, crew=crew)
+    finally:
+        crew.close()
     for analysis in result.analyses:
         print(f"{analysis.outcome.upper():<12}  {analysis.scenario.get('id')}  {analysis.run_dir}")
         _print_verdicts(analysis)
@@ -172,7 +179,7 @@ def people_for(args: argparse.Namespace, scenarios: list[Any], planned: list[dic
 
     from faultlab.errors import InputError, Problem
     from faultlab.loader.runbook import check_script_against, load_operator_script_file
-    from faultlab.programme.run import Crew, needs_people
+    from faultlab.programme.run import needs_people
 
     script = None
     if args.operator_script is not None:
@@ -194,17 +201,39 @@ def people_for(args: argparse.Namespace, scenarios: list[Any], planned: list[dic
         from faultlab.programme.console import Console
 
         console = Console(port=args.console_port)
-        console.serve()
+        try:
+            console.serve()
+        except OSError as exc:
+            raise InputError([Problem("--console-port", 0, 0, "", f"the operator console cannot listen on "
+                                      f"127.0.0.1:{args.console_port}: {exc.strerror}; choose another port "
+                                      "(0: any free one)")]) from exc
         print(f"operator console: {console.url}", flush=True)
     people = planned or ([p.model_dump() for p in script.participants] if script is not None else [])
+    return _Crews(script, console, people, args.gameday)
 
-    def crew(scenario: Any) -> Any:
+
+class _Crews:
+    """``crews(scenario)``: a new crew for each run; ``close()`` stops the console after the last."""
+
+    def __init__(self, script: Any, console: Any, people: list[dict[str, str]], gameday: bool):
+        self.script, self.console, self.people, self.gameday = script, console, people, gameday
+
+    def close(self) -> None:
+        if self.console is not None:
+            self.console.close()
+
+    def __call__(self, scenario: Any) -> Any:
+        import sys
+
         from faultlab.programme.operators import ScriptedOperator, TerminalOperator
+        from faultlab.programme.run import Crew, needs_people
+
+        script, console, people = self.script, self.console, self.people
 
         operators: list[Any] = []
         mode = "automatic"
         if script is not None:
-            operators.append(ScriptedOperator(script, gameday=args.gameday))
+            operators.append(ScriptedOperator(script, gameday=self.gameday))
             mode = "scripted"
         if console is not None:
             operators.append(console.for_run())
@@ -212,11 +241,10 @@ def people_for(args: argparse.Namespace, scenarios: list[Any], planned: list[dic
         elif script is None and needs_people(scenario) and sys.stdin.isatty():
             operators.append(TerminalOperator())
             mode = "terminal"
-        known = people + [p.model_dump() for p in script.participants if p.name not in {q["name"] for q in people}] \
-            if script is not None else people
-        return Crew(participants=known, operators=operators, gameday=args.gameday, mode=mode)
-
-    return crew
+        known: list[Mapping[str, str]] = list(people)
+        if script is not None:
+            known += [p.model_dump() for p in script.participants if p.name not in {q["name"] for q in people}]
+        return Crew(participants=known, operators=operators, gameday=self.gameday, mode=mode)
 
 
 def check_approvals(plan: Any) -> None:

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
     from faultlab.engine.context import FaultContext
 
-__all__ = ["DbStall", "DbRestart", "DbCrash", "DbReadOnly", "DbConnectionExhaustion", "Stalled", "HeldLock", "Restarted",
+__all__ = ["DbStall", "DbRestart", "DbCrash", "DbReadOnly",
+           "DbConnectionExhaustion", "Stalled", "HeldLock", "Restarted",
            "ReadOnly", "ConnectionsHeld"]
 
 _POSTGRES = frozenset({"postgres"})

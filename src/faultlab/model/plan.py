@@ -66,7 +66,8 @@ class RequiredApproval(StrictModel):
 
     role: str = Field(min_length=1, description="like 'drill lead', 'independent reviewer', 'management'")
     key: str | None = Field(None, min_length=1, description="the public key the approval must be signed with")
-    valid_for: Duration = Field(default=as_written("720h"), description="an approval older than this has expired (720h = 30 days)")
+    valid_for: Duration = Field(default=as_written("720h"),
+                                description="an approval older than this has expired (720h = 30 days)")
 
 
 class GateTolerance(StrictModel):

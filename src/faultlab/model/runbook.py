@@ -205,7 +205,7 @@ class RunbookRef(StrictModel):
     """The runbook a scenario follows, and when it starts."""
 
     file: Path = Field(description="the runbook file, relative to the scenario")
-    start: RunbookStart = Field(default_factory=lambda: RunbookStart(on="detection"))
+    start: RunbookStart = Field(default_factory=lambda: RunbookStart.model_validate({"on": "detection"}))
 
     _runbook: Runbook | None = PrivateAttr(None)
     _resolve_file = field_validator("file", mode="before")(resolve_path)

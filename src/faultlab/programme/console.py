@@ -25,7 +25,7 @@ from faultlab.programme.desk import Desk, DeskRefusal
 if TYPE_CHECKING:
     from faultlab.programme.run import Programme
 
-__all__ = ["Console", "ConsoleRun", "PAGE"]
+__all__ = ["Console", "ConsoleRun", "page"]
 
 _LOOPBACK = "127.0.0.1"
 
@@ -109,7 +109,7 @@ def _desk_event(event: dict[str, Any]) -> dict[str, Any]:
     subject = event.get("step") or event.get("decision") or event.get("name") or event.get("status") or ""
     who = f" by {event['by']}" if event.get("by") else ""
     why = f": {event['why']}" if event.get("why") else ""
-    return {"t": event.get("t", 0.0), "what": f"{event['event'] if 'event' in event else ''} {subject}".strip(),
+    return {"t": event.get("t", 0.0), "what": f"{event.get('event', '')} {subject}".strip(),
             "detail": f"{event.get('event', '')} {subject}{who}{why}".strip()}
 
 
@@ -176,11 +176,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _json(self, status: int, data: Any) -> None:
-        self._send(status, json.dumps(data, ensure_ascii=False, default=str).encode(), "application/json; charset=utf-8")
+        body = json.dumps(data, ensure_ascii=False, default=str).encode()
+        self._send(status, body, "application/json; charset=utf-8")
 
     def do_GET(self) -> None:  # noqa: N802 - the base class's name
         if self.path in ("/", "/index.html"):
-            self._send(200, PAGE.encode(), "text/html; charset=utf-8")
+            self._send(200, page().encode(), "text/html; charset=utf-8")
         elif self.path == "/api/state":
             run = self.console.current
             self._json(200, run.state() if run is not None else {"run": None})
@@ -238,97 +239,14 @@ class _Handler(BaseHTTPRequestHandler):
             raise DeskRefusal(f"unknown act {act!r}")
 
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>faultlab operator console</title>
-<style>
-body{font-family:system-ui,sans-serif;margin:1em;color:#222}
-h1{font-size:1.3em;margin:.2em 0} h2{font-size:1.05em;margin:1em 0 .3em}
-table{border-collapse:collapse;width:100%} td,th{border:1px solid #ccc;padding:.25em .4em;font-size:.9em;text-align:left}
-.bad{color:#b00020;font-weight:bold} .ok{color:#0a7b28} .muted{color:#777;font-size:.85em}
-#message{min-height:1.3em} button{margin-right:.2em}
-.grid{display:grid;grid-template-columns:2fr 1fr;gap:1em}
-</style></head><body>
-<h1>faultlab operator console <span id="scenario" class="muted"></span></h1>
-<div>Your name <input id="name" autocomplete="off"> role <input id="role" autocomplete="off">
-<button id="join">Join</button> <span id="me" class="muted"></span></div>
-<div id="message" role="status"></div>
-<div class="grid"><div>
-<h2>Runbook <span id="runbook" class="muted"></span></h2>
-<table><thead><tr><th>#</th><th>Step</th><th>Kind</th><th>Expected</th><th>Started</th><th>Done</th>
-<th>Second person</th><th>Status</th><th></th></tr></thead><tbody id="steps"></tbody></table>
-<h2>Decisions</h2><table><tbody id="decisions"></tbody></table>
-</div><div>
-<h2>Health</h2><div id="health">waiting for the run</div>
-<h2>Active faults</h2><ul id="faults"></ul>
-<h2>Timeline</h2><ul id="timeline" class="muted"></ul>
-</div></div>
-<script>
-"use strict";
-const $ = (id) => document.getElementById(id);
-let me = sessionStorage.getItem("faultlab-name") || "";
-function esc(s){return String(s ?? "").replace(/[&<>"]/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;","\\"":"&quot;"}[c]));}
-function t(v){return v === null || v === undefined ? "" : Number(v).toFixed(1);}
-async function post(path, body){
-  const r = await fetch(path, {method:"POST", headers:{"Content-Type":"application/json"}, body: JSON.stringify(body)});
-  const data = await r.json();
-  $("message").textContent = r.ok ? "" : ("refused: " + data.error);
-  $("message").className = r.ok ? "" : "bad";
-  refresh();
-  return r.ok;
-}
-$("join").addEventListener("click", async () => {
-  me = $("name").value.trim();
-  sessionStorage.setItem("faultlab-name", me);
-  if (await post("/api/join", {by: me, role: $("role").value.trim()})) $("me").textContent = "you are " + me;
-});
-if (me) { $("name").value = me; $("me").textContent = "you are " + me; }
-function act(body){
-  if (!me) { $("message").textContent = "join with your name first"; $("message").className = "bad"; return; }
-  post("/api/act", Object.assign({by: me}, body));
-}
-document.addEventListener("click", (e) => {
-  const b = e.target.closest("button[data-act]");
-  if (!b) return;
-  if (b.dataset.decision) act({act: "decide", decision: b.dataset.decision});
-  else act({act: b.dataset.act, step: b.dataset.step});
-});
-function buttons(s){
-  const out = [];
-  const b = (act) => `<button data-step="${esc(s.id)}" data-act="${act}">${act}</button>`;
-  if (["pending","ready"].includes(s.status) && s.started_t === null && s.kind !== "check") out.push(b("start"));
-  if (["ready","started","pending"].includes(s.status) && (s.kind === "manual" || s.kind === "notify")) out.push(b("done"));
-  if (s.status === "done" && s.four_eyes && !s.confirmed_by) out.push(b("confirm"));
-  if (!["done","skipped","failed"].includes(s.status)) out.push(b("skip"));
-  return out.join("");
-}
-function render(st){
-  if (!st.run) { return; }
-  $("scenario").textContent = `${st.run.id || ""} ${st.run.title || ""} · t = ${t(st.t)} s`;
-  const h = st.health || {}, m = st.monitor || {};
-  const rate = h.success_rate === null || h.success_rate === undefined ? "—" : (h.success_rate * 100).toFixed(1) + " %";
-  const p99 = h.p99_s === null || h.p99_s === undefined ? "—" : (h.p99_s * 1000).toFixed(0) + " ms";
-  $("health").innerHTML = `success ${rate}, p99 ${p99} (${h.samples || 0} samples) · monitoring: ` +
-    (m.ready === undefined ? "—" : (m.ready ? '<span class="ok">ready</span>' : '<span class="bad">NOT READY</span>')) +
-    (m.alerts && m.alerts.length ? ` <span class="bad">${esc(m.alerts.join(", "))}</span>` : "");
-  $("faults").innerHTML = (st.faults || []).map(f => `<li>${esc(f.id)} ${esc(f.kind)} on ${esc(f.target)} since ${t(f.since)} s</li>`).join("") || "<li>none</li>";
-  const rb = st.runbook || {}, docs = rb.documented || {};
-  $("runbook").textContent = `${rb.id || ""} ${rb.title || ""} — ${rb.status || ""}`;
-  $("steps").innerHTML = (st.desk.steps || []).map((s, i) => {
-    const d = docs[s.id] || {};
-    return `<tr data-row="${esc(s.id)}"><td>${i + 1}</td><td>${esc(d.title)}<br><span class="muted">${esc(d.title_ja || "")}</span></td>` +
-      `<td>${esc(s.kind)}${s.four_eyes ? " · four-eyes" : ""}</td><td>${t(d.expect)} s</td>` +
-      `<td>${t(s.started_t)} ${esc(s.started_by)}</td><td>${t(s.done_t)} ${esc(s.done_by)}</td>` +
-      `<td>${esc(s.confirmed_by)}</td><td class="${s.status === "failed" ? "bad" : ""}" data-status="${esc(s.status)}">${esc(s.status)}</td><td>${buttons(s)}</td></tr>`;
-  }).join("");
-  $("decisions").innerHTML = (st.desk.decisions || []).map(d =>
-    `<tr><td>${esc(d.id)}</td><td>${esc(d.rule)}</td><td>${esc(d.status)} ${esc(d.by)}</td><td>` +
-    (d.status === "awaiting" ? `<button data-decision="${esc(d.id)}" data-act="decide">decide (${esc(d.role)})</button>` : "") +
-    `</td></tr>`).join("") || "<tr><td>none</td></tr>";
-  $("timeline").innerHTML = (st.timeline || []).slice(-25).reverse().map(e => `<li>${t(e.t)} ${esc(e.detail || e.what)}</li>`).join("");
-}
-async function refresh(){
-  try { const r = await fetch("/api/state"); render(await r.json()); } catch (e) { /* the drill may have ended */ }
-}
-refresh(); setInterval(refresh, 500);
-</script></body></html>
-"""
+def page() -> str:
+    """The console's page (``console.html`` beside this module), read when first served."""
+    global _PAGE
+    if _PAGE is None:
+        from importlib.resources import files
+
+        _PAGE = files("faultlab.programme").joinpath("console.html").read_text(encoding="utf-8")
+    return _PAGE
+
+
+_PAGE: str | None = None

@@ -107,7 +107,7 @@ class Desk:
     def _tell(self, event: str, fields: Mapping[str, Any]) -> None:
         with self._cond:
             listeners = list(self._listeners)
-            self.recent.append({"event": event, **fields})
+            self.recent.append({"t": round(self.journal.t(), 3), "event": event, **fields})
             self._cond.notify_all()
         for listener in listeners:
             try:

@@ -20,6 +20,8 @@ the operator console (game-day mode), or nobody (then person steps run out of ti
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import threading
 import time
@@ -71,7 +73,8 @@ def needs_people(scenario: Scenario) -> bool:
         r.confirm is not None for r in scenario.decisions)
 
 
-def perform(call_action: str, params: Mapping[str, Any], ctx: ActionContext, journal: JournalWriter) -> Mapping[str, Any]:
+def perform(call_action: str, params: Mapping[str, Any], ctx: ActionContext,
+            journal: JournalWriter) -> Mapping[str, Any]:
     """Perform a registered action, journalled before (``started``) and after (``done`` or
     ``failed``); re-raises what the action raised."""
     from faultlab.registry import actions
@@ -272,17 +275,13 @@ class Programme:
             why = f"{type(exc).__name__}: {exc}"[:500]
             self.desk.fail(step.id, "failed", why)
             return f"step {step.id} failed: {why}"
-        try:
+        with contextlib.suppress(DeskRefusal):  # marked done by hand meanwhile
             self.desk.done(step.id, by, result=dict(result))
-        except DeskRefusal:
-            pass  # marked done by hand meanwhile
         return ""
 
     def _check(self, step: CheckStep, deadline: float) -> str:
-        try:
+        with contextlib.suppress(DeskRefusal):  # started by hand already
             self.desk.start(step.id, AUTOMATION)
-        except DeskRefusal:
-            pass
         reading = self.readings.evaluate(step.check)
         while not reading.holds:
             if self.desk.steps[step.id].status == "skipped":
@@ -295,10 +294,8 @@ class Programme:
                 return f"check {step.id} did not hold within its limit ({step.limit_s:g} s)"
             self._stop.wait(POLL_S)
             reading = self.readings.evaluate(step.check)
-        try:
+        with contextlib.suppress(DeskRefusal):
             self.desk.done(step.id, AUTOMATION, values=dict(reading.values))
-        except DeskRefusal:
-            pass
         return ""
 
     def _await_person(self, step: Any, deadline: float) -> str:
@@ -333,7 +330,7 @@ class Programme:
                     fired.add(rule.id)
                     values = {**dict(reading.values), "held_s": round(now - start, 3)}
                     self.desk.decision_triggered(rule, values, start)
-                    self._spawn(f"faultlab-decision-{rule.id}", lambda rule=rule: self._decide(rule))
+                    self._spawn(f"faultlab-decision-{rule.id}", functools.partial(self._decide, rule))
             self._stop.wait(POLL_S)
 
     def _decide(self, rule: DecisionRule) -> None:

@@ -18,6 +18,7 @@ from faultlab import __version__
 from faultlab.analysis import Analysis, ImpactCounts, LatencyStats, Measure, Verdict
 from faultlab.analysis.targets import violations_for
 from faultlab.plugin.declaration import Declaration
+from faultlab.report import programme
 from faultlab.report.format import (
     measure_text,
     percent_text,
@@ -25,7 +26,6 @@ from faultlab.report.format import (
     seconds_text,
     target_text,
 )
-from faultlab.report import programme
 from faultlab.report.messages import Catalogue
 
 __all__ = [
