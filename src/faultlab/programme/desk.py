@@ -187,6 +187,8 @@ class Desk:
         step = self._step(step_id)
         with self._cond:
             problem = "" if step.started_t is None else f"step {step_id} was started already by {step.started_by}"
+            if not problem and self.runbook_status == "abandoned":
+                problem = "the runbook was abandoned: its steps are no longer done"
             if not problem and step.status in ("skipped", "failed", "abandoned"):
                 problem = f"step {step_id} is {step.status}"
             if not problem:
