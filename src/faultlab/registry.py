@@ -12,6 +12,12 @@ exactly as a third-party plugin registers its own::
     [project.entry-points."faultlab.cleaners"]
     pg_session = "faultlab.runtime.ledger:_terminate_pg_session"
 
+    [project.entry-points."faultlab.actions"]
+    restart_service = "faultlab.programme.actions:RestartService"
+
+    [project.entry-points."faultlab.conditions"]
+    alert = "faultlab.programme.conditions:Alert"
+
 Entry points are read on first use, never at import. An unknown name is an
 :class:`~faultlab.errors.InputError` naming the known ones and the nearest match.
 """
@@ -29,7 +35,7 @@ if TYPE_CHECKING:
     from faultlab.runtime.base import Runtime
     from faultlab.runtime.ledger import Cleaner
 
-__all__ = ["Registry", "cleaners", "fault_kinds", "probes", "runtimes", "unknown_name_message"]
+__all__ = ["Registry", "actions", "cleaners", "conditions", "fault_kinds", "probes", "runtimes", "unknown_name_message"]
 
 T = TypeVar("T")
 
@@ -152,3 +158,12 @@ name a stack file's ``runtime:`` gives."""
 
 cleaners: Registry[Cleaner] = Registry("faultlab.cleaners", "cleaner")
 """Ledger cleaners (:class:`faultlab.runtime.ledger.Cleaner`) by the kind of entry they clean."""
+
+actions: Registry[Any] = Registry("faultlab.actions", "action")
+"""Runbook and decision actions (:class:`faultlab.programme.actions.Action` subclasses) by the
+name a step's ``action:`` gives; a system's plugin package registers its own (halting and
+resuming its intake, say)."""
+
+conditions: Registry[Any] = Registry("faultlab.conditions", "condition")
+"""Conditions of check steps, decision rules and runbook starts
+(:class:`faultlab.programme.conditions.Condition` subclasses) by their YAML name."""

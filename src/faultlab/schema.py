@@ -14,18 +14,22 @@ from collections.abc import Iterable
 from typing import Any
 
 from faultlab.model import DrillPlan, Scenario, Stack
+from faultlab.model.operators import OperatorScript
+from faultlab.model.runbook import Runbook
 
 __all__ = ["KINDS", "FILE_NAMES", "document_schema", "all_schemas", "render"]
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
-KINDS = ("stack", "scenario", "plan")
+KINDS = ("stack", "scenario", "plan", "runbook", "operators")
 """The document kinds, as ``faultlab schema --kind`` names them."""
 
 FILE_NAMES = {
     "stack": "stack.schema.json",
     "scenario": "scenario.schema.json",
     "plan": "drill-plan.schema.json",
+    "runbook": "runbook.schema.json",
+    "operators": "operator-script.schema.json",
 }
 """The file each schema is committed as, under ``schemas/``."""
 
@@ -33,6 +37,8 @@ _TITLES = {
     "stack": "faultlab stack",
     "scenario": "faultlab scenario",
     "plan": "faultlab drill plan",
+    "runbook": "faultlab runbook",
+    "operators": "faultlab operator script",
 }
 
 
@@ -116,6 +122,10 @@ def document_schema(kind: str, fault_kinds: Iterable[tuple[str, Any]] | None = N
         runtime.pop("minLength", None)
     elif kind == "plan":
         schema = DrillPlan.model_json_schema()
+    elif kind == "runbook":
+        schema = Runbook.model_json_schema()
+    elif kind == "operators":
+        schema = OperatorScript.model_json_schema()
     elif kind == "scenario":
         if fault_kinds is None:
             from faultlab.registry import fault_kinds as registry

@@ -28,15 +28,21 @@ Environment:
 ``BATCH_GIVE_UP``      60               seconds past the window before giving up
 =====================  ===============  ============================================
 
+SIGTERM asks the batch to stop at its next checkpoint: the chunk under way commits, the run
+is marked ``halted`` and the process exits with code 5; running the batch again resumes it
+(an operator halting the nightly batch to protect the market open).
+
 Exit codes: 0 settled (or already settled), 3 gave up on the database, 4 another run of the
-same date holds the lock.
+same date holds the lock, 5 halted at a checkpoint on request.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -48,6 +54,14 @@ _LOCK_CLASS = 0x62617463  # "batc": advisory lock (class, day number) per busine
 
 class _AlreadyRunning(Exception):
     pass
+
+
+class _Halted(Exception):
+    pass
+
+
+_HALT = threading.Event()
+"""Set by SIGTERM: stop after the chunk under way."""
 
 
 def _emit(**fields) -> None:
@@ -73,6 +87,8 @@ def settle(dsn: str, business_date: date, *, window_s: float = 60.0, chunk: int 
                                  keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3) as conn:
                 return _settle(conn, business_date, window_s, chunk, chunk_pause)
         except (psycopg.OperationalError, psycopg.errors.DeadlockDetected) as exc:
+            if _HALT.is_set():
+                raise _Halted(str(business_date)) from exc
             now = time.monotonic()
             if give_up_at is None:
                 give_up_at = now + window_s + give_up_s
@@ -93,8 +109,8 @@ def _settle(conn, business_date: date, window_s: float, chunk: int, chunk_pause:
             "SELECT %(d)s, 'running', clock_timestamp() + make_interval(secs => %(w)s), %(w)s, %(c)s, "
             "       count(*), coalesce(max(seq), 0) "
             "FROM executions WHERE business_date = %(d)s AND settled_run IS NULL "
-            "ON CONFLICT (business_date) DO UPDATE SET attempts = batch_runs.attempts + 1 "
-            "WHERE batch_runs.status = 'running'",
+            "ON CONFLICT (business_date) DO UPDATE SET attempts = batch_runs.attempts + 1, status = 'running' "
+            "WHERE batch_runs.status IN ('running', 'halted')",
             {"d": business_date, "w": window_s, "c": chunk})
         run = conn.execute("SELECT id, status, upto_seq, attempts, processed, total FROM batch_runs "
                            "WHERE business_date = %s", (business_date,)).fetchone()
@@ -108,6 +124,12 @@ def _settle(conn, business_date: date, window_s: float, chunk: int, chunk_pause:
             if not done:
                 break
             chunks += 1
+            if _HALT.is_set():
+                row = conn.execute("UPDATE batch_runs SET status = 'halted' WHERE id = %s "
+                                   "RETURNING processed, total", (run_id,)).fetchone()
+                conn.execute("SELECT pg_advisory_unlock(%s, %s)", (_LOCK_CLASS, day))
+                _emit(event="halted", run_id=run_id, processed=row[0], total=row[1], chunks=chunks)
+                raise _Halted(str(business_date))
             if chunk_pause:
                 time.sleep(chunk_pause)
         conn.execute("UPDATE batch_runs SET status = 'finished', finished_at = clock_timestamp(), "
@@ -170,12 +192,15 @@ def main() -> int:
     dsn = env["DATABASE_URL"]
     raw_date = env.get("BATCH_DATE")
     business_date = date.fromisoformat(raw_date) if raw_date else datetime.now(UTC).date()
+    signal.signal(signal.SIGTERM, lambda signum, frame: _HALT.set())
     try:
         apply(dsn)
         summary = settle(dsn, business_date, window_s=float(env.get("BATCH_WINDOW", "60")),
                          chunk=int(env.get("BATCH_CHUNK", "500")),
                          chunk_pause=float(env.get("BATCH_CHUNK_PAUSE", "0")),
                          give_up_s=float(env.get("BATCH_GIVE_UP", "60")))
+    except _Halted:
+        return 5
     except _AlreadyRunning as exc:
         _emit(event="refused", reason=f"another batch is settling {exc}")
         return 4

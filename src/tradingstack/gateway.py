@@ -16,6 +16,9 @@ Endpoints:
 - ``GET /orders/{id}``, ``GET /orders/by-client/{client_order_id}``, ``DELETE /orders/{id}``
   (cancel request: 202, the router confirms it with the exchange; 409 if already closed).
 - ``GET /accounts/{id}``: cash, buying power, positions.
+- ``GET|POST /admin/intake``: order intake halted or open (:mod:`tradingstack.intake`);
+  while halted ``POST /orders`` answers 503 ``intake_halted`` and the readiness body's
+  ``intake`` says why and since when.
 - ``GET /health/live`` (the process answers), ``GET /health/ready`` (200/503; ready when the
   database answered a probe or a request within ``READY_STALE`` and order requests are not
   all failing: three or more in a row, the last under 2 s ago, as under a lock or with no
@@ -79,12 +82,14 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram
 
 from tradingstack.health import GatewayMetrics, Health
+from tradingstack.intake import IntakeControl
 from tradingstack.orderstore import DatabaseUnavailable, OrderStore
 from tradingstack.resilience import profile, run, setting
 
@@ -138,11 +143,20 @@ class Gateway:
         # lock-taking updates per order.
         self.m.inflight.set_function(lambda: self.inflight)
         self.store = OrderStore(settings, on_batch=self.m.batch_size.observe)
-        self.health = Health(settings, self.store, self.m)
+        self.intake = IntakeControl(settings.database_url)
+        self.health = Health(settings, self.store, self.m, self.intake)
 
     async def start(self) -> None:
         """Apply the schema (retrying until the database answers), open the pool, start monitors."""
         await self.store.open()
+        try:
+            conn = await asyncpg.connect(self.s.database_url, timeout=2.0)
+            try:
+                await self.intake.refresh(conn)
+            finally:
+                await conn.close()
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            log.warning("intake state not read at start (the monitor loop retries): %s", exc)
         self.health.start()
 
     async def stop(self) -> None:
@@ -152,6 +166,8 @@ class Gateway:
 
     async def place_order(self, request: web.Request) -> web.Response:
         """``POST /orders``: 201 new, 200 the same order again, 422 rejected, 409 conflict, 400, 429."""
+        if self.intake.halted:
+            return _error(503, "intake_halted", self.intake.state.reason or "order intake is halted")
         if self.s.admission_limit and self.inflight >= self.s.admission_limit:
             return _error(429, "over_capacity", "too many orders in progress; retry shortly", 0.2)
         self.inflight += 1
@@ -208,6 +224,26 @@ class Gateway:
         return _json_response({"account": account["id"], "cash": float(account["cash"]),
                                "buying_power": float(account["buying_power"]),
                                "positions": orjson.loads(account["positions"])})
+
+    async def intake_state(self, request: web.Request) -> web.Response:
+        """``GET /admin/intake``: halted or open, why, since when."""
+        return _json_response(self.intake.state.to_json())
+
+    async def set_intake(self, request: web.Request) -> web.Response:
+        """``POST /admin/intake`` ``{"state": "halted"|"open", "reason", "reopen_when"}``."""
+        try:
+            body = orjson.loads(await request.read())
+            state, reason, reopen = body["state"], body.get("reason"), body.get("reopen_when")
+            if state not in ("halted", "open") or reopen not in (None, "batch_finished"):
+                raise ValueError("state is halted or open; reopen_when is batch_finished or null")
+        except (ValueError, TypeError, KeyError) as exc:
+            return _error(400, "invalid_intake", str(exc))
+        try:
+            result = await self.intake.set(state == "halted", reason, reopen if state == "halted" else None)
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            return _error(503, "database_unavailable", f"intake not opened: {type(exc).__name__}: {exc}")
+        log.warning("order intake %s by request: %s", "halted" if result.halted else "opened", reason)
+        return _json_response(result.to_json(), status=200 if result.persisted else 202)
 
     async def live(self, request: web.Request) -> web.Response:
         """``GET /health/live``: the process answers."""
@@ -340,6 +376,8 @@ def create_app(gateway: Gateway) -> web.Application:
     app.router.add_get("/orders/{kind:by-client}/{key}", gateway.get_order)
     app.router.add_delete("/orders/{key}", gateway.cancel_order)
     app.router.add_get("/accounts/{key}", gateway.get_account)
+    app.router.add_get("/admin/intake", gateway.intake_state)
+    app.router.add_post("/admin/intake", gateway.set_intake)
     app.router.add_get("/health/live", gateway.live)
     app.router.add_get("/health/ready", gateway.ready)
     app.router.add_get("/metrics", gateway.metrics)

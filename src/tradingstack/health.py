@@ -38,6 +38,7 @@ from typing import Any, Protocol
 import asyncpg
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from tradingstack.intake import IntakeControl
 from tradingstack.orderstore import OrderStore
 
 __all__ = ["Health", "HealthSettings", "Evidence", "GatewayMetrics", "readiness", "monitoring_stats"]
@@ -218,10 +219,12 @@ def _exchange_link(seen: Evidence, settings: HealthSettings) -> tuple[str, list[
 class Health:
     """The gateway's view of its own health: the probe and monitor loops, readiness, metrics."""
 
-    def __init__(self, settings: HealthSettings, store: OrderStore, metrics: GatewayMetrics):
+    def __init__(self, settings: HealthSettings, store: OrderStore, metrics: GatewayMetrics,
+                 intake: IntakeControl | None = None):
         self.s = settings
         self.store = store
         self.m = metrics
+        self.intake = intake
         self.probe_ok_at = 0.0
         self.db_error = "not probed yet"
         self.stats: dict[str, Any] = {}
@@ -256,6 +259,8 @@ class Health:
         """The readiness verdict now (never touches the database); also sets the ``gateway_ready`` gauge."""
         verdict = readiness(self.evidence(), self.s)
         self.m.ready.set(1 if verdict["ready"] else 0)
+        if self.intake is not None:
+            verdict["intake"] = self.intake.state.to_json()
         return verdict
 
     def exposition(self) -> bytes:
@@ -311,6 +316,8 @@ class Health:
                         self.exec_seq = row["exec_seq"]
                     delays = await conn.fetch(_DELAYS_SQL, self.exec_seq)
                     batch = await conn.fetchrow(_BATCH_SQL)
+                    if self.intake is not None:
+                        await self.intake.refresh(conn)
                 for d in delays:
                     self.m.exec_delay.observe(max(0.0, d["delay"]))
                 if delays:

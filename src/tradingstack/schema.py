@@ -303,7 +303,24 @@ $$;
 """
 
 #: (version, SQL) pairs, applied in order, each once.
-MIGRATIONS: list[tuple[int, str]] = [(1, _V1), (2, _V2)]
+_V3 = """
+-- Order intake halted or open, by a person's or a rule's decision; kept here so a restarted
+-- gateway keeps it. reopen_when 'batch_finished': the gateway opens intake again itself once
+-- the newest batch run finished (the market open delayed until the batch is done).
+CREATE TABLE intake_control (
+    id           boolean PRIMARY KEY DEFAULT true CHECK (id),
+    halted       boolean NOT NULL DEFAULT false,
+    reason       text,
+    reopen_when  text CHECK (reopen_when IN ('batch_finished')),
+    changed_at   timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+INSERT INTO intake_control (id, halted) VALUES (true, false);
+-- A batch asked to stop (SIGTERM) ends at its checkpoint as 'halted'; running it again resumes.
+ALTER TABLE batch_runs DROP CONSTRAINT batch_runs_status_check;
+ALTER TABLE batch_runs ADD CONSTRAINT batch_runs_status_check CHECK (status IN ('running', 'finished', 'halted'));
+"""
+
+MIGRATIONS: list[tuple[int, str]] = [(1, _V1), (2, _V2), (3, _V3)]
 
 
 def _seed_statements(accounts: int, cash: float, position: int) -> list[tuple[str, tuple]]:

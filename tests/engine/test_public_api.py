@@ -47,6 +47,7 @@ PUBLIC = {
     "faultlab.journal": [
         "SCHEMA", "JOURNAL_FILE", "CANARY_FILE", "MONITOR_FILE", "REQUESTS_FILE", "COMPLETIONS_FILE", "SAMPLE_FILES",
         "Record", "RunHeader", "Phase", "FaultEvent", "JobEvent", "Integrity", "JobResult", "Cleanup", "Decision",
+        "RunbookEvent", "StepEvent", "ActionEvent", "ParticipantEvent",
         "Note", "Tools", "Alert", "PromqlSample", "End", "UnknownRecord", "CanarySample", "MonitorSample",
         "RequestSample", "CompletionSample",
         "NotFinite", "RECORD_TYPES", "register_record", "typed_record", "json_number", "JournalWriter", "TORN",
@@ -56,6 +57,7 @@ PUBLIC = {
     "faultlab.journal.records": [
         "SCHEMA", "JOURNAL_FILE", "CANARY_FILE", "MONITOR_FILE", "REQUESTS_FILE", "COMPLETIONS_FILE", "SAMPLE_FILES",
         "Record", "RunHeader", "Phase", "FaultEvent", "JobEvent", "Integrity", "JobResult", "Cleanup", "Decision",
+        "RunbookEvent", "StepEvent", "ActionEvent", "ParticipantEvent",
         "Note", "Tools", "Alert", "PromqlSample", "End", "UnknownRecord", "CanarySample", "MonitorSample",
         "RequestSample", "CompletionSample",
         "NotFinite", "RECORD_TYPES", "register_record", "typed_record", "json_number",

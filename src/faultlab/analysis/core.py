@@ -16,6 +16,7 @@ from pathlib import Path
 from faultlab.analysis import alerting, measures
 from faultlab.analysis.findings import Evidence, deviations, findings
 from faultlab.analysis.model import Analysis, MeasureStatus, MonitoringResult, Window
+from faultlab.analysis.programme import programme, programme_deviations
 from faultlab.analysis.targets import evaluate_targets
 from faultlab.analysis.timeline import record_time, timeline
 from faultlab.analysis.windows import Sample, SteadyState, sliding_windows
@@ -143,12 +144,14 @@ def _analyse(run: Run) -> Analysis:
     budget = measures.error_budget(samples, s.steady)
     jobs = measures.jobs(run.of(JobResult))
     integrity = measures.integrity(run.of(Integrity), samples)
+    drill_programme = programme(run, windows, s.step_s, t_inject)
     verdicts = evaluate_targets(
         dict(header.targets), declaration, detection=detection.measure, rto_from_inject=rto_inject,
         rto_from_clear=rto_clear, impact_duration=impact_duration, integrity=integrity, jobs=jobs,
-        error_budget=budget, completion_delay=completion, backlog_drain=backlog,
+        error_budget=budget, completion_delay=completion, backlog_drain=backlog, programme=drill_programme,
     )
     run_deviations = deviations(run, faults, max(SLIP_TOLERANCE_S, s.step_s), problems)
+    run_deviations += programme_deviations(drill_programme)
     baseline = measures.baseline(run.of(Phase), samples, windows, t_inject, last_t, s.steady, delays, breaches)
     derived = [
         (impact.value, "impact_start", ""),
@@ -228,6 +231,7 @@ def _analyse(run: Run) -> Analysis:
         declaration=declaration,
         alerts=alerts,
         monitoring=monitoring,
+        programme=drill_programme,
     )
 
 

@@ -448,6 +448,9 @@ class Analysis:
     alerts: list[AlertSpan] = field(default_factory=list)
     #: Detection by the run's Prometheus and Alertmanager (None: the stack had no ``monitoring:``).
     monitoring: MonitoringResult | None = None
+    #: The drill programme: the runbook as carried out, decisions, communications, people
+    #: (:class:`faultlab.analysis.programme.ProgrammeResult`), None when the run had none.
+    programme: Any = None
 
     @property
     def all_met(self) -> bool:

@@ -43,6 +43,7 @@ class _Figures:
     error_budget: ErrorBudget
     completion_delay: CompletionDelay
     backlog_drain: Measure
+    programme: Any = None
 
 
 Evaluator = Callable[[str, Any, _Figures], Verdict]
@@ -139,6 +140,39 @@ def _completion_delay(target: str, raw: Any, f: _Figures) -> Verdict:
     return _judge(target, _limit(raw), "s", "le", measured)
 
 
+def _not_measured(unit: str = "s") -> Measure:
+    return Measure(None, unit, None, "journal", MeasureStatus.NOT_MEASURED)
+
+
+def _runbook_within(target: str, raw: Any, f: _Figures) -> Verdict:
+    runbook = f.programme.runbook if f.programme is not None else None
+    if runbook is None:
+        return _judge(target, _limit(raw), "s", "le", _not_measured(), ["no runbook ran"])
+    evidence = [f"{runbook.id} {runbook.status}"] + ([runbook.reason] if runbook.reason else [])
+    return _judge(target, _limit(raw), "s", "le", runbook.duration, evidence)
+
+
+def _decide_within(target: str, raw: Any, f: _Figures) -> Verdict:
+    decisions = f.programme.decisions if f.programme is not None else []
+    if not decisions:
+        return _judge(target, _limit(raw), "s", "le", _not_measured(), ["no decision rule triggered"])
+    undecided = [d.id for d in decisions if not d.time_to_decision.measured]
+    if undecided:
+        return _judge(target, _limit(raw), "s", "le", _not_measured(), [f"{d} not decided" for d in undecided])
+    slowest = max(decisions, key=lambda d: d.time_to_decision.value or 0.0)
+    return _judge(target, _limit(raw), "s", "le", slowest.time_to_decision, [slowest.id])
+
+
+def _deadline_impact(target: str, raw: Any, f: _Figures) -> Verdict:
+    deadlines = f.programme.deadlines if f.programme is not None else []
+    measured = [d for d in deadlines if d.unhealthy_s.measured]
+    if not measured:
+        return _judge(target, _limit(raw), "s", "le", _not_measured(), ["no job deadline inside the load"])
+    worst = max(measured, key=lambda d: d.unhealthy_s.value or 0.0)
+    why = f"{worst.job}: {worst.unhealthy} of {worst.windows} windows unhealthy from t = {worst.deadline_t:g}"
+    return _judge(target, _limit(raw), "s", "le", worst.unhealthy_s, [why])
+
+
 TARGET_EVALUATORS: dict[str, Evaluator] = {
     "detect_within": _duration(lambda f: f.detection),
     "recover_within": _duration(lambda f: f.rto_from_inject),
@@ -147,6 +181,9 @@ TARGET_EVALUATORS: dict[str, Evaluator] = {
     "backlog_drain_within": _duration(lambda f: f.backlog_drain),
     "job_margin_min": _job_margin,
     "error_budget": _error_budget,
+    "runbook_within": _runbook_within,
+    "decide_within": _decide_within,
+    "deadline_impact_within": _deadline_impact,
 }
 """Evaluators of the targets every system has, by scenario key."""
 

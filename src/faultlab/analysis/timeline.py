@@ -14,6 +14,7 @@ from typing import Any
 
 from faultlab.analysis.model import TimelineEvent
 from faultlab.journal import (
+    ActionEvent,
     Alert,
     Cleanup,
     Decision,
@@ -23,10 +24,13 @@ from faultlab.journal import (
     JobEvent,
     JobResult,
     Note,
+    ParticipantEvent,
     Phase,
     PromqlSample,
     Record,
+    RunbookEvent,
     RunHeader,
+    StepEvent,
     Tools,
     UnknownRecord,
     json_number,
@@ -50,7 +54,27 @@ def _job(r: JobEvent) -> Described:
 
 
 def _decision(r: Decision) -> Described:
+    if r.event:
+        who = f" ({r.by})" if r.by else ""
+        return f"decision.{r.event}", f"{r.what}{who}: {r.why}", r.event != "lapsed"
     return "decision", f"{r.what}: {r.why}".strip(": "), True
+
+
+def _runbook(r: RunbookEvent) -> Described:
+    detail = f"{r.runbook} {r.version}".strip() + (f": {r.trigger or r.reason}" if r.trigger or r.reason else "")
+    return f"runbook.{r.event}", detail, r.event not in ("abandoned", "not_started")
+
+
+def _step(r: StepEvent) -> Described:
+    who = f" ({r.by})" if r.by else ""
+    why = r.detail.get("why")
+    return f"step.{r.event}", f"{r.step}{who}" + (f": {why}" if why else ""), r.event not in (
+        "failed", "timed_out", "unconfirmed", "refused")
+
+
+def _action(r: ActionEvent) -> Described:
+    return f"action.{r.event}", f"{r.action} ({r.purpose}, {r.by})" + (f": {r.error}" if r.error else ""), \
+        r.event != "failed"
 
 
 def _note(r: Note) -> Described:
@@ -83,6 +107,9 @@ DESCRIBERS: dict[type[Record], Callable[[Any], Described]] = {
     FaultEvent: _fault,
     JobEvent: _job,
     Decision: _decision,
+    RunbookEvent: _runbook,
+    StepEvent: _step,
+    ActionEvent: _action,
     Note: _note,
     Cleanup: _cleanup,
     Integrity: _integrity,
@@ -92,7 +119,7 @@ DESCRIBERS: dict[type[Record], Callable[[Any], Described]] = {
 }
 """How each record class reads in the timeline: ``(what, detail, ok)``."""
 
-_NOT_SHOWN = (RunHeader, Tools, PromqlSample)
+_NOT_SHOWN = (RunHeader, Tools, PromqlSample, ParticipantEvent)
 
 
 def record_time(record: Record) -> float | None:

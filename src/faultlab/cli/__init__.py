@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "faultlab.cli.gate",
     "faultlab.cli.keys",
     "faultlab.cli.evidence",
+    "faultlab.cli.approve",
 ]
 
 

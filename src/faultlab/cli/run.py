@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lang", action="append", choices=["en", "ja"], default=None,
                         help="report language; repeat for several (default: the plan's, else en)")
     parser.add_argument("--state-dir", type=Path, default=None, help=argparse.SUPPRESS)
+    people = parser.add_argument_group("people (runbooks and decision rules)")
+    people.add_argument("--operator-script", type=Path, default=None, metavar="FILE",
+                        help="scripted people answer the runbook's and the rules' prompts (tests, CI)")
+    people.add_argument("--gameday", action="store_true",
+                        help="game-day mode: people start the runbook's actions themselves, at the operator console")
+    people.add_argument("--console-port", type=int, default=8700, metavar="PORT",
+                        help="the operator console's port on 127.0.0.1 in game-day mode (default 8700; 0: any free)")
 
 
 _DOCUMENTS = {
@@ -124,9 +132,14 @@ def _run(args: argparse.Namespace) -> ExitCode:
 
     _expect_kind(args.scenario, "scenario")
     scenario = load_scenario(args.scenario)
+    crew = people_for(args, [scenario], [])
     sealer = Sealer.choose(args.sign_with)
-    trial = run_trial(scenario, reports_dir=args.reports, langs=args.lang or ["en"],
-                      observers=[progress_observer()], state_dir=args.state_dir, sealer=sealer)
+    try:
+        trial = run_trial(scenario, reports_dir=args.reports, langs=args.lang or ["en"],
+                          observers=[progress_observer()], state_dir=args.state_dir, sealer=sealer,
+                          crew=crew(scenario))
+    finally:
+        crew.close()
     _print_verdicts(trial.analysis)
     print(f"report: {trial.run_dir / 'report.html'}")
     print_seal(trial.seal)
@@ -142,15 +155,105 @@ def _drill(args: argparse.Namespace) -> ExitCode:
 
     _expect_kind(args.plan, "plan")
     plan = load_plan(args.plan)
+    check_approvals(plan)
+    crew = people_for(args, plan.resolved_scenarios, [p.person() for p in plan.participants])
     sealer = Sealer.choose(args.sign_with)
-    result = run_plan(plan, reports_dir=args.reports, langs=args.lang, observers=[progress_observer()],
-                      state_dir=args.state_dir, sealer=sealer)
+    try:
+        result = run_plan(plan, reports_dir=args.reports, langs=args.lang, observers=[progress_observer()],
+                          state_dir=args.state_dir, sealer=sealer, crew=crew)
+    finally:
+        crew.close()
     for analysis in result.analyses:
         print(f"{analysis.outcome.upper():<12}  {analysis.scenario.get('id')}  {analysis.run_dir}")
         _print_verdicts(analysis)
     print(f"drill finished in {result.duration_s:.0f} s; book: {result.book.index_html}")
     print_seal(result.seal, "drill plan")
     return ExitCode.OK if result.passed else ExitCode.TARGET_MISSED
+
+
+def people_for(args: argparse.Namespace, scenarios: list[Any], planned: list[dict[str, str]]) -> Any:
+    """``crew(scenario)``: who answers for the people of each run, from ``--operator-script``,
+    ``--gameday`` or the terminal; refused before anything starts when a runbook or a rule
+    needs people and nobody can answer (or the script names steps no runbook has)."""
+    import sys
+
+    from faultlab.errors import InputError, Problem
+    from faultlab.loader.runbook import check_script_against, load_operator_script_file
+    from faultlab.programme.run import needs_people
+
+    script = None
+    if args.operator_script is not None:
+        script, doc, problems = load_operator_script_file(args.operator_script.resolve())
+        if doc is not None and script is not None:
+            steps = [s.id for sc in scenarios if sc.runbook is not None for s in sc.runbook.runbook.steps]
+            rules = [r.id for sc in scenarios for r in sc.decisions]
+            problems = check_script_against(doc, steps, rules)
+        if problems:
+            raise InputError(problems)
+    needing = [sc.id for sc in scenarios if needs_people(sc)]
+    if needing and script is None and not args.gameday and not sys.stdin.isatty():
+        raise InputError([Problem(str(getattr(args, "plan", None) or getattr(args, "scenario", "")), 0, 0, "",
+                                  f"{', '.join(needing)} need people (manual or notify steps, a second person, "
+                                  "a decision to confirm): give --operator-script FILE, or --gameday for the "
+                                  "operator console")])
+    console = None
+    if args.gameday:
+        from faultlab.programme.console import Console
+
+        console = Console(port=args.console_port)
+        try:
+            console.serve()
+        except OSError as exc:
+            raise InputError([Problem("--console-port", 0, 0, "", f"the operator console cannot listen on "
+                                      f"127.0.0.1:{args.console_port}: {exc.strerror}; choose another port "
+                                      "(0: any free one)")]) from exc
+        print(f"operator console: {console.url}", flush=True)
+    people = planned or ([p.person() for p in script.participants] if script is not None else [])
+    return _Crews(script, console, people, args.gameday)
+
+
+class _Crews:
+    """``crews(scenario)``: a new crew for each run; ``close()`` stops the console after the last."""
+
+    def __init__(self, script: Any, console: Any, people: list[dict[str, str]], gameday: bool):
+        self.script, self.console, self.people, self.gameday = script, console, people, gameday
+
+    def close(self) -> None:
+        if self.console is not None:
+            self.console.close()
+
+    def __call__(self, scenario: Any) -> Any:
+        import sys
+
+        from faultlab.programme.operators import ScriptedOperator, TerminalOperator
+        from faultlab.programme.run import Crew, needs_people
+
+        script, console, people = self.script, self.console, self.people
+
+        operators: list[Any] = []
+        mode = "automatic"
+        if script is not None:
+            operators.append(ScriptedOperator(script, gameday=self.gameday))
+            mode = "scripted"
+        if console is not None:
+            operators.append(console.for_run())
+            mode = "gameday" if script is None else "gameday, scripted"
+        elif script is None and needs_people(scenario) and sys.stdin.isatty():
+            operators.append(TerminalOperator())
+            mode = "terminal"
+        known: list[Mapping[str, str]] = list(people)
+        if script is not None:
+            known += [p.person() for p in script.participants if p.person()["name"] not in {q["name"] for q in people}]
+        return Crew(participants=known, operators=operators, gameday=self.gameday, mode=mode)
+
+
+def check_approvals(plan: Any) -> None:
+    """Refuse to start a plan whose required approvals are missing, expired, made by its
+    requester or made for other bytes (InputError naming what changed)."""
+    if plan.require_approvals:
+        from faultlab.programme.approvals import verify_approvals
+
+        verify_approvals(plan)
 
 
 def _stack_up(args: argparse.Namespace) -> ExitCode:

@@ -46,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     schema.add_argument(
-        "--kind", choices=["scenario", "stack", "plan"], help="one document kind (default: all three)"
+        "--kind", choices=["scenario", "stack", "plan", "runbook", "operators"],
+        help="one document kind (default: all of them)"
     )
     schema.add_argument(
         "--out",
@@ -101,6 +102,8 @@ def _expand(paths: list[str]) -> tuple[list[Path], list[Problem]]:
 
 def _describe(document: Any) -> str:
     from faultlab.model import DrillPlan, Scenario, Stack
+    from faultlab.model.operators import OperatorScript
+    from faultlab.model.runbook import Runbook
 
     if isinstance(document, Scenario):
         return f"scenario {document.id}"
@@ -109,6 +112,10 @@ def _describe(document: Any) -> str:
     if isinstance(document, DrillPlan):
         count = len(document.scenario_files)
         return f"drill plan, {count} scenario{'s' if count != 1 else ''}"
+    if isinstance(document, Runbook):
+        return f"runbook {document.id} version {document.version}, {len(document.steps)} steps"
+    if isinstance(document, OperatorScript):
+        return f"operator script, {len(document.participants)} participants"
     return type(document).__name__
 
 

@@ -95,6 +95,8 @@ class Jobs:
         self._current: dict[str, ServiceControl] = {}
         self._watchers: list[threading.Thread] = []
         self._crashing: set[str] = set()
+        self._halting: set[str] = set()
+        self._state: dict[str, str] = {}
 
     def start(self, name: str) -> None:
         """Start job ``name`` (again, after a crash: the job resumes from its checkpoint)."""
@@ -118,8 +120,11 @@ class Jobs:
         process = self.stack.start_process(spec)
         with self._lock:
             self._current[name] = process
+            self._state[name] = "running"
+        timing = {"window_s": job.window, "deadline_s": job.deadline,
+                  "deadline_name": _text_json(job.deadline_name)} if run == 1 else {}
         self.journal.write(JobEvent(t=self.journal.t(), job=name, event="started",
-                                    detail={"run": run, "pid": process.pid}))
+                                    detail={"run": run, "pid": process.pid, **timing}))
         watcher = threading.Thread(target=self._watch, args=(name, run, process), name=f"faultlab-job-{name}",
                                    daemon=True)
         watcher.start()
@@ -134,7 +139,11 @@ class Jobs:
         with self._lock:
             crashed_on_purpose = name in self._crashing
             self._crashing.discard(name)
-        event = "finished" if code == 0 else "failed"
+            halted = name in self._halting
+            self._halting.discard(name)
+        event = "halted" if halted else "finished" if code == 0 else "failed"
+        with self._lock:
+            self._state[name] = event
         self.journal.write(JobEvent(
             t=self.journal.t(), job=name, event=event,
             detail={"run": run, "exit_code": code, "crashed_by_fault": crashed_on_purpose},
@@ -154,6 +163,32 @@ class Jobs:
             margin_s=None if deadline is None else deadline - finished,
             ok=within if deadline is None else bool(within is not False and finished <= deadline),
         ))
+
+    def state(self, name: str) -> str:
+        """``not_started``, ``running``, ``finished``, ``failed`` or ``halted`` (its newest run)."""
+        with self._lock:
+            return self._state.get(name, "not_started")
+
+    def started_t(self, name: str) -> float | None:
+        """When job ``name`` first started on the run clock, or None."""
+        with self._lock:
+            return self._started_t.get(name)
+
+    def halt(self, name: str, *, grace_s: float = 30.0) -> dict[str, object]:
+        """Ask job ``name`` to stop at its next checkpoint (SIGTERM; SIGKILL after ``grace_s``)
+        and wait for it; journalled as ``halted``, not as a failure."""
+        process = self.running(name)
+        if process is None:
+            return {"job": name, "running": False, "state": self.state(name)}
+        with self._lock:
+            self._halting.add(name)
+        asked = time.monotonic()
+        process.kill(signal.SIGTERM)
+        code = process.wait_exited(grace_s)
+        if code is None:
+            process.kill(signal.SIGKILL)
+            code = process.wait_exited(10.0)
+        return {"job": name, "running": True, "exit_code": code, "stopped_in_s": round(time.monotonic() - asked, 3)}
 
     def running(self, name: str) -> ServiceControl | None:
         """The newest process of job ``name`` if it runs, else None."""

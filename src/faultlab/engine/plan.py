@@ -19,7 +19,7 @@ events (see :mod:`faultlab.hub`).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ from faultlab.hub import Hub, Observer
 
 if TYPE_CHECKING:
     from faultlab.evidence.seal import Seal, Sealer
+    from faultlab.programme.run import Crew
 
 __all__ = ["Trial", "PlanResult", "plan_info", "run_trial", "run_trials", "run_plan"]
 
@@ -79,6 +80,7 @@ def plan_info(plan: Any) -> dict[str, Any]:
         "environment": text_json(plan.environment),
         "participants": [p.model_dump(mode="json") for p in plan.participants],
         "approvals": [a.model_dump(mode="json") for a in plan.approvals],
+        "verified_approvals": list(getattr(plan, "verified_approvals", [])),
         "file": str(plan.source),
     }
 
@@ -95,6 +97,7 @@ def run_trial(
     state_dir: str | Path | None = None,
     sealer: Sealer | None = None,
     inputs: Sequence[tuple[str, str | Path]] = (),
+    crew: Crew | None = None,
 ) -> Trial:
     """Run ``scenario`` once, analyse it once, and write its reports in ``langs`` (none when
     empty), sealed with ``sealer`` when given. ``inputs`` are pre-registered with the
@@ -105,7 +108,7 @@ def run_trial(
 
     extra = list(inputs) or ([("plan", info["file"])] if info and info.get("file") else [])
     result = run_scenario(scenario, reports_dir=reports_dir, group=group, observers=observers, state_dir=state_dir,
-                          inputs=extra)
+                          inputs=extra, crew=crew)
     analysis = analyse(result.run_dir)
     sealed = None
     if langs:
@@ -124,6 +127,7 @@ def run_trials(
     observers: Hub | Iterable[Observer] = (),
     state_dir: str | Path | None = None,
     sealer: Sealer | None = None,
+    crew: Callable[[Any], Crew | None] | None = None,
 ) -> list[Trial]:
     """Every scenario of ``plan`` ``trials`` times, interleaved, under ``out_dir/runs``.
     When ``out_dir`` holds the plan's pre-registration (``inputs/``), each run registers a
@@ -142,7 +146,8 @@ def run_trials(
         for scenario in scenarios:
             hub.publish("trial", index=len(done) + 1, total=total, scenario=scenario, trial=number, trials=trials)
             done.append(run_trial(scenario, reports_dir=out_dir, group="runs", number=number, langs=langs,
-                                  info=info, observers=hub, state_dir=state_dir, sealer=sealer, inputs=inputs))
+                                  info=info, observers=hub, state_dir=state_dir, sealer=sealer, inputs=inputs,
+                                  crew=crew(scenario) if crew is not None else None))
     return done
 
 
@@ -160,12 +165,14 @@ def run_plan(
     observers: Hub | Iterable[Observer] = (),
     state_dir: str | Path | None = None,
     sealer: Sealer | None = None,
+    crew: Callable[[Any], Crew | None] | None = None,
 ) -> PlanResult:
     """Run a drill plan: every scenario ``trials`` times (the plan's by default), each run's
     reports in ``langs`` (the plan's by default), and the book over all runs, under
     ``<reports_dir>/<plan name>/<UTC time>/``. The plan, its scenarios and stacks are
     pre-registered there before the first trial; with a ``sealer`` every run and the book
-    are sealed."""
+    are sealed. ``crew(scenario)`` gives each run the people answering its runbook and
+    decision rules (a new crew per run: operators are started and closed with each)."""
     from faultlab.evidence.inputs import preregister_plan
     from faultlab.report import write_book
 
@@ -173,9 +180,11 @@ def run_plan(
     info = plan_info(plan)
     plan_dir = _plan_folder(plan, reports_dir)
     plan_id = f"{Path(plan.source).stem}-{plan_dir.name}"
-    preregister_plan(plan_dir, plan, kind="plan", id=plan_id)
+    extra = [("runbook", s.runbook.file) for s in plan.resolved_scenarios if s.runbook is not None]
+    extra += [("approval", a["file"]) for a in getattr(plan, "verified_approvals", [])]
+    preregister_plan(plan_dir, plan, kind="plan", id=plan_id, extra=extra)
     started = time.monotonic()
     done = run_trials(plan, trials or plan.trials, plan_dir, langs=langs, info=info, observers=observers,
-                      state_dir=state_dir, sealer=sealer)
+                      state_dir=state_dir, sealer=sealer, crew=crew)
     book = write_book(plan_dir, [t.analysis for t in done], info, langs=langs, plan_id=plan_id, sealer=sealer)
     return PlanResult(plan, plan_dir, done, book, round(time.monotonic() - started, 1), book.seal)

@@ -72,6 +72,7 @@ if TYPE_CHECKING:
     from faultlab.model.stack import Stack
     from faultlab.monitoring import Binaries, PromqlProbe, RunMonitoring
     from faultlab.plugin import DrillPlugin
+    from faultlab.programme.run import Crew, Programme
     from faultlab.runtime.base import StackHandle
     from faultlab.runtime.ledger import Ledger
 
@@ -393,13 +394,16 @@ def run_scenario(
     state_dir: str | Path | None = None,
     group: str | None = None,
     inputs: Sequence[tuple[str, str | os.PathLike[str]]] = (),
+    crew: Crew | None = None,
 ) -> RunResult:
     """Run ``scenario`` end to end and leave its journal in the run directory.
 
     The run directory is ``<reports_dir>/<group or scenario id>/<run id>/``. Before anything
     starts, the scenario, its stack and ``inputs`` (``(role, path)``, such as the drill plan)
     are pre-registered in its ``inputs/`` with the targets, and the journal is chained to
-    that record (:mod:`faultlab.evidence.inputs`). ``observers``
+    that record (:mod:`faultlab.evidence.inputs`); the scenario's runbook is registered with
+    them. ``crew`` (:class:`faultlab.programme.run.Crew`) says who answers for the people of
+    the runbook and the decision rules (nobody by default). ``observers``
     (plain callables, or a :class:`~faultlab.hub.Hub`) see the run's events, as listed in
     :mod:`faultlab.hub` (``run``, ``phase``, ``fault``, ``sample``, ``monitor``,
     ``schedule``, ``decision``, ``service``; unknown events must be ignored). Raises
@@ -421,6 +425,8 @@ def run_scenario(
     hub = Hub([Hub.of(observers).publish])  # the run's own hub: its health observer stays with this run
     health = RollingHealth()
     hub.subscribe(health.observe, events=["sample"])
+    if scenario.runbook is not None:
+        inputs = [*inputs, ("runbook", scenario.runbook.file)]
     preregister_run(run_dir, scenario, run_id, extra=inputs)
     header = _header(scenario, stack_model, plugin, run_id)
     journal = JournalWriter.open(run_dir, header, origin=clock.now(), clock=clock)
@@ -439,7 +445,7 @@ def run_scenario(
                 tools = _tool_versions(stack)
                 tools.update(monitoring.versions if monitoring is not None else {})
                 journal.write(Tools(t=journal.t(), tools=tools))
-                drive = _Drive(scenario, stack, plugin, journal, clock, hub, health, monitoring)
+                drive = _Drive(scenario, stack, plugin, journal, clock, hub, health, monitoring, crew)
                 try:
                     status, reason = drive.run()
                 finally:
@@ -506,7 +512,8 @@ class _Drive:
     integrity check. :meth:`run` does each step in order."""
 
     def __init__(self, scenario: Scenario, stack: StackHandle, plugin: DrillPlugin, journal: JournalWriter,
-                 clock: MonotonicClock, hub: Hub, health: RollingHealth, monitoring: RunMonitoring | None = None):
+                 clock: MonotonicClock, hub: Hub, health: RollingHealth, monitoring: RunMonitoring | None = None,
+                 crew: Crew | None = None):
         self.scenario = scenario
         self.stack = stack
         self.plugin = plugin
@@ -520,6 +527,23 @@ class _Drive:
         self.canary = self._canary()
         self.load = self._load()
         self.faults = _Faults(journal, hub, self._fault_context)
+        self.programme = self._programme(crew)
+
+    def _programme(self, crew: Crew | None) -> Programme | None:
+        """The runbook runner and the rule watcher, when the scenario has either (or people
+        are there anyway, at the console)."""
+        from faultlab.programme.run import Crew, Programme, readings_for
+
+        crew = crew or Crew()
+        if not Programme.wanted(self.scenario) and not crew.operators:
+            return None
+        readings = readings_for(self.scenario, now=self.journal.t, health=self.health, stack=self.stack,
+                                jobs=self.jobs, plugin=self.plugin)
+        self.hub.subscribe(readings.monitor.observe, events=["monitor", "fault"])
+        programme = Programme(self.scenario, self.journal, readings, crew, hub=self.hub, stack=self.stack,
+                              plugin=self.plugin, jobs=self.jobs)
+        programme.journal_documents()
+        return programme
 
     def _monitor(self) -> MonitorProbe | None:
         from faultlab.engine.probes import MonitorProbe
@@ -581,8 +605,12 @@ class _Drive:
         try:
             try:
                 t_load = self._start_load()
+                if self.programme is not None:
+                    self.programme.start(t_load)
                 status, reason = self._run_timeline(t_load)
             finally:
+                if self.programme is not None:
+                    self.programme.stop()
                 self._stop_load()
             self._settle()
             self._check_integrity()

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
     from faultlab.engine.context import FaultContext
 
-__all__ = ["DbStall", "DbRestart", "DbReadOnly", "DbConnectionExhaustion", "Stalled", "HeldLock", "Restarted",
+__all__ = ["DbStall", "DbRestart", "DbCrash", "DbReadOnly",
+           "DbConnectionExhaustion", "Stalled", "HeldLock", "Restarted",
            "ReadOnly", "ConnectionsHeld"]
 
 _POSTGRES = frozenset({"postgres"})
@@ -199,6 +200,32 @@ class DbRestart(FaultKind[DbRestartParams, Restarted]):
 
     def revert(self, ctx: FaultContext, target: str, params: DbRestartParams, injected: Restarted | None) -> None:
         """Start the server again when the restart stopped it and did not start it."""
+        if injected is None or not injected.down:
+            return
+        database = ctx.stack.database(injected.database)
+        if not database.is_running():
+            database.start()
+        injected.down = False
+
+
+class DbCrash(FaultKind[NoParams, Restarted]):
+    """Crash the database server (immediate shutdown) and leave it down: recovery must start it
+    (a runbook's ``start_database``); it is started again at ``at + for`` if nobody did."""
+
+    name: ClassVar[str] = "db_crash"
+    summary: ClassVar[str] = "crash the database server and leave it down (started again after `for` at the latest)"
+    Params = NoParams
+    target_types = _POSTGRES
+    requires = frozenset({"database_control"})
+
+    def inject(self, ctx: FaultContext, target: str, params: NoParams) -> Restarted:
+        crashed = ctx.keep(Restarted(target, down=True))
+        ctx.mark_active()  # in effect from the first signal: requests fail while the server goes down
+        ctx.stack.database(target).stop("immediate")
+        return crashed
+
+    def revert(self, ctx: FaultContext, target: str, params: NoParams, injected: Restarted | None) -> None:
+        """Start the server when it is still down (a runbook may have started it already)."""
         if injected is None or not injected.down:
             return
         database = ctx.stack.database(injected.database)

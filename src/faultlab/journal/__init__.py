@@ -31,6 +31,11 @@ never a string to parse. NaN and Infinity are not numbers here.
     active (and ended) and when faultlab received it (``t``); the header's ``monitoring``
     holds the intervals and the resolution they give;
   - ``promql`` (:class:`PromqlSample`): each evaluation of a scenario's PromQL condition;
+  - the drill programme's: ``runbook`` (:class:`RunbookEvent`: the runbook as documented,
+    started, completed or abandoned), ``step`` (:class:`StepEvent`: each step's ready,
+    started, done, confirmed... with who), ``action`` (:class:`ActionEvent`), ``participants``
+    (:class:`ParticipantEvent`: planned and joined); a ``decision`` of a rule carries its
+    trigger values, who confirmed it and the actions taken;
   - ``end`` (:class:`End`): ``completed``, ``aborted``, ``interrupted`` or ``failed``;
     absent when the harness was killed (the run reads as crashed).
 
@@ -85,6 +90,7 @@ from faultlab.journal.records import (
     REQUESTS_FILE,
     SAMPLE_FILES,
     SCHEMA,
+    ActionEvent,
     Alert,
     CanarySample,
     Cleanup,
@@ -98,11 +104,14 @@ from faultlab.journal.records import (
     MonitorSample,
     Note,
     NotFinite,
+    ParticipantEvent,
     Phase,
     PromqlSample,
     Record,
     RequestSample,
+    RunbookEvent,
     RunHeader,
+    StepEvent,
     Tools,
     UnknownRecord,
     json_number,
@@ -128,6 +137,10 @@ __all__ = [
     "JobResult",
     "Cleanup",
     "Decision",
+    "RunbookEvent",
+    "StepEvent",
+    "ActionEvent",
+    "ParticipantEvent",
     "Note",
     "Tools",
     "Alert",

@@ -37,6 +37,10 @@ __all__ = [
     "JobResult",
     "Cleanup",
     "Decision",
+    "RunbookEvent",
+    "StepEvent",
+    "ActionEvent",
+    "ParticipantEvent",
     "Note",
     "Tools",
     "Alert",
@@ -225,12 +229,93 @@ class Cleanup(Record):
 @register_record
 @dataclass(frozen=True)
 class Decision(Record):
-    """A decision taken during the run (``abort``, ...) and why."""
+    """A decision taken during the run (``abort``, a decision rule's id) and why.
+
+    A decision rule's records carry ``event``: ``triggered`` (its condition held for its
+    ``for``; ``since_t`` is when it began to hold and ``values`` what it was judged on),
+    ``decided`` (taken: ``by`` the rule itself or the person who confirmed it; ``actions``
+    taken) or ``lapsed`` (nobody confirmed it in time).
+    """
 
     type: ClassVar[str] = "decision"
     t: float
     what: str
     why: str = ""
+    event: str = ""
+    values: Mapping[str, Any] = field(default_factory=dict)
+    since_t: float | None = None
+    by: str = ""
+    actions: list[str] = field(default_factory=list)
+
+
+@register_record
+@dataclass(frozen=True)
+class RunbookEvent(Record):
+    """A runbook's life in the run: ``loaded`` (the runbook as documented: id, version, file,
+    SHA-256 and every step), ``started`` (with its ``trigger``), ``completed`` or
+    ``abandoned`` (``reason``)."""
+
+    type: ClassVar[str] = "runbook"
+    t: float
+    event: str
+    runbook: str = ""
+    version: str = ""
+    sha256: str = ""
+    documented: Mapping[str, Any] = field(default_factory=dict)
+    trigger: str = ""
+    reason: str = ""
+
+
+@register_record
+@dataclass(frozen=True)
+class StepEvent(Record):
+    """A runbook step: ``ready`` (the one before counted done), ``started``, ``done``,
+    ``confirmed`` (the second person), ``failed``, ``skipped``, ``refused`` (a participant's
+    request the rules refused: ``detail.why``), ``timed_out`` or ``unconfirmed`` (past its
+    limit). ``by`` is the participant (``faultlab`` when done automatically)."""
+
+    type: ClassVar[str] = "step"
+    t: float
+    step: str
+    event: str
+    runbook: str = ""
+    kind: str = ""
+    by: str = ""
+    role: str = ""
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@register_record
+@dataclass(frozen=True)
+class ActionEvent(Record):
+    """An action of the registry: ``started``, ``done`` (``result``) or ``failed`` (``error``),
+    ``by`` whom and for what (``purpose``: a step or a decision)."""
+
+    type: ClassVar[str] = "action"
+    t: float
+    action: str
+    event: str
+    by: str = ""
+    purpose: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    result: Mapping[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@register_record
+@dataclass(frozen=True)
+class ParticipantEvent(Record):
+    """The people of the run: ``planned`` (``people``: every planned participant with a role,
+    and the ``mode``: automatic, scripted, terminal or gameday) and ``joined`` (``name`` and
+    ``role`` of someone who came to the console)."""
+
+    type: ClassVar[str] = "participants"
+    t: float
+    event: str
+    people: list[Mapping[str, Any]] = field(default_factory=list)
+    mode: str = ""
+    name: str = ""
+    role: str = ""
 
 
 @register_record

@@ -3,7 +3,9 @@
     load_stack(path)     -> Stack
     load_scenario(path)  -> Scenario, with its Stack attached (``scenario.resolved_stack``)
     load_plan(path)      -> DrillPlan, with its scenarios loaded (``plan.resolved_scenarios``)
-    load_any(path)       -> whichever of the three the file is
+    load_runbook(path)   -> Runbook (actions and conditions checked against the registries)
+    load_operator_script(path) -> OperatorScript (the people of a game day and their answers)
+    load_any(path)       -> whichever of these the file is
     load_rules(path)     -> the alert names of a Prometheus rules file (a stack's ``monitoring.rules``)
 
 Each raises :class:`faultlab.errors.InputError` holding every :class:`~faultlab.errors.Problem`
@@ -31,13 +33,16 @@ from faultlab.loader.positions import Parsed, parse_yaml, read_document
 from faultlab.loader.positions import display_path as display_path  # used by messages elsewhere
 from faultlab.loader.positions import format_path as format_path
 from faultlab.loader.rules import read_rules
+from faultlab.loader.runbook import load_operator_script_file, load_runbook_file, runbook_from
 from faultlab.loader.scenario import load_scenario_file, scenario_from
 from faultlab.loader.stack import load_stack_file
 from faultlab.model import DrillPlan, Scenario, Stack
+from faultlab.model.operators import OperatorScript
+from faultlab.model.runbook import Runbook
 from faultlab.model.types import describe
 
-__all__ = ["load_stack", "load_scenario", "load_plan", "load_any", "load_rules", "document_kind", "Parsed",
-           "parse_yaml"]
+__all__ = ["load_stack", "load_scenario", "load_plan", "load_runbook", "load_operator_script", "load_any",
+           "load_rules", "document_kind", "Parsed", "parse_yaml"]
 
 
 def _absolute(path: str | os.PathLike[str]) -> Path:
@@ -84,8 +89,26 @@ def load_rules(path: str | os.PathLike[str]) -> tuple[str, ...]:
     return alerts
 
 
-def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan:
-    """Load a stack, scenario or drill plan, telling which by its keys."""
+def load_runbook(path: str | os.PathLike[str]) -> Runbook:
+    """Load and check a runbook on its own (no stack: the parts of a stack it names are
+    checked when a scenario names it); raise InputError with every problem found."""
+    runbook, problems = load_runbook_file(_absolute(path))
+    if problems or runbook is None:
+        raise InputError(_unique(problems))
+    return runbook
+
+
+def load_operator_script(path: str | os.PathLike[str]) -> OperatorScript:
+    """Load and check an operator script (ids of steps and rules are checked against the
+    scenarios it answers by the command that uses it); raise InputError with every problem."""
+    script, _, problems = load_operator_script_file(_absolute(path))
+    if problems or script is None:
+        raise InputError(_unique(problems))
+    return script
+
+
+def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan | Runbook | OperatorScript:
+    """Load a stack, scenario, drill plan, runbook or operator script, telling which by its keys."""
     path = _absolute(path)
     doc = read_document(path)
     if doc.data is None:
@@ -94,7 +117,7 @@ def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan:
         doc.add((), f"expected a mapping of keys (a stack, scenario or drill plan), got {describe(doc.data)}")
         raise InputError(doc.problems)
     kind = document_kind(doc.data, path)
-    loaded: Stack | Scenario | DrillPlan | None
+    loaded: Stack | Scenario | DrillPlan | Runbook | OperatorScript | None
     if kind == "stack":
         loaded, problems = load_stack_file(path)
     elif kind == "scenario":
@@ -105,6 +128,10 @@ def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan:
         doc.add((), "this is a Prometheus rules file (a stack's `monitoring.rules`), not a stack, scenario or "
                     "drill plan; check it with `faultlab validate`")
         raise InputError(doc.problems)
+    elif kind == "runbook":
+        loaded, problems = runbook_from(doc, path, None)
+    elif kind == "operators":
+        loaded, _, problems = load_operator_script_file(path)
     else:
         doc.add(
             (),

@@ -1,5 +1,5 @@
-"""Telling the three documents apart: a stack, a scenario or a drill plan (and a stack's
-Prometheus rules file, which sits beside its stack file)."""
+"""Telling the documents apart: a stack, a scenario, a drill plan, a runbook or an operator
+script (and a stack's Prometheus rules file, which sits beside its stack file)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,21 @@ from typing import Any
 from pydantic import BaseModel
 
 from faultlab.model import DrillPlan, Scenario, Stack
+from faultlab.model.operators import OperatorScript
+from faultlab.model.runbook import Runbook
 
 __all__ = ["document_kind", "KIND_WORDS"]
 
-KIND_WORDS = {"stack": "a stack file", "scenario": "a scenario", "plan": "a drill plan",
-              "rules": "a Prometheus rules file"}
+KIND_WORDS = {"stack": "a stack file", "scenario": "a scenario", "plan": "a drill plan", "runbook": "a runbook",
+              "operators": "an operator script", "rules": "a Prometheus rules file"}
 """Each kind as messages name it."""
 
-_MODELS: tuple[tuple[str, type[BaseModel]], ...] = (("scenario", Scenario), ("stack", Stack), ("plan", DrillPlan))
-_MARKERS = (("scenario", "timeline"), ("stack", "services"), ("plan", "scenarios"))
-_FOLDERS = {"stacks": "stack", "scenarios": "scenario", "drills": "plan"}
+_MODELS: tuple[tuple[str, type[BaseModel]], ...] = (
+    ("scenario", Scenario), ("stack", Stack), ("plan", DrillPlan), ("runbook", Runbook), ("operators", OperatorScript))
+_MARKERS = (("scenario", "timeline"), ("stack", "services"), ("plan", "scenarios"), ("runbook", "steps"),
+            ("operators", "participants"))
+_FOLDERS = {"stacks": "stack", "scenarios": "scenario", "drills": "plan", "runbooks": "runbook",
+            "operators": "operators"}
 
 
 def _field_names(model: type[BaseModel]) -> set[str]:
@@ -26,8 +31,8 @@ def _field_names(model: type[BaseModel]) -> set[str]:
 
 
 def document_kind(data: Any, path: Path | None = None) -> str | None:
-    """``stack``, ``scenario``, ``plan``, or None, judged by the keys (then by the folder);
-    ``rules`` for a Prometheus rules file (``groups:`` and no document's marker)."""
+    """``stack``, ``scenario``, ``plan``, ``runbook``, ``operators``, or None, judged by the keys
+    (then by the folder); ``rules`` for a Prometheus rules file (``groups:`` and no document's marker)."""
     if isinstance(data, dict) and "groups" in data and not any(marker in data for _, marker in _MARKERS):
         return "rules"
     if isinstance(data, dict):

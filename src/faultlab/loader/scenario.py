@@ -18,6 +18,7 @@ from faultlab.errors import Problem
 from faultlab.loader.kind import KIND_WORDS, document_kind
 from faultlab.loader.located import located, validate
 from faultlab.loader.positions import Loc, Parsed, display_path, read_document
+from faultlab.loader.runbook import check_programme
 from faultlab.loader.stack import stack_from
 from faultlab.model import FaultStep, Scenario, Stack
 from faultlab.model.document import relative_to_file
@@ -114,11 +115,14 @@ def scenario_from(doc: Parsed, path: Path, stacks: StackCache) -> tuple[Scenario
         return None, doc.problems
     stack, stack_problems = _stack_of(doc, path, stacks)
     validated = check_timeline(doc, stack)
-    problems = doc.problems + stack_problems
+    runbook, runbook_problems = check_programme(doc, path, stack)
+    problems = doc.problems + stack_problems + runbook_problems
     if problems or scenario is None or stack is None:
         return None, problems
     scenario._stack = stack
     scenario._source = path
+    if scenario.runbook is not None:
+        scenario.runbook._runbook = runbook
     for i, step in enumerate(scenario.timeline):
         if isinstance(step, FaultStep):
             step._kind_params = validated.get(i)

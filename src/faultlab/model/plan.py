@@ -11,12 +11,13 @@ from pydantic import Field, PlainValidator, PrivateAttr, WithJsonSchema, field_v
 from faultlab import units
 from faultlab.model.document import Document, resolve_path
 from faultlab.model.scenario import Scenario
-from faultlab.model.types import LocalText, StrictModel
+from faultlab.model.types import Duration, LocalText, StrictModel, as_written, text_of
 
 __all__ = [
     "DrillPlan",
     "Participant",
     "Approval",
+    "RequiredApproval",
     "GateTolerance",
     "GATE_METRICS",
     "GATE_STATISTICS",
@@ -46,6 +47,10 @@ class Participant(StrictModel):
     name: LocalText = Field(description="who: a person, or a stand-in like 'on-call engineer'")
     role: LocalText = Field(description="like 'incident commander', 'DBA', 'observer'")
 
+    def person(self) -> dict[str, str]:
+        """Who this is as the journal names people: the English name and role."""
+        return {"name": text_of(self.name, "en") or "", "role": text_of(self.role, "en") or ""}
+
 
 class Approval(StrictModel):
     """Someone who approved the plan or its report."""
@@ -53,6 +58,20 @@ class Approval(StrictModel):
     name: LocalText
     role: LocalText
     date: dt.date | None = None
+
+
+class RequiredApproval(StrictModel):
+    """An approval the plan needs before it may start: ``faultlab approve PLAN --role ROLE``.
+
+    The approval signs the hash of the plan with every scenario, stack and runbook it uses;
+    ``key`` (a public-key file relative to the plan, or a key name of the key folder) pins
+    whose key must have signed it.
+    """
+
+    role: str = Field(min_length=1, description="like 'drill lead', 'independent reviewer', 'management'")
+    key: str | None = Field(None, min_length=1, description="the public key the approval must be signed with")
+    valid_for: Duration = Field(default=as_written("720h"),
+                                description="an approval older than this has expired (720h = 30 days)")
 
 
 class GateTolerance(StrictModel):
@@ -132,6 +151,9 @@ class DrillPlan(Document):
     trials: int = Field(1, ge=1, le=1000, description="runs per scenario")
     participants: list[Participant] = Field(default_factory=list)
     approvals: list[Approval] = Field(default_factory=list)
+    requested_by: str | None = Field(None, min_length=1, description="who asks for the drill (cannot approve it)")
+    require_approvals: list[RequiredApproval] = Field(
+        default_factory=list, description="approvals by role the plan needs before `faultlab drill` starts it")
     languages: list[Literal["en", "ja"]] = Field(
         ["en"], min_length=1, description="report languages"
     )
@@ -142,6 +164,7 @@ class DrillPlan(Document):
 
     _scenario_files: list[Path] = PrivateAttr(default_factory=list)
     _scenarios: list[Scenario] = PrivateAttr(default_factory=list)
+    _verified_approvals: list[dict[str, Any]] = PrivateAttr(default_factory=list)
 
     _resolve_baseline = field_validator("baseline", mode="before")(resolve_path)
 
@@ -156,6 +179,11 @@ class DrillPlan(Document):
     def scenario_files(self) -> list[Path]:
         """The scenario files the globs matched, in order, each once (set by the loader)."""
         return list(self._scenario_files)
+
+    @property
+    def verified_approvals(self) -> list[dict[str, Any]]:
+        """The required approvals checked before the start (set by the approval check)."""
+        return list(self._verified_approvals)
 
     @property
     def resolved_scenarios(self) -> list[Scenario]:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
 
 from faultlab.model.document import Document, resolve_path
+from faultlab.model.runbook import DecisionRule, RunbookRef
 from faultlab.model.stack import Stack
 from faultlab.model.types import Duration, Fraction, Identifier, LocalText, Name, Rate, StrictModel, as_written
 from faultlab.plugin.declaration import CHECK_NAME
@@ -255,6 +256,15 @@ class Targets(StrictModel):
         None, min_length=1,
         description="the alert of the stack's monitoring rules whose arrival is the detection detect_within judges",
     )
+    runbook_within: Duration | None = Field(
+        None, description="the runbook started to its last step done (and confirmed where four-eyes)"
+    )
+    decide_within: Duration | None = Field(
+        None, description="each decision rule's condition met to its decision taken (confirmed where required)"
+    )
+    deadline_impact_within: Duration | None = Field(
+        None, description="unhealthy time from a job's deadline to the end of the load"
+    )
 
     @model_validator(mode="after")
     def _declared_targets(self) -> Targets:
@@ -339,6 +349,8 @@ class Scenario(Document):
     )
     description: LocalText | None = Field(None, description="the scenario's narrative, for the report")
     assumptions: LocalText | None = Field(None, description="the assumptions it challenges, for the report")
+    runbook: RunbookRef | None = Field(None, description="the recovery runbook followed, and when it starts")
+    decisions: list[DecisionRule] = Field(default_factory=list, description="decision rules evaluated during the run")
 
     _stack: Stack | None = PrivateAttr(None)
 

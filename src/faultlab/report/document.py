@@ -19,6 +19,7 @@ from faultlab.analysis import Analysis, ImpactCounts, LatencyStats, Measure, Ver
 from faultlab.analysis.targets import violations_for
 from faultlab.model.types import text_of
 from faultlab.plugin.declaration import Declaration
+from faultlab.report import programme
 from faultlab.report.alerting import detection_rows, monitoring_blocks
 from faultlab.report.format import (
     measure_text,
@@ -772,16 +773,26 @@ def build_document(
     elif a.status != "completed":
         banners.append({"level": "danger",
                         "text": cat("banner.status", status=_status(a, cat), reason=verbatim(a.end_reason))})
+    people = participants_section(cat, plan)
+    people.blocks += programme.people_blocks(a, cat) + programme.approval_blocks(plan, cat)
+    drill_programme = []
+    if a.programme is not None:
+        drill_programme = [
+            Section("runbook", cat("programme.sec.runbook"), programme.runbook_section_blocks(a, cat)),
+            Section("decisions", cat("programme.sec.decisions"), programme.decision_blocks(a, cat)),
+            Section("communication", cat("programme.sec.communication"), programme.communication_blocks(a, cat)),
+        ]
     sections = [
         _identification(a, cat, plan, generated, digest),
         _summary(a, cat),
         _scope(a, cat, plan),
         _scenario(a, cat, plan),
         _targets(a, cat),
-        participants_section(cat, plan),
+        people,
         _baseline(a, cat),
         _timeline(a, cat),
         _results(a, cat),
+        *drill_programme,
         _deviations(a, cat),
         _findings(a, cat, plan),
         _appendices(a, cat, evidence, tools or {}, digest),

@@ -12,6 +12,7 @@ from typing import Any
 
 from faultlab.plugin.declaration import Completion, Declaration
 from faultlab.report import glossary as g
+from faultlab.report import messages_programme as _programme
 
 __all__ = ["LANGUAGES", "MESSAGES", "Catalogue"]
 
@@ -578,6 +579,7 @@ _PUNCTUATION: dict[str, tuple[str, str]] = {
 }
 """What joins parts of a text in each language: a label and its value, items of a list, the
 parts of a pair, two sentences (Japanese sets no space after 。)."""
+_ENTRIES.update(_programme.ENTRIES)
 
 MESSAGES: dict[str, dict[str, str]] = {
     lang: {key: texts[i] for key, texts in _ENTRIES.items()} for i, lang in enumerate(LANGUAGES)
