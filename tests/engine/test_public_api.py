@@ -39,14 +39,16 @@ PUBLIC = {
     "faultlab.journal": [
         "SCHEMA", "JOURNAL_FILE", "CANARY_FILE", "MONITOR_FILE", "REQUESTS_FILE", "COMPLETIONS_FILE", "SAMPLE_FILES",
         "Record", "RunHeader", "Phase", "FaultEvent", "JobEvent", "Integrity", "JobResult", "Cleanup", "Decision",
-        "Note", "Tools", "End", "UnknownRecord", "CanarySample", "MonitorSample", "RequestSample", "CompletionSample",
+        "Note", "Tools", "ServiceEvent", "End", "UnknownRecord", "CanarySample", "MonitorSample", "RequestSample",
+        "CompletionSample",
         "NotFinite", "RECORD_TYPES", "register_record", "typed_record", "json_number", "JournalWriter", "TORN",
         "Lines", "read_lines", "JournalProblem", "read_samples", "Run", "read_run", "gc_paused",
     ],
     "faultlab.journal.records": [
         "SCHEMA", "JOURNAL_FILE", "CANARY_FILE", "MONITOR_FILE", "REQUESTS_FILE", "COMPLETIONS_FILE", "SAMPLE_FILES",
         "Record", "RunHeader", "Phase", "FaultEvent", "JobEvent", "Integrity", "JobResult", "Cleanup", "Decision",
-        "Note", "Tools", "End", "UnknownRecord", "CanarySample", "MonitorSample", "RequestSample", "CompletionSample",
+        "Note", "Tools", "ServiceEvent", "End", "UnknownRecord", "CanarySample", "MonitorSample", "RequestSample",
+        "CompletionSample",
         "NotFinite", "RECORD_TYPES", "register_record", "typed_record", "json_number",
     ],
     "faultlab.journal.writer": ["JournalWriter"],
@@ -54,7 +56,7 @@ PUBLIC = {
         "TORN", "Lines", "read_lines", "JournalProblem", "read_samples", "Run", "read_run", "gc_paused",
     ],
     "faultlab.stats": ["percentile", "percentile_of", "rank"],
-    "faultlab.engine.probes": ["CanaryProbe", "MonitorProbe", "parse_prometheus"],
+    "faultlab.engine.probes": ["CanaryProbe", "MonitorProbe", "parse_prometheus", "labelled"],
     "faultlab.engine.load": ["LoadSpec", "LoadDriver", "RECORDER_PATH"],
     "faultlab.engine.locust_recorder": ["RequestRecorder"],
     "faultlab.runtime.supervisor": [

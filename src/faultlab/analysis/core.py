@@ -13,7 +13,7 @@ from datetime import datetime
 from operator import attrgetter
 from pathlib import Path
 
-from faultlab.analysis import measures
+from faultlab.analysis import behaviour, measures
 from faultlab.analysis.findings import Evidence, deviations, findings
 from faultlab.analysis.model import Analysis, MeasureStatus, Window
 from faultlab.analysis.targets import evaluate_targets
@@ -28,6 +28,7 @@ from faultlab.journal import (
     Phase,
     Run,
     RunHeader,
+    ServiceEvent,
     Tools,
     gc_paused,
     read_run,
@@ -134,10 +135,18 @@ def _analyse(run: Run) -> Analysis:
     budget = measures.error_budget(samples, s.steady)
     jobs = measures.jobs(run.of(JobResult))
     integrity = measures.integrity(run.of(Integrity), samples)
+    answers = behaviour.answers(samples, declaration.request_names, declaration.shed_statuses)
+    breach = behaviour.latency_breach(windows, s.steady.p99_latency_max_s, t_inject, s.step_s)
+    after_t = t_clear + s.hold_s if t_clear is not None else None
+    named = header.targets.get("metrics")
+    metrics = [behaviour.metric_figures(run.monitor, str(name), t_inject, after_t, t_clear)
+               for name in (named if isinstance(named, dict) else {})]
+    restarts = behaviour.restarts(run.of(ServiceEvent))
     verdicts = evaluate_targets(
         dict(header.targets), declaration, detection=detection.measure, rto_from_inject=rto_inject,
         rto_from_clear=rto_clear, impact_duration=impact_duration, integrity=integrity, jobs=jobs,
-        error_budget=budget, completion_delay=completion, backlog_drain=backlog,
+        error_budget=budget, completion_delay=completion, backlog_drain=backlog, answers=answers,
+        latency_breach=breach, metrics=tuple(metrics), restarts=restarts,
     )
     run_deviations = deviations(run, faults, max(SLIP_TOLERANCE_S, s.step_s), problems)
     baseline = measures.baseline(run.of(Phase), samples, windows, t_inject, last_t, s.steady, delays)
@@ -215,4 +224,8 @@ def _analyse(run: Run) -> Analysis:
         tools=measures.tools(header, run.of(Tools)),
         declaration=declaration,
         alerts=alerts,
+        answers=answers,
+        latency_breach=breach,
+        metrics=metrics,
+        restarts=restarts,
     )

@@ -55,6 +55,7 @@ from faultlab.journal import (
     Decision,
     JournalWriter,
     RunHeader,
+    ServiceEvent,
     Tools,
 )
 from faultlab.model.scenario import FaultStep, JobStep, Scenario
@@ -369,6 +370,7 @@ def run_scenario(
     hub.subscribe(health.observe, events=["sample"])
     journal = JournalWriter.open(run_dir, _header(scenario, stack_model, plugin, run_id), origin=clock.now(),
                                  clock=clock)
+    hub.subscribe(_service_journal(journal), events=["service"])
     ledger = Ledger(run_id, state_dir=state_dir)
     status, reason = "failed", ""
     error: BaseException | None = None
@@ -402,6 +404,18 @@ def run_scenario(
         ledger.close()
         hub.publish("run", state="end", status=status, reason=reason, run_dir=run_dir)
     return _result(RunResult(run_dir, run_id, status, reason, error))
+
+
+def _service_journal(journal: JournalWriter) -> Observer:
+    """A hub observer journalling every change of a supervised service (restarts are counted
+    from these)."""
+
+    def record(*, service: str = "", kind: str = "", restart_count: int | None = None, exit_code: int | None = None,
+               signal: str | None = None, by_operator: bool | None = None, **_: Any) -> None:
+        journal.write(ServiceEvent(t=journal.t(), service=str(service), kind=str(kind), restart_count=restart_count,
+                                   exit_code=exit_code, signal=signal, by_operator=by_operator))
+
+    return record
 
 
 def _result(result: RunResult) -> RunResult:
@@ -441,9 +455,13 @@ class _Drive:
         spec = self.stack.stack.monitor
         if spec is None:
             return None
+        # Every service's metrics on the probe's scrape thread, labelled with the service, so
+        # a slow metrics endpoint never delays a readiness poll.
+        scrape = {spec.service: spec.metrics} if spec.metrics else {}
+        scrape.update(spec.scrape)
         return MonitorProbe(
             self.stack.url(spec.service, spec.ready), origin=self.journal.origin, interval_s=PROBE_INTERVAL_S,
-            metrics_url=self.stack.url(spec.service, spec.metrics) if spec.metrics else None,
+            scrape={name: self.stack.url(name, path) for name, path in scrape.items()},
             clock=self.clock, journal=self.journal, observers=self.hub,
         )
 

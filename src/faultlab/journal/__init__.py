@@ -26,6 +26,8 @@ never a string to parse. NaN and Infinity are not numbers here.
   - ``integrity`` (:class:`Integrity`): violations counted per check the plugin ran
     (``checked``) and each violation ``{"check", "ids", "detail"}``;
   - ``cleanup``, ``decision``, ``note``, ``tools`` (versions known once the stack is up);
+  - ``service`` (:class:`ServiceEvent`): a supervised service started, exited, was
+    restarted (with its restart count), killed, paused...;
   - ``end`` (:class:`End`): ``completed``, ``aborted``, ``interrupted`` or ``failed``;
     absent when the harness was killed (the run reads as crashed).
 
@@ -87,6 +89,7 @@ from faultlab.journal.records import (
     Record,
     RequestSample,
     RunHeader,
+    ServiceEvent,
     Tools,
     UnknownRecord,
     json_number,
@@ -114,6 +117,7 @@ __all__ = [
     "Decision",
     "Note",
     "Tools",
+    "ServiceEvent",
     "End",
     "UnknownRecord",
     "CanarySample",
