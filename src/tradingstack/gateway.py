@@ -46,6 +46,8 @@ Environment (defaults for ``TRADINGSTACK_PROFILE=strong`` / ``weak``):
 ``OUTBOX_AGE_ALERT``        3.0 s                     oldest unsent outbox entry -> alert
 ``EXEC_DELAY_ALERT``        3.0 s                     oldest sent, unfilled market order -> alert
 ``ROUTER_STALE_ALERT``      3.0 s                     router heartbeat age -> alert
+``DB_RESTART_ALERT``        30 s                      how long a database restart stays an alert
+``DB_CONN_FREE_ALERT``      5                         free database connection slots at most -> alert
 ``MARKET_BUY_COLLAR``       0.05                      cash reserved above the last price
 ``SKIP_MIGRATIONS``         unset                     set to 1 to skip applying the schema
 ``LOG_LEVEL``               INFO                      Python logging level
@@ -121,6 +123,8 @@ class GatewaySettings:
         self.outbox_age_alert = setting("OUTBOX_AGE_ALERT", 3.0)
         self.exec_delay_alert = setting("EXEC_DELAY_ALERT", 3.0)
         self.router_stale_alert = setting("ROUTER_STALE_ALERT", 3.0)
+        self.db_restart_alert = setting("DB_RESTART_ALERT", 30.0)
+        self.db_conn_free_alert = setting("DB_CONN_FREE_ALERT", 5)
         self.collar = setting("MARKET_BUY_COLLAR", 0.05)
         self.skip_migrations = os.environ.get("SKIP_MIGRATIONS", "") not in ("", "0")
         self.probe_closes_circuit = self.profile == "strong"
@@ -137,7 +141,9 @@ class Gateway:
         # Read when scraped: the same value as setting it on every change, without two
         # lock-taking updates per order.
         self.m.inflight.set_function(lambda: self.inflight)
-        self.store = OrderStore(settings, on_batch=self.m.batch_size.observe)
+        self.store = OrderStore(settings, on_batch=self.m.batch_size.observe,
+                                on_circuit=lambda state: self.m.circuit_transitions.labels(state).inc(),
+                                on_acquire_timeout=self.m.acquire_timeouts.inc)
         self.health = Health(settings, self.store, self.m)
 
     async def start(self) -> None:

@@ -15,15 +15,21 @@ The verdict's ``alerts``, in this order:
 ``database_circuit_open``       the order store's circuit breaker is open
 ``order_intake_failing``        three or more requests failed in a row, the last under 2 s ago
 ``database_read_only``          the database refused a write as read-only under 2 s ago
+``database_restarted``          the database server started again (its start time changed) under
+                                ``DB_RESTART_ALERT`` ago: a restart the pool rode out unseen
+``database_connections_low``    ``DB_CONN_FREE_ALERT`` or fewer connection slots are left for
+                                ordinary roles (another client is taking them)
 ``outbox_backlog_age``          the oldest unsent outbox entry is older than ``OUTBOX_AGE_ALERT``
 ``execution_delay``             the oldest sent, unfilled market order is older than ``EXEC_DELAY_ALERT``
 ``router_down``                 the router's heartbeat is older than ``ROUTER_STALE_ALERT``, or absent
 ==============================  ===================================================================
 
-The last three need statistics younger than ``3 * MONITOR_INTERVAL + 1`` s; without them
-``exchange_link`` is ``unknown``, else ``degraded`` when one of the three is raised and ``ok``
+The last four need statistics younger than ``3 * MONITOR_INTERVAL + 1`` s; without them
+``exchange_link`` is ``unknown``, else ``degraded`` when one of its three is raised and ``ok``
 otherwise. Ready means: the database is ok, order intake is not failing and the pool is open.
-The body also carries the statistics themselves (:func:`monitoring_stats`).
+A restart and low connections raise alerts without making the gateway unready: it can still
+serve, and its operators must know. The body also carries the statistics themselves
+(:func:`monitoring_stats`).
 """
 
 from __future__ import annotations
@@ -58,7 +64,12 @@ _STATS_SQL = """
               FROM orders WHERE status = 'sent' AND type = 'market') AS unfilled_age,
            (SELECT extract(epoch FROM clock_timestamp() - value::timestamptz)::float8
               FROM router_state WHERE name = 'heartbeat') AS router_age,
-           (SELECT coalesce(max(seq), 0) FROM executions) AS exec_seq"""
+           (SELECT coalesce(max(seq), 0) FROM executions) AS exec_seq,
+           extract(epoch FROM pg_postmaster_start_time())::float8 AS server_started,
+           current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
+             - coalesce(current_setting('reserved_connections', true)::int, 0)
+             - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int
+             AS connections_free"""
 _DELAYS_SQL = ("SELECT e.seq, extract(epoch FROM e.recorded_at - o.created_at)::float8 AS delay "
                "FROM executions e JOIN orders o ON o.id = e.order_id WHERE e.seq > $1 "
                "ORDER BY e.seq LIMIT 20000")
@@ -79,6 +90,8 @@ class HealthSettings(Protocol):
     outbox_age_alert: float
     exec_delay_alert: float
     router_stale_alert: float
+    db_restart_alert: float
+    db_conn_free_alert: float
     probe_closes_circuit: bool
 
 
@@ -101,6 +114,21 @@ class GatewayMetrics:
         self.db_up = Gauge("gateway_db_up", "1 when the last readiness probe succeeded", registry=r)
         self.ready = Gauge("gateway_ready", "1 when /health/ready reports ready", registry=r)
         self.circuit = Gauge("gateway_db_circuit_state", "0 closed, 1 half-open, 2 open", registry=r)
+        self.circuit_transitions = Counter("gateway_db_circuit_transitions",
+                                           "Database circuit breaker transitions by the state entered", ["to"],
+                                           registry=r)
+        for state in ("closed", "half_open", "open"):
+            self.circuit_transitions.labels(state)  # at zero from the start, so the first transition shows
+        self.pool_waiting = Gauge("gateway_db_pool_waiting", "Calls waiting for a pooled connection", registry=r)
+        self.pool_in_use = Gauge("gateway_db_pool_in_use", "Pooled connections taken by calls", registry=r)
+        self.acquire_timeouts = Counter("gateway_db_pool_acquire_timeouts",
+                                        "Calls that gave up waiting for a pooled connection", registry=r)
+        self.loop_lag = Gauge("gateway_event_loop_lag_seconds",
+                              "Worst lateness of the event loop over the last second", registry=r)
+        self.db_restarts = Counter("gateway_db_server_restarts", "Database server restarts seen (its start time "
+                                   "changed)", registry=r)
+        self.connections_free = Gauge("gateway_db_connections_free",
+                                      "Connection slots the database has left for ordinary roles", registry=r)
         self.outbox_backlog = Gauge("outbox_backlog", "Outbox entries not yet sent", registry=r)
         self.outbox_age = Gauge("outbox_oldest_age_seconds", "Age of the oldest unsent entry", registry=r)
         self.unfilled_age = Gauge("execution_oldest_pending_seconds",
@@ -127,6 +155,8 @@ class GatewayMetrics:
         self.unfilled_age.set(stats["oldest_unfilled_market_age_s"])
         if stats["router_heartbeat_age_s"] is not None:
             self.router_age.set(stats["router_heartbeat_age_s"])
+        if stats.get("database_connections_free") is not None:
+            self.connections_free.set(stats["database_connections_free"])
         batch = stats.get("batch")
         if batch is not None:
             running = batch["status"] == "running"
@@ -143,6 +173,8 @@ def monitoring_stats(row: Mapping[str, Any], batch: Mapping[str, Any] | None) ->
     stats: dict[str, Any] = {"outbox_backlog": row["backlog"], "outbox_oldest_age_s": row["outbox_age"] or 0.0,
                              "oldest_unfilled_market_age_s": row["unfilled_age"] or 0.0,
                              "router_heartbeat_age_s": row["router_age"]}
+    if row.get("connections_free") is not None:
+        stats["database_connections_free"] = row["connections_free"]
     if batch is not None:
         running = batch["status"] == "running"
         # While the batch runs, its margin is projected: the time left before its deadline.
@@ -159,7 +191,8 @@ class Evidence:
     last probe's error ("" after a success); ``circuit``: the order store's breaker state;
     ``failed_requests`` in a row, the last at ``failed_at``; ``read_only_at``: the last
     read-only refusal; ``stats``: the latest :func:`monitoring_stats` ({} before the first),
-    taken at ``stats_at``; ``pool_open``: the order pool is open.
+    taken at ``stats_at``; ``pool_open``: the order pool is open; ``db_restarted_at``: when
+    the monitor last saw the database server's start time change.
     """
 
     now: float
@@ -172,6 +205,7 @@ class Evidence:
     stats: Mapping[str, Any]
     stats_at: float
     pool_open: bool
+    db_restarted_at: float = 0.0
 
 
 def readiness(seen: Evidence, settings: HealthSettings) -> dict[str, Any]:
@@ -190,6 +224,8 @@ def readiness(seen: Evidence, settings: HealthSettings) -> dict[str, Any]:
         alerts.append("order_intake_failing")
     if seen.read_only_at and seen.now - seen.read_only_at < _READ_ONLY_WITHIN_S:
         alerts.append("database_read_only")
+    if seen.db_restarted_at and seen.now - seen.db_restarted_at < settings.db_restart_alert:
+        alerts.append("database_restarted")
     link, link_alerts = _exchange_link(seen, settings)
     alerts += link_alerts
     ready = db_ok and not intake_failing and seen.pool_open
@@ -200,19 +236,24 @@ def readiness(seen: Evidence, settings: HealthSettings) -> dict[str, Any]:
 
 
 def _exchange_link(seen: Evidence, settings: HealthSettings) -> tuple[str, list[str]]:
-    """The exchange link's state from the monitoring statistics, and its alerts."""
+    """The exchange link's state from the monitoring statistics, and the statistics' alerts
+    (the database's connection slots, then the exchange link's)."""
     if not seen.stats_at or seen.now - seen.stats_at > 3 * settings.monitor_interval + 1:
         return "unknown", []
     stats = seen.stats
     alerts = []
+    free = stats.get("database_connections_free")
+    if free is not None and free <= settings.db_conn_free_alert:
+        alerts.append("database_connections_low")
+    link_alerts = []
     if stats["outbox_oldest_age_s"] > settings.outbox_age_alert:
-        alerts.append("outbox_backlog_age")
+        link_alerts.append("outbox_backlog_age")
     if stats["oldest_unfilled_market_age_s"] > settings.exec_delay_alert:
-        alerts.append("execution_delay")
+        link_alerts.append("execution_delay")
     age = stats.get("router_heartbeat_age_s")
     if age is None or age > settings.router_stale_alert:
-        alerts.append("router_down")
-    return ("degraded" if alerts else "ok"), alerts
+        link_alerts.append("router_down")
+    return ("degraded" if link_alerts else "ok"), alerts + link_alerts
 
 
 class Health:
@@ -227,11 +268,14 @@ class Health:
         self.stats: dict[str, Any] = {}
         self.stats_at = 0.0
         self.exec_seq: int | None = None
+        self.server_started: float | None = None
+        self.db_restarted_at = 0.0
         self.tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         """Start the probe and monitor loops."""
-        self.tasks = [asyncio.create_task(self._probe_loop()), asyncio.create_task(self._monitor_loop())]
+        self.tasks = [asyncio.create_task(self._probe_loop()), asyncio.create_task(self._monitor_loop()),
+                      asyncio.create_task(self._lag_loop())]
 
     async def stop(self) -> None:
         """Stop the loops."""
@@ -250,7 +294,8 @@ class Health:
         return Evidence(now=time.monotonic(), db_ok_at=self.db_ok_at, db_error=self.db_error,
                         circuit=self.store.breaker.state, failed_requests=outcomes.failed_requests,
                         failed_at=outcomes.failed_at, read_only_at=outcomes.read_only_at, stats=self.stats,
-                        stats_at=self.stats_at, pool_open=self.store.pool is not None)
+                        stats_at=self.stats_at, pool_open=self.store.pool is not None,
+                        db_restarted_at=self.db_restarted_at)
 
     def readiness(self) -> dict[str, Any]:
         """The readiness verdict now (never touches the database); also sets the ``gateway_ready`` gauge."""
@@ -264,6 +309,8 @@ class Health:
         if sizes is not None:
             self.m.pool_size.set(sizes[0])
             self.m.pool_idle.set(sizes[1])
+            self.m.pool_in_use.set(sizes[0] - sizes[1])
+        self.m.pool_waiting.set(self.store.waiting)
         self.m.circuit.set(self.store.breaker.code)
         self.readiness()
         return generate_latest(self.m.registry)
@@ -308,6 +355,7 @@ class Health:
                         self.exec_seq = row["exec_seq"]
                     delays = await conn.fetch(_DELAYS_SQL, self.exec_seq)
                     batch = await conn.fetchrow(_BATCH_SQL)
+                self._saw_server_start(row["server_started"])
                 for d in delays:
                     self.m.exec_delay.observe(max(0.0, d["delay"]))
                 if delays:
@@ -325,3 +373,25 @@ class Health:
                     conn.terminate()
                     conn = None
             await asyncio.sleep(max(0.0, self.s.monitor_interval - (time.monotonic() - started)))
+
+    def _saw_server_start(self, started: float | None) -> None:
+        """Note a database restart when the server's start time changed since the last look."""
+        if started is None:
+            return
+        if self.server_started is not None and abs(started - self.server_started) > 1e-3:
+            self.db_restarted_at = time.monotonic()
+            self.m.db_restarts.inc()
+            log.warning("the database server restarted (start time %.3f, was %.3f)", started, self.server_started)
+        self.server_started = started
+
+    async def _lag_loop(self) -> None:
+        """How late the event loop wakes up: the worst of each second, as a gauge."""
+        tick, worst, since = 0.05, 0.0, time.monotonic()
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            worst = max(worst, now - before - tick)
+            if now - since >= 1.0:
+                self.m.loop_lag.set(round(worst, 4))
+                worst, since = 0.0, now

@@ -132,13 +132,18 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 class OrderStore:
     """Orders and accounts in PostgreSQL through one pool, guarded by a circuit breaker."""
 
-    def __init__(self, settings: StoreSettings, *, on_batch: Callable[[int], None] | None = None):
+    def __init__(self, settings: StoreSettings, *, on_batch: Callable[[int], None] | None = None,
+                 on_circuit: Callable[[str], None] | None = None,
+                 on_acquire_timeout: Callable[[], Any] | None = None):
         self.s = settings
         self.collar = Decimal(str(settings.collar))
         self.breaker = CircuitBreaker("database", settings.cb_threshold, settings.backoff_base,
-                                      settings.backoff_max)
+                                      settings.backoff_max, on_change=on_circuit)
         self.pool: asyncpg.Pool | None = None
         self.outcomes = CallOutcomes()
+        #: Calls waiting for a pooled connection now (a starved pool keeps this up).
+        self.waiting = 0
+        self.on_acquire_timeout = on_acquire_timeout
         # Values PostgreSQL refuses for one order (bad encoding, out of range): retried alone.
         self.batcher = OrderBatcher(self._commit_orders, max_batch=settings.batch_max,
                                     max_flushes=settings.batch_flushes, retry_alone=(asyncpg.DataError,),
@@ -300,7 +305,16 @@ class OrderStore:
         # The outer bound is a last resort: the statement timeouts below fire first, so a
         # stalled connection is terminated here rather than handed back to the pool.
         async with asyncio.timeout(max(0.01, remaining) + 0.5):
-            async with self.pool.acquire(timeout=min(self.s.pool_timeout, max(0.01, remaining))) as conn:
+            self.waiting += 1
+            try:
+                conn = await self.pool.acquire(timeout=min(self.s.pool_timeout, max(0.01, remaining)))
+            except TimeoutError:
+                if self.on_acquire_timeout is not None:
+                    self.on_acquire_timeout()
+                raise
+            finally:
+                self.waiting -= 1
+            try:
                 left = deadline - time.monotonic()
                 if left <= 0.01:
                     # The connection was never used: give it back as it is.
@@ -311,6 +325,8 @@ class OrderStore:
                     # A stalled server leaves the connection mid-query: drop it, do not reuse.
                     conn.terminate()
                     raise
+            finally:
+                await self.pool.release(conn)
 
     def _give_up(self, requests: int, code: str, detail: str, status: int) -> DatabaseUnavailable:
         """Count the failed requests; the error to raise."""

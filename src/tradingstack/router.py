@@ -80,8 +80,7 @@ class Router:
         self.reconcile_age = setting("RECONCILE_AGE", 3.0)
         self.connect_timeout = setting("DB_CONNECT_TIMEOUT", 1.0, 10.0)
         self.statement_timeout = setting("DB_STATEMENT_TIMEOUT", 5.0, 30.0)
-        self.breaker = CircuitBreaker("exchange", int(setting("ROUTER_CB_THRESHOLD", 3, 0)),
-                                      self.backoff_base, self.backoff_max)
+
         self.pool: asyncpg.Pool | None = None
         self.http: aiohttp.ClientSession | None = None
         self.reconcile_after = 0
@@ -100,6 +99,17 @@ class Router:
                                     registry=r)
         self.resent = Counter("router_orders_resent", "Orders sent again after the exchange forgot them",
                               registry=r)
+        self.transitions = Counter("router_exchange_circuit_transitions", "Exchange circuit breaker transitions "
+                                   "by the state entered", ["to"], registry=r)
+        for state in CircuitBreaker.STATES:
+            self.transitions.labels(state)  # at zero from the start, so the first transition shows
+        self.breaker = CircuitBreaker("exchange", int(setting("ROUTER_CB_THRESHOLD", 3, 0)),
+                                      self.backoff_base, self.backoff_max, on_change=self._circuit_changed)
+
+    def _circuit_changed(self, state: str) -> None:
+        self.transitions.labels(state).inc()
+        self.circuit.set({"closed": 0, "half_open": 1, "open": 2}[state])
+        log.info("exchange circuit %s", state)
 
     # -- plumbing -------------------------------------------------------------------------------
 

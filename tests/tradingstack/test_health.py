@@ -111,3 +111,24 @@ def test_a_running_batch_reports_its_projected_margin_and_a_finished_one_its_rec
     finished = {**running, "status": "finished", "total": 10, "margin_s": 31.5, "left_s": -3.0}
     assert monitoring_stats(row, finished)["batch"] == {"status": "finished", "processed": 10, "total": 10,
                                                         "margin_s": 31.5}
+
+
+def test_a_database_restart_is_an_alert_for_a_while_without_making_the_gateway_unready(settings):
+    restarted = readiness(_healthy(db_restarted_at=NOW - 1.0), settings)
+    assert restarted["ready"] is True and restarted["alerts"] == ["database_restarted"]
+    assert readiness(_healthy(db_restarted_at=NOW - settings.db_restart_alert - 0.1), settings)["alerts"] == []
+    assert readiness(_healthy(db_restarted_at=0.0), settings)["alerts"] == []
+
+
+def test_few_free_connection_slots_are_an_alert(settings):
+    low = readiness(_healthy(stats={**_GOOD_STATS, "database_connections_free": 0}), settings)
+    assert low["ready"] is True and low["alerts"] == ["database_connections_low"]
+    assert low["exchange_link"] == "ok"  # the database's slots say nothing of the exchange link
+    plenty = readiness(_healthy(stats={**_GOOD_STATS, "database_connections_free": 60}), settings)
+    assert plenty["alerts"] == []
+
+
+def test_monitoring_stats_carry_the_free_connection_slots():
+    row = {"backlog": 0, "outbox_age": None, "unfilled_age": None, "router_age": 0.2, "exec_seq": 0,
+           "server_started": 1.0e9, "connections_free": 12}
+    assert monitoring_stats(row, None)["database_connections_free"] == 12
