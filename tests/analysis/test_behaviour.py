@@ -125,3 +125,21 @@ def test_the_new_targets_get_verdicts_from_a_saved_run(tmp_path) -> None:
     assert [m.selector for m in a.metrics] == ["pool_waiting", "absent_total"]
     assert any(f.kind == "target_missed" and f.params["target"] == "restarts_max" for f in a.findings)
     json.dumps(a.to_dict())  # result.json stays JSON
+
+
+def test_the_baseline_ends_when_the_injection_began_not_when_the_fault_was_seen_active(tmp_path) -> None:
+    """A fault acts from some moment between ``injected`` and ``active`` (a proxy call under
+    way, a lock request queued): requests it failed then are not the baseline's."""
+    failing = tuple(round(19.55 + 0.05 * i, 6) for i in range(9))  # 19.55 ... 19.95: while injecting
+    run_dir = write_run(tmp_path, RunSpec(failed_at=failing))
+    journal = run_dir / "journal.jsonl"
+    # As the engine writes it: no baseline phase, so the fault's own times bound the baseline.
+    rows = [r for r in map(json.loads, journal.read_text().splitlines()) if r.get("name") != "baseline"]
+    for row in rows:
+        if row.get("type") == "fault" and row["event"] == "injected":
+            row["t"] = 19.5
+    journal.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    a = analyse(run_dir)
+    assert a.t_inject == 20.0
+    assert a.baseline is not None and a.baseline.end == 19.5 and a.baseline.met_steady_state is True
+    assert a.outcome == "passed"

@@ -149,7 +149,12 @@ def _analyse(run: Run) -> Analysis:
         latency_breach=breach, metrics=tuple(metrics), restarts=restarts,
     )
     run_deviations = deviations(run, faults, max(SLIP_TOLERANCE_S, s.step_s), problems)
-    baseline = measures.baseline(run.of(Phase), samples, windows, t_inject, last_t, s.steady, delays)
+    # The baseline ends when the harness began injecting: a fault takes effect somewhere
+    # between that moment and the one journalled as active (a lock queued, a proxy call under
+    # way), and what it did then is not the system's steady state.
+    began = min((f.injected_t if f.injected_t is not None else f.active_t for f in faults if f.active_t is not None),
+                default=t_inject)
+    baseline = measures.baseline(run.of(Phase), samples, windows, began, last_t, s.steady, delays)
     derived = [
         (impact.value, "impact_start", ""),
         (detection.t, "detected", detection.signal),

@@ -101,6 +101,7 @@ def _expand(paths: list[str]) -> tuple[list[Path], list[Problem]]:
 
 def _describe(document: Any) -> str:
     from faultlab.model import DrillPlan, Scenario, Stack
+    from faultlab.model.programme import Programme
 
     if isinstance(document, Scenario):
         return f"scenario {document.id}"
@@ -109,6 +110,8 @@ def _describe(document: Any) -> str:
     if isinstance(document, DrillPlan):
         count = len(document.scenario_files)
         return f"drill plan, {count} scenario{'s' if count != 1 else ''}"
+    if isinstance(document, Programme):
+        return f"programme, {len(document.operations)} critical operations, plan {document.plan.name}"
     return type(document).__name__
 
 

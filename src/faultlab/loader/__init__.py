@@ -3,7 +3,8 @@
     load_stack(path)     -> Stack
     load_scenario(path)  -> Scenario, with its Stack attached (``scenario.resolved_stack``)
     load_plan(path)      -> DrillPlan, with its scenarios loaded (``plan.resolved_scenarios``)
-    load_any(path)       -> whichever of the three the file is
+    load_programme(path) -> Programme, with its plan loaded (``programme.resolved_plan``)
+    load_any(path)       -> whichever of them the file is
 
 Each raises :class:`faultlab.errors.InputError` holding every :class:`~faultlab.errors.Problem`
 found, and nothing else, whatever the file holds. The steps, one module each:
@@ -29,12 +30,15 @@ from faultlab.loader.plan import plan_from
 from faultlab.loader.positions import Parsed, parse_yaml, read_document
 from faultlab.loader.positions import display_path as display_path  # used by messages elsewhere
 from faultlab.loader.positions import format_path as format_path
+from faultlab.loader.programme import programme_from
 from faultlab.loader.scenario import load_scenario_file, scenario_from
 from faultlab.loader.stack import load_stack_file
 from faultlab.model import DrillPlan, Scenario, Stack
+from faultlab.model.programme import Programme
 from faultlab.model.types import describe
 
-__all__ = ["load_stack", "load_scenario", "load_plan", "load_any", "document_kind", "Parsed", "parse_yaml"]
+__all__ = ["load_stack", "load_scenario", "load_plan", "load_programme", "load_any", "document_kind", "Parsed",
+           "parse_yaml"]
 
 
 def _absolute(path: str | os.PathLike[str]) -> Path:
@@ -73,8 +77,20 @@ def load_plan(path: str | os.PathLike[str]) -> DrillPlan:
     return plan
 
 
-def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan:
-    """Load a stack, scenario or drill plan, telling which by its keys."""
+def load_programme(path: str | os.PathLike[str]) -> Programme:
+    """Load and check a programme and the drill plan it names; raise InputError with all problems."""
+    path = _absolute(path)
+    doc = read_document(path)
+    if doc.data is None:
+        raise InputError(doc.problems)
+    programme, problems = programme_from(doc, path)
+    if problems or programme is None:
+        raise InputError(_unique(problems))
+    return programme
+
+
+def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan | Programme:
+    """Load a stack, scenario, drill plan or programme, telling which by its keys."""
     path = _absolute(path)
     doc = read_document(path)
     if doc.data is None:
@@ -83,18 +99,20 @@ def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan:
         doc.add((), f"expected a mapping of keys (a stack, scenario or drill plan), got {describe(doc.data)}")
         raise InputError(doc.problems)
     kind = document_kind(doc.data, path)
-    loaded: Stack | Scenario | DrillPlan | None
+    loaded: Stack | Scenario | DrillPlan | Programme | None
     if kind == "stack":
         loaded, problems = load_stack_file(path)
     elif kind == "scenario":
         loaded, problems = scenario_from(doc, path, {})
     elif kind == "plan":
         loaded, problems = plan_from(doc, path)
+    elif kind == "programme":
+        loaded, problems = programme_from(doc, path)
     else:
         doc.add(
             (),
             "cannot tell what this document is: a stack has `services:`, a scenario `timeline:`, "
-            "a drill plan `scenarios:`",
+            "a drill plan `scenarios:`, a programme `operations:`",
         )
         raise InputError(doc.problems)
     if problems or loaded is None:

@@ -1,4 +1,4 @@
-"""Telling the three documents apart: a stack, a scenario or a drill plan."""
+"""Telling the documents apart: a stack, a scenario, a drill plan or a programme."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ from typing import Any
 from pydantic import BaseModel
 
 from faultlab.model import DrillPlan, Scenario, Stack
+from faultlab.model.programme import Programme
 
 __all__ = ["document_kind", "KIND_WORDS"]
 
-KIND_WORDS = {"stack": "a stack file", "scenario": "a scenario", "plan": "a drill plan"}
+KIND_WORDS = {"stack": "a stack file", "scenario": "a scenario", "plan": "a drill plan", "programme": "a programme"}
 """Each kind as messages name it."""
 
-_MODELS: tuple[tuple[str, type[BaseModel]], ...] = (("scenario", Scenario), ("stack", Stack), ("plan", DrillPlan))
-_MARKERS = (("scenario", "timeline"), ("stack", "services"), ("plan", "scenarios"))
+_MODELS: tuple[tuple[str, type[BaseModel]], ...] = (("scenario", Scenario), ("stack", Stack), ("plan", DrillPlan),
+                                                   ("programme", Programme))
+_MARKERS = (("scenario", "timeline"), ("stack", "services"), ("plan", "scenarios"), ("programme", "operations"))
 _FOLDERS = {"stacks": "stack", "scenarios": "scenario", "drills": "plan"}
 
 
@@ -24,7 +26,7 @@ def _field_names(model: type[BaseModel]) -> set[str]:
 
 
 def document_kind(data: Any, path: Path | None = None) -> str | None:
-    """``stack``, ``scenario``, ``plan``, or None, judged by the keys (then by the folder)."""
+    """``stack``, ``scenario``, ``plan``, ``programme``, or None, judged by the keys (then by the folder)."""
     if isinstance(data, dict):
         scores = {kind: len(_field_names(model) & set(data)) for kind, model in _MODELS}
         for kind, marker in _MARKERS:

@@ -19,12 +19,14 @@ from pydantic_core import ErrorDetails
 from faultlab.errors import Problem
 from faultlab.loader.positions import Loc, Parsed, short
 from faultlab.model import DrillPlan, Scenario, Stack
+from faultlab.model.programme import Programme
 from faultlab.model.types import describe
 from faultlab.registry import unknown_name_message
 
 __all__ = ["located", "message", "known_keys", "validate", "KIND_NAMES"]
 
-KIND_NAMES: dict[type[BaseModel], str] = {Stack: "stack", Scenario: "scenario", DrillPlan: "drill plan"}
+KIND_NAMES: dict[type[BaseModel], str] = {Stack: "stack", Scenario: "scenario", DrillPlan: "drill plan",
+                                          Programme: "programme"}
 """Each document model as messages name it."""
 
 

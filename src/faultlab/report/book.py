@@ -70,7 +70,8 @@ def _attention(analyses: Sequence[Analysis], lang: str, cat: Catalogue) -> list[
     return blocks
 
 
-def _book(plan_dir: Path, analyses: Sequence[Analysis], plan: dict[str, Any], lang: str) -> Document:
+def _book(plan_dir: Path, analyses: Sequence[Analysis], plan: dict[str, Any], lang: str,
+          register: Any = None) -> Document:
     cat = Catalogue(lang)
     groups: dict[str, list[Analysis]] = {}
     for a in analyses:
@@ -110,17 +111,24 @@ def _book(plan_dir: Path, analyses: Sequence[Analysis], plan: dict[str, Any], la
          "rows": rows, "ok": oks},
         *_attention(analyses, lang, cat),
     ])
-    ident = Section("identification", f"2. {cat('sec.identification')}", [{"kind": "kv", "rows": [
+    extra = []
+    if register is not None:
+        from faultlab.report.register import drill_view
+
+        extra.append(drill_view(register, lang, base=plan_dir, number=2))
+    n = 2 + len(extra)
+    ident = Section("identification", f"{n}. {cat('sec.identification')}", [{"kind": "kv", "rows": [
         (cat("id.plan"), str(plan.get("title") or plan.get("id") or plan_dir.name)),
         (cat("id.environment"), str(plan.get("environment") or cat("none"))),
         (cat("id.classification"), str(plan.get("classification") or cat("none"))),
         (cat("id.language"), cat("lang.name")),
     ]}])
     people = participants_section(cat, plan)
-    people.title = f"3. {people.title}"
-    appendix = Section("appendices", f"4. {cat('sec.appendices')}", [{"kind": "p", "text": cat("book.manifest")}])
+    people.title = f"{n + 1}. {people.title}"
+    appendix = Section("appendices", f"{n + 2}. {cat('sec.appendices')}",
+                       [{"kind": "p", "text": cat("book.manifest")}])
     title = cat("book.title", title=str(plan.get("title") or plan_dir.name))
-    return Document(lang=lang, title=title, banners=[], sections=[summary, ident, people, appendix])
+    return Document(lang=lang, title=title, banners=[], sections=[summary, *extra, ident, people, appendix])
 
 
 def write_book(
@@ -129,11 +137,15 @@ def write_book(
     plan_info: dict[str, Any] | None = None,
     *,
     langs: Sequence[str] = ("en",),
+    register: Any = None,
 ) -> BookFiles:
     """Write ``index.md`` / ``index.html`` over ``runs`` and a manifest of the whole plan dir.
 
     ``runs`` are run directories (or their analyses). A run without reports gets them
-    written first, so every row links to a report that exists.
+    written first, so every row links to a report that exists. With the programme's
+    ``register`` (:class:`faultlab.register.Register`, drawn up after this drill), the book
+    shows its view of this drill: what passed, what was missed, what is overdue, the findings
+    carried forward.
     """
     plan_dir = Path(plan_dir)
     plan_dir.mkdir(parents=True, exist_ok=True)
@@ -147,7 +159,7 @@ def write_book(
         analyses.append(a)
     index_md = index_html = plan_dir / "index.md"
     for i, lang in enumerate(dict.fromkeys(langs)):
-        doc = _book(plan_dir, analyses, plan, lang)
+        doc = _book(plan_dir, analyses, plan, lang, register)
         md = plan_dir / ("index.md" if i == 0 else f"index.{lang}.md")
         html = plan_dir / ("index.html" if i == 0 else f"index.{lang}.html")
         md.write_text(render_markdown(doc), encoding="utf-8")
