@@ -162,7 +162,7 @@ class Register:
 
     @property
     def classes(self) -> list[str]:
-        """The fault classes some failure test covers, in :data:`FAULT_CLASSES` order."""
+        """The fault classes some failure test covers, as :data:`FAULT_CLASSES` lists them."""
         used = {c for t in self.tests for c in t.test.classes}
         return [c for c in FAULT_CLASSES if c in used]
 

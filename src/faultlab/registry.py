@@ -12,6 +12,9 @@ exactly as a third-party plugin registers its own::
     [project.entry-points."faultlab.cleaners"]
     pg_session = "faultlab.runtime.ledger:_terminate_pg_session"
 
+    [project.entry-points."faultlab.projects"]
+    payments = "payments.project"
+
 Entry points are read on first use, never at import. An unknown name is an
 :class:`~faultlab.errors.InputError` naming the known ones and the nearest match.
 """
@@ -29,7 +32,7 @@ if TYPE_CHECKING:
     from faultlab.runtime.base import Runtime
     from faultlab.runtime.ledger import Cleaner
 
-__all__ = ["Registry", "cleaners", "fault_kinds", "probes", "runtimes", "unknown_name_message"]
+__all__ = ["Registry", "cleaners", "fault_kinds", "probes", "projects", "runtimes", "unknown_name_message"]
 
 T = TypeVar("T")
 
@@ -152,3 +155,7 @@ name a stack file's ``runtime:`` gives."""
 
 cleaners: Registry[Cleaner] = Registry("faultlab.cleaners", "cleaner")
 """Ledger cleaners (:class:`faultlab.runtime.ledger.Cleaner`) by the kind of entry they clean."""
+
+projects: Registry[Any] = Registry("faultlab.projects", "project")
+"""Drill projects a package ships (a module with ``name``, ``summary`` and ``FILES``, glob
+patterns of the files beside it), by the name ``faultlab init --project`` takes."""

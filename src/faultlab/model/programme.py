@@ -7,7 +7,7 @@ cover, and how long each operation may be out (its impact tolerance).
     owner: Operations                  # who owns a finding unless its failure test says
     operations:
       intake: {label: Request intake, tolerance: 2m, measure: impact}
-      batch: {label: Nightly batch, tolerance: 0s, measure: job_overrun}
+      nightly: {label: Nightly job, tolerance: 0s, measure: job_overrun}
     failure_tests:
       FT-01: {operations: [intake], owner: Database team}
 
