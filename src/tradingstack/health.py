@@ -106,6 +106,8 @@ class GatewayMetrics:
         self.latency = Histogram("gateway_request_seconds", "Request latency", ["endpoint"],
                                  buckets=fine, registry=r)
         self.inflight = Gauge("gateway_inflight_orders", "Order requests in progress", registry=r)
+        self.shed = Counter("gateway_orders_shed", "Orders refused at the door (429) because commits are backed up",
+                            registry=r)
         self.batch_size = Histogram("gateway_order_batch_size", "Orders committed per transaction",
                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r)
         self.pool_size = Gauge("gateway_db_pool_size", "Open pooled connections", registry=r)
