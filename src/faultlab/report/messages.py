@@ -171,6 +171,20 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "target.job_margin_min": ("Least margin of a job before its deadline", "ジョブの期限までの最小余裕時間"),
     "target.error_budget": ("Error budget consumed", "エラーバジェット消費率"),
     "target.completion_p99": ("{Completion} (p99)", "{Completion}（p99）"),
+    "target.unanswered_requests": ("{Requests} left without an answer (hung)", "応答のないまま終わった{requests}（ハング）"),
+    "target.rejection_p99_within": ("Time to refuse a {request} (p99 of the refusals)", "{request}を拒否するまでの時間（拒否応答の p99）"),
+    "target.shed_requests_min": ("{Requests} shed for overload (admission control)", "過負荷により受付制限された{requests}（流入制御）"),
+    "target.latency_breach_within": ("Time the latency objective was broken", "レイテンシ目標を超過した時間"),
+    "target.worst_p99_within": ("Worst p99 latency after the fault", "障害発生後の最悪 p99 レイテンシ"),
+    "target.restarts_max": ("Restarts of any one service", "サービスごとの再起動回数（最大）"),
+    "target.metric.max": ("{metric}: highest value", "{metric}：最大値"),
+    "target.metric.min": ("{metric}: lowest value", "{metric}：最小値"),
+    "target.metric.after_max": ("{metric}: highest value after the fault cleared", "{metric}：障害解除後の最大値"),
+    "target.metric.after_min": ("{metric}: lowest value after the fault cleared", "{metric}：障害解除後の最小値"),
+    "target.metric.increase_min": ("{metric}: increase over the run (at least)", "{metric}：実行中の増加量（下限）"),
+    "target.metric.increase_max": ("{metric}: increase over the run (at most)", "{metric}：実行中の増加量（上限）"),
+    "target.metric.increase_during_min": ("{metric}: increase while the fault acted", "{metric}：障害中の増加量"),
+    "target.metric.increase_after_max": ("{metric}: increase after the fault cleared", "{metric}：障害解除後の増加量"),
     "summary.top_findings": ("Top findings", "主な指摘事項"),
     "summary.no_findings": ("No findings.", "指摘事項はありません。"),
     # scope
@@ -586,6 +600,10 @@ class Catalogue:
         key = f"target.{name}"
         if key in self._messages:
             return self(key)
+        if name.startswith("metric:"):
+            selector, _, bound = name[len("metric:"):].rpartition(":")
+            if f"target.metric.{bound}" in self._messages:
+                return self(f"target.metric.{bound}", metric=selector)
         check = self.declaration.check(name)
         if check is not None:
             return check.label.get(self.lang)
