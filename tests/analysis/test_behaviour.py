@@ -143,3 +143,17 @@ def test_the_baseline_ends_when_the_injection_began_not_when_the_fault_was_seen_
     assert a.t_inject == 20.0
     assert a.baseline is not None and a.baseline.end == 19.5 and a.baseline.met_steady_state is True
     assert a.outcome == "passed"
+
+
+def test_requests_held_by_the_fault_do_not_make_the_baseline_complete_late(tmp_path) -> None:
+    """An order sent just before the fault and completed only after it was held by the fault:
+    its completion delay is not the steady state's."""
+    run_dir = write_run(tmp_path, RunSpec(steady_state={"success_rate": {"min": 0.99}, "p99_latency": {"max": 0.25},
+                                                        "completion_delay": {"max": 2.0}}))
+    held = [{"t": round(19.0 + 0.05 * i, 3), "ack": f"held-{i}", "delay_s": 12.0} for i in range(10)]
+    rows = [json.loads(line) for line in (run_dir / "completions.jsonl").read_text().splitlines()]
+    rows = sorted(rows + held, key=lambda r: r["t"])
+    (run_dir / "completions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    a = analyse(run_dir)
+    assert a.baseline is not None and a.baseline.met_steady_state is True
+    assert a.baseline.completion_p99_s is not None and a.baseline.completion_p99_s < 2.0
