@@ -37,7 +37,7 @@ Environment (defaults for ``TRADINGSTACK_PROFILE=strong`` / ``weak``):
 ``DB_RETRY_BACKOFF_MAX``    1.0 s         30 s        backoff cap
 ``CB_FAILURE_THRESHOLD``    5             1           consecutive DB failures that open the circuit
 ``ADMISSION_LIMIT``         256           0 (off)     concurrent order requests before 429
-``ADMISSION_WAIT``          1.0 s         0 (off)     429 when an order would wait longer for its commit
+``ADMISSION_WAIT``          1.0 s         0 (off)     429 when an order would queue longer for a commit
 ``ORDER_BATCH_MAX``         32                        most orders committed in one transaction
 ``ORDER_BATCH_FLUSHES``     2                         order commits under way at once
 ``READY_DB_TIMEOUT``        0.4 s                     bound of one readiness probe
@@ -162,8 +162,8 @@ class Gateway:
         """``POST /orders``: 201 new, 200 the same order again, 422 rejected, 409 conflict, 400, 429."""
         if self.s.admission_limit and self.inflight >= self.s.admission_limit:
             return _error(429, "over_capacity", "too many orders in progress; retry shortly", 0.2)
-        # Refused at the door rather than timed out later: an order that would wait longer
-        # than this for its commit (the queue, at the recent commit time) gets a 429 now.
+        # Refused at the door rather than timed out later: an order that would queue longer
+        # than this for a commit (the queue, at the recent commit time) gets a 429 now.
         wait = self.store.batcher.expected_wait()
         if self.s.admission_wait and wait > self.s.admission_wait:
             self.m.shed.inc()

@@ -76,16 +76,18 @@ class OrderBatcher:
         return len(self.flushes)
 
     def expected_wait(self) -> float:
-        """How long an order placed now would wait for its commit to end, judged from the
-        queue and the recent commit time: half a commit for the ones under way to end (on
-        average), a commit for each full round of the orders queued before it (a round takes
-        ``max_flushes`` batches of ``max_batch``), then its own."""
-        if not self.commit_s:
+        """How long an order placed now would wait in the queue before its own commit starts,
+        judged from the queue and the recent commit time: none while a commit slot is free;
+        else half a commit for the ones under way to end (on average) and a commit for each
+        full round of the orders queued before it (a round takes ``max_flushes`` batches of
+        ``max_batch``).
+
+        A free slot always admits: the commits it lets through keep the commit time up to
+        date, so a database that became fast again is seen as fast."""
+        if not self.commit_s or len(self.flushes) < self.max_flushes:
             return 0.0
-        if len(self.flushes) < self.max_flushes and not self.pending:
-            return self.commit_s
         rounds = len(self.pending) // (self.max_batch * self.max_flushes)
-        return (rounds + 1.5) * self.commit_s
+        return (rounds + 0.5) * self.commit_s
 
     async def place(self, order: dict, deadline: float):
         """Commit ``order`` (alone or with others); return its row once the commit is done."""
