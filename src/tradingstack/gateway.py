@@ -47,7 +47,7 @@ Environment (defaults for ``TRADINGSTACK_PROFILE=strong`` / ``weak``):
 ``OUTBOX_AGE_ALERT``        3.0 s                     oldest unsent outbox entry -> alert
 ``EXEC_DELAY_ALERT``        3.0 s                     oldest sent, unfilled market order -> alert
 ``ROUTER_STALE_ALERT``      3.0 s                     router heartbeat age -> alert
-``DB_RESTART_ALERT``        30 s                      how long a database restart stays an alert
+``RESTART_ALERT``           30 s                      how long a restart (database, router, exchange) stays an alert
 ``DB_CONN_FREE_ALERT``      5                         free database connection slots at most -> alert
 ``MARKET_BUY_COLLAR``       0.05                      cash reserved above the last price
 ``SKIP_MIGRATIONS``         unset                     set to 1 to skip applying the schema
@@ -125,7 +125,7 @@ class GatewaySettings:
         self.outbox_age_alert = setting("OUTBOX_AGE_ALERT", 3.0)
         self.exec_delay_alert = setting("EXEC_DELAY_ALERT", 3.0)
         self.router_stale_alert = setting("ROUTER_STALE_ALERT", 3.0)
-        self.db_restart_alert = setting("DB_RESTART_ALERT", 30.0)
+        self.restart_alert = setting("RESTART_ALERT", 30.0)
         self.db_conn_free_alert = setting("DB_CONN_FREE_ALERT", 5)
         self.collar = setting("MARKET_BUY_COLLAR", 0.05)
         self.skip_migrations = os.environ.get("SKIP_MIGRATIONS", "") not in ("", "0")

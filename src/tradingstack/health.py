@@ -16,15 +16,22 @@ The verdict's ``alerts``, in this order:
 ``order_intake_failing``        three or more requests failed in a row, the last under 2 s ago
 ``database_read_only``          the database refused a write as read-only under 2 s ago
 ``database_restarted``          the database server started again (its start time changed) under
-                                ``DB_RESTART_ALERT`` ago: a restart the pool rode out unseen
+                                ``RESTART_ALERT`` ago: a restart the pool rode out unseen
 ``database_connections_low``    ``DB_CONN_FREE_ALERT`` or fewer connection slots are left for
                                 ordinary roles (another client is taking them)
 ``outbox_backlog_age``          the oldest unsent outbox entry is older than ``OUTBOX_AGE_ALERT``
 ``execution_delay``             the oldest sent, unfilled market order is older than ``EXEC_DELAY_ALERT``
 ``router_down``                 the router's heartbeat is older than ``ROUTER_STALE_ALERT``, or absent
+``router_restarted``            the router started again (its start time changed) under ``RESTART_ALERT`` ago
+``exchange_restarted``          the exchange started again (its fill log's epoch changed, as the router
+                                recorded it) under ``RESTART_ALERT`` ago
 ==============================  ===================================================================
 
-The last four need statistics younger than ``3 * MONITOR_INTERVAL + 1`` s; without them
+A restart is seen by the monitor from what the restarted part leaves behind: the database
+server's start time, the router's ``started`` row, the epoch of the exchange's fill log in the
+router's cursor; a first sight is no restart. The statistics' alerts (from
+``database_connections_low`` to ``router_down``) need statistics younger than
+``3 * MONITOR_INTERVAL + 1`` s; without them
 ``exchange_link`` is ``unknown``, else ``degraded`` when one of its three is raised and ``ok``
 otherwise. Ready means: the database is ok, order intake is not failing and the pool is open.
 A restart and low connections raise alerts without making the gateway unready: it can still
@@ -38,7 +45,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import asyncpg
@@ -46,7 +53,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from tradingstack.orderstore import OrderStore
 
-__all__ = ["Health", "HealthSettings", "Evidence", "GatewayMetrics", "readiness", "monitoring_stats"]
+__all__ = ["Health", "HealthSettings", "Evidence", "GatewayMetrics", "readiness", "monitoring_stats", "RESTARTING"]
 
 log = logging.getLogger("tradingstack.gateway")
 
@@ -55,6 +62,9 @@ _FAILING_STREAK = 3
 _FAILING_WITHIN_S = 2.0
 # A read-only refusal this recent keeps its alert up.
 _READ_ONLY_WITHIN_S = 2.0
+
+RESTARTING = ("database", "router", "exchange")
+"""The components whose restarts the monitor sees (the ``<component>_restarted`` alerts)."""
 
 _STATS_SQL = """
     SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL) AS backlog,
@@ -66,6 +76,8 @@ _STATS_SQL = """
               FROM router_state WHERE name = 'heartbeat') AS router_age,
            (SELECT coalesce(max(seq), 0) FROM executions) AS exec_seq,
            extract(epoch FROM pg_postmaster_start_time())::float8 AS server_started,
+           (SELECT value FROM router_state WHERE name = 'started') AS router_started,
+           (SELECT split_part(value, ':', 1) FROM router_state WHERE name = 'fill_cursor') AS exchange_epoch,
            current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
              - coalesce(current_setting('reserved_connections', true)::int, 0)
              - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int
@@ -90,7 +102,7 @@ class HealthSettings(Protocol):
     outbox_age_alert: float
     exec_delay_alert: float
     router_stale_alert: float
-    db_restart_alert: float
+    restart_alert: float
     db_conn_free_alert: float
     probe_closes_circuit: bool
 
@@ -127,8 +139,10 @@ class GatewayMetrics:
                                         "Calls that gave up waiting for a pooled connection", registry=r)
         self.loop_lag = Gauge("gateway_event_loop_lag_seconds",
                               "Worst lateness of the event loop over the last second", registry=r)
-        self.db_restarts = Counter("gateway_db_server_restarts", "Database server restarts seen (its start time "
-                                   "changed)", registry=r)
+        self.restarts = Counter("gateway_restarts_seen", "Restarts the monitor saw, by component", ["component"],
+                                registry=r)
+        for component in RESTARTING:
+            self.restarts.labels(component)  # at zero from the start, so the first restart shows
         self.connections_free = Gauge("gateway_db_connections_free",
                                       "Connection slots the database has left for ordinary roles", registry=r)
         self.outbox_backlog = Gauge("outbox_backlog", "Outbox entries not yet sent", registry=r)
@@ -193,8 +207,8 @@ class Evidence:
     last probe's error ("" after a success); ``circuit``: the order store's breaker state;
     ``failed_requests`` in a row, the last at ``failed_at``; ``read_only_at``: the last
     read-only refusal; ``stats``: the latest :func:`monitoring_stats` ({} before the first),
-    taken at ``stats_at``; ``pool_open``: the order pool is open; ``db_restarted_at``: when
-    the monitor last saw the database server's start time change.
+    taken at ``stats_at``; ``pool_open``: the order pool is open; ``restarted_at``: when the
+    monitor last saw each component of :data:`RESTARTING` start again.
     """
 
     now: float
@@ -207,7 +221,7 @@ class Evidence:
     stats: Mapping[str, Any]
     stats_at: float
     pool_open: bool
-    db_restarted_at: float = 0.0
+    restarted_at: Mapping[str, float] = field(default_factory=dict)
 
 
 def readiness(seen: Evidence, settings: HealthSettings) -> dict[str, Any]:
@@ -226,15 +240,21 @@ def readiness(seen: Evidence, settings: HealthSettings) -> dict[str, Any]:
         alerts.append("order_intake_failing")
     if seen.read_only_at and seen.now - seen.read_only_at < _READ_ONLY_WITHIN_S:
         alerts.append("database_read_only")
-    if seen.db_restarted_at and seen.now - seen.db_restarted_at < settings.db_restart_alert:
+    if _restarted(seen, "database", settings):
         alerts.append("database_restarted")
     link, link_alerts = _exchange_link(seen, settings)
     alerts += link_alerts
+    alerts += [f"{c}_restarted" for c in RESTARTING if c != "database" and _restarted(seen, c, settings)]
     ready = db_ok and not intake_failing and seen.pool_open
     return {"ready": ready, "profile": settings.profile,
             "db": {"ok": db_ok, "last_ok_age_s": None if db_age is None else round(db_age, 3),
                    "error": seen.db_error or None, "circuit": seen.circuit},
             "exchange_link": link, "alerts": alerts, **seen.stats}
+
+
+def _restarted(seen: Evidence, component: str, settings: HealthSettings) -> bool:
+    at = seen.restarted_at.get(component, 0.0)
+    return bool(at) and seen.now - at < settings.restart_alert
 
 
 def _exchange_link(seen: Evidence, settings: HealthSettings) -> tuple[str, list[str]]:
@@ -270,8 +290,8 @@ class Health:
         self.stats: dict[str, Any] = {}
         self.stats_at = 0.0
         self.exec_seq: int | None = None
-        self.server_started: float | None = None
-        self.db_restarted_at = 0.0
+        self.instances: dict[str, Any] = {}
+        self.restarted_at: dict[str, float] = {}
         self.tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -297,7 +317,7 @@ class Health:
                         circuit=self.store.breaker.state, failed_requests=outcomes.failed_requests,
                         failed_at=outcomes.failed_at, read_only_at=outcomes.read_only_at, stats=self.stats,
                         stats_at=self.stats_at, pool_open=self.store.pool is not None,
-                        db_restarted_at=self.db_restarted_at)
+                        restarted_at=dict(self.restarted_at))
 
     def readiness(self) -> dict[str, Any]:
         """The readiness verdict now (never touches the database); also sets the ``gateway_ready`` gauge."""
@@ -357,7 +377,9 @@ class Health:
                         self.exec_seq = row["exec_seq"]
                     delays = await conn.fetch(_DELAYS_SQL, self.exec_seq)
                     batch = await conn.fetchrow(_BATCH_SQL)
-                self._saw_server_start(row["server_started"])
+                for component, column in zip(RESTARTING, ("server_started", "router_started", "exchange_epoch"),
+                                             strict=True):
+                    self._saw_instance(component, row[column])
                 for d in delays:
                     self.m.exec_delay.observe(max(0.0, d["delay"]))
                 if delays:
@@ -376,15 +398,17 @@ class Health:
                     conn = None
             await asyncio.sleep(max(0.0, self.s.monitor_interval - (time.monotonic() - started)))
 
-    def _saw_server_start(self, started: float | None) -> None:
-        """Note a database restart when the server's start time changed since the last look."""
-        if started is None:
+    def _saw_instance(self, component: str, instance: Any) -> None:
+        """Note a restart of ``component`` when what identifies its running instance (a start
+        time, an epoch) changed since the last look; the first sight is no restart."""
+        if instance is None or instance == "":
             return
-        if self.server_started is not None and abs(started - self.server_started) > 1e-3:
-            self.db_restarted_at = time.monotonic()
-            self.m.db_restarts.inc()
-            log.warning("the database server restarted (start time %.3f, was %.3f)", started, self.server_started)
-        self.server_started = started
+        before = self.instances.get(component)
+        if before is not None and before != instance:
+            self.restarted_at[component] = time.monotonic()
+            self.m.restarts.labels(component).inc()
+            log.warning("the %s restarted (%s, was %s)", component, instance, before)
+        self.instances[component] = instance
 
     async def _lag_loop(self) -> None:
         """How late the event loop wakes up: the worst of each second, as a gauge."""

@@ -12,7 +12,8 @@ Four loops share one asyncpg pool and one HTTP session:
   order id); the cursor is committed with the executions.
 - *reconcile*: asks the exchange about orders sent a while ago and still open; records fills
   it missed and sends again what a restarted exchange forgot.
-- *heartbeat*: once a second, the timestamp the gateway's readiness reads.
+- *heartbeat*: once a second, the timestamp the gateway's readiness reads (and, once at
+  start, its start time: the gateway's monitor sees a restart from it).
 
 Environment (defaults for ``TRADINGSTACK_PROFILE=strong`` / ``weak``):
 
@@ -130,6 +131,10 @@ class Router:
                     command_timeout=self.statement_timeout, reset=_keep_session,
                     server_settings={"statement_timeout": str(int(self.statement_timeout * 1000)),
                                      "application_name": "tradingstack.router"})
+                # Its start time, so the gateway's monitor sees a restart the supervisor hid.
+                await self.pool.execute(
+                    "INSERT INTO router_state (name, value) VALUES ('started', clock_timestamp()::text) "
+                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value")
                 break
             except Exception as exc:  # noqa: BLE001  (keep trying until the database is there)
                 log.warning("database not available yet: %s", exc)
