@@ -108,6 +108,6 @@ def test_init_bare_writes_a_skeleton_that_runs_as_written(installed: Path, tmp_p
     end = json.loads((run_dir / "journal.jsonl").read_text().splitlines()[-1])
     assert end["status"] == "completed", end
     result = json.loads((run_dir / "result.json").read_text())["analysis"]
-    assert result["declaration"]["requests"] == "items"
+    assert result["declaration"]["requests"]["en"] == "items"
     assert {v["target"] for v in result["verdicts"]} >= {"detect_within", "lost_items"}
     assert next(v for v in result["verdicts"] if v["target"] == "lost_items")["outcome"] == "met"
