@@ -226,9 +226,9 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def drill_of(run_dir: Path) -> Path | None:
-    """The drill-plan folder a run belongs to (``<plan folder>/runs/<scenario>/<run>``), or None."""
-    parent = run_dir.parent.parent
-    return parent.parent if parent.name == "runs" else None
+    """The drill-plan folder a run belongs to (``<plan folder>/runs/<run>``, as
+    :func:`faultlab.engine.plan.run_plan` writes it), or None."""
+    return run_dir.parent.parent if run_dir.parent.name == "runs" else None
 
 
 def _started(analysis: Analysis) -> datetime | None:

@@ -27,7 +27,7 @@ def _run(reports: Path, test_id: str, when: datetime, targets: dict, drill: str 
          outage: Outage | None = None) -> Path:
     """A synthetic run of ``test_id`` started at ``when``, in a drill folder when ``drill`` is named."""
     stamp = when.strftime("%Y%m%dT%H%M%S")
-    parent = reports / "quarterly" / drill / "runs" / test_id if drill else reports / test_id
+    parent = reports / "quarterly" / drill / "runs" if drill else reports / test_id  # as run_plan writes them
     run_dir = write_run(parent, RunSpec(run_id=f"{test_id}-{stamp}", scenario_id=test_id, targets=targets,
                                         outage=outage or Outage()))
     journal = run_dir / "journal.jsonl"
