@@ -6,7 +6,7 @@
 2. bring the stack up with the runtime its stack file names (``runtime:``, looked up in
    :data:`faultlab.registry.runtimes`) and journal the tool versions (``tools``);
 3. start the monitor probe, the canary and the load generator: ``t_load`` is the origin
-   of the scenario's timeline;
+   of the scenario's timeline; the ``baseline`` phase begins after the scenario's warm-up;
 4. run the timeline on one monotonic clock: each fault journalled (``planned`` with its
    revert plan, ``injected``, ``active``) before and as it takes effect, and reverted at
    ``at + for`` with what its ``inject`` returned (or kept before failing); abort
@@ -522,6 +522,11 @@ class _Drive:
 
     def _timeline(self, t_load: float) -> list[TimelineItem]:
         items = []
+        first_fault = min((step.at for _, step in self.scenario.fault_steps()), default=None)
+        warmup = self.scenario.warmup
+        if first_fault is not None and 0 < warmup < first_fault:
+            # The baseline leaves out the load ramping up; it ends where the first fault begins.
+            items.append(TimelineItem(warmup, lambda: self.journal.phase("baseline", "begin"), name="baseline"))
         for step_id, step in self.scenario.steps():
             planned_t = t_load + step.at
             if isinstance(step, FaultStep):

@@ -344,6 +344,11 @@ class Scenario(Document):
     targets: Targets = Field(default_factory=lambda: Targets.model_validate({}))
     abort_when: AbortWhen | None = None
     hold: Duration = Field(default=as_written("5s"), description="how long healthy it must stay to count as recovered")
+    warmup: Duration = Field(
+        default=as_written("2s"),
+        description="load time before the baseline begins (users starting, the stack warming); the baseline "
+                    "runs from then to the first fault (from the first request when the first fault comes sooner)",
+    )
     window: Duration = Field(default=as_written("1s"), description="length of the sliding window judged healthy or not")
     settle: Duration = Field(
         default=as_written("5s"), description="wait after the load stops, before the integrity check"
