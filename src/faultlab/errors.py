@@ -10,7 +10,9 @@ The tree is split by phase, like ``httpx._exceptions``::
     │   ├── ServiceFailed         a process or server died or would not start
     │   └── FaultError            a fault could not be injected
     ├── Interrupted               Ctrl-C or SIGTERM during work                     -> exit 4
-    └── CleanupError              a fault or resource could not be reverted/removed -> exit 5
+    ├── CleanupError              a fault or resource could not be reverted/removed -> exit 5
+    └── EvidenceTampered          a run's journal or pre-registration was changed   -> exit 1
+                                  after the run: it is not re-judged
 
 A missed target or a gate regression is a *result*, not an exception: commands return
 ``ExitCode.TARGET_MISSED`` for it. Foreign exceptions (subprocess, HTTP, psycopg, docker)
@@ -35,6 +37,7 @@ __all__ = [
     "FaultError",
     "Interrupted",
     "CleanupError",
+    "EvidenceTampered",
     "exit_code_for",
     "save_traceback",
 ]
@@ -125,6 +128,14 @@ class CleanupError(FaultlabError):
     """Something could not be reverted or removed; the stack may need ``faultlab cleanup``."""
 
     exit_code = ExitCode.CLEANUP_FAILED
+
+
+class EvidenceTampered(FaultlabError):
+    """A run's evidence was changed after the run wrote it (a break in the journal's hash
+    chain, targets other than the pre-registered ones): it is reported, never re-judged.
+    Exit 1, as when ``faultlab verify`` finds a changed file."""
+
+    exit_code = ExitCode.TARGET_MISSED
 
 
 def exit_code_for(exc: BaseException) -> ExitCode:

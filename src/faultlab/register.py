@@ -90,7 +90,7 @@ class FailureTestInfo:
     covers, whether the plan runs it, who owns its findings."""
 
     id: str
-    title: str
+    title: Any
     operations: tuple[str, ...] = ()
     classes: tuple[str, ...] = ()
     in_plan: bool = True
@@ -150,7 +150,7 @@ class CarriedFinding:
 class Register:
     """The register at ``now`` (see the module docstring)."""
 
-    title: str
+    title: Any
     now: datetime
     period_days: float
     operations: dict[str, Any]
@@ -185,7 +185,7 @@ class Register:
 
         return {
             "schema": "faultlab.register/1",
-            "title": self.title,
+            "title": _plain(self.title),
             "now": _iso(self.now),
             "period_days": self.period_days,
             "last_drill": str(self.last_drill) if self.last_drill else None,
@@ -193,7 +193,7 @@ class Register:
             "operations": {k: _plain(v) for k, v in self.operations.items()},
             "fault_classes": self.classes,
             "failure_tests": [{
-                "id": t.test.id, "title": t.test.title, "operations": list(t.test.operations),
+                "id": t.test.id, "title": _plain(t.test.title), "operations": list(t.test.operations),
                 "fault_classes": list(t.test.classes), "in_plan": t.test.in_plan, "owner": t.test.owner,
                 "verdict": t.verdict, "last_run": run(t.last), "runs": t.runs,
                 "age_days": None if t.age_days is None else round(t.age_days, 3), "overdue": t.overdue,
@@ -213,7 +213,7 @@ class Register:
 
 def _plain(value: Any) -> Any:
     if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
+        return value.model_dump(mode="json", exclude_none=True)
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -339,7 +339,7 @@ def _findings(runs: Sequence[RunRecord], owner_of: Mapping[str, str | None]) -> 
     return sorted(out, key=lambda f: (order[f.status], f.run.test_id, _when(f.run), f.finding.id))
 
 
-def build_register(title: str, operations: Mapping[str, Any], tests: Sequence[FailureTestInfo],
+def build_register(title: Any, operations: Mapping[str, Any], tests: Sequence[FailureTestInfo],
                    runs: Sequence[RunRecord], now: datetime, period_days: float,
                    plan_name: str | None = None) -> Register:
     """The register at ``now`` over ``runs`` (see the module docstring).
@@ -393,7 +393,7 @@ def programme_register(programme: Any, reports_dir: str | os.PathLike[str], now:
     """The register of a loaded programme over the runs of ``reports_dir`` at ``now``."""
     tests = programme_tests(programme)
     runs = collect_runs(reports_dir, analysed)
-    titles = {r.test_id: str(r.analysis.scenario.get("title") or "") for r in runs}
+    titles = {r.test_id: r.analysis.scenario.get("title") or "" for r in runs}
     tests = [t if t.title else FailureTestInfo(t.id, titles.get(t.id, ""), t.operations, t.classes, t.in_plan,
                                                t.owner) for t in tests]
     return build_register(programme.title, programme.operations, tests, runs, now, programme.period,

@@ -51,7 +51,7 @@ CHECKS: dict[str, tuple[Text, tuple[str, ...]]] = {
     "duplicate_orders": (Text("Duplicate orders", "重複注文"), ("duplicate",)),
     "duplicate_executions": (Text("Orders executed twice", "二重約定"), ("double_execution",)),
     "stuck_orders": (Text("Orders stuck unexecuted", "未約定のまま滞留した注文"), ("stuck",)),
-    "unreconciled": (Text("Cash and positions not reconciled", "資金・建玉の不整合"),
+    "unreconciled": (Text("Cash and positions not reconciled", "資金・残高（預り）の不整合"),
                      ("cash_mismatch", "position_mismatch", "settled_cash_mismatch", "settled_position_mismatch")),
 }
 

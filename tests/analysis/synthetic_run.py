@@ -62,6 +62,8 @@ class RunSpec:
     completion_delay: bool = True
     completed: bool = True
     seed: int = 7
+    scenario_texts: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the header's scenario texts (title, description, assumptions), as journalled."""
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -155,7 +157,8 @@ def write_run(parent: Path, spec: RunSpec | None = None) -> Path:
     header = {
         "type": "run", "schema": "faultlab.journal/2", "run_id": spec.run_id,
         "scenario": {"id": spec.scenario_id, "title": "Order database stalls for 10 s",
-                     "file": f"scenarios/{spec.scenario_id}.yaml", "sha256": "ab" * 32},
+                     "file": f"scenarios/{spec.scenario_id}.yaml", "sha256": "ab" * 32,
+                     **spec.scenario_texts},
         "stack": {"name": "trading", "file": "stacks/trading.yaml", "sha256": "cd" * 32},
         "origin_wall": ORIGIN_WALL, "faultlab_version": "0.1.0", "host": "drill-host",
         "targets": spec.targets,

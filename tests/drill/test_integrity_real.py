@@ -59,3 +59,20 @@ def test_a_deleted_acknowledged_order_is_a_missed_target_naming_it(tmp_path, mon
     assert deleted[0] in (result.run_dir / "report.md").read_text()
     assert deleted[0] in (result.run_dir / "junit.xml").read_text()
     assert json.loads((result.run_dir / "result.json").read_text())["analysis"]["passed"] is False
+
+
+def test_orders_executed_late_are_customer_impact_on_a_real_run(tmp_path):
+    """FT-08's lesson on a short real run: the exchange out of reach, orders accepted at once
+    and executed seconds later. With the execution delay bounded by the steady state, the
+    report shows customer impact and counts the orders executed late."""
+    from faultlab.analysis import analyse
+    from faultlab.engine.run import run_scenario
+    from faultlab.loader import load_scenario
+
+    result = run_scenario(load_scenario(HERE / "scenarios" / "trading-late-execution.yaml"), reports_dir=tmp_path,
+                          state_dir=tmp_path / "state")
+    analysis = analyse(result.run_dir)
+    assert analysis.impact_start.measured, analysis.impact_start
+    canary = next(r for r in analysis.customer_impact.whole_run if r.source == "canary")
+    assert canary.late > 10 and canary.rejected == 0 and canary.failed == 0
+    assert analysis.completion_delay.during.max_s is not None and analysis.completion_delay.during.max_s > 2.0

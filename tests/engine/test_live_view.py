@@ -36,3 +36,17 @@ def test_plain_progress_shows_runs_faults_decisions_and_service_trouble():
     assert "  decision: abort (success rate 10% below 20%)" in lines
     assert any(line.startswith("  t=  1.0/30 s  success 100%") for line in lines), lines
     assert lines[-1] == "run ended: aborted: abort_when: success rate"
+
+
+def test_each_run_of_a_plan_is_shown_on_its_own_figures():
+    """A plan's runs share one progress view and each run's clock starts at 0 again: the
+    second run's p99 must not include the first run's slow requests."""
+    out = io.StringIO()
+    view = PlainProgress(out=out, every_s=0.0)
+    scenario = SimpleNamespace(id="FT-01", title="t")
+    view(event="run", state="begin", run_id="a", run_dir="x", scenario=scenario)
+    for i in range(20):
+        view(event="sample", sample=CanarySample(t_send=40.0 + i * 0.05, t_done=41.0, ok=True, latency_s=0.9))
+    view(event="run", state="begin", run_id="b", run_dir="y", scenario=scenario)
+    view(event="sample", sample=CanarySample(t_send=0.5, t_done=0.51, ok=True, latency_s=0.01))
+    assert out.getvalue().splitlines()[-1].endswith("p99 10 ms")

@@ -18,6 +18,13 @@ MODULES = [
     "faultlab.journal.records",
     "faultlab.journal.writer",
     "faultlab.journal.reader",
+    "faultlab.journal.chain",
+    "faultlab.evidence",
+    "faultlab.evidence.keys",
+    "faultlab.evidence.register",
+    "faultlab.evidence.seal",
+    "faultlab.evidence.inputs",
+    "faultlab.evidence.verify",
     "faultlab.stats",
     "faultlab.engine.probes",
     "faultlab.engine.load",
@@ -43,6 +50,7 @@ PUBLIC = {
         "CompletionSample",
         "NotFinite", "RECORD_TYPES", "register_record", "typed_record", "json_number", "JournalWriter", "TORN",
         "Lines", "read_lines", "JournalProblem", "read_samples", "Run", "read_run", "gc_paused",
+        "JournalEvidence", "check_journal", "Chain", "check_chain", "line_digest",
     ],
     "faultlab.journal.records": [
         "SCHEMA", "JOURNAL_FILE", "CANARY_FILE", "MONITOR_FILE", "REQUESTS_FILE", "COMPLETIONS_FILE", "SAMPLE_FILES",
@@ -54,6 +62,29 @@ PUBLIC = {
     "faultlab.journal.writer": ["JournalWriter"],
     "faultlab.journal.reader": [
         "TORN", "Lines", "read_lines", "JournalProblem", "read_samples", "Run", "read_run", "gc_paused",
+        "JournalEvidence", "check_journal",
+    ],
+    "faultlab.evidence": [
+        "PublicKey", "SigningKey", "keys_dir", "new_key", "choose_signing_key", "load_public_key", "register_path",
+        "read_register", "check_register", "anchor", "SEAL_FILE", "Sealer", "Seal", "seal", "read_seal",
+        "verify_package", "recompute",
+    ],
+    "faultlab.evidence.keys": [
+        "KEY_NAME", "PublicKey", "SigningKey", "keys_dir", "new_key", "list_keys", "load_signing_key",
+        "choose_signing_key", "load_public_key",
+    ],
+    "faultlab.evidence.register": [
+        "REGISTER_ENV", "Entry", "register_path", "append_entry", "read_register", "anchor", "check_register",
+    ],
+    "faultlab.evidence.seal": [
+        "SEAL_FILE", "SEAL_SCHEMA", "UNSIGNED", "SIGNED_FIELDS", "Sealer", "Seal", "files_digest", "statement",
+        "seal_text", "seal", "read_seal",
+    ],
+    "faultlab.evidence.inputs": ["judged", "register_inputs", "preregister_run", "preregister_plan"],
+    "faultlab.evidence.verify": ["Failure", "Verification", "verify_package", "recompute"],
+    "faultlab.journal.chain": [
+        "GENESIS", "PREV", "INPUTS_DIR", "REGISTRATION_FILE", "REGISTRATION_SCHEMA", "JUDGED_KEYS", "line_digest",
+        "genesis_of", "Chain", "check_chain", "read_registration",
     ],
     "faultlab.stats": ["percentile", "percentile_of", "rank"],
     "faultlab.engine.probes": ["CanaryProbe", "MonitorProbe", "parse_prometheus", "labelled"],

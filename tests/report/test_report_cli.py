@@ -46,7 +46,7 @@ def test_report_in_japanese_with_a_drill_plan(tmp_path, faultlab_cmd, cli_env):
     result = run_cli(faultlab_cmd, "report", run, "--lang", "ja", "--plan", plan, env=cli_env)
     assert result.returncode == 0, result.stderr
     md = (run / "report.md").read_text(encoding="utf-8")
-    assert md.startswith("# 障害訓練報告書")
+    assert md.startswith("# 障害試験結果報告書")
     for needle in ("第4四半期 障害訓練", "佐藤", "訓練責任者", "内部監査", "伊藤", "staging"):
         assert needle in md
 

@@ -31,7 +31,7 @@ def test_a_crashed_run_says_so_prominently(tmp_path):
     head = md.split("## 1.")[0]
     assert "THIS RUN CRASHED" in head
     assert '<div class="banner" role="alert">⚠ THIS RUN CRASHED' in page
-    assert "この実行は異常終了しています" in (run / "report.ja.md").read_text(encoding="utf-8").split("## 1.")[0]
+    assert "この実施は異常終了しました" in (run / "report.ja.md").read_text(encoding="utf-8").split("## 1.")[0]
     junit = (run / "junit.xml").read_text(encoding="utf-8")
     assert "the run crashed" in junit and 'errors="1"' in junit
 
@@ -113,7 +113,7 @@ def test_recovery_before_the_clear_is_written_in_words_not_as_a_negative_time(tm
     md = (run / "report.md").read_text(encoding="utf-8")
     assert "recovered before the fault cleared" in md
     assert not re.search(r"-\d+\.\d{3} s", md)
-    row = next(line for line in md.splitlines() if line.startswith("| Recovery time after the fault cleared"))
+    row = next(line for line in md.splitlines() if line.startswith("| RTO after the fault cleared"))
     assert "met" in row and "MISSED" not in row
     assert "障害解除より前に復旧" in (run / "report.ja.md").read_text(encoding="utf-8")
 

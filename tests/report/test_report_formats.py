@@ -16,7 +16,7 @@ from faultlab.report.document import verdict_row
 from faultlab.report.format import measure_text, resolution_text
 from faultlab.report.junit import verdict_message
 from faultlab.report.messages import Catalogue
-from faultlab.report.writer import TIMESERIES_COLUMNS, _md_escape, result_data
+from faultlab.report.writer import TIMESERIES_COLUMNS, _md_escape, inline_html, result_data
 
 SPECS = {
     "met": RunSpec(),
@@ -41,7 +41,8 @@ def md_row(cells):
 
 
 def html_row(cells):
-    return "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+    """The cells as report.html writes them: escaped, journal text quoted as ``<code>``."""
+    return "".join(f"<td>{inline_html(c)}</td>" for c in cells)
 
 
 def test_result_json_equals_the_analysis(reported):

@@ -160,12 +160,13 @@ def _metric(text: str, name: str) -> float:
     return next(float(line.split()[1]) for line in text.splitlines() if line.startswith(name + " "))
 
 
-async def _load(url: str, seconds: float, workers: int, acked: list[str], errors: list[str]) -> None:
+async def _load(url: str, seconds: float, workers: int, acked: list[str], errors: list[str],
+                until: asyncio.Event | None = None) -> None:
     deadline = time.monotonic() + seconds
 
     async def worker(n: int):
         async with httpx.AsyncClient(base_url=url, timeout=3) as client:
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not (until is not None and until.is_set()):
                 coid = f"burst-{n}-{uuid.uuid4().hex[:12]}"
                 body = _order(coid, account=1 + n, symbol=("T", "KO", "PFE", "VZ")[n % 4],
                               side="buy" if n % 2 else "sell")
@@ -188,14 +189,22 @@ def test_gateway_sigkill_mid_burst_loses_no_acknowledged_order(stack):
     errors: list[str] = []
 
     async def scenario():
-        load = asyncio.create_task(_load(stack.gateway_url, 3.0, 8, acked, errors))
-        await asyncio.sleep(1.0)
+        load = asyncio.create_task(_load(stack.gateway_url, 30.0, 8, acked, errors, until=done))
+        # mid-burst: once orders are flowing (a loaded machine needs longer than an idle one)
+        deadline = time.monotonic() + 15.0
+        while len(acked) <= 20 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         stack.kill("gateway")
         killed_at = len(acked)
         await asyncio.to_thread(stack.start_service, "gateway")
+        deadline = time.monotonic() + 15.0
+        while len(acked) <= killed_at + 20 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        done.set()
         await load
         return killed_at
 
+    done = asyncio.Event()
     killed_at = asyncio.run(scenario())
     assert killed_at > 20 and len(acked) > killed_at, (killed_at, len(acked))
     assert errors, "the kill should have cut some requests"

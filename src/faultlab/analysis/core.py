@@ -107,7 +107,7 @@ def analyse(run: Run | str | Path) -> Analysis:
 
 
 def _analyse(run: Run) -> Analysis:
-    header = run.header
+    header = run.judged_header  # targets and steady state as pre-registered, never as the journal says
     problems = [str(p) for p in run.problems]
     declaration = Declaration.from_json(header.declaration)
     s = _Settings.of(header)
@@ -188,7 +188,8 @@ def _analyse(run: Run) -> Analysis:
         hold_s=s.hold_s,
         probe_interval_s=s.step_s,
         monitor_interval_s=detection.monitor_interval,
-        steady_state={"success_rate_min": s.steady.success_rate_min, "p99_latency_max_s": s.steady.p99_latency_max_s},
+        steady_state={"success_rate_min": s.steady.success_rate_min, "p99_latency_max_s": s.steady.p99_latency_max_s,
+                      "completion_delay_max_s": s.steady.completion_delay_max_s},
         targets=dict(header.targets),
         header=header.to_dict(),
         faults=faults,

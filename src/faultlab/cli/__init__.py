@@ -32,6 +32,8 @@ COMMAND_MODULES = [
     "faultlab.cli.proxy",
     "faultlab.cli.report",
     "faultlab.cli.gate",
+    "faultlab.cli.keys",
+    "faultlab.cli.evidence",
     "faultlab.cli.programme",
 ]
 

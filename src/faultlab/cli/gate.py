@@ -23,6 +23,8 @@ __all__ = ["register", "DEFAULT_TRIALS"]
 
 def register(subparsers: Any) -> None:
     """Add ``gate`` and ``baseline update`` to the ``faultlab`` command."""
+    from faultlab.cli.keys import add_sign_with
+
     gate = subparsers.add_parser(
         "gate",
         help="run a plan's scenarios N times and fail on a recovery-time regression",
@@ -39,6 +41,7 @@ def register(subparsers: Any) -> None:
     gate.add_argument("--baseline", type=Path, default=None,
                       help="baseline file (default: the plan's `baseline:`)")
     _common(gate)
+    add_sign_with(gate)
     gate.set_defaults(handler=_gate)
 
     baseline = subparsers.add_parser("baseline", help="work with the gate's baselines")
@@ -69,14 +72,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _gate(args: argparse.Namespace) -> ExitCode:
+    from faultlab.cli.evidence import print_seal
     from faultlab.cli.live import progress_observer
     from faultlab.engine.gate import run_gate
+    from faultlab.evidence.seal import Sealer
     from faultlab.loader import load_plan
     from faultlab.report.gate import failure_lines
 
     plan = load_plan(args.plan)
+    sealer = Sealer.choose(args.sign_with)
     run = run_gate(plan, baseline=args.baseline, trials=args.trials, reports_dir=args.reports,
-                   observers=[progress_observer()], state_dir=args.state_dir)
+                   observers=[progress_observer()], state_dir=args.state_dir, sealer=sealer)
     _print_result(run.result)
     for line in run.warnings:
         print(f"warning: {line}", file=sys.stderr)
@@ -87,6 +93,7 @@ def _gate(args: argparse.Namespace) -> ExitCode:
         print(f"FAIL {line}")
     print(f"gate: {'PASSED' if run.result.passed else 'FAILED'} in {run.result.info['duration_s']:.0f} s; "
           f"{run.gate_dir / 'gate.json'}, {run.gate_dir / 'junit.xml'}")
+    print_seal(run.seal, "gate")
     return ExitCode.OK if run.result.passed else ExitCode.TARGET_MISSED
 
 

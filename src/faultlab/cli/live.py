@@ -10,6 +10,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+from faultlab.model.types import text_of
+
 __all__ = ["progress_observer"]
 
 
@@ -42,9 +44,12 @@ class PlainProgress:
         if event == "trial":
             scenario = kw["scenario"]
             self._line(f"[{kw['index']}/{kw['total']}] {scenario.id} trial {kw['trial']}/{kw['trials']}: "
-                       f"{scenario.title}")
+                       f"{text_of(scenario.title, 'en')}")
         elif event == "run" and kw.get("state") == "begin":
-            self._line(f"run {kw['run_id']}: {kw['scenario'].id} {kw['scenario'].title}")
+            # a plan's runs share this observer; each run's clock starts at 0 again
+            self.stats = type(self.stats)(horizon_s=5.0)
+            self.t_load = None
+            self._line(f"run {kw['run_id']}: {kw['scenario'].id} {text_of(kw['scenario'].title, 'en')}")
         elif event == "run":
             self._line(_run_ended(kw.get("status"), kw.get("reason")))
         elif event == "phase":
@@ -139,7 +144,7 @@ class RichProgress(PlainProgress):
         rate, p99 = _last_second(self.stats)
         t = self.t_now - (self.t_load or self.t_now)
         table = Table.grid(padding=(0, 2))
-        table.add_row("scenario", f"{self.scenario.id} {self.scenario.title}" if self.scenario else "")
+        table.add_row("scenario", f"{self.scenario.id} {text_of(self.scenario.title, 'en')}" if self.scenario else "")
         table.add_row("elapsed", f"{t:.1f} s of {self.duration:g} s" if self.duration else f"{t:.1f} s")
         steps = []
         for step in (self.scenario.timeline if self.scenario else []):

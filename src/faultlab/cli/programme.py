@@ -68,7 +68,7 @@ def _programme(args: argparse.Namespace) -> ExitCode:
 
 def _rows(reg: Any) -> tuple[list[str], list[list[str]], list[str | None]]:
     from faultlab.report.messages import Catalogue
-    from faultlab.report.register import verdict_word
+    from faultlab.report.register import label_of, verdict_word
 
     cat = Catalogue("en")
     header = ["failure test", "title", "last run", "verdict", "age", "overdue", "owner"]
@@ -76,18 +76,19 @@ def _rows(reg: Any) -> tuple[list[str], list[list[str]], list[str | None]]:
     for t in reg.tests:
         last = t.last.started.strftime("%Y-%m-%d %H:%M") if t.last and t.last.started else "—"
         age = "—" if t.age_days is None else f"{t.age_days:.1f} d"
-        rows.append([t.test.id, (t.test.title or "(not in the plan yet)")[:60], last, verdict_word(t.verdict, cat),
+        title = label_of(t.test.title, "en") or "(not in the plan yet)"
+        rows.append([t.test.id, title[:60], last, verdict_word(t.verdict, cat),
                      age, "OVERDUE" if t.overdue else "", t.test.owner or "to be assigned"])
         styles.append("bold red" if t.verdict in ("failed", "inconclusive") else "yellow" if t.overdue else None)
     return header, rows, styles
 
 
 def _tolerance_rows(reg: Any) -> list[list[str]]:
-    from faultlab.model.types import text_of
+    from faultlab.report.register import label_of
 
     rows = []
     for c in reg.tolerances:
-        label = c.label if isinstance(c.label, str) else text_of(c.label, "en") or c.operation
+        label = label_of(c.label, "en") or c.operation
         worst = "—" if c.worst_s is None else f"{'≥ ' if c.at_least else ''}{c.worst_s:.3f} s"
         within = "—" if c.within is None else "yes" if c.within else "NO"
         rows.append([label, f"{c.tolerance_s:g} s", worst, c.worst_test or "—", within])
@@ -95,8 +96,11 @@ def _tolerance_rows(reg: Any) -> list[list[str]]:
 
 
 def _print(reg: Any) -> None:
+    from faultlab.report.register import label_of
+
     counts = reg.counts()
-    summary = (f"{reg.title}: {counts['tests']} failure tests, {counts['passed']} passed at their last run, "
+    title = label_of(reg.title, "en")
+    summary = (f"{title}: {counts['tests']} failure tests, {counts['passed']} passed at their last run, "
                f"{counts['failed']} failed, {counts['inconclusive']} inconclusive, {counts['never_run']} never run; "
                f"{counts['overdue']} overdue (period {reg.period_days:g} days); {counts['carried']} findings carried "
                f"forward")

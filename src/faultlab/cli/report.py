@@ -1,4 +1,4 @@
-"""``faultlab report RUN_DIR`` and ``faultlab verify RUN_DIR``: offline, from the saved run alone."""
+"""``faultlab report RUN_DIR`` and ``faultlab verify DIR``: offline, from the saved package alone."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from faultlab.errors import ExitCode, InputError, Problem
+from faultlab.errors import EvidenceTampered, ExitCode, InputError, Problem
 
 __all__ = ["register"]
 
@@ -41,19 +41,27 @@ def _plan_info(path: str | None) -> dict[str, Any] | None:
 
 def _report(args: argparse.Namespace) -> ExitCode:
     from faultlab.analysis import analyse
+    from faultlab.cli.evidence import print_seal
+    from faultlab.evidence.seal import Sealer
     from faultlab.report import write_reports
-    from faultlab.report.manifest import file_sha256
+    from faultlab.report.writer import refuse_tampered
 
     langs = _languages(args.lang)
     plan = _plan_info(args.plan)
+    sealer = Sealer.choose(args.sign_with)
+    try:
+        refuse_tampered(Path(args.run_dir))
+    except EvidenceTampered as exc:
+        print(exc)
+        return ExitCode.TARGET_MISSED
     analysis = analyse(args.run_dir)
-    files = write_reports(args.run_dir, langs=langs, plan_info=plan, analysis=analysis)
+    files = write_reports(args.run_dir, langs=langs, plan_info=plan, analysis=analysis, sealer=sealer)
     for md, html in files.reports.values():
         print(f"wrote {md}")
         print(f"wrote {html}")
     for path in (files.result, files.junit, files.timeseries, files.manifest):
         print(f"wrote {path}")
-    print(f"manifest SHA-256 (keep it apart from the run to prove the files unchanged): {file_sha256(files.manifest)}")
+    print_seal(files.seal)
     missed = [v for v in analysis.verdicts if not v.met]
     if analysis.crashed:
         print("RUN CRASHED: the journal has no end record")
@@ -66,32 +74,58 @@ def _report(args: argparse.Namespace) -> ExitCode:
 
 
 def _verify(args: argparse.Namespace) -> ExitCode:
-    from faultlab.report.manifest import MANIFEST_FILE, file_sha256, verify_manifest
+    from faultlab.evidence.keys import load_public_key
+    from faultlab.evidence.verify import Failure, recompute, verify_package
+    from faultlab.report.manifest import MANIFEST_FILE
 
     root = Path(args.run_dir)
     if not root.is_dir():
         raise InputError([Problem(str(root), 0, 0, "", "not a directory")])
     if not (root / MANIFEST_FILE).is_file():
         raise InputError([Problem(str(root), 0, 0, "", f"no {MANIFEST_FILE} here: run `faultlab report` first")])
-    mismatches = verify_manifest(root)
-    for mismatch in mismatches:
-        print(f"FAILED {mismatch}")
-    if mismatches:
-        print(f"{root}: {len(mismatches)} file(s) do not match {MANIFEST_FILE}")
+    trust = [load_public_key(spec) for spec in args.trust or []]
+    found = verify_package(root, trust)
+    failures = list(found.failures)
+    notes = list(found.notes)
+    if args.recompute:
+        differences, recompute_notes = recompute(root)
+        failures += [Failure(f.where, f"recomputed: {f.what}") for f in differences]
+        notes += recompute_notes
+    for failure in failures:
+        print(f"FAILED {failure}")
+    for note in notes:
+        print(f"note: {note}")
+    packages = f"{found.packages} package(s)" if found.packages > 1 else f"the {found.kind} package"
+    if failures:
+        print(f"{root}: {len(failures)} problem(s): the evidence does not hold as sealed")
         return ExitCode.TARGET_MISSED
-    print(f"{root}: every file matches {MANIFEST_FILE} (SHA-256 {file_sha256(root / MANIFEST_FILE)})")
+    print(f"{root}: {packages} intact: every file matches {MANIFEST_FILE} (SHA-256 {found.manifest_sha256}), "
+          "every journal chain holds from its pre-registration to its sealed head"
+          + ("; every figure and report recomputed from the raw files agrees"
+             if args.recompute and found.kind != "gate" else ""))
+    if trust and found.signer is not None:
+        print(f"signed by {found.signer.short()}, a trusted key: integrity and authorship checked")
+    else:
+        who = f" (the seal names {found.signer.short()})" if found.signer is not None else ""
+        print(f"NOT CHECKED: who sealed it{who}. Only the integrity of the package was checked, not its "
+              "authorship: pass --trust KEY.pub with the drill lead's public key")
     return ExitCode.OK
 
 
 def register(subparsers: Any) -> None:
     """Add the ``report`` and ``verify`` commands."""
+    from faultlab.cli.keys import add_sign_with
+
     report = subparsers.add_parser(
         "report",
         help="(re)compute the analysis and write the reports of a saved run",
         description=(
             "Recompute every measure from RUN_DIR's journal and write report.md, report.html, "
-            "result.json, junit.xml, timeseries.csv and manifest.json into it. Needs no running "
-            "stack. Exit 0 when every target was met, 1 when one was missed or the run did not complete."
+            "result.json, junit.xml, timeseries.csv and manifest.json into it, and seal it "
+            "(manifest.sig, a register line). Needs no running stack. The targets are the "
+            "pre-registered ones (inputs/); a run whose journal was changed after it was written "
+            "is reported as tampered and not re-judged. Exit 0 when every target was met, 1 when "
+            "one was missed, the run did not complete or its evidence was tampered with."
         ),
     )
     report.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (holds journal.jsonl)")
@@ -99,12 +133,28 @@ def register(subparsers: Any) -> None:
                         help="report language: en (default) or ja; repeat or comma-separate for several, "
                              "the first becomes report.md/report.html")
     report.add_argument("--plan", metavar="PLAN", help="the drill plan (YAML): participants, approvals, scope")
+    add_sign_with(report)
     report.set_defaults(handler=_report)
 
     verify = subparsers.add_parser(
         "verify",
-        help="check every file of a run directory against its manifest.json",
-        description="Exit 0 when every byte matches; 1 naming each changed, missing or extra file.",
+        help="check a run's or drill plan's evidence: files, seal, journal chain, pre-registration",
+        description=(
+            "Check every file against manifest.json, every nested run's manifest against the plan's "
+            "record of it, the seal (manifest.sig) against the trusted keys (a signature by any other "
+            "key fails), every journal's hash chain and the pre-registered inputs and targets. Without "
+            "--trust only integrity is checked, not authorship, and the output says so. --recompute "
+            "re-derives every figure from the raw files (the analysis, and the integrity check on "
+            "state/ through the stack's plugin) and regenerates the reports, naming the first that "
+            "differs. Exit 0 when everything holds; 1 naming what does not; 2 for bad input."
+        ),
+        epilog="example: faultlab verify reports/smoke/20261130T094257 --trust drill-lead.pub --recompute",
     )
-    verify.add_argument("run_dir", metavar="RUN_DIR", help="a run (or drill-plan) directory with manifest.json")
+    verify.add_argument("run_dir", metavar="RUN_OR_PLAN_DIR", help="a run (or drill-plan, or gate) directory "
+                                                                   "with manifest.json")
+    verify.add_argument("--trust", nargs="+", action="extend", metavar="PUBKEY", default=None,
+                        help="public keys (NAME.pub files, or names of keys in the key folder) whose signature "
+                             "is accepted")
+    verify.add_argument("--recompute", action="store_true",
+                        help="also re-derive every figure from the raw files and compare with the reports")
     verify.set_defaults(handler=_verify)

@@ -69,8 +69,11 @@ def register(subparsers: Any) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
+    from faultlab.cli.keys import add_sign_with
+
     parser.add_argument("--reports", type=Path, default=Path("reports"),
                         help="where run directories go (default: reports)")
+    add_sign_with(parser)
     parser.add_argument("--lang", action="append", choices=["en", "ja"], default=None,
                         help="report language; repeat for several (default: the plan's, else en)")
     parser.add_argument("--state-dir", type=Path, default=None, help=argparse.SUPPRESS)
@@ -113,32 +116,40 @@ def _print_verdicts(analysis: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> ExitCode:
+    from faultlab.cli.evidence import print_seal
     from faultlab.cli.live import progress_observer
     from faultlab.engine.plan import run_trial
+    from faultlab.evidence.seal import Sealer
     from faultlab.loader import load_scenario
 
     _expect_kind(args.scenario, "scenario")
     scenario = load_scenario(args.scenario)
+    sealer = Sealer.choose(args.sign_with)
     trial = run_trial(scenario, reports_dir=args.reports, langs=args.lang or ["en"],
-                      observers=[progress_observer()], state_dir=args.state_dir)
+                      observers=[progress_observer()], state_dir=args.state_dir, sealer=sealer)
     _print_verdicts(trial.analysis)
     print(f"report: {trial.run_dir / 'report.html'}")
+    print_seal(trial.seal)
     return ExitCode.OK if trial.analysis.passed else ExitCode.TARGET_MISSED
 
 
 def _drill(args: argparse.Namespace) -> ExitCode:
+    from faultlab.cli.evidence import print_seal
     from faultlab.cli.live import progress_observer
     from faultlab.engine.plan import run_plan
+    from faultlab.evidence.seal import Sealer
     from faultlab.loader import load_plan
 
     _expect_kind(args.plan, "plan")
     plan = load_plan(args.plan)
+    sealer = Sealer.choose(args.sign_with)
     result = run_plan(plan, reports_dir=args.reports, langs=args.lang, observers=[progress_observer()],
-                      state_dir=args.state_dir)
+                      state_dir=args.state_dir, sealer=sealer)
     for analysis in result.analyses:
         print(f"{analysis.outcome.upper():<12}  {analysis.scenario.get('id')}  {analysis.run_dir}")
         _print_verdicts(analysis)
     print(f"drill finished in {result.duration_s:.0f} s; book: {result.book.index_html}")
+    print_seal(result.seal, "drill plan")
     return ExitCode.OK if result.passed else ExitCode.TARGET_MISSED
 
 

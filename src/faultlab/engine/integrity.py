@@ -22,7 +22,7 @@ from typing import Any
 from faultlab.journal import Integrity, JournalWriter, RequestSample, read_samples
 from faultlab.plugin import DrillPlugin, IntegrityReport
 
-__all__ = ["STATE_DIR", "acknowledged", "attempted", "check_integrity"]
+__all__ = ["STATE_DIR", "acknowledged", "attempted", "integrity_figures", "check_integrity"]
 
 STATE_DIR = "state"
 """The folder of the run directory holding the system's end state."""
@@ -50,6 +50,18 @@ def _tally(outcomes: dict[str, str], ids: Iterable[str]) -> dict[str, int]:
     return dict(Counter(outcomes[i] for i in ids if i in outcomes))
 
 
+def integrity_figures(found: IntegrityReport, acked: set[str], unknown: set[str]) -> dict[str, Any]:
+    """The figures of the ``integrity`` record for a check's report: what the run journals
+    and what ``faultlab verify --recompute`` compares after re-performing the check."""
+    outcomes = dict(found.outcomes)
+    return {
+        "acknowledged": found.acknowledged, "checked": dict(found.checked),
+        "violations": [v.to_json() for v in found.violations], "attempted": len(unknown),
+        "outcomes": {"acknowledged": _tally(outcomes, acked), "attempted": _tally(outcomes, unknown)}
+        if outcomes else {},
+    }
+
+
 def check_integrity(stack: Any, plugin: DrillPlugin, acked: set[str], unknown: set[str], *,
                     settle_s: float, run_dir: Path, journal: JournalWriter) -> IntegrityReport | None:
     """Run the integrity check (on the exported end state when the plugin can) and journal
@@ -66,11 +78,6 @@ def check_integrity(stack: Any, plugin: DrillPlugin, acked: set[str], unknown: s
         return None
     if found is None:
         return None
-    outcomes = dict(found.outcomes)
-    journal.write(Integrity(
-        t=journal.t(), acknowledged=found.acknowledged, checked=dict(found.checked),
-        violations=[v.to_json() for v in found.violations], attempted=len(unknown),
-        outcomes={"acknowledged": _tally(outcomes, acked), "attempted": _tally(outcomes, unknown)} if outcomes else {},
-        state=STATE_DIR if state is not None else "",
-    ))
+    journal.write(Integrity(t=journal.t(), **integrity_figures(found, acked, unknown),
+                            state=STATE_DIR if state is not None else ""))
     return found

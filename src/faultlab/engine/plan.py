@@ -6,6 +6,11 @@ trial 2..., so a slow drift of the machine spreads over all scenarios alike;
 :func:`run_plan` adds the plan's book. ``faultlab drill``, ``faultlab gate`` and the pytest
 plugin all run scenarios through these.
 
+Every run is pre-registered before it starts (its ``inputs/``), and with a ``sealer``
+(:class:`faultlab.evidence.seal.Sealer`) sealed once its reports are written; a plan's
+folder pre-registers the plan, its scenarios and stacks before the first trial, each run's
+registration names that record's SHA-256, and the book's manifest is sealed last.
+
 Observers (plain callables or a :class:`~faultlab.hub.Hub`) get ``event="trial"``
 (``index``, ``total``, ``scenario``, ``trial``, ``trials``) before each run, then the run's own
 events (see :mod:`faultlab.hub`).
@@ -17,21 +22,26 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faultlab.engine.run import run_scenario
 from faultlab.hub import Hub, Observer
+
+if TYPE_CHECKING:
+    from faultlab.evidence.seal import Seal, Sealer
 
 __all__ = ["Trial", "PlanResult", "plan_info", "run_trial", "run_trials", "run_plan"]
 
 @dataclass(frozen=True)
 class Trial:
-    """One run of one scenario: where it was written and its analysis."""
+    """One run of one scenario: where it was written, its analysis and its seal (None when
+    it was not sealed)."""
 
     scenario: Any
     number: int
     run_dir: Path
     analysis: Any
+    seal: Seal | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,7 @@ class PlanResult:
     trials: list[Trial]
     book: Any = None
     duration_s: float = 0.0
+    seal: Seal | None = None
 
     @property
     def analyses(self) -> list[Any]:
@@ -56,10 +67,16 @@ class PlanResult:
 
 
 def plan_info(plan: Any) -> dict[str, Any]:
-    """What the reports show of a plan (title, environment, participants, approvals, file)."""
+    """What the reports show of a plan (title, environment, participants, approvals, file).
+
+    Localisable texts stay as written (a text or ``{"en", "ja"}``); each report takes the
+    variant of its language.
+    """
+    from faultlab.model.types import text_json
+
     return {
-        "title": plan.title,
-        "environment": plan.environment,
+        "title": text_json(plan.title),
+        "environment": text_json(plan.environment),
         "participants": [p.model_dump(mode="json") for p in plan.participants],
         "approvals": [a.model_dump(mode="json") for a in plan.approvals],
         "file": str(plan.source),
@@ -76,17 +93,25 @@ def run_trial(
     info: dict[str, Any] | None = None,
     observers: Hub | Iterable[Observer] = (),
     state_dir: str | Path | None = None,
+    sealer: Sealer | None = None,
+    inputs: Sequence[tuple[str, str | Path]] = (),
 ) -> Trial:
     """Run ``scenario`` once, analyse it once, and write its reports in ``langs`` (none when
-    empty). Raises what :func:`run_scenario` raises."""
+    empty), sealed with ``sealer`` when given. ``inputs`` are pre-registered with the
+    scenario and its stack (the plan: ``("plan", path)``; the drill plan's file named in
+    ``info`` is registered by default). Raises what :func:`run_scenario` raises."""
     from faultlab.analysis import analyse
     from faultlab.report import write_reports
 
-    result = run_scenario(scenario, reports_dir=reports_dir, group=group, observers=observers, state_dir=state_dir)
+    extra = list(inputs) or ([("plan", info["file"])] if info and info.get("file") else [])
+    result = run_scenario(scenario, reports_dir=reports_dir, group=group, observers=observers, state_dir=state_dir,
+                          inputs=extra)
     analysis = analyse(result.run_dir)
+    sealed = None
     if langs:
-        write_reports(result.run_dir, langs=list(langs), plan_info=info, analysis=analysis)
-    return Trial(scenario, number, result.run_dir, analysis)
+        files = write_reports(result.run_dir, langs=list(langs), plan_info=info, analysis=analysis, sealer=sealer)
+        sealed = files.seal
+    return Trial(scenario, number, result.run_dir, analysis, sealed)
 
 
 def run_trials(
@@ -98,18 +123,32 @@ def run_trials(
     info: dict[str, Any] | None = None,
     observers: Hub | Iterable[Observer] = (),
     state_dir: str | Path | None = None,
+    sealer: Sealer | None = None,
 ) -> list[Trial]:
-    """Every scenario of ``plan`` ``trials`` times, interleaved, under ``out_dir/runs``."""
+    """Every scenario of ``plan`` ``trials`` times, interleaved, under ``out_dir/runs``.
+    When ``out_dir`` holds the plan's pre-registration (``inputs/``), each run registers a
+    copy of it (``inputs/plan-registration/``), naming its SHA-256."""
+    from faultlab.journal.chain import REGISTRATION_FILE
+
     scenarios = plan.resolved_scenarios
     total = len(scenarios) * trials
     hub = Hub.of(observers)
     done: list[Trial] = []
+    inputs: list[tuple[str, str | Path]] = [("plan", plan.source)] if plan.source else []
+    registered = Path(out_dir) / REGISTRATION_FILE
+    if registered.is_file():
+        inputs.append(("plan-registration", registered))
     for number in range(1, trials + 1):
         for scenario in scenarios:
             hub.publish("trial", index=len(done) + 1, total=total, scenario=scenario, trial=number, trials=trials)
             done.append(run_trial(scenario, reports_dir=out_dir, group="runs", number=number, langs=langs,
-                                  info=info, observers=hub, state_dir=state_dir))
+                                  info=info, observers=hub, state_dir=state_dir, sealer=sealer, inputs=inputs))
     return done
+
+
+def _plan_folder(plan: Any, reports_dir: str | Path) -> Path:
+    """``<reports_dir>/<plan name>/<UTC time>/``, a plan's new folder."""
+    return Path(reports_dir) / Path(plan.source).stem / time.strftime("%Y%m%dT%H%M%S", time.gmtime())
 
 
 def run_plan(
@@ -120,21 +159,28 @@ def run_plan(
     trials: int | None = None,
     observers: Hub | Iterable[Observer] = (),
     state_dir: str | Path | None = None,
+    sealer: Sealer | None = None,
 ) -> PlanResult:
     """Run a drill plan: every scenario ``trials`` times (the plan's by default), each run's
     reports in ``langs`` (the plan's by default), and the book over all runs, under
-    ``<reports_dir>/<plan name>/<UTC time>/``."""
+    ``<reports_dir>/<plan name>/<UTC time>/``. The plan, its scenarios and stacks are
+    pre-registered there before the first trial; with a ``sealer`` every run and the book
+    are sealed."""
+    from faultlab.evidence.inputs import preregister_plan
     from faultlab.report import write_book
 
     langs = list(langs or plan.languages)
     info = plan_info(plan)
-    plan_dir = Path(reports_dir) / Path(plan.source).stem / time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    plan_dir = _plan_folder(plan, reports_dir)
+    plan_id = f"{Path(plan.source).stem}-{plan_dir.name}"
+    preregister_plan(plan_dir, plan, kind="plan", id=plan_id)
     started = time.monotonic()
     done = run_trials(plan, trials or plan.trials, plan_dir, langs=langs, info=info, observers=observers,
-                      state_dir=state_dir)
+                      state_dir=state_dir, sealer=sealer)
     register = _register(plan, reports_dir, done, langs)
-    book = write_book(plan_dir, [t.analysis for t in done], info, langs=langs, register=register)
-    return PlanResult(plan, plan_dir, done, book, round(time.monotonic() - started, 1))
+    book = write_book(plan_dir, [t.analysis for t in done], info, langs=langs, plan_id=plan_id, sealer=sealer,
+                      register=register)
+    return PlanResult(plan, plan_dir, done, book, round(time.monotonic() - started, 1), book.seal)
 
 
 def _register(plan: Any, reports_dir: str | Path, done: Sequence[Trial], langs: Sequence[str]) -> Any:

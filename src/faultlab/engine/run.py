@@ -2,7 +2,8 @@
 
 :func:`run_scenario` is the engine's main job. Its order of work, every step journalled:
 
-1. open the journal (header first) and the clean-up ledger, before anything starts;
+1. pre-register the inputs and targets (``inputs/``), open the journal (header first,
+   chained to that record) and the clean-up ledger, before anything starts;
 2. bring the stack up with the runtime its stack file names (``runtime:``, looked up in
    :data:`faultlab.registry.runtimes`) and journal the tool versions (``tools``);
 3. start the monitor probe, the canary and the load generator: ``t_load`` is the origin
@@ -33,7 +34,7 @@ import socket
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +47,7 @@ from faultlab.engine.clock import MonotonicClock
 from faultlab.engine.context import FaultContext, Jobs
 from faultlab.engine.scheduler import Scheduler, TimelineItem
 from faultlab.errors import FaultlabError, InfrastructureError, Interrupted, save_traceback
+from faultlab.evidence.inputs import preregister_run
 from faultlab.hub import Hub, Observer
 from faultlab.journal import (
     REQUESTS_FILE,
@@ -59,6 +61,7 @@ from faultlab.journal import (
     Tools,
 )
 from faultlab.model.scenario import FaultStep, JobStep, Scenario
+from faultlab.model.types import text_json
 from faultlab.stats import percentile
 
 if TYPE_CHECKING:
@@ -316,9 +319,9 @@ def _header(scenario: Scenario, stack: Stack, plugin: DrillPlugin, run_id: str) 
     stack_file = Path(str(stack.source))
     return RunHeader(
         run_id=run_id,
-        scenario={"id": scenario.id, "title": scenario.title, "file": str(scenario_file),
-                  "sha256": _sha256(scenario_file), "description": scenario.description,
-                  "assumptions": scenario.assumptions,
+        scenario={"id": scenario.id, "title": text_json(scenario.title), "file": str(scenario_file),
+                  "sha256": _sha256(scenario_file), "description": text_json(scenario.description),
+                  "assumptions": text_json(scenario.assumptions),
                   "timeline": [s.model_dump(mode="json", by_alias=True) for s in scenario.timeline],
                   "load": scenario.load.model_dump(mode="json") if scenario.load else None},
         stack={"name": stack.name, "file": str(stack_file), "sha256": _sha256(stack_file)},
@@ -344,10 +347,14 @@ def run_scenario(
     observers: Hub | Iterable[Observer] = (),
     state_dir: str | Path | None = None,
     group: str | None = None,
+    inputs: Sequence[tuple[str, str | os.PathLike[str]]] = (),
 ) -> RunResult:
     """Run ``scenario`` end to end and leave its journal in the run directory.
 
-    The run directory is ``<reports_dir>/<group or scenario id>/<run id>/``. ``observers``
+    The run directory is ``<reports_dir>/<group or scenario id>/<run id>/``. Before anything
+    starts, the scenario, its stack and ``inputs`` (``(role, path)``, such as the drill plan)
+    are pre-registered in its ``inputs/`` with the targets, and the journal is chained to
+    that record (:mod:`faultlab.evidence.inputs`). ``observers``
     (plain callables, or a :class:`~faultlab.hub.Hub`) see the run's events, as listed in
     :mod:`faultlab.hub` (``run``, ``phase``, ``fault``, ``sample``, ``monitor``,
     ``schedule``, ``decision``, ``service``; unknown events must be ignored). Raises
@@ -368,6 +375,7 @@ def run_scenario(
     hub = Hub([Hub.of(observers).publish])  # the run's own hub: its health observer stays with this run
     health = RollingHealth()
     hub.subscribe(health.observe, events=["sample"])
+    preregister_run(run_dir, scenario, run_id, extra=inputs)
     journal = JournalWriter.open(run_dir, _header(scenario, stack_model, plugin, run_id), origin=clock.now(),
                                  clock=clock)
     hub.subscribe(_service_journal(journal), events=["service"])

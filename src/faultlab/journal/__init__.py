@@ -44,6 +44,12 @@ never a string to parse. NaN and Infinity are not numbers here.
 Keys a record class does not know are kept in its ``extra`` and written back. Lines that
 matter after a crash (the header, fault events, the end) are fsynced.
 
+Every line of ``journal.jsonl`` carries ``prev``, the SHA-256 of the line before it; the
+header's is that of the run's pre-registration record ``inputs/registration.json`` (the
+inputs and targets, written before anything started). The reader checks the chain and the
+header against that record (:mod:`faultlab.journal.chain`): what does not hold is
+``Run.tampering``, and the run is judged on the registered targets only.
+
 Reading is tolerant and typed: :func:`read_run` gives a :class:`Run` of typed records plus
 its ``problems`` (:class:`JournalProblem`, each naming file and line): a torn last line
 after ``kill -9``, a garbled line, a record without a type, fields of the wrong type (a
@@ -54,11 +60,14 @@ without a readable header of this schema is refused (``InputError``).
 Pure: no UI, docker or network imports.
 """
 
+from faultlab.journal.chain import Chain, check_chain, line_digest
 from faultlab.journal.reader import (
     TORN,
+    JournalEvidence,
     JournalProblem,
     Lines,
     Run,
+    check_journal,
     gc_paused,
     read_lines,
     read_run,
@@ -138,4 +147,9 @@ __all__ = [
     "Run",
     "read_run",
     "gc_paused",
+    "JournalEvidence",
+    "check_journal",
+    "Chain",
+    "check_chain",
+    "line_digest",
 ]

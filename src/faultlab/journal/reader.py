@@ -8,14 +8,21 @@ JSON object, a journal record without a ``type``, a record or sample whose field
 wrong types (a required field: the line is skipped; an optional one: it is read as its
 default). A record of a ``type`` this version does not know is kept as an
 :class:`~faultlab.journal.records.UnknownRecord`: a newer minor schema may add kinds.
+
+It also checks the evidence (:mod:`faultlab.journal.chain`): the journal's hash chain from
+the pre-registration record, and that the header says what was pre-registered. What does
+not hold is ``tampering`` (also listed in ``problems``): a break in the chain naming the
+line, a header whose targets differ from the registered ones. The run is judged on the
+registered targets only (:attr:`Run.judged_header`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -24,6 +31,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from faultlab.errors import InputError, Problem
+from faultlab.journal.chain import (
+    JUDGED_KEYS,
+    PREV,
+    REGISTRATION_FILE,
+    Chain,
+    check_chain,
+    genesis_of,
+    read_registration,
+)
 from faultlab.journal.records import (
     CANARY_FILE,
     COMPLETIONS_FILE,
@@ -47,7 +63,8 @@ from faultlab.journal.records import (
     typed_record,
 )
 
-__all__ = ["TORN", "Lines", "read_lines", "JournalProblem", "read_samples", "Run", "read_run", "gc_paused"]
+__all__ = ["TORN", "Lines", "read_lines", "JournalProblem", "read_samples", "Run", "read_run", "gc_paused",
+           "JournalEvidence", "check_journal"]
 
 R = TypeVar("R", bound=Record)
 
@@ -186,7 +203,9 @@ class Run:
     sorted by send time), and what could not be read.
 
     ``crashed`` is True when there is no ``end`` record (the harness was killed);
-    ``truncated`` lists the files whose last line was cut off and dropped.
+    ``truncated`` lists the files whose last line was cut off and dropped. ``chain`` is the
+    journal's hash chain, ``registration`` the pre-registration record (None for a run
+    without one), ``tampering`` what shows the evidence was changed after it was written.
     """
 
     run_dir: Path
@@ -198,6 +217,23 @@ class Run:
     completions: tuple[CompletionSample, ...] = ()
     problems: tuple[JournalProblem, ...] = ()
     truncated: tuple[str, ...] = ()
+    chain: Chain | None = None
+    registration: Mapping[str, Any] | None = None
+    tampering: tuple[JournalProblem, ...] = ()
+
+    @property
+    def tampered(self) -> bool:
+        """True when the journal or its pre-registration was changed after it was written."""
+        return bool(self.tampering)
+
+    @property
+    def judged_header(self) -> RunHeader:
+        """The header with what the run is judged by (``targets``, ``steady_state``,
+        ``window_s``, ``hold_s``) taken from the pre-registration record when there is one."""
+        if self.registration is None:
+            return self.header
+        registered = {k: self.registration[k] for k in JUDGED_KEYS if k in self.registration}
+        return dataclasses.replace(self.header, **registered)
 
     @property
     def end(self) -> End | None:
@@ -258,6 +294,7 @@ def _header(run_dir: Path) -> tuple[RunHeader, Lines, list[JournalProblem]]:
     if not lines.rows or lines.rows[0][1].get("type") != RunHeader.type:
         raise InputError([Problem(str(path), 1, 1, "", 'the first line is not a {"type": "run"} header')])
     number, raw = lines.rows[0]
+    raw.pop(PREV, None)
     schema = raw.get("schema")
     schema = schema if isinstance(schema, str) else ""
     major = schema[len(SCHEMA_PREFIX):].split(".")[0] if schema.startswith(SCHEMA_PREFIX) else ""
@@ -271,6 +308,7 @@ def _header(run_dir: Path) -> tuple[RunHeader, Lines, list[JournalProblem]]:
 
 
 def _record(number: int, obj: dict[str, Any], problems: list[JournalProblem]) -> Record | None:
+    obj.pop(PREV, None)
     kind = obj.get("type")
     if not isinstance(kind, str) or not kind:
         problems.append(JournalProblem(JOURNAL_FILE, number, "a record without a type; line skipped"))
@@ -300,6 +338,8 @@ def read_run(run_dir: str | os.PathLike[str]) -> Run:
         record = _record(number, obj, problems)
         if record is not None:
             records.append(record)
+    chain, registration, tampering = _evidence(run_dir, header)
+    problems += tampering
     problems.sort(key=attrgetter("line"))
     truncated = [JOURNAL_FILE] if lines.truncated else []
 
@@ -324,4 +364,73 @@ def read_run(run_dir: str | os.PathLike[str]) -> Run:
         completions=completions,
         problems=tuple(problems),
         truncated=tuple(truncated),
+        chain=chain,
+        registration=registration,
+        tampering=tuple(tampering),
     )
+
+
+def _differences(said: Any, registered: Any) -> str:
+    if isinstance(said, Mapping) and isinstance(registered, Mapping):
+        keys = sorted(set(said) | set(registered), key=str)
+        parts = [f"{k} {json.dumps(said.get(k))} here, {json.dumps(registered.get(k))} registered"
+                 for k in keys if said.get(k) != registered.get(k)]
+        return "; ".join(parts)
+    return f"{json.dumps(said)} here, {json.dumps(registered)} registered"
+
+
+def _registered_file(registration: Mapping[str, Any], role: str) -> Mapping[str, Any] | None:
+    files = registration.get("inputs")
+    if not isinstance(files, list):
+        return None
+    return next((f for f in files if isinstance(f, Mapping) and f.get("role") == role), None)
+
+
+def _against_registration(header: RunHeader, registration: Mapping[str, Any]) -> list[JournalProblem]:
+    """Where the header says other than the pre-registration record (line 1 of the journal)."""
+    found = []
+    for key in JUDGED_KEYS:
+        if key in registration and getattr(header, key) != registration[key]:
+            found.append(JournalProblem(JOURNAL_FILE, 1, (
+                f"tampered: the header's {key} differ from the pre-registered ones in {REGISTRATION_FILE} "
+                f"({_differences(getattr(header, key), registration[key])}); the run is judged only on the "
+                "registered ones")))
+    for role, said in (("scenario", header.scenario), ("stack", header.stack)):
+        entry = _registered_file(registration, role)
+        if entry is not None and said.get("sha256") and said.get("sha256") != entry.get("sha256"):
+            found.append(JournalProblem(JOURNAL_FILE, 1, (
+                f"tampered: the header names a {role} file with SHA-256 {said.get('sha256')}, but the "
+                f"pre-registered {role} ({entry.get('file')}) has {entry.get('sha256')}")))
+    return found
+
+
+def _evidence(run_dir: Path, header: RunHeader) -> tuple[Chain, Mapping[str, Any] | None, list[JournalProblem]]:
+    """The journal's chain, the pre-registration record, and every sign of tampering."""
+    registration, unreadable = read_registration(run_dir)
+    chain = check_chain(run_dir / JOURNAL_FILE, genesis_of(run_dir))
+    tampering = [JournalProblem(JOURNAL_FILE, number, f"tampered: the hash chain breaks here: {why}")
+                 for number, why in chain.breaks]
+    if unreadable:
+        tampering.append(JournalProblem(JOURNAL_FILE, 1, f"tampered: {unreadable}"))
+    if registration is not None:
+        tampering += _against_registration(header, registration)
+    return chain, registration, tampering
+
+
+@dataclass(frozen=True)
+class JournalEvidence:
+    """The evidence of a run's journal alone: its hash chain, the pre-registration record
+    (None without one), and every sign of tampering (each naming the line)."""
+
+    chain: Chain
+    registration: Mapping[str, Any] | None
+    tampering: tuple[JournalProblem, ...]
+
+
+def check_journal(run_dir: str | os.PathLike[str]) -> JournalEvidence:
+    """Check a run's journal chain and header against its pre-registration, without reading
+    the samples. Raises ``InputError`` as :func:`read_run` does for a directory that is no run."""
+    run_dir = Path(run_dir)
+    header, _, _ = _header(run_dir)
+    chain, registration, tampering = _evidence(run_dir, header)
+    return JournalEvidence(chain, registration, tuple(tampering))

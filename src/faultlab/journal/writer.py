@@ -4,6 +4,10 @@ Every line is flushed as it is written; the lines that matter after a crash (the
 a fault's ``planned`` / ``injected`` / ``active`` / ``reverted`` / ``revert_failed``, the
 ``end``) are also fsynced, so a killed harness leaves a readable prefix. Several threads
 may write at once; each line is written whole.
+
+Every line of ``journal.jsonl`` carries ``prev``, the digest of the line before it, the
+header's being that of the pre-registration record (:mod:`faultlab.journal.chain`): the
+digest is taken and the line written under one lock, so the chain follows the file line by line.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from faultlab.journal.chain import PREV, check_chain, genesis_of, line_digest
 from faultlab.journal.records import (
     CANARY_FILE,
     COMPLETIONS_FILE,
@@ -77,6 +82,25 @@ class _AppendFile:
                 self._fh.close()
 
 
+class _ChainedFile(_AppendFile):
+    """The journal: each object gets ``prev``, the digest of the line written before it."""
+
+    def __init__(self, path: Path, head: str):
+        super().__init__(path)
+        self.head = head
+
+    def append_record(self, obj: Mapping[str, Any], *, sync: bool) -> None:
+        with self._lock:
+            if self._fh.closed:
+                raise ValueError(f"{self.path} is closed")
+            line = _dumps({**{k: v for k, v in obj.items() if k != PREV}, PREV: self.head})
+            self._fh.write(line)
+            self._fh.flush()
+            if sync:
+                os.fsync(self._fh.fileno())
+            self.head = line_digest(line.encode("utf-8"))
+
+
 class JournalWriter:
     """Appends a run's journal and sample files; safe to use from many threads.
 
@@ -96,6 +120,7 @@ class JournalWriter:
         self._header_written = (self.run_dir / JOURNAL_FILE).exists() and (
             self.run_dir / JOURNAL_FILE
         ).stat().st_size > 0
+        self._journal: _ChainedFile | None = None
 
     @classmethod
     def open(
@@ -106,13 +131,32 @@ class JournalWriter:
         origin: float,
         clock: Any = None,
     ) -> JournalWriter:
-        """Create the run directory and write ``header`` as the first, fsynced line."""
+        """Create the run directory and write ``header`` as the first, fsynced line, chained
+        to the pre-registration record when the run directory has one (``inputs/``)."""
         writer = cls(run_dir, origin=origin, clock=clock)
         if writer._header_written:
             raise FileExistsError(f"{writer.run_dir / JOURNAL_FILE} already has a header")
-        writer._file(JOURNAL_FILE).append(_dumps(header.to_dict()), sync=True)
+        writer._chained().append_record(header.to_dict(), sync=True)
         writer._header_written = True
         return writer
+
+    @property
+    def head(self) -> str | None:
+        """The digest of the last journal line: the chain's head (None before the header)."""
+        with self._files_lock:
+            journal = self._journal
+        if journal is not None:
+            return journal.head
+        return check_chain(self.run_dir / JOURNAL_FILE).head if self._header_written else None
+
+    def _chained(self) -> _ChainedFile:
+        with self._files_lock:
+            if self._journal is None:
+                path = self.run_dir / JOURNAL_FILE
+                head = check_chain(path).head if self._header_written else None
+                self._journal = _ChainedFile(path, head or genesis_of(self.run_dir))
+                self._files[JOURNAL_FILE] = self._journal
+            return self._journal
 
     def __enter__(self) -> JournalWriter:
         return self
@@ -140,7 +184,7 @@ class JournalWriter:
         sync = isinstance(record, End) or (
             isinstance(record, FaultEvent) and record.event in _FSYNCED_FAULT_EVENTS
         )
-        self._file(JOURNAL_FILE).append(_dumps(record.to_dict()), sync=sync)
+        self._chained().append_record(record.to_dict(), sync=sync)
 
     def _sample(self, name: str, cls: type[Record], sample: Record | Mapping[str, Any]) -> None:
         data = sample.to_dict() if isinstance(sample, Record) else cls.from_dict(sample).to_dict()
@@ -196,5 +240,6 @@ class JournalWriter:
         """Flush, fsync and close every file (idempotent)."""
         with self._files_lock:
             files, self._files = list(self._files.values()), {}
+            self._journal = None
         for handle in files:
             handle.close()

@@ -11,7 +11,7 @@ from pydantic import Field, PlainValidator, PrivateAttr, WithJsonSchema, field_v
 from faultlab import units
 from faultlab.model.document import Document, resolve_path
 from faultlab.model.scenario import Scenario
-from faultlab.model.types import StrictModel
+from faultlab.model.types import LocalText, StrictModel
 
 __all__ = [
     "DrillPlan",
@@ -43,15 +43,15 @@ GATE_STATISTICS = ("p50", "p90", "p95", "p99", "max", "min", "mean")
 class Participant(StrictModel):
     """Someone taking part in the drill."""
 
-    name: str = Field(min_length=1)
-    role: str = Field(min_length=1, description="like 'incident commander', 'DBA', 'observer'")
+    name: LocalText = Field(description="who: a person, or a stand-in like 'on-call engineer'")
+    role: LocalText = Field(description="like 'incident commander', 'DBA', 'observer'")
 
 
 class Approval(StrictModel):
     """Someone who approved the plan or its report."""
 
-    name: str = Field(min_length=1)
-    role: str = Field(min_length=1)
+    name: LocalText
+    role: LocalText
     date: dt.date | None = None
 
 
@@ -124,8 +124,8 @@ Tolerance = Annotated[
 class DrillPlan(Document):
     """A drill: scenarios (globs relative to the plan), trials, people, languages, the gate."""
 
-    title: str = Field(min_length=1)
-    environment: str = Field(min_length=1, description="where the drill runs, for the report")
+    title: LocalText
+    environment: LocalText = Field(description="where the drill runs, for the report")
     scenarios: list[str] = Field(
         min_length=1, description="scenario files or globs, relative to the plan"
     )

@@ -83,7 +83,7 @@ class FailureTest(StrictModel):
 class Programme(Document):
     """The failure-test programme: its plan, its period, its critical operations."""
 
-    title: str = Field(min_length=1)
+    title: LocalText = Field(description="the programme's name (or {en: ..., ja: ...})")
     plan: Path = Field(description="the drill plan that runs the failure tests, relative to this file")
     period: Period = Field(DEFAULT_PERIOD_DAYS, description="a failure test last run longer ago is overdue")
     owner: str | None = Field(None, min_length=1, description="who owns a finding whose failure test names none")

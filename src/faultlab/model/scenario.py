@@ -20,7 +20,7 @@ from pydantic import (
 
 from faultlab.model.document import Document, resolve_path
 from faultlab.model.stack import Stack
-from faultlab.model.types import Duration, Fraction, Identifier, Name, Rate, StrictModel, as_written
+from faultlab.model.types import Duration, Fraction, Identifier, LocalText, Name, Rate, StrictModel, as_written
 from faultlab.plugin.declaration import CHECK_NAME
 from faultlab.units import DURATION_PATTERN, parse_duration
 
@@ -334,7 +334,7 @@ class Scenario(Document):
     """One failure test: the stack, the load, the fault timeline, and the targets to meet."""
 
     id: Identifier = Field(description="like FT-01")
-    title: str = Field(min_length=1)
+    title: LocalText = Field(description="what the scenario tests, in a line")
     stack: Path = Field(description="the stack file, relative to this scenario")
     load: Load | None = None
     canary: Canary = Field(default_factory=Canary)
@@ -353,8 +353,8 @@ class Scenario(Document):
     settle: Duration = Field(
         default=as_written("5s"), description="wait after the load stops, before the integrity check"
     )
-    description: str = Field("", description="free text for the report")
-    assumptions: str = Field("", description="free text for the report")
+    description: LocalText | None = Field(None, description="the scenario's narrative, for the report")
+    assumptions: LocalText | None = Field(None, description="the assumptions it challenges, for the report")
 
     _stack: Stack | None = PrivateAttr(None)
 

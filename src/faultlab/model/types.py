@@ -12,7 +12,7 @@ import math
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema, model_validator
 
 from faultlab import units
 
@@ -33,6 +33,7 @@ __all__ = [
     "Localised",
     "LocalText",
     "text_of",
+    "text_json",
     "as_written",
     "describe",
     "text_of_form",
@@ -229,12 +230,71 @@ class Localised(StrictModel):
     ja: str | None = Field(None, min_length=1, description="the Japanese text")
 
 
-LocalText = str | Localised
-"""A text for the reports: plain, or ``{en: ..., ja: ...}``."""
+_LOCAL_RULE = "write a text, or {en: English text, ja: 日本語の文} (ja may be left out)"
 
 
-def text_of(value: LocalText | None, lang: str) -> str | None:
-    """``value`` in ``lang`` (English when there is no such variant); None stays None."""
+def _local_text(value: Any) -> str | Localised:
+    """A plain text or ``{en, ja}``, checked in one place so that a mistake gets one message."""
+    if isinstance(value, Localised):
+        return value
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("cannot be empty")
+        return value
+    if isinstance(value, (bool, int, float)):
+        shown = str(value).lower() if isinstance(value, bool) else value
+        raise ValueError(f"expected text, got {describe(value)} (quote it, '{shown}', to make it text)")
+    if not isinstance(value, dict):
+        raise ValueError(f"expected text, got {describe(value)}: {_LOCAL_RULE}")
+    unknown = [str(key) for key in value if key not in ("en", "ja")]
+    if unknown:
+        raise ValueError(f"unknown language key(s) {', '.join(map(repr, unknown))}: {_LOCAL_RULE}")
+    if "en" not in value:
+        raise ValueError(f"the English text `en` is missing: {_LOCAL_RULE}")
+    for key in ("en", "ja"):
+        if key in value and (not isinstance(value[key], str) or not value[key].strip()):
+            raise ValueError(f"`{key}` must be a text that is not empty, got {describe(value[key])}")
+    return Localised(en=value["en"], ja=value.get("ja"))
+
+
+LocalText = Annotated[
+    str | Localised,
+    PlainValidator(_local_text, json_schema_input_type=str | Localised),
+    PlainSerializer(lambda value: text_json(value)),
+    WithJsonSchema({
+        "anyOf": [
+            {"type": "string", "minLength": 1},
+            {
+                "type": "object",
+                "properties": {"en": {"type": "string", "minLength": 1}, "ja": {"type": "string", "minLength": 1}},
+                "required": ["en"],
+                "additionalProperties": False,
+            },
+        ],
+        "description": "a text, or {en: ..., ja: ...} so that the Japanese report has it in Japanese",
+    }),
+]
+"""A text for the reports: plain, or ``{en: ..., ja: ...}`` (one variant per report language)."""
+
+
+def text_of(value: Any, lang: str) -> str | None:
+    """``value`` in ``lang``, English when there is no such variant; None stays None.
+
+    ``value`` is a plain text, a :class:`Localised`, or its JSON form ``{"en", "ja"}`` (as
+    the journal records it).
+    """
     if value is None or isinstance(value, str):
         return value
-    return value.ja if lang == "ja" and value.ja else value.en
+    if isinstance(value, Localised):
+        return value.ja if lang == "ja" and value.ja else value.en
+    if isinstance(value, dict):
+        variant = value.get(lang) or value.get("en")
+        return str(variant) if variant is not None else None
+    return str(value)
+
+
+def text_json(value: Any) -> Any:
+    """A localisable text as written, for JSON: the plain text, or ``{"en", "ja"}``."""
+    if isinstance(value, Localised):
+        return value.model_dump(exclude_none=True)
+    return value

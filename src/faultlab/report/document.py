@@ -17,6 +17,7 @@ from typing import Any
 from faultlab import __version__
 from faultlab.analysis import Analysis, ImpactCounts, LatencyStats, Measure, Verdict
 from faultlab.analysis.targets import violations_for
+from faultlab.model.types import text_of
 from faultlab.plugin.declaration import Declaration
 from faultlab.report.format import (
     measure_text,
@@ -25,6 +26,7 @@ from faultlab.report.format import (
     seconds_text,
     target_text,
 )
+from faultlab.report.manifest import listing_sha256
 from faultlab.report.messages import Catalogue
 
 __all__ = [
@@ -37,6 +39,8 @@ __all__ = [
     "participants_section",
     "target_label",
     "verdict_row",
+    "verbatim",
+    "local_text",
 ]
 
 
@@ -60,13 +64,40 @@ class Section:
 
 @dataclass
 class Document:
-    """One report in one language, ready to render."""
+    """One report in one language, ready to render.
+
+    ``run_id`` and ``evidence_digest`` head every printed page (see report.html.j2).
+    """
 
     lang: str
     title: str
     banners: list[dict[str, str]]
     sections: list[Section]
     declaration: Declaration = field(default_factory=Declaration)
+    run_id: str = ""
+    evidence_digest: str = ""
+
+
+def verbatim(text: Any) -> str:
+    """Text quoted from the journal as it was recorded, set as code: ```text```.
+
+    The harness and the system journal their own words (revert plans, clean-up steps,
+    reasons, notes) in English; a report in another language quotes them as evidence, set
+    apart so that they are never read as the report's own prose. Empty stays empty.
+    """
+    value = " ".join(str(text or "").split())
+    quoted = value.replace("`", "'")
+    return f"`{quoted}`" if value else ""
+
+
+def local_text(value: Any, cat: Catalogue) -> str:
+    """A localisable text (plain, ``{en, ja}`` or :class:`~faultlab.model.types.Localised`) in the
+    report's language, English when it has no such variant; empty for None."""
+    return text_of(value, cat.lang) or ""
+
+
+def _evidence_items(items: Sequence[Any], cat: Catalogue) -> str:
+    return cat.sep("comma").join(verbatim(e) for e in items)
 
 
 def target_label(name: str, cat: Catalogue) -> str:
@@ -81,7 +112,7 @@ def outcome_text(verdict: Verdict, cat: Catalogue) -> str:
 
 def verdict_row(v: Verdict, cat: Catalogue) -> list[str]:
     """Objective, target, measured, resolution, verdict, evidence: the summary's row."""
-    evidence = ", ".join(str(e) for e in v.evidence)
+    evidence = _evidence_items(v.evidence, cat)
     return [
         target_label(v.target, cat),
         target_text(v, cat),
@@ -108,14 +139,19 @@ def _point(m: Measure, cat: Catalogue) -> str:
     return f"t = {seconds_text(m.value, cat)}"
 
 
-def _as_list(value: Any) -> list[str]:
+def _is_local(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) <= {"en", "ja"} and "en" in value
+
+
+def _as_list(value: Any, cat: Catalogue) -> list[str]:
+    """Free text of a plan or scenario as a list of items, each in the report's language."""
     if value is None:
         return []
-    if isinstance(value, str):
-        return [value]
+    if isinstance(value, str) or _is_local(value) or hasattr(value, "en"):
+        return [local_text(value, cat)]
     if isinstance(value, dict):
-        return [f"{k}: {v}" for k, v in value.items()]
-    return [str(v) if not isinstance(v, dict) else ", ".join(f"{k}: {x}" for k, x in v.items()) for v in value]
+        return [f"{k}: {local_text(v, cat) if _is_local(v) else v}" for k, v in value.items()]
+    return [item for v in value for item in _as_list(v, cat)]
 
 
 def _yes_no(value: Any, cat: Catalogue) -> str:
@@ -138,12 +174,12 @@ def _wall_range(a: Analysis) -> str:
     return f"{start} – {end}"
 
 
-def _identification(a: Analysis, cat: Catalogue, plan: dict[str, Any], generated: str) -> Section:
+def _identification(a: Analysis, cat: Catalogue, plan: dict[str, Any], generated: str, digest: str) -> Section:
     sc, st = a.scenario, a.stack
     rows = [
         (cat("id.run"), a.run_id),
-        (cat("id.plan"), str(plan.get("title") or plan.get("id") or cat("none"))),
-        (cat("id.scenario"), f"{sc.get('id', '?')} — {sc.get('title', '')}"),
+        (cat("id.plan"), local_text(plan.get("title") or plan.get("id"), cat) or cat("none")),
+        (cat("id.scenario"), f"{sc.get('id', '?')} — {local_text(sc.get('title'), cat)}"),
         (cat("id.scenario_file"), str(sc.get("file") or cat("none"))),
         (cat("id.scenario_hash"), str(sc.get("sha256") or cat("none"))),
         (cat("id.stack"), cat("paren", a=st.get("name", "?"), b=st.get("file", ""))),
@@ -151,17 +187,20 @@ def _identification(a: Analysis, cat: Catalogue, plan: dict[str, Any], generated
         (cat("id.window"), _wall_range(a)),
         (cat("id.duration"), seconds_text(a.duration_s, cat)),
         (cat("id.status"), _status(a, cat)),
-        (cat("id.environment"), str(plan.get("environment") or a.header.get("environment") or cat("none"))),
-        (cat("id.classification"), str(plan.get("classification") or cat("none"))),
+        (cat("id.environment"),
+         local_text(plan.get("environment") or a.header.get("environment"), cat) or cat("none")),
+        (cat("id.classification"), local_text(plan.get("classification"), cat) or cat("none")),
         (cat("id.system_version"), str(plan.get("system_version") or a.header.get("system_version") or cat("none"))),
         (cat("id.runbook"), str(plan.get("runbook") or plan.get("runbook_version") or cat("none"))),
         (cat("id.host"), str(a.host or cat("none"))),
-        (cat("id.faultlab"), f"{a.faultlab_version or '?'} / {__version__}"),
+        (cat("id.faultlab"), cat.sep("slash").join((a.faultlab_version or "?", __version__))),
         (cat("id.schema"), a.schema),
         (cat("id.language"), cat("lang.name")),
         (cat("id.generated"), generated),
+        (cat("id.evidence_digest"), digest or cat("none")),
     ]
-    return Section("identification", cat("sec.identification"), [{"kind": "kv", "rows": rows}])
+    return Section("identification", cat("sec.identification"),
+                   [{"kind": "kv", "rows": rows}, {"kind": "p", "text": cat("id.verbatim")}])
 
 
 def _overall(a: Analysis, cat: Catalogue) -> tuple[str, bool]:
@@ -177,7 +216,7 @@ def _overall(a: Analysis, cat: Catalogue) -> tuple[str, bool]:
         text = cat("overall.passed", total=total)
     if a.findings:
         counts = {level: sum(1 for f in a.findings if f.severity == level) for level in ("high", "medium", "low")}
-        text += " " + cat("overall.findings", n=len(a.findings), **counts)
+        text += cat.sep("sentence") + cat("overall.findings", n=len(a.findings), **counts)
     return text, a.passed
 
 
@@ -187,16 +226,24 @@ def _timed(params: dict[str, Any], cat: Catalogue) -> dict[str, Any]:
             for k, v in params.items()}
 
 
+_QUOTED = ("what", "why", "message", "reason", "problem")
+"""Parameters of deviations and findings that are journal text, quoted as recorded."""
+
+
+def _quoted(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: verbatim(v) if k in _QUOTED else v for k, v in params.items()}
+
+
 def finding_text(f: Any, a: Analysis, cat: Catalogue) -> str:
-    """A finding of ``a`` as the sentence the reports write."""
-    params = _timed(dict(f.params), cat)
+    """A finding of ``a`` as the sentence the reports write (journal text quoted as code)."""
+    params = _quoted(_timed(dict(f.params), cat))
     if f.kind == "target_missed":
         verdict = next(v for v in a.verdicts if v.target == params["target"])
         key = "find.target_missed" if verdict.measured.measured else "find.target_missed_novalue"
         text = cat(key, target=target_label(verdict.target, cat),
                    measured=measure_text(verdict.measured, cat), limit=target_text(verdict, cat))
         if verdict.evidence:
-            text += " " + cat("find.evidence", evidence=", ".join(verdict.evidence))
+            text += cat.sep("sentence") + cat("find.evidence", evidence=_evidence_items(verdict.evidence, cat))
         return text
     if f.kind == "job_overran":
         params["margin"] = seconds_text(f.params.get("margin_s"), cat)
@@ -220,7 +267,8 @@ def _summary(a: Analysis, cat: Catalogue) -> Section:
         "rows": rows,
         "ok": [v.met for v in a.verdicts],
     })
-    top = [f"{cat('paren', a=f.id, b=cat('sev.' + f.severity))}: {finding_text(f, a, cat)}" for f in a.findings[:5]]
+    top = [cat("summary.finding", id=f.id, severity=cat(f"sev.{f.severity}"), text=finding_text(f, a, cat))
+           for f in a.findings[:5]]
     blocks.append({"kind": "p", "text": cat("summary.top_findings"), "strong": True})
     blocks.append({"kind": "list", "items": top} if top else {"kind": "p", "text": cat("summary.no_findings")})
     return Section("summary", cat("sec.summary"), blocks)
@@ -228,7 +276,7 @@ def _summary(a: Analysis, cat: Catalogue) -> Section:
 
 def _scope(a: Analysis, cat: Catalogue, plan: dict[str, Any]) -> Section:
     scope = plan.get("scope")
-    scope_d = scope if isinstance(scope, dict) else {"functions": scope} if scope else {}
+    scope_d = scope if isinstance(scope, dict) and not _is_local(scope) else {"functions": scope} if scope else {}
     services = sorted({p.rsplit("/", 1)[-1].removesuffix(".log") for p in a.header.get("services", [])} |
                       set(_services_logged(a)))
     targets = sorted({f.target for f in a.faults if f.target})
@@ -237,10 +285,10 @@ def _scope(a: Analysis, cat: Catalogue, plan: dict[str, Any]) -> Section:
         (cat("scope.system"), cat("paren", a=a.stack.get("name", "?"), b=a.stack.get("file", ""))),
         (cat("scope.services"), ", ".join(services) or cat("none")),
         (cat("scope.fault_targets"), ", ".join(targets) or cat("none")),
-        (cat("scope.functions"), "; ".join(_as_list(scope_d.get("functions"))) or not_stated),
+        (cat("scope.functions"), cat.sep("list").join(_as_list(scope_d.get("functions"), cat)) or not_stated),
         (cat("scope.exclusions"),
-         "; ".join(_as_list(scope_d.get("exclusions") or plan.get("exclusions"))) or not_stated),
-        (cat("scope.rationale"), "; ".join(_as_list(scope_d.get("rationale"))) or not_stated),
+         cat.sep("list").join(_as_list(scope_d.get("exclusions") or plan.get("exclusions"), cat)) or not_stated),
+        (cat("scope.rationale"), cat.sep("list").join(_as_list(scope_d.get("rationale"), cat)) or not_stated),
     ]
     return Section("scope", cat("sec.scope"), [{"kind": "kv", "rows": rows}])
 
@@ -258,10 +306,12 @@ def _scenario(a: Analysis, cat: Catalogue, plan: dict[str, Any]) -> Section:
     ss = a.steady_state
     rate = ss.get("success_rate_min")
     blocks: list[dict[str, Any]] = [
-        {"kind": "p", "text": f"{a.scenario.get('id', '?')}: {a.scenario.get('title', '')}", "strong": True},
+        {"kind": "p", "text": cat("sc.heading", id=a.scenario.get("id", "?"),
+                                  title=local_text(a.scenario.get("title"), cat)), "strong": True},
     ]
-    if a.scenario.get("description"):
-        blocks.append({"kind": "kv", "rows": [(cat("sc.description"), str(a.scenario["description"]))]})
+    description = local_text(a.scenario.get("description"), cat)
+    if description:
+        blocks.append({"kind": "kv", "rows": [(cat("sc.description"), description)]})
     blocks.append({"kind": "p", "text": cat("sc.faults"), "strong": True})
     if a.faults:
         blocks.append({
@@ -271,15 +321,17 @@ def _scenario(a: Analysis, cat: Catalogue, plan: dict[str, Any]) -> Section:
                         cat("col.revert_plan")],
             "rows": [[f.fault_id, f.kind, f.target, _params_text(f.params), _t(f.planned_t, cat),
                       _t(f.active_t, cat), _t(f.reverted_t, cat), seconds_text(f.slip_s, cat),
-                      f.revert_plan or cat("none")] for f in a.faults],
+                      verbatim(f.revert_plan) or cat("none")] for f in a.faults],
         })
     else:
         blocks.append({"kind": "p", "text": cat("sc.no_faults")})
     rows = [
         (cat("sc.steady"), cat("sc.steady_value",
                                rate=percent_text(rate, cat) if rate is not None else cat("none"),
-                               p99=seconds_text(ss.get("p99_latency_max_s"), cat))),
-        (cat("sc.window"), " / ".join(seconds_text(x, cat) for x in (a.window_s, a.step_s, a.hold_s))),
+                               p99=seconds_text(ss.get("p99_latency_max_s"), cat))
+         + (cat("sc.steady_completion", max=seconds_text(ss["completion_delay_max_s"], cat))
+            if ss.get("completion_delay_max_s") is not None else "")),
+        (cat("sc.window"), cat.sep("slash").join(seconds_text(x, cat) for x in (a.window_s, a.step_s, a.hold_s))),
         (cat("id.duration"), seconds_text(a.duration_s, cat)),
     ]
     for key, label in (("load", "sc.load"), ("canary", "sc.canary")):
@@ -287,7 +339,7 @@ def _scenario(a: Analysis, cat: Catalogue, plan: dict[str, Any]) -> Section:
         if isinstance(value, dict):
             rows.append((cat(label), _params_text(value)))
     blocks.append({"kind": "kv", "rows": rows})
-    assumptions = _as_list(plan.get("assumptions")) + _as_list(a.scenario.get("assumptions"))
+    assumptions = _as_list(plan.get("assumptions"), cat) + _as_list(a.scenario.get("assumptions"), cat)
     if assumptions:
         blocks.append({"kind": "p", "text": cat("sc.assumptions"), "strong": True})
         blocks.append({"kind": "list", "items": assumptions})
@@ -307,7 +359,8 @@ def _targets(a: Analysis, cat: Catalogue) -> Section:
 
 def _people(raw: Any) -> list[dict[str, Any]]:
     if isinstance(raw, dict):
-        return [{"name": k, "role": v} if not isinstance(v, dict) else {"name": k, **v} for k, v in raw.items()]
+        return [{"name": k, "role": v} if not isinstance(v, dict) or _is_local(v) else {"name": k, **v}
+                for k, v in raw.items()]
     return [p if isinstance(p, dict) else {"name": str(p)} for p in raw or []]
 
 
@@ -321,7 +374,7 @@ def participants_section(cat: Catalogue, plan: dict[str, Any]) -> Section:
         blocks.append({
             "kind": "table",
             "headers": [cat("col.name"), cat("col.role"), cat("col.attended")],
-            "rows": [[str(p.get("name", "")), str(p.get("role", "")),
+            "rows": [[local_text(p.get("name"), cat), local_text(p.get("role"), cat),
                       _yes_no(p.get("attended", p.get("present")), cat)] for p in people],
         })
     approvals = _people(plan.get("approvals"))
@@ -331,8 +384,9 @@ def participants_section(cat: Catalogue, plan: dict[str, Any]) -> Section:
             blocks.append({
                 "kind": "table",
                 "headers": [cat("col.role"), cat("col.name"), cat("col.decision"), cat("col.date")],
-                "rows": [[str(p.get("role", "")), str(p.get("name", "")), str(p.get("decision", cat("none"))),
-                          str(p.get("date", cat("none")))] for p in approvals],
+                "rows": [[local_text(p.get("role"), cat), local_text(p.get("name"), cat),
+                          local_text(p.get("decision"), cat) or cat("none"), str(p.get("date") or cat("none"))]
+                         for p in approvals],
             })
         else:
             blocks.append({"kind": "p", "text": cat("part.no_approvals")})
@@ -351,7 +405,7 @@ def _baseline(a: Analysis, cat: Catalogue) -> Section:
         (cat("bl.p99"), seconds_text(b.latency.p99_s, cat)),
         (cat("bl.max"), seconds_text(b.latency.max_s, cat)),
         (cat("bl.throughput"), f"{b.throughput_rps:.2f}" if b.throughput_rps is not None else cat("none")),
-        (cat("bl.healthy"), f"{b.healthy_windows} / {b.windows}"),
+        (cat("bl.healthy"), cat.sep("slash").join((str(b.healthy_windows), str(b.windows)))),
         (cat("bl.steady_met"), _yes_no(b.met_steady_state, cat)),
         (cat("col.resolution"), cat("bl.resolution", window=seconds_text(a.window_s, cat),
                                     step=seconds_text(a.step_s, cat))),
@@ -365,17 +419,50 @@ def _event_text(e: Any, a: Analysis, cat: Catalogue) -> str:
         phase = f"phase.{e.detail}"
         return cat(key, detail=cat(phase) if cat.has(phase) else e.detail)
     if e.what == "recovered":
-        return cat(key, hold=seconds_text(a.hold_s, cat)) + " " + cat("ev.derived")
+        return cat(key, hold=seconds_text(a.hold_s, cat)) + cat.sep("sentence") + cat("ev.derived")
     if e.derived:
-        return cat(key) + " " + cat("ev.derived")
+        return cat(key) + cat.sep("sentence") + cat("ev.derived")
     return cat(key) if cat.has(key) else cat("ev.other", kind=e.what)
+
+
+_JOURNAL_TEXT = ("decision", "note", "cleanup", "end")
+"""Timeline events whose detail is text the harness or the system journalled."""
+
+
+def _signal_text(signal: str, cat: Catalogue) -> str:
+    """How detection was seen (``not ready; alert: a, b``), in the report's language."""
+    parts = []
+    for part in filter(None, signal.split("; ")):
+        if part == "not ready":
+            parts.append(cat("sig.not_ready"))
+        elif part.startswith("alert: "):
+            parts.append(cat("sig.alert", names=part.removeprefix("alert: ")))
+        else:
+            parts.append(verbatim(part))
+    return cat.sep("list").join(parts)
+
+
+def _event_detail(e: Any, a: Analysis, cat: Catalogue) -> str:
+    if e.kind == "phase":
+        return ""
+    if e.what == "detected":
+        return _signal_text(e.detail, cat)
+    if e.kind == "integrity" and a.integrity is not None:
+        violations = sum(len(v.get("ids") or []) or 1 for v in a.integrity.violations)
+        return cat("ev.integrity.detail", acknowledged=a.integrity.acknowledged if a.integrity.acknowledged
+                   is not None else cat("none"), violations=violations)
+    if e.kind == "end":
+        status, _, reason = e.detail.partition(" ")
+        key = f"status.{status}"
+        return " ".join(part for part in (cat(key) if cat.has(key) else verbatim(status), verbatim(reason)) if part)
+    return verbatim(e.detail) if e.kind in _JOURNAL_TEXT else e.detail
 
 
 def _timeline(a: Analysis, cat: Catalogue) -> Section:
     if not a.timeline:
         return Section("timeline", cat("sec.timeline"), [{"kind": "p", "text": cat("tl.none")}])
-    rows = [[f"{e.t:.3f}", e.wall or cat("none"), _event_text(e, a, cat),
-             "" if e.kind == "phase" else e.detail] for e in a.timeline]
+    rows = [[f"{e.t:.3f}", e.wall or cat("none"), _event_text(e, a, cat), _event_detail(e, a, cat)]
+            for e in a.timeline]
     return Section("timeline", cat("sec.timeline"), [{
         "kind": "table",
         "headers": [cat("col.t"), cat("col.wall"), cat("col.event"), cat("col.detail")],
@@ -440,7 +527,7 @@ def _results(a: Analysis, cat: Catalogue) -> Section:
                 continue
             ids = [str(i) for viol in violations_for(a.integrity, check) for i in viol.get("ids") or []]
             rows.append([target_label(check, cat), measure_text(v.measured, cat), target_text(v, cat),
-                         outcome_text(v, cat), ", ".join(ids) or cat("none")])
+                         outcome_text(v, cat), cat.sep("comma").join(ids) or cat("none")])
             oks.append(v.met)
         blocks.append({"kind": "table",
                        "headers": [cat(f"col.{key}") for key in ("check", "count", "target", "verdict", "ids")],
@@ -520,7 +607,7 @@ def _integrity_detail(a: Analysis, cat: Catalogue) -> list[dict[str, Any]]:
         label = target_label(str(violation.get("check", "")), cat)
         for i in [str(x) for x in violation.get("ids") or []] or [cat("none")]:
             times = result.ack_times.get(i)
-            detail = str(violation.get("detail") or "")
+            detail = verbatim(violation.get("detail")) or cat("none")
             if times is None:
                 sentences.append(cat("int.violation_untimed", check=label, id=i, detail=detail))
             else:
@@ -566,11 +653,7 @@ def _alerts(a: Analysis, cat: Catalogue) -> list[dict[str, Any]]:
 
 def _deadline_name(raw: Any, cat: Catalogue) -> str:
     """What happens at a job's deadline, in the report's language (as the stack file names it)."""
-    if isinstance(raw, str) and raw:
-        return raw
-    if isinstance(raw, dict) and raw.get("en"):
-        return str(raw.get(cat.lang) or raw["en"])
-    return cat("jobs.no_name")
+    return local_text(raw, cat) or cat("jobs.no_name")
 
 
 def _deadline(job: Any, cat: Catalogue) -> str:
@@ -580,7 +663,7 @@ def _deadline(job: Any, cat: Catalogue) -> str:
 
 
 def _deviation_text(d: Any, cat: Catalogue) -> str:
-    params = _timed(dict(d.params), cat)
+    params = _quoted(_timed(dict(d.params), cat))
     params.setdefault("reason", "")
     return cat(f"dev.{d.kind}", **params)
 
@@ -603,14 +686,14 @@ def _deviations(a: Analysis, cat: Catalogue) -> Section:
                        "headers": [cat("col.fault"), cat("col.kind"), cat("col.active"), cat("col.cleared"),
                                    cat("col.revert_plan"), cat("col.result")],
                        "rows": [[f.fault_id, f.kind, _t(f.active_t, cat), _t(f.reverted_t, cat),
-                                 f.revert_plan or cat("none"), result(f)] for f in a.faults],
+                                 verbatim(f.revert_plan) or cat("none"), result(f)] for f in a.faults],
                        "ok": [not f.revert_failed and f.reverted_t is not None for f in a.faults]})
     else:
         blocks.append({"kind": "p", "text": cat("sc.no_faults")})
     blocks.append({"kind": "h", "text": cat("dev.cleanup")})
     if a.cleanup:
         blocks.append({"kind": "table", "headers": [cat("col.t"), cat("col.what"), cat("col.result")],
-                       "rows": [[_t(c.get("t"), cat), str(c.get("what", "")),
+                       "rows": [[_t(c.get("t"), cat), verbatim(c.get("what")),
                                  cat("cleanup.ok") if c.get("ok") else cat("cleanup.failed")] for c in a.cleanup],
                        "ok": [bool(c.get("ok")) for c in a.cleanup]})
     else:
@@ -625,9 +708,9 @@ def _findings(a: Analysis, cat: Catalogue, plan: dict[str, Any]) -> Section:
     rows = []
     for f in a.findings:
         subject = f.params.get("target", f.kind)
-        owner = owners.get(subject) or owners.get("default") or cat("owner.tbd")
+        owner = local_text(owners.get(subject) or owners.get("default"), cat) or cat("owner.tbd")
         rem = cat("rem.target_missed") if f.kind == "target_missed" else cat("rem.default")
-        rows.append([f.id, cat(f"sev.{f.severity}"), finding_text(f, a, cat), rem, str(owner)])
+        rows.append([f.id, cat(f"sev.{f.severity}"), finding_text(f, a, cat), rem, owner])
     return Section("findings", cat("sec.findings"), [{
         "kind": "table",
         "headers": [cat("col.id"), cat("col.severity"), cat("col.finding"), cat("col.remediation"), cat("col.owner")],
@@ -635,18 +718,31 @@ def _findings(a: Analysis, cat: Catalogue, plan: dict[str, Any]) -> Section:
     }])
 
 
-def _appendices(a: Analysis, cat: Catalogue, evidence: Sequence[EvidenceFile], tools: dict[str, str]) -> Section:
+_RECORDED = " (recorded by the run)"
+
+
+def _tool_name(name: str, cat: Catalogue) -> str:
+    """A tool of :func:`~faultlab.report.manifest.tool_versions` in the report's language."""
+    if name.endswith(_RECORDED):
+        return cat("app.tool_recorded", tool=name.removesuffix(_RECORDED))
+    return name
+
+
+def _appendices(a: Analysis, cat: Catalogue, evidence: Sequence[EvidenceFile], tools: dict[str, str],
+                digest: str) -> Section:
     blocks: list[dict[str, Any]] = [
         {"kind": "p", "text": cat("app.manifest_note")},
         {"kind": "h", "text": cat("app.evidence")},
         {"kind": "table", "headers": [cat("col.file"), cat("col.size"), cat("col.sha")],
          "rows": [[e.path, str(e.size), e.sha256] for e in evidence]},
+        {"kind": "p", "text": cat("app.digest", digest=digest)},
         {"kind": "h", "text": cat("app.tools")},
         {"kind": "table", "headers": [cat("col.tool"), cat("col.version")],
-         "rows": [[k, v] for k, v in tools.items()]},
+         "rows": [[_tool_name(k, cat), v] for k, v in tools.items()]},
     ]
     if a.problems:
-        blocks += [{"kind": "h", "text": cat("app.problems")}, {"kind": "list", "items": list(a.problems)}]
+        blocks += [{"kind": "h", "text": cat("app.problems")},
+                   {"kind": "list", "items": [verbatim(p) for p in a.problems]}]
     return Section("appendices", cat("sec.appendices"), blocks)
 
 
@@ -664,13 +760,15 @@ def build_document(
     plan = dict(plan_info or {})
     a = analysis
     generated = generated or datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    digest = listing_sha256((e.path, e.sha256) for e in evidence)
     banners = []
     if a.crashed:
         banners.append({"level": "danger", "text": cat("banner.crashed")})
     elif a.status != "completed":
-        banners.append({"level": "danger", "text": cat("banner.status", status=_status(a, cat), reason=a.end_reason)})
+        banners.append({"level": "danger",
+                        "text": cat("banner.status", status=_status(a, cat), reason=verbatim(a.end_reason))})
     sections = [
-        _identification(a, cat, plan, generated),
+        _identification(a, cat, plan, generated, digest),
         _summary(a, cat),
         _scope(a, cat, plan),
         _scenario(a, cat, plan),
@@ -681,9 +779,11 @@ def build_document(
         _results(a, cat),
         _deviations(a, cat),
         _findings(a, cat, plan),
-        _appendices(a, cat, evidence, tools or {}),
+        _appendices(a, cat, evidence, tools or {}, digest),
     ]
     for number, section in enumerate(sections, start=1):
         section.title = f"{number}. {section.title}"
-    title = cat("report.title", scenario_id=a.scenario.get("id", "?"), scenario_title=a.scenario.get("title", ""))
-    return Document(lang=lang, title=title, banners=banners, sections=sections, declaration=a.declaration)
+    title = cat("report.title", scenario_id=a.scenario.get("id", "?"),
+                 scenario_title=local_text(a.scenario.get("title"), cat))
+    return Document(lang=lang, title=title, banners=banners, sections=sections, declaration=a.declaration,
+                    run_id=a.run_id, evidence_digest=digest)

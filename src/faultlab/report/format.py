@@ -10,6 +10,7 @@ from faultlab.report.messages import Catalogue
 __all__ = ["seconds_text", "measure_text", "resolution_text", "target_text", "value_text", "percent_text"]
 
 _SECOND = {"en": "s", "ja": "秒"}
+_COUNT = {"en": "", "ja": " 件"}
 
 
 def seconds_text(value: float | None, cat: Catalogue) -> str:
@@ -35,7 +36,7 @@ def value_text(value: float | None, unit: str, cat: Catalogue) -> str:
     if unit == "ratio":
         return percent_text(value, cat)
     if unit == "count":
-        return str(int(value))
+        return f"{int(value)}{_COUNT.get(cat.lang, '')}"
     return f"{value:g}"
 
 
@@ -59,6 +60,9 @@ def resolution_text(measure: Measure, cat: Catalogue) -> str:
 
 
 def target_text(verdict: Verdict, cat: Catalogue) -> str:
-    """The target with its direction: ``≤ 5.000 s``, ``≥ 600.000 s``."""
+    """The target with its direction: ``≤ 5.000 s``, ``≥ 600.000 s``; a count that must be
+    zero is ``0`` (``0 件``), not ``≤ 0``."""
+    if verdict.unit == "count" and verdict.comparison == "le" and verdict.target_value == 0:
+        return value_text(0, "count", cat)
     sign = "≤" if verdict.comparison == "le" else "≥"
     return f"{sign} {value_text(verdict.target_value, verdict.unit, cat)}"

@@ -2,7 +2,17 @@
 
 The manifest protects itself too: ``self_sha256`` is the digest of the manifest's own bytes
 with that field's value zeroed, so changing any byte of any file (the manifest included)
-is caught by ``verify_manifest``.
+is caught by ``verify_manifest``. A run's manifest also records its ``evidence``: the files
+the reports were written from and their digest (:func:`listing_sha256`), the one printed on
+every page of the reports, which ``verify_manifest`` checks against the file hashes.
+That only proves the files unchanged to whoever kept the
+manifest's digest apart: anyone can rewrite a file, its hash and the self-digest. What
+proves authorship is the seal (``manifest.sig``, :mod:`faultlab.evidence.seal`), the one
+file beside the manifest that it does not list.
+
+``journals`` records the hash-chain head and line count of every ``journal.jsonl`` under
+the directory (:mod:`faultlab.journal.chain`), so a journal line changed, removed or
+reordered is found even with every file hash recomputed.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ import platform
 import re
 import socket
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -24,8 +35,11 @@ from faultlab import __version__
 __all__ = [
     "MANIFEST_FILE",
     "MANIFEST_SCHEMA",
+    "SEAL_FILE",
+    "journal_heads",
     "Mismatch",
     "file_sha256",
+    "listing_sha256",
     "hash_tree",
     "tool_versions",
     "git_commit",
@@ -35,6 +49,8 @@ __all__ = [
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_SCHEMA = "faultlab.manifest/1"
+SEAL_FILE = "manifest.sig"
+"""The seal beside the manifest: its signature (or the statement that it is unsigned)."""
 _ZERO = "0" * 64
 _SELF = re.compile(rb'"self_sha256": "([0-9a-f]{64})"')
 
@@ -59,13 +75,30 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _sha256sum_line(path: str, sha256: str) -> str:
+    # GNU sha256sum escapes a name holding a backslash or a newline, and starts such a line with a backslash.
+    if "\\" in path or "\n" in path:
+        return "\\" + sha256 + "  " + path.replace("\\", "\\\\").replace("\n", "\\n") + "\n"
+    return f"{sha256}  {path}\n"
+
+
+def listing_sha256(files: Iterable[tuple[str, str]]) -> str:
+    """The SHA-256 of ``(path, sha256)`` pairs written as ``sha256sum`` writes them, sorted by path.
+
+    So ``sha256sum`` over the same files, listed in that order, piped into ``sha256sum``,
+    re-performs it without faultlab: ``sha256sum journal.jsonl canary.jsonl ... | sha256sum``.
+    """
+    text = "".join(_sha256sum_line(path, sha) for path, sha in sorted(files))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def _files(root: Path) -> list[str]:
     found = []
     for folder, dirs, names in os.walk(root):
         dirs.sort()
         for name in names:
             rel = (Path(folder) / name).relative_to(root).as_posix()
-            if rel != MANIFEST_FILE:
+            if rel not in (MANIFEST_FILE, SEAL_FILE):
                 found.append(rel)
     return sorted(found)
 
@@ -118,6 +151,20 @@ def git_commit() -> dict[str, Any] | None:
     return {"commit": head, "dirty": bool(dirty)} if head else None
 
 
+def journal_heads(root: Path) -> dict[str, dict[str, Any]]:
+    """``{relative path: {"head", "lines"}}`` of every chained ``journal.jsonl`` under ``root``."""
+    from faultlab.journal.chain import check_chain, genesis_of
+
+    heads = {}
+    for rel in _files(root):
+        if rel.rsplit("/", 1)[-1] == "journal.jsonl":
+            path = root / rel
+            chain = check_chain(path, genesis_of(path.parent))
+            if chain.chained:
+                heads[rel] = {"head": chain.head, "lines": chain.lines}
+    return heads
+
+
 def write_manifest(root: str | Path, info: dict[str, Any]) -> Path:
     """Write ``root/manifest.json`` over every other file under ``root``; ``info`` adds context."""
     root = Path(root)
@@ -127,6 +174,7 @@ def write_manifest(root: str | Path, info: dict[str, Any]) -> Path:
         "faultlab_version": __version__,
         "git": git_commit(),
         "report_host": socket.gethostname(),
+        "journals": journal_heads(root),
         "files": hash_tree(root),
         "self_sha256": _ZERO,
     }
@@ -169,4 +217,18 @@ def verify_manifest(root: str | Path) -> list[Mismatch]:
             problems.append(Mismatch(rel, "changed (SHA-256 differs)"))
     for rel in sorted(present - set(files)):
         problems.append(Mismatch(rel, "extra (not in the manifest)"))
-    return problems
+    return problems + _evidence_problems(manifest.get("evidence"), files)
+
+
+def _evidence_problems(evidence: Any, files: dict[str, Any]) -> list[Mismatch]:
+    """The evidence digest a run's reports print on every page, against the manifest's own
+    file list: it must be :func:`listing_sha256` of the evidence files' recorded hashes."""
+    if evidence is None:
+        return []
+    listed = evidence.get("files") if isinstance(evidence, dict) else None
+    if not isinstance(listed, list) or not all(isinstance(p, str) and isinstance(files.get(p), dict) for p in listed):
+        return [Mismatch(MANIFEST_FILE, "changed (its evidence list names a file it does not hash)")]
+    if listing_sha256((p, str(files[p].get("sha256"))) for p in listed) != evidence.get("sha256"):
+        return [Mismatch(MANIFEST_FILE, "changed (the evidence digest printed in the reports does not match the "
+                                        "evidence files' hashes)")]
+    return []

@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from faultlab.model.types import text_of
+from faultlab.plugin.declaration import Text
 from faultlab.register import CarriedFinding, Register, TestStatus
 from faultlab.report.document import Document, Section, finding_text
 from faultlab.report.format import seconds_text
 from faultlab.report.messages import Catalogue
 from faultlab.report.writer import render_html, render_markdown
 
-__all__ = ["register_sections", "drill_view", "register_document", "write_register", "verdict_word",
+__all__ = ["register_sections", "drill_view", "register_document", "write_register", "verdict_word", "label_of",
            "REGISTER_FILES"]
 
 REGISTER_FILES = ("register.md", "register.html", "register.json")
@@ -39,10 +40,13 @@ def verdict_word(verdict: str, cat: Catalogue) -> str:
     return cat(f"reg.verdict.{verdict}")
 
 
-def _label(value: Any, lang: str) -> str:
+def label_of(value: Any, lang: str) -> str:
+    """A text as written (a string, ``{en, ja}`` or a localised model) in ``lang``."""
     if isinstance(value, str):
         return value
-    return text_of(value, lang) or str(value)
+    if hasattr(value, "model_dump"):
+        return text_of(value, lang) or str(value)
+    return Text.of(value, Text(str(value))).get(lang)
 
 
 def _link(base: Path | None, run_dir: Path) -> str:
@@ -56,7 +60,7 @@ def _tests_table(register: Register, cat: Catalogue, base: Path | None) -> dict[
     for t in register.tests:
         last = t.last
         rows.append([
-            t.test.id, t.test.title or cat("reg.not_in_plan"),
+            t.test.id, label_of(t.test.title, lang=cat.lang) or cat("reg.not_in_plan"),
             [{"text": _date(last.started), "href": _link(base, last.run_dir / "report.html")}] if last else "—",
             verdict_word(t.verdict, cat),
             "—" if t.age_days is None else cat("reg.days", days=f"{t.age_days:.1f}"),
@@ -71,13 +75,13 @@ def _tests_table(register: Register, cat: Catalogue, base: Path | None) -> dict[
 def _coverage(register: Register, cat: Catalogue) -> list[dict[str, Any]]:
     operations = list(register.operations)
     classes = register.classes
-    headers = [cat("reg.col.test"), *(_label(register.operations[o].label, cat.lang) for o in operations),
+    headers = [cat("reg.col.test"), *(label_of(register.operations[o].label, cat.lang) for o in operations),
                *(cat(f"reg.class.{c}") for c in classes)]
     rows = [[t.test.id, *("●" if o in t.test.operations else "" for o in operations),
              *("●" if c in t.test.classes else "" for c in classes)] for t in register.tests]
     totals = [cat("reg.covered_by"), *(str(sum(o in t.test.operations for t in register.tests)) for o in operations),
               *(str(sum(c in t.test.classes for t in register.tests)) for c in classes)]
-    gaps = [_label(register.operations[o].label, cat.lang) for o in operations
+    gaps = [label_of(register.operations[o].label, cat.lang) for o in operations
             if not any(o in t.test.operations for t in register.tests)]
     blocks: list[dict[str, Any]] = [{"kind": "p", "text": cat("reg.coverage_intro")},
                                     {"kind": "table", "headers": headers, "rows": [*rows, totals]}]
@@ -93,7 +97,7 @@ def _tolerances(register: Register, cat: Catalogue) -> list[dict[str, Any]]:
     for c in register.tolerances:
         worst = "—" if c.worst_s is None else ("≥ " if c.at_least else "") + seconds_text(c.worst_s, cat)
         within = "—" if c.within is None else cat("reg.yes") if c.within else cat("reg.no")
-        rows.append([_label(c.label, cat.lang), cat(f"reg.measure.{c.measure}"), seconds_text(c.tolerance_s, cat),
+        rows.append([label_of(c.label, cat.lang), cat(f"reg.measure.{c.measure}"), seconds_text(c.tolerance_s, cat),
                      worst, c.worst_test or "—", within])
         oks.append(c.within is not False)
     return [{"kind": "p", "text": cat("reg.tolerance_intro", drill=register.last_drill.name)},
@@ -154,12 +158,12 @@ def register_document(register: Register, lang: str, base: Path | None = None) -
     """The register as a document in ``lang``."""
     cat = Catalogue(lang)
     intro = Section("about", f"1. {cat('reg.sec.about')}", [{"kind": "kv", "rows": [
-        (cat("reg.programme"), register.title),
+        (cat("reg.programme"), label_of(register.title, lang)),
         (cat("reg.now"), _date(register.now)),
         (cat("reg.period"), cat("reg.days", days=f"{register.period_days:g}")),
         (cat("reg.last_drill"), str(register.last_drill) if register.last_drill else cat("none")),
     ]}, {"kind": "p", "text": cat("reg.rules")}])
-    title = cat("reg.title", title=register.title)
+    title = cat("reg.title", title=label_of(register.title, lang))
     return Document(lang=lang, title=title, banners=[], sections=[intro, *register_sections(register, lang, base, 2)])
 
 
@@ -175,7 +179,7 @@ def drill_view(register: Register, lang: str, base: Path | None = None, number: 
     rows, oks = [], []
     for t in register.tests:
         outcome = _in_drill(t, register)
-        rows.append([t.test.id, t.test.title or cat("reg.not_in_plan"), cat(f"reg.drill.{outcome}"),
+        rows.append([t.test.id, label_of(t.test.title, lang) or cat("reg.not_in_plan"), cat(f"reg.drill.{outcome}"),
                      cat("reg.yes") if t.overdue else cat("reg.no"), t.test.owner or cat("owner.tbd")])
         oks.append(outcome == "passed" and not t.overdue)
     outcomes = [_in_drill(t, register) for t in register.tests]
@@ -185,7 +189,7 @@ def drill_view(register: Register, lang: str, base: Path | None = None, number: 
                   overdue=sum(t.overdue for t in register.tests), carried=len(carried),
                   period=f"{register.period_days:g}")
     blocks: list[dict[str, Any]] = [
-        {"kind": "p", "text": cat("reg.drill_intro", programme=register.title)},
+        {"kind": "p", "text": cat("reg.drill_intro", programme=label_of(register.title, lang))},
         {"kind": "p", "text": summary, "strong": True, "ok": all(oks) and not carried},
         {"kind": "table", "headers": [cat(f"reg.col.{k}") for k in ("test", "title", "this_drill", "overdue",
                                                                     "owner")],
