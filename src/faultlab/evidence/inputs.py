@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from faultlab.journal.chain import INPUTS_DIR, REGISTRATION_FILE, REGISTRATION_SCHEMA
+from faultlab.model.types import text_json
 
 __all__ = ["judged", "register_inputs", "preregister_run", "preregister_plan"]
 
@@ -88,7 +89,7 @@ def preregister_run(run_dir: str | Path, scenario: Any, run_id: str,
                     extra: Sequence[tuple[str, str | os.PathLike[str]]] = ()) -> Path:
     """Register a run's inputs (scenario, stack, and ``extra`` such as its plan) and targets."""
     files = [("scenario", scenario.source), ("stack", scenario.resolved_stack.source), *extra]
-    record = {"kind": "run", "id": run_id, "scenario": {"id": scenario.id, "title": scenario.title},
+    record = {"kind": "run", "id": run_id, "scenario": {"id": scenario.id, "title": text_json(scenario.title)},
               **judged(scenario)}
     return register_inputs(run_dir, [(role, path) for role, path in files if path], record)
 
@@ -103,5 +104,5 @@ def preregister_plan(root: str | Path, plan: Any, *, kind: str, id: str,
     files += [("stack", s.resolved_stack.source) for s in scenarios]
     files += list(extra)
     record = {"kind": kind, "id": id,
-              "scenarios": {s.id: {"title": s.title, **judged(s)} for s in scenarios}}
+              "scenarios": {s.id: {"title": text_json(s.title), **judged(s)} for s in scenarios}}
     return register_inputs(root, [(role, path) for role, path in files if path], record)
