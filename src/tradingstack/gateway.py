@@ -37,7 +37,7 @@ Environment (defaults for ``TRADINGSTACK_PROFILE=strong`` / ``weak``):
 ``DB_RETRY_BACKOFF_MAX``    1.0 s         30 s        backoff cap
 ``CB_FAILURE_THRESHOLD``    5             1           consecutive DB failures that open the circuit
 ``ADMISSION_LIMIT``         256           0 (off)     concurrent order requests before 429
-``ADMISSION_WAIT``          1.0 s         0 (off)     429 when an order would queue longer for a commit
+``ADMISSION_WAIT``          0.5 s         0 (off)     429 when an order would queue longer for a commit
 ``ORDER_BATCH_MAX``         32                        most orders committed in one transaction
 ``ORDER_BATCH_FLUSHES``     2                         order commits under way at once
 ``READY_DB_TIMEOUT``        0.4 s                     bound of one readiness probe
@@ -115,7 +115,7 @@ class GatewaySettings:
         self.backoff_max = setting("DB_RETRY_BACKOFF_MAX", 1.0, 30.0)
         self.cb_threshold = int(setting("CB_FAILURE_THRESHOLD", 5, 1))
         self.admission_limit = int(setting("ADMISSION_LIMIT", 256, 0))
-        self.admission_wait = setting("ADMISSION_WAIT", 1.0, 0)
+        self.admission_wait = setting("ADMISSION_WAIT", 0.5, 0)
         self.batch_max = int(setting("ORDER_BATCH_MAX", 32))
         self.batch_flushes = int(setting("ORDER_BATCH_FLUSHES", 2))
         self.ready_db_timeout = setting("READY_DB_TIMEOUT", 0.4)

@@ -45,6 +45,8 @@ def test_latency_breach_counts_broken_windows_after_the_fault_only() -> None:
     assert breach.worst_p99.value == 0.6
     assert (breach.first_t, breach.last_t) == (2.0, 2.2)
     assert latency_breach(windows[:2], 0.25, 1.5, 0.1).duration.status == MeasureStatus.NOT_MEASURED
+    recovered = latency_breach(windows, 0.25, t_inject=1.5, step_s=0.1, until=2.15)
+    assert recovered.duration.value == 0.2 and recovered.last_t == 2.1  # the window at 2.2 came after recovery
     calm = latency_breach([_window(2.0, 0.1)], 0.25, 1.5, 0.1)
     assert calm.duration.status == MeasureStatus.NO_IMPACT and calm.worst_p99.value == 0.1
 

@@ -7,8 +7,9 @@ Each is a pure function of typed journal records:
 - :func:`answers`: the business requests by answer (the plugin's ``request_names`` pick the
   load generator's business requests; the canary's are all business requests), with the
   time it took to refuse the refused ones;
-- :func:`latency_breach`: the sliding windows after the fault took effect whose p99 latency
-  broke the steady state's bound: their total time (window step each) and the worst p99;
+- :func:`latency_breach`: the sliding windows after the fault took effect, until the system
+  recovered, whose p99 latency broke the steady state's bound: their total time (window step
+  each) and the worst p99;
 - :func:`metric_figures`: one of the stack's metrics, as the monitor scraped it (a
   ``name{label="value"}`` selector sums the series it matches), before, over and after the
   fault, and a counter's increase with resets counted as Prometheus counts them;
@@ -62,12 +63,15 @@ def answers(samples: Iterable[Sample], business: Iterable[str] = (), shed_status
 
 
 def latency_breach(windows: Sequence[Window], bound_s: float | None, t_inject: float | None,
-                   step_s: float) -> LatencyBreach:
-    """The windows from ``t_inject`` on whose p99 latency broke ``bound_s`` (see :class:`LatencyBreach`)."""
+                   step_s: float, until: float | None = None) -> LatencyBreach:
+    """The windows from ``t_inject`` until ``until`` (the recovery point: a slow window after
+    the system recovered is not this fault's) whose p99 latency broke ``bound_s`` (see
+    :class:`LatencyBreach`)."""
     def breach_s(value: float | None, status: str) -> Measure:
         return Measure(value if status == MeasureStatus.MEASURED else None, "s", step_s, "window_step", status)
 
-    after = [w for w in windows if t_inject is not None and w.start >= t_inject and w.p99_latency_s is not None]
+    after = [w for w in windows if t_inject is not None and w.start >= t_inject and w.p99_latency_s is not None
+             and (until is None or w.start < until)]
     if not after:
         none = breach_s(None, MeasureStatus.NOT_MEASURED)
         return LatencyBreach(bound_s, none, none)

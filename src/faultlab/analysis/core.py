@@ -136,7 +136,8 @@ def _analyse(run: Run) -> Analysis:
     jobs = measures.jobs(run.of(JobResult))
     integrity = measures.integrity(run.of(Integrity), samples)
     answers = behaviour.answers(samples, declaration.request_names, declaration.shed_statuses)
-    breach = behaviour.latency_breach(windows, s.steady.p99_latency_max_s, t_inject, s.step_s)
+    breach = behaviour.latency_breach(windows, s.steady.p99_latency_max_s, t_inject, s.step_s,
+                                      until=recovery.value if recovery.measured else None)
     after_t = t_clear + s.hold_s if t_clear is not None else None
     named = header.targets.get("metrics")
     metrics = [behaviour.metric_figures(run.monitor, str(name), t_inject, after_t, t_clear)

@@ -261,7 +261,8 @@ class Answers:
 
 @dataclass(frozen=True)
 class LatencyBreach:
-    """The steady state's p99 latency bound broken after the fault took effect.
+    """The steady state's p99 latency bound broken after the fault took effect, until the
+    system recovered (to the end of the run when it did not).
 
     ``duration``: the total time of the windows whose p99 was over the bound (each window
     counts its step: the windows slide); ``worst_p99``: the highest p99 of a window after the

@@ -282,7 +282,8 @@ class Targets(StrictModel):
                                 "declares, like HTTP 429): admission control engaged"
     )
     latency_breach_within: Duration | None = Field(
-        None, description="total time the windows after the fault took effect broke the steady state's p99 latency"
+        None, description="total time the windows broke the steady state's p99 latency, from the fault taking effect to the "
+                    "recovery point"
     )
     worst_p99_within: Duration | None = Field(
         None, description="highest p99 latency of a window after the fault took effect"
