@@ -18,6 +18,9 @@ exactly as a third-party plugin registers its own::
     [project.entry-points."faultlab.conditions"]
     alert = "faultlab.programme.conditions:Alert"
 
+    [project.entry-points."faultlab.projects"]
+    payments = "payments.project"
+
 Entry points are read on first use, never at import. An unknown name is an
 :class:`~faultlab.errors.InputError` naming the known ones and the nearest match.
 """
@@ -35,7 +38,8 @@ if TYPE_CHECKING:
     from faultlab.runtime.base import Runtime
     from faultlab.runtime.ledger import Cleaner
 
-__all__ = ["Registry", "actions", "cleaners", "conditions", "fault_kinds", "probes", "runtimes", "unknown_name_message"]
+__all__ = ["Registry", "actions", "cleaners", "conditions", "fault_kinds", "probes", "projects", "runtimes",
+           "unknown_name_message"]
 
 T = TypeVar("T")
 
@@ -167,3 +171,6 @@ resuming its intake, say)."""
 conditions: Registry[Any] = Registry("faultlab.conditions", "condition")
 """Conditions of check steps, decision rules and runbook starts
 (:class:`faultlab.programme.conditions.Condition` subclasses) by their YAML name."""
+projects: Registry[Any] = Registry("faultlab.projects", "project")
+"""Drill projects a package ships (a module with ``name``, ``summary`` and ``FILES``, glob
+patterns of the files beside it), by the name ``faultlab init --project`` takes."""

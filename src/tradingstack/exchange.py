@@ -16,7 +16,9 @@ Endpoints: ``POST /orders`` (one order or ``{"orders": [...]}``), ``GET /orders/
 (``{"order_ids": [...]}``), ``GET /fills?after=N&wait=S&limit=L&deferred_only=0|1``, ``GET /prices``,
 ``POST /admin/price`` (``{"symbol": "AAPL" or "*", "price": p}`` or ``{"move_pct": -10}``),
 ``POST /admin/mode`` (``{"silent": true|false, "latency_ms": n}``; silent = accept orders
-but never fill, FT-23), ``GET /health/live``, ``GET /health/ready``, ``GET /metrics``.
+but never fill, FT-23), ``GET /health/live``, ``GET /health/ready``, ``GET /metrics``
+(counters of orders, duplicates, fills, cancels, rejections and stop orders triggered; the
+resting orders and resting stop orders: the stop book).
 
 Environment:
 
@@ -114,7 +116,8 @@ class Exchange:
         self.epoch = uuid.uuid4().hex
         self.random = random.Random(seed)
         self.fill_event = asyncio.Event()
-        self.counters = {"orders": 0, "duplicates": 0, "fills": 0, "cancels": 0, "rejected": 0}
+        self.counters = {"orders": 0, "duplicates": 0, "fills": 0, "cancels": 0, "rejected": 0,
+                         "stops_triggered": 0}
         self._journal = None
         if journal:
             self._replay(journal)
@@ -241,6 +244,8 @@ class Exchange:
         order.update(status="filled", fill=fill)
         self.resting[symbol].discard(order["order_id"])
         self.counters["fills"] += 1
+        if order["type"] == "stop":
+            self.counters["stops_triggered"] += 1
         self._write({"fill": fill})
         if order["type"] != "limit" and self.impact:
             move = self.impact * order["quantity"] * (1 if order["side"] == "buy" else -1)
@@ -375,8 +380,13 @@ class _Endpoints:
     async def metrics(self, request: web.Request) -> web.Response:
         exchange = self.exchange
         resting = sum(len(v) for v in exchange.resting.values())
-        lines = [f"exchange_{k}_total {v}" for k, v in exchange.counters.items()]
-        lines += [f"exchange_resting_orders {resting}", f"exchange_silent {int(exchange.silent)}"]
+        stops = sum(1 for ids in exchange.resting.values() for i in ids if exchange.orders[i]["type"] == "stop")
+        lines = []
+        for k, v in exchange.counters.items():
+            lines += [f"# TYPE exchange_{k} counter", f"exchange_{k}_total {v}"]
+        for name, value in (("resting_orders", resting), ("resting_stop_orders", stops),
+                            ("silent", int(exchange.silent))):
+            lines += [f"# TYPE exchange_{name} gauge", f"exchange_{name} {value}"]
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 

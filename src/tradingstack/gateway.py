@@ -40,6 +40,7 @@ Environment (defaults for ``TRADINGSTACK_PROFILE=strong`` / ``weak``):
 ``DB_RETRY_BACKOFF_MAX``    1.0 s         30 s        backoff cap
 ``CB_FAILURE_THRESHOLD``    5             1           consecutive DB failures that open the circuit
 ``ADMISSION_LIMIT``         256           0 (off)     concurrent order requests before 429
+``ADMISSION_WAIT``          0.5 s         0 (off)     429 when an order would queue longer for a commit
 ``ORDER_BATCH_MAX``         32                        most orders committed in one transaction
 ``ORDER_BATCH_FLUSHES``     2                         order commits under way at once
 ``READY_DB_TIMEOUT``        0.4 s                     bound of one readiness probe
@@ -49,6 +50,8 @@ Environment (defaults for ``TRADINGSTACK_PROFILE=strong`` / ``weak``):
 ``OUTBOX_AGE_ALERT``        3.0 s                     oldest unsent outbox entry -> alert
 ``EXEC_DELAY_ALERT``        3.0 s                     oldest sent, unfilled market order -> alert
 ``ROUTER_STALE_ALERT``      3.0 s                     router heartbeat age -> alert
+``RESTART_ALERT``           30 s                      how long a restart (database, router, exchange) stays an alert
+``DB_CONN_FREE_ALERT``      5                         free database connection slots at most -> alert
 ``MARKET_BUY_COLLAR``       0.05                      cash reserved above the last price
 ``SKIP_MIGRATIONS``         unset                     set to 1 to skip applying the schema
 ``LOG_LEVEL``               INFO                      Python logging level
@@ -117,6 +120,7 @@ class GatewaySettings:
         self.backoff_max = setting("DB_RETRY_BACKOFF_MAX", 1.0, 30.0)
         self.cb_threshold = int(setting("CB_FAILURE_THRESHOLD", 5, 1))
         self.admission_limit = int(setting("ADMISSION_LIMIT", 256, 0))
+        self.admission_wait = setting("ADMISSION_WAIT", 0.5, 0)
         self.batch_max = int(setting("ORDER_BATCH_MAX", 32))
         self.batch_flushes = int(setting("ORDER_BATCH_FLUSHES", 2))
         self.ready_db_timeout = setting("READY_DB_TIMEOUT", 0.4)
@@ -126,6 +130,8 @@ class GatewaySettings:
         self.outbox_age_alert = setting("OUTBOX_AGE_ALERT", 3.0)
         self.exec_delay_alert = setting("EXEC_DELAY_ALERT", 3.0)
         self.router_stale_alert = setting("ROUTER_STALE_ALERT", 3.0)
+        self.restart_alert = setting("RESTART_ALERT", 30.0)
+        self.db_conn_free_alert = setting("DB_CONN_FREE_ALERT", 5)
         self.collar = setting("MARKET_BUY_COLLAR", 0.05)
         self.skip_migrations = os.environ.get("SKIP_MIGRATIONS", "") not in ("", "0")
         self.probe_closes_circuit = self.profile == "strong"
@@ -142,7 +148,9 @@ class Gateway:
         # Read when scraped: the same value as setting it on every change, without two
         # lock-taking updates per order.
         self.m.inflight.set_function(lambda: self.inflight)
-        self.store = OrderStore(settings, on_batch=self.m.batch_size.observe)
+        self.store = OrderStore(settings, on_batch=self.m.batch_size.observe,
+                                on_circuit=lambda state: self.m.circuit_transitions.labels(state).inc(),
+                                on_acquire_timeout=self.m.acquire_timeouts.inc)
         self.intake = IntakeControl(settings.database_url)
         self.health = Health(settings, self.store, self.m, self.intake)
 
@@ -170,6 +178,13 @@ class Gateway:
             return _error(503, "intake_halted", self.intake.state.reason or "order intake is halted")
         if self.s.admission_limit and self.inflight >= self.s.admission_limit:
             return _error(429, "over_capacity", "too many orders in progress; retry shortly", 0.2)
+        # Refused at the door rather than timed out later: an order that would queue longer
+        # than this for a commit (the queue, at the recent commit time) gets a 429 now.
+        wait = self.store.batcher.expected_wait()
+        if self.s.admission_wait and wait > self.s.admission_wait:
+            self.m.shed.inc()
+            return _error(429, "over_capacity", f"order commits are backed up (about {wait:.1f} s); retry shortly",
+                          wait)
         self.inflight += 1
         try:
             try:

@@ -15,15 +15,28 @@ The verdict's ``alerts``, in this order:
 ``database_circuit_open``       the order store's circuit breaker is open
 ``order_intake_failing``        three or more requests failed in a row, the last under 2 s ago
 ``database_read_only``          the database refused a write as read-only under 2 s ago
+``database_restarted``          the database server started again (its start time changed) under
+                                ``RESTART_ALERT`` ago: a restart the pool rode out unseen
+``database_connections_low``    ``DB_CONN_FREE_ALERT`` or fewer connection slots are left for
+                                ordinary roles (another client is taking them)
 ``outbox_backlog_age``          the oldest unsent outbox entry is older than ``OUTBOX_AGE_ALERT``
 ``execution_delay``             the oldest sent, unfilled market order is older than ``EXEC_DELAY_ALERT``
 ``router_down``                 the router's heartbeat is older than ``ROUTER_STALE_ALERT``, or absent
+``router_restarted``            the router started again (its start time changed) under ``RESTART_ALERT`` ago
+``exchange_restarted``          the exchange started again (its fill log's epoch changed, as the router
+                                recorded it) under ``RESTART_ALERT`` ago
 ==============================  ===================================================================
 
-The last three need statistics younger than ``3 * MONITOR_INTERVAL + 1`` s; without them
-``exchange_link`` is ``unknown``, else ``degraded`` when one of the three is raised and ``ok``
+A restart is seen by the monitor from what the restarted part leaves behind: the database
+server's start time, the router's ``started`` row, the epoch of the exchange's fill log in the
+router's cursor; a first sight is no restart. The statistics' alerts (from
+``database_connections_low`` to ``router_down``) need statistics younger than
+``3 * MONITOR_INTERVAL + 1`` s; without them
+``exchange_link`` is ``unknown``, else ``degraded`` when one of its three is raised and ``ok``
 otherwise. Ready means: the database is ok, order intake is not failing and the pool is open.
-The body also carries the statistics themselves (:func:`monitoring_stats`).
+A restart and low connections raise alerts without making the gateway unready: it can still
+serve, and its operators must know. The body also carries the statistics themselves
+(:func:`monitoring_stats`).
 """
 
 from __future__ import annotations
@@ -32,7 +45,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import asyncpg
@@ -41,7 +54,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from tradingstack.intake import IntakeControl
 from tradingstack.orderstore import OrderStore
 
-__all__ = ["Health", "HealthSettings", "Evidence", "GatewayMetrics", "readiness", "monitoring_stats"]
+__all__ = ["Health", "HealthSettings", "Evidence", "GatewayMetrics", "readiness", "monitoring_stats", "RESTARTING"]
 
 log = logging.getLogger("tradingstack.gateway")
 
@@ -51,6 +64,9 @@ _FAILING_WITHIN_S = 2.0
 # A read-only refusal this recent keeps its alert up.
 _READ_ONLY_WITHIN_S = 2.0
 
+RESTARTING = ("database", "router", "exchange")
+"""The components whose restarts the monitor sees (the ``<component>_restarted`` alerts)."""
+
 _STATS_SQL = """
     SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL) AS backlog,
            (SELECT extract(epoch FROM clock_timestamp() - min(created_at))::float8
@@ -59,7 +75,14 @@ _STATS_SQL = """
               FROM orders WHERE status = 'sent' AND type = 'market') AS unfilled_age,
            (SELECT extract(epoch FROM clock_timestamp() - value::timestamptz)::float8
               FROM router_state WHERE name = 'heartbeat') AS router_age,
-           (SELECT coalesce(max(seq), 0) FROM executions) AS exec_seq"""
+           (SELECT coalesce(max(seq), 0) FROM executions) AS exec_seq,
+           extract(epoch FROM pg_postmaster_start_time())::float8 AS server_started,
+           (SELECT value FROM router_state WHERE name = 'started') AS router_started,
+           (SELECT split_part(value, ':', 1) FROM router_state WHERE name = 'fill_cursor') AS exchange_epoch,
+           current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
+             - coalesce(current_setting('reserved_connections', true)::int, 0)
+             - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int
+             AS connections_free"""
 _DELAYS_SQL = ("SELECT e.seq, extract(epoch FROM e.recorded_at - o.created_at)::float8 AS delay "
                "FROM executions e JOIN orders o ON o.id = e.order_id WHERE e.seq > $1 "
                "ORDER BY e.seq LIMIT 20000")
@@ -80,6 +103,8 @@ class HealthSettings(Protocol):
     outbox_age_alert: float
     exec_delay_alert: float
     router_stale_alert: float
+    restart_alert: float
+    db_conn_free_alert: float
     probe_closes_circuit: bool
 
 
@@ -94,6 +119,8 @@ class GatewayMetrics:
         self.latency = Histogram("gateway_request_seconds", "Request latency", ["endpoint"],
                                  buckets=fine, registry=r)
         self.inflight = Gauge("gateway_inflight_orders", "Order requests in progress", registry=r)
+        self.shed = Counter("gateway_orders_shed", "Orders refused at the door (429) because commits are backed up",
+                            registry=r)
         self.batch_size = Histogram("gateway_order_batch_size", "Orders committed per transaction",
                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r)
         self.pool_size = Gauge("gateway_db_pool_size", "Open pooled connections", registry=r)
@@ -102,6 +129,23 @@ class GatewayMetrics:
         self.db_up = Gauge("gateway_db_up", "1 when the last readiness probe succeeded", registry=r)
         self.ready = Gauge("gateway_ready", "1 when /health/ready reports ready", registry=r)
         self.circuit = Gauge("gateway_db_circuit_state", "0 closed, 1 half-open, 2 open", registry=r)
+        self.circuit_transitions = Counter("gateway_db_circuit_transitions",
+                                           "Database circuit breaker transitions by the state entered", ["to"],
+                                           registry=r)
+        for state in ("closed", "half_open", "open"):
+            self.circuit_transitions.labels(state)  # at zero from the start, so the first transition shows
+        self.pool_waiting = Gauge("gateway_db_pool_waiting", "Calls waiting for a pooled connection", registry=r)
+        self.pool_in_use = Gauge("gateway_db_pool_in_use", "Pooled connections taken by calls", registry=r)
+        self.acquire_timeouts = Counter("gateway_db_pool_acquire_timeouts",
+                                        "Calls that gave up waiting for a pooled connection", registry=r)
+        self.loop_lag = Gauge("gateway_event_loop_lag_seconds",
+                              "Worst lateness of the event loop over the last second", registry=r)
+        self.restarts = Counter("gateway_restarts_seen", "Restarts the monitor saw, by component", ["component"],
+                                registry=r)
+        for component in RESTARTING:
+            self.restarts.labels(component)  # at zero from the start, so the first restart shows
+        self.connections_free = Gauge("gateway_db_connections_free",
+                                      "Connection slots the database has left for ordinary roles", registry=r)
         self.outbox_backlog = Gauge("outbox_backlog", "Outbox entries not yet sent", registry=r)
         self.outbox_age = Gauge("outbox_oldest_age_seconds", "Age of the oldest unsent entry", registry=r)
         self.unfilled_age = Gauge("execution_oldest_pending_seconds",
@@ -128,6 +172,8 @@ class GatewayMetrics:
         self.unfilled_age.set(stats["oldest_unfilled_market_age_s"])
         if stats["router_heartbeat_age_s"] is not None:
             self.router_age.set(stats["router_heartbeat_age_s"])
+        if stats.get("database_connections_free") is not None:
+            self.connections_free.set(stats["database_connections_free"])
         batch = stats.get("batch")
         if batch is not None:
             running = batch["status"] == "running"
@@ -144,6 +190,8 @@ def monitoring_stats(row: Mapping[str, Any], batch: Mapping[str, Any] | None) ->
     stats: dict[str, Any] = {"outbox_backlog": row["backlog"], "outbox_oldest_age_s": row["outbox_age"] or 0.0,
                              "oldest_unfilled_market_age_s": row["unfilled_age"] or 0.0,
                              "router_heartbeat_age_s": row["router_age"]}
+    if row.get("connections_free") is not None:
+        stats["database_connections_free"] = row["connections_free"]
     if batch is not None:
         running = batch["status"] == "running"
         # While the batch runs, its margin is projected: the time left before its deadline.
@@ -160,7 +208,8 @@ class Evidence:
     last probe's error ("" after a success); ``circuit``: the order store's breaker state;
     ``failed_requests`` in a row, the last at ``failed_at``; ``read_only_at``: the last
     read-only refusal; ``stats``: the latest :func:`monitoring_stats` ({} before the first),
-    taken at ``stats_at``; ``pool_open``: the order pool is open.
+    taken at ``stats_at``; ``pool_open``: the order pool is open; ``restarted_at``: when the
+    monitor last saw each component of :data:`RESTARTING` start again.
     """
 
     now: float
@@ -173,6 +222,7 @@ class Evidence:
     stats: Mapping[str, Any]
     stats_at: float
     pool_open: bool
+    restarted_at: Mapping[str, float] = field(default_factory=dict)
 
 
 def readiness(seen: Evidence, settings: HealthSettings) -> dict[str, Any]:
@@ -191,8 +241,11 @@ def readiness(seen: Evidence, settings: HealthSettings) -> dict[str, Any]:
         alerts.append("order_intake_failing")
     if seen.read_only_at and seen.now - seen.read_only_at < _READ_ONLY_WITHIN_S:
         alerts.append("database_read_only")
+    if _restarted(seen, "database", settings):
+        alerts.append("database_restarted")
     link, link_alerts = _exchange_link(seen, settings)
     alerts += link_alerts
+    alerts += [f"{c}_restarted" for c in RESTARTING if c != "database" and _restarted(seen, c, settings)]
     ready = db_ok and not intake_failing and seen.pool_open
     return {"ready": ready, "profile": settings.profile,
             "db": {"ok": db_ok, "last_ok_age_s": None if db_age is None else round(db_age, 3),
@@ -200,20 +253,30 @@ def readiness(seen: Evidence, settings: HealthSettings) -> dict[str, Any]:
             "exchange_link": link, "alerts": alerts, **seen.stats}
 
 
+def _restarted(seen: Evidence, component: str, settings: HealthSettings) -> bool:
+    at = seen.restarted_at.get(component, 0.0)
+    return bool(at) and seen.now - at < settings.restart_alert
+
+
 def _exchange_link(seen: Evidence, settings: HealthSettings) -> tuple[str, list[str]]:
-    """The exchange link's state from the monitoring statistics, and its alerts."""
+    """The exchange link's state from the monitoring statistics, and the statistics' alerts
+    (the database's connection slots, then the exchange link's)."""
     if not seen.stats_at or seen.now - seen.stats_at > 3 * settings.monitor_interval + 1:
         return "unknown", []
     stats = seen.stats
     alerts = []
+    free = stats.get("database_connections_free")
+    if free is not None and free <= settings.db_conn_free_alert:
+        alerts.append("database_connections_low")
+    link_alerts = []
     if stats["outbox_oldest_age_s"] > settings.outbox_age_alert:
-        alerts.append("outbox_backlog_age")
+        link_alerts.append("outbox_backlog_age")
     if stats["oldest_unfilled_market_age_s"] > settings.exec_delay_alert:
-        alerts.append("execution_delay")
+        link_alerts.append("execution_delay")
     age = stats.get("router_heartbeat_age_s")
     if age is None or age > settings.router_stale_alert:
-        alerts.append("router_down")
-    return ("degraded" if alerts else "ok"), alerts
+        link_alerts.append("router_down")
+    return ("degraded" if link_alerts else "ok"), alerts + link_alerts
 
 
 class Health:
@@ -230,11 +293,14 @@ class Health:
         self.stats: dict[str, Any] = {}
         self.stats_at = 0.0
         self.exec_seq: int | None = None
+        self.instances: dict[str, Any] = {}
+        self.restarted_at: dict[str, float] = {}
         self.tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         """Start the probe and monitor loops."""
-        self.tasks = [asyncio.create_task(self._probe_loop()), asyncio.create_task(self._monitor_loop())]
+        self.tasks = [asyncio.create_task(self._probe_loop()), asyncio.create_task(self._monitor_loop()),
+                      asyncio.create_task(self._lag_loop())]
 
     async def stop(self) -> None:
         """Stop the loops."""
@@ -253,7 +319,8 @@ class Health:
         return Evidence(now=time.monotonic(), db_ok_at=self.db_ok_at, db_error=self.db_error,
                         circuit=self.store.breaker.state, failed_requests=outcomes.failed_requests,
                         failed_at=outcomes.failed_at, read_only_at=outcomes.read_only_at, stats=self.stats,
-                        stats_at=self.stats_at, pool_open=self.store.pool is not None)
+                        stats_at=self.stats_at, pool_open=self.store.pool is not None,
+                        restarted_at=dict(self.restarted_at))
 
     def readiness(self) -> dict[str, Any]:
         """The readiness verdict now (never touches the database); also sets the ``gateway_ready`` gauge."""
@@ -271,6 +338,8 @@ class Health:
         if sizes is not None:
             self.m.pool_size.set(sizes[0])
             self.m.pool_idle.set(sizes[1])
+            self.m.pool_in_use.set(sizes[0] - sizes[1])
+        self.m.pool_waiting.set(self.store.waiting)
         self.m.circuit.set(self.store.breaker.code)
         verdict = self.readiness()
         self.m.db_up.set(1 if verdict["db"]["ok"] else 0)
@@ -318,6 +387,9 @@ class Health:
                     batch = await conn.fetchrow(_BATCH_SQL)
                     if self.intake is not None:
                         await self.intake.refresh(conn)
+                for component, column in zip(RESTARTING, ("server_started", "router_started", "exchange_epoch"),
+                                             strict=True):
+                    self._saw_instance(component, row[column])
                 for d in delays:
                     self.m.exec_delay.observe(max(0.0, d["delay"]))
                 if delays:
@@ -335,3 +407,27 @@ class Health:
                     conn.terminate()
                     conn = None
             await asyncio.sleep(max(0.0, self.s.monitor_interval - (time.monotonic() - started)))
+
+    def _saw_instance(self, component: str, instance: Any) -> None:
+        """Note a restart of ``component`` when what identifies its running instance (a start
+        time, an epoch) changed since the last look; the first sight is no restart."""
+        if instance is None or instance == "":
+            return
+        before = self.instances.get(component)
+        if before is not None and before != instance:
+            self.restarted_at[component] = time.monotonic()
+            self.m.restarts.labels(component).inc()
+            log.warning("the %s restarted (%s, was %s)", component, instance, before)
+        self.instances[component] = instance
+
+    async def _lag_loop(self) -> None:
+        """How late the event loop wakes up: the worst of each second, as a gauge."""
+        tick, worst, since = 0.05, 0.0, time.monotonic()
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            worst = max(worst, now - before - tick)
+            if now - since >= 1.0:
+                self.m.loop_lag.set(round(worst, 4))
+                worst, since = 0.0, now

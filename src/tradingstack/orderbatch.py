@@ -10,9 +10,12 @@ holds its order, so the durability promise is unchanged.
 
 An order whose deadline is less than ``min_time_left`` away when a commit could take it is
 refused with :class:`BatchTimeout` (nothing written) rather than cutting the whole commit's
-time short. A commit refused with one of the ``retry_alone`` exceptions (a value one order
-carries that PostgreSQL refuses) is retried order by order, in the same commit slot, so a
-bad order fails alone; any other failure fails the whole batch.
+time short. :meth:`OrderBatcher.expected_wait` tells, from the queue and the recent commit
+time, how long an order placed now would wait: the gateway's admission control refuses an
+order at the door (429) when that is longer than it may wait. A commit refused with one of
+the ``retry_alone`` exceptions (a value one order carries that PostgreSQL refuses) is retried
+order by order, in the same commit slot, so a bad order fails alone; any other failure fails
+the whole batch.
 
 ::
 
@@ -64,11 +67,27 @@ class OrderBatcher:
         self.pending: list[_Entry] = []
         self.flushes: set[asyncio.Task] = set()
         self.closed = False
+        #: How long a commit takes, a moving average (seconds; 0 before the first).
+        self.commit_s = 0.0
 
     @property
     def flushing(self) -> int:
         """Commits under way."""
         return len(self.flushes)
+
+    def expected_wait(self) -> float:
+        """How long an order placed now would wait in the queue before its own commit starts,
+        judged from the queue and the recent commit time: none while a commit slot is free;
+        else half a commit for the ones under way to end (on average) and a commit for each
+        full round of the orders queued before it (a round takes ``max_flushes`` batches of
+        ``max_batch``).
+
+        A free slot always admits: the commits it lets through keep the commit time up to
+        date, so a database that became fast again is seen as fast."""
+        if not self.commit_s or len(self.flushes) < self.max_flushes:
+            return 0.0
+        rounds = len(self.pending) // (self.max_batch * self.max_flushes)
+        return (rounds + 0.5) * self.commit_s
 
     async def place(self, order: dict, deadline: float):
         """Commit ``order`` (alone or with others); return its row once the commit is done."""
@@ -133,8 +152,10 @@ class OrderBatcher:
     async def _flush(self, batch: list[_Entry]) -> None:
         if self.on_batch is not None:
             self.on_batch(len(batch))
+        started = time.monotonic()
         try:
             rows = await self.commit([e.order for e in batch], min(e.deadline for e in batch))
+            self._timed(time.monotonic() - started)
         except self.retry_alone as exc:
             if len(batch) == 1:
                 _fail(batch, exc)
@@ -146,6 +167,9 @@ class OrderBatcher:
             _fail(batch, exc)
             return
         _resolve(batch, rows)
+
+    def _timed(self, seconds: float) -> None:
+        self.commit_s = seconds if not self.commit_s else 0.7 * self.commit_s + 0.3 * seconds
 
     async def _flush_one(self, entry: _Entry) -> None:
         if entry.future.done():

@@ -2,7 +2,8 @@
 
 Every statement the gateway runs for a request goes through :meth:`OrderStore.call`: the
 breaker is asked first, a pooled connection is taken within what is left of the request's
-deadline, the statement's timeout is cut to that same deadline, and a lost connection is
+deadline (reads and cancels behind a bulkhead that keeps a connection free for each order
+commit), the statement's timeout is cut to that same deadline, and a lost connection is
 retried with backoff until the deadline. What cannot be served becomes
 :class:`DatabaseUnavailable` (the HTTP layer answers it with 503 or 504).
 
@@ -132,13 +133,20 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 class OrderStore:
     """Orders and accounts in PostgreSQL through one pool, guarded by a circuit breaker."""
 
-    def __init__(self, settings: StoreSettings, *, on_batch: Callable[[int], None] | None = None):
+    def __init__(self, settings: StoreSettings, *, on_batch: Callable[[int], None] | None = None,
+                 on_circuit: Callable[[str], None] | None = None,
+                 on_acquire_timeout: Callable[[], Any] | None = None):
         self.s = settings
         self.collar = Decimal(str(settings.collar))
         self.breaker = CircuitBreaker("database", settings.cb_threshold, settings.backoff_base,
-                                      settings.backoff_max)
+                                      settings.backoff_max, on_change=on_circuit)
         self.pool: asyncpg.Pool | None = None
         self.outcomes = CallOutcomes()
+        #: Calls waiting for a pooled connection now (a starved pool keeps this up).
+        self.waiting = 0
+        # Created in the event loop that uses it (see _others).
+        self._bulkhead: asyncio.Semaphore | None = None
+        self.on_acquire_timeout = on_acquire_timeout
         # Values PostgreSQL refuses for one order (bad encoding, out of range): retried alone.
         self.batcher = OrderBatcher(self._commit_orders, max_batch=settings.batch_max,
                                     max_flushes=settings.batch_flushes, retry_alone=(asyncpg.DataError,),
@@ -219,13 +227,13 @@ class OrderStore:
         async def op(conn: asyncpg.Connection, timeout: float) -> list[asyncpg.Record]:
             return await conn.fetch(_PLACE_SQL, *columns, self.collar, timeout=timeout)
 
-        rows = await self.call(op, deadline=deadline, requests=len(orders))
+        rows = await self.call(op, deadline=deadline, requests=len(orders), commit=True)
         return sorted(rows, key=lambda row: row["batch_index"])
 
     # -- every statement --------------------------------------------------------------------------
 
     async def call(self, op: Callable[[asyncpg.Connection, float], Awaitable[T]], *, write: bool = True,
-                   deadline: float | None = None, requests: int = 1) -> T:
+                   deadline: float | None = None, requests: int = 1, commit: bool = False) -> T:
         """Run ``op(conn, timeout)`` under the breaker, retrying lost connections within the deadline.
 
         ``timeout`` is what ``op`` may spend on its statements: the statement timeout, cut to
@@ -241,7 +249,7 @@ class OrderStore:
         while True:
             self._check_circuit()
             try:
-                result = await self._attempt(op, deadline)
+                result = await self._attempt(op, deadline, commit)
             except _DeadlinePassed as exc:
                 self.breaker.release_trial()
                 raise self._give_up(requests, "database_timeout", "the request deadline passed while waiting "
@@ -292,15 +300,35 @@ class OrderStore:
         except CircuitOpen as exc:
             raise DatabaseUnavailable("circuit_open", str(exc), 503, exc.retry_after) from exc
 
-    async def _attempt(self, op: Callable[[asyncpg.Connection, float], Awaitable[T]], deadline: float) -> T:
-        """One try of ``op`` on a pooled connection, bounded by ``deadline``."""
+    async def _attempt(self, op: Callable[[asyncpg.Connection, float], Awaitable[T]], deadline: float,
+                       commit: bool = False) -> T:
+        """One try of ``op`` on a pooled connection, bounded by ``deadline``; a call that is not
+        an order commit first takes a slot of the pool's bulkhead (:meth:`_others`)."""
         if self.pool is None:
             raise DatabaseUnavailable("database_unavailable", "the gateway has not opened its database pool yet")
         remaining = deadline - time.monotonic()
         # The outer bound is a last resort: the statement timeouts below fire first, so a
         # stalled connection is terminated here rather than handed back to the pool.
         async with asyncio.timeout(max(0.01, remaining) + 0.5):
-            async with self.pool.acquire(timeout=min(self.s.pool_timeout, max(0.01, remaining))) as conn:
+            bulkhead = None if commit else self._others()
+            self.waiting += 1
+            try:
+                wait = min(self.s.pool_timeout, max(0.01, remaining))
+                if bulkhead is not None:
+                    await asyncio.wait_for(bulkhead.acquire(), wait)
+                try:
+                    conn = await self.pool.acquire(timeout=wait)
+                except BaseException:
+                    if bulkhead is not None:
+                        bulkhead.release()
+                    raise
+            except TimeoutError:
+                if self.on_acquire_timeout is not None:
+                    self.on_acquire_timeout()
+                raise
+            finally:
+                self.waiting -= 1
+            try:
                 left = deadline - time.monotonic()
                 if left <= 0.01:
                     # The connection was never used: give it back as it is.
@@ -311,6 +339,21 @@ class OrderStore:
                     # A stalled server leaves the connection mid-query: drop it, do not reuse.
                     conn.terminate()
                     raise
+            finally:
+                try:
+                    await self.pool.release(conn)
+                finally:
+                    if bulkhead is not None:
+                        bulkhead.release()
+
+    def _others(self) -> asyncio.Semaphore:
+        """The pool's bulkhead: every call but an order commit takes one of ``pool_size -
+        batch_flushes`` slots first, so reads and cancels, however many, always leave a
+        connection for each commit the batcher may run (a slow database otherwise let them
+        take the whole pool, and orders timed out waiting for a connection)."""
+        if self._bulkhead is None:
+            self._bulkhead = asyncio.Semaphore(max(1, self.s.pool_size - self.s.batch_flushes))
+        return self._bulkhead
 
     def _give_up(self, requests: int, code: str, detail: str, status: int) -> DatabaseUnavailable:
         """Count the failed requests; the error to raise."""

@@ -65,6 +65,7 @@ DECLARATION = Declaration(
     monitor=MonitorContract(alerts="alerts", backlog="outbox_backlog", intake_alert="order_intake_failing"),
     ack_field="client_order_id",
     request_names=("place_order",),
+    shed_statuses=(429,),
     outcomes=(
         Outcome("executed", Text("executed", "約定済み")),
         Outcome("resting", Text("resting (an open limit or stop order)", "待機中（未約定の指値・逆指値注文）")),

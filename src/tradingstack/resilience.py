@@ -74,6 +74,7 @@ class CircuitBreaker:
     backoff between ``base`` and ``cap`` over consecutive openings) one trial call is let
     through; its success closes the breaker, its failure opens it again for longer.
     ``threshold <= 0`` disables the breaker. The clock is injectable for tests.
+    ``on_change(state)`` is called on every transition (to count them in a metric).
     """
 
     name: str
@@ -86,6 +87,13 @@ class CircuitBreaker:
     openings: int = 0
     opened_until: float = 0.0
     trial_in_flight: bool = field(default=False, repr=False)
+    on_change: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+
+    def _enter(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            if self.on_change is not None:
+                self.on_change(state)
 
     def check(self) -> None:
         """Raise :class:`CircuitOpen` unless a call may go ahead now."""
@@ -93,7 +101,8 @@ class CircuitBreaker:
             return
         now = self.clock()
         if self.state == "open" and now >= self.opened_until:
-            self.state, self.trial_in_flight = "half_open", False
+            self._enter("half_open")
+            self.trial_in_flight = False
         if self.state == "half_open" and not self.trial_in_flight:
             self.trial_in_flight = True
             return
@@ -101,7 +110,8 @@ class CircuitBreaker:
 
     def success(self) -> None:
         """Record a successful call."""
-        self.state, self.failures, self.openings, self.trial_in_flight = "closed", 0, 0, False
+        self._enter("closed")
+        self.failures, self.openings, self.trial_in_flight = 0, 0, False
 
     def failure(self) -> None:
         """Record a failed call (a timeout or a lost connection, not a business error)."""
@@ -111,11 +121,15 @@ class CircuitBreaker:
         if self.state == "half_open" or self.failures >= self.threshold:
             self.opened_until = self.clock() + backoff_delay(self.openings, self.base, self.cap)
             self.openings += 1
-            self.state, self.trial_in_flight = "open", False
+            self._enter("open")
+            self.trial_in_flight = False
 
     def release_trial(self) -> None:
         """Let another trial through if the current one ended without a verdict."""
         self.trial_in_flight = False
+
+    #: Every state a breaker can be in, for counters created at zero.
+    STATES = ("closed", "half_open", "open")
 
     @property
     def code(self) -> int:

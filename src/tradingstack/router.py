@@ -12,7 +12,8 @@ Four loops share one asyncpg pool and one HTTP session:
   order id); the cursor is committed with the executions.
 - *reconcile*: asks the exchange about orders sent a while ago and still open; records fills
   it missed and sends again what a restarted exchange forgot.
-- *heartbeat*: once a second, the timestamp the gateway's readiness reads.
+- *heartbeat*: once a second, the timestamp the gateway's readiness reads (and, once at
+  start, its start time: the gateway's monitor sees a restart from it).
 
 Environment (defaults for ``TRADINGSTACK_PROFILE=strong`` / ``weak``):
 
@@ -80,8 +81,7 @@ class Router:
         self.reconcile_age = setting("RECONCILE_AGE", 3.0)
         self.connect_timeout = setting("DB_CONNECT_TIMEOUT", 1.0, 10.0)
         self.statement_timeout = setting("DB_STATEMENT_TIMEOUT", 5.0, 30.0)
-        self.breaker = CircuitBreaker("exchange", int(setting("ROUTER_CB_THRESHOLD", 3, 0)),
-                                      self.backoff_base, self.backoff_max)
+
         self.pool: asyncpg.Pool | None = None
         self.http: aiohttp.ClientSession | None = None
         self.reconcile_after = 0
@@ -100,6 +100,17 @@ class Router:
                                     registry=r)
         self.resent = Counter("router_orders_resent", "Orders sent again after the exchange forgot them",
                               registry=r)
+        self.transitions = Counter("router_exchange_circuit_transitions", "Exchange circuit breaker transitions "
+                                   "by the state entered", ["to"], registry=r)
+        for state in CircuitBreaker.STATES:
+            self.transitions.labels(state)  # at zero from the start, so the first transition shows
+        self.breaker = CircuitBreaker("exchange", int(setting("ROUTER_CB_THRESHOLD", 3, 0)),
+                                      self.backoff_base, self.backoff_max, on_change=self._circuit_changed)
+
+    def _circuit_changed(self, state: str) -> None:
+        self.transitions.labels(state).inc()
+        self.circuit.set({"closed": 0, "half_open": 1, "open": 2}[state])
+        log.info("exchange circuit %s", state)
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -120,6 +131,10 @@ class Router:
                     command_timeout=self.statement_timeout, reset=_keep_session,
                     server_settings={"statement_timeout": str(int(self.statement_timeout * 1000)),
                                      "application_name": "tradingstack.router"})
+                # Its start time, so the gateway's monitor sees a restart the supervisor hid.
+                await self.pool.execute(
+                    "INSERT INTO router_state (name, value) VALUES ('started', clock_timestamp()::text) "
+                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value")
                 break
             except Exception as exc:  # noqa: BLE001  (keep trying until the database is there)
                 log.warning("database not available yet: %s", exc)

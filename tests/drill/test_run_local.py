@@ -102,6 +102,12 @@ def test_ground_truth_outage_is_measured_within_the_probe_interval(tmp_path, mon
     assert analysis.recovery_point.measured
     assert abs(analysis.recovery_point.value - continued) <= tolerance, (analysis.recovery_point, continued)
     assert analysis.detection.measured and analysis.detection.value <= 0.1 + 0.05
+    # The baseline begins after the warm-up (2 s of load) and ends where the fault began.
+    journal = _events(result.run_dir / "journal.jsonl")
+    t_load = next(e["t"] for e in journal if e.get("type") == "phase" and e["name"] == "load" and e["state"] == "begin")
+    begun = next(e["t"] for e in journal if e.get("type") == "phase" and e["name"] == "baseline")
+    assert 2.0 <= begun - t_load <= 2.2, (begun, t_load)
+    assert analysis.baseline is not None and analysis.baseline.start == begun and analysis.baseline.met_steady_state
 
 
 def test_ctrl_c_during_a_fault_reverts_it_and_exits_4(tmp_path):

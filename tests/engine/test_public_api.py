@@ -47,7 +47,7 @@ PUBLIC = {
     "faultlab.journal": [
         "SCHEMA", "JOURNAL_FILE", "CANARY_FILE", "MONITOR_FILE", "REQUESTS_FILE", "COMPLETIONS_FILE", "SAMPLE_FILES",
         "Record", "RunHeader", "Phase", "FaultEvent", "JobEvent", "Integrity", "JobResult", "Cleanup", "Decision",
-        "RunbookEvent", "StepEvent", "ActionEvent", "ParticipantEvent",
+        "RunbookEvent", "StepEvent", "ActionEvent", "ParticipantEvent", "ServiceEvent",
         "Note", "Tools", "Alert", "PromqlSample", "End", "UnknownRecord", "CanarySample", "MonitorSample",
         "RequestSample", "CompletionSample",
         "NotFinite", "RECORD_TYPES", "register_record", "typed_record", "json_number", "JournalWriter", "TORN",
@@ -57,7 +57,7 @@ PUBLIC = {
     "faultlab.journal.records": [
         "SCHEMA", "JOURNAL_FILE", "CANARY_FILE", "MONITOR_FILE", "REQUESTS_FILE", "COMPLETIONS_FILE", "SAMPLE_FILES",
         "Record", "RunHeader", "Phase", "FaultEvent", "JobEvent", "Integrity", "JobResult", "Cleanup", "Decision",
-        "RunbookEvent", "StepEvent", "ActionEvent", "ParticipantEvent",
+        "RunbookEvent", "StepEvent", "ActionEvent", "ParticipantEvent", "ServiceEvent",
         "Note", "Tools", "Alert", "PromqlSample", "End", "UnknownRecord", "CanarySample", "MonitorSample",
         "RequestSample", "CompletionSample",
         "NotFinite", "RECORD_TYPES", "register_record", "typed_record", "json_number",
@@ -90,7 +90,7 @@ PUBLIC = {
         "genesis_of", "Chain", "check_chain", "read_registration",
     ],
     "faultlab.stats": ["percentile", "percentile_of", "rank"],
-    "faultlab.engine.probes": ["CanaryProbe", "MonitorProbe", "parse_prometheus"],
+    "faultlab.engine.probes": ["CanaryProbe", "MonitorProbe", "parse_prometheus", "labelled"],
     "faultlab.engine.load": ["LoadSpec", "LoadDriver", "RECORDER_PATH"],
     "faultlab.engine.locust_recorder": ["RequestRecorder"],
     "faultlab.runtime.supervisor": [

@@ -133,3 +133,43 @@ def test_a_scrape_sees_the_database_as_readiness_does_at_that_moment(settings):
     health.m.db_up.set(1)  # what the last probe left, before the database froze
     health.probe_ok_at = time.monotonic() - settings.ready_stale - 0.1
     assert db_up() == 0.0
+
+
+def test_a_restart_is_an_alert_for_a_while_without_making_the_gateway_unready(settings):
+    restarted = readiness(_healthy(restarted_at={"database": NOW - 1.0}), settings)
+    assert restarted["ready"] is True and restarted["alerts"] == ["database_restarted"]
+    assert readiness(_healthy(restarted_at={"database": NOW - settings.restart_alert - 0.1}), settings)["alerts"] == []
+    assert readiness(_healthy(restarted_at={}), settings)["alerts"] == []
+    both = readiness(_healthy(restarted_at={"exchange": NOW - 2.0, "router": NOW - 5.0}), settings)
+    assert both["alerts"] == ["router_restarted", "exchange_restarted"] and both["exchange_link"] == "ok"
+
+
+def test_few_free_connection_slots_are_an_alert(settings):
+    low = readiness(_healthy(stats={**_GOOD_STATS, "database_connections_free": 0}), settings)
+    assert low["ready"] is True and low["alerts"] == ["database_connections_low"]
+    assert low["exchange_link"] == "ok"  # the database's slots say nothing of the exchange link
+    plenty = readiness(_healthy(stats={**_GOOD_STATS, "database_connections_free": 60}), settings)
+    assert plenty["alerts"] == []
+
+
+def test_monitoring_stats_carry_the_free_connection_slots():
+    row = {"backlog": 0, "outbox_age": None, "unfilled_age": None, "router_age": 0.2, "exec_seq": 0,
+           "server_started": 1.0e9, "connections_free": 12}
+    assert monitoring_stats(row, None)["database_connections_free"] == 12
+
+
+def test_the_monitor_sees_a_restart_when_an_instance_changes_and_not_at_first_sight(settings):
+    from tradingstack.health import GatewayMetrics, Health
+
+    metrics = GatewayMetrics()
+    health = Health(settings, store=None, metrics=metrics)  # the store is not needed to watch instances
+    health._saw_instance("router", "2026-11-30 10:00:00+00")
+    health._saw_instance("exchange", "")                     # no fill cursor yet: nothing known
+    health._saw_instance("router", "2026-11-30 10:00:00+00")
+    assert health.restarted_at == {}
+    health._saw_instance("router", "2026-11-30 10:00:07+00")
+    health._saw_instance("database", 1.0e9)
+    health._saw_instance("database", 1.0e9 + 12)
+    assert set(health.restarted_at) == {"router", "database"}
+    assert metrics.restarts.labels("router")._value.get() == 1
+    assert metrics.restarts.labels("exchange")._value.get() == 0

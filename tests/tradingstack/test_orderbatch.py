@@ -253,3 +253,26 @@ def test_a_request_cancelled_while_queued_is_withdrawn():
         assert db.commits == [["held"]]
 
     asyncio.run(scenario())
+
+
+def test_the_expected_wait_grows_with_the_queue_at_the_recent_commit_time():
+    async def scenario():
+        db = FakeDatabase()
+        batcher = OrderBatcher(db.commit, max_batch=2, max_flushes=1)
+        assert batcher.expected_wait() == 0.0  # nothing known yet: no reason to refuse
+        far = time.monotonic() + 10
+        db.release.set()
+        await batcher.place(_order("timed"), far)
+        assert batcher.commit_s > 0
+        batcher.commit_s = 0.5  # as if commits took half a second (a slow database)
+        assert batcher.expected_wait() == 0.0  # a free slot: no wait, whatever commits took
+        db.release.clear()
+        tasks = [asyncio.create_task(batcher.place(_order(f"q{i}"), far)) for i in range(6)]
+        await _settle()
+        # One commit under way and five queued: half a commit for it to end, then two full
+        # rounds of two before the round that takes the fifth and a new order.
+        assert len(batcher.pending) == 5 and batcher.expected_wait() == pytest.approx(1.25)
+        db.release.set()
+        await asyncio.gather(*tasks)
+
+    asyncio.run(scenario())

@@ -13,7 +13,7 @@ from datetime import datetime
 from operator import attrgetter
 from pathlib import Path
 
-from faultlab.analysis import alerting, measures
+from faultlab.analysis import alerting, behaviour, measures
 from faultlab.analysis.findings import Evidence, deviations, findings
 from faultlab.analysis.model import Analysis, MeasureStatus, MonitoringResult, Window
 from faultlab.analysis.programme import programme, programme_deviations
@@ -31,6 +31,7 @@ from faultlab.journal import (
     PromqlSample,
     Run,
     RunHeader,
+    ServiceEvent,
     Tools,
     gc_paused,
     read_run,
@@ -145,14 +146,28 @@ def _analyse(run: Run) -> Analysis:
     jobs = measures.jobs(run.of(JobResult))
     integrity = measures.integrity(run.of(Integrity), samples)
     drill_programme = programme(run, windows, s.step_s, t_inject)
+    answers = behaviour.answers(samples, declaration.request_names, declaration.shed_statuses)
+    breach = behaviour.latency_breach(windows, s.steady.p99_latency_max_s, t_inject, s.step_s,
+                                      until=recovery.value if recovery.measured else None)
+    after_t = t_clear + s.hold_s if t_clear is not None else None
+    named = header.targets.get("metrics")
+    metrics = [behaviour.metric_figures(run.monitor, str(name), t_inject, after_t, t_clear)
+               for name in (named if isinstance(named, dict) else {})]
+    restarts = behaviour.restarts(run.of(ServiceEvent))
     verdicts = evaluate_targets(
         dict(header.targets), declaration, detection=detection.measure, rto_from_inject=rto_inject,
         rto_from_clear=rto_clear, impact_duration=impact_duration, integrity=integrity, jobs=jobs,
         error_budget=budget, completion_delay=completion, backlog_drain=backlog, programme=drill_programme,
+        answers=answers, latency_breach=breach, metrics=tuple(metrics), restarts=restarts,
     )
     run_deviations = deviations(run, faults, max(SLIP_TOLERANCE_S, s.step_s), problems)
     run_deviations += programme_deviations(drill_programme)
-    baseline = measures.baseline(run.of(Phase), samples, windows, t_inject, last_t, s.steady, delays, breaches)
+    # The baseline ends when the harness began injecting: a fault takes effect somewhere
+    # between that moment and the one journalled as active (a lock queued, a proxy call under
+    # way), and what it did then is not the system's steady state.
+    began = min((f.injected_t if f.injected_t is not None else f.active_t for f in faults if f.active_t is not None),
+                default=t_inject)
+    baseline = measures.baseline(run.of(Phase), samples, windows, began, last_t, s.steady, delays, breaches)
     derived = [
         (impact.value, "impact_start", ""),
         (detection.t, "detected", detection.signal),
@@ -232,6 +247,10 @@ def _analyse(run: Run) -> Analysis:
         alerts=alerts,
         monitoring=monitoring,
         programme=drill_programme,
+        answers=answers,
+        latency_breach=breach,
+        metrics=metrics,
+        restarts=restarts,
     )
 
 

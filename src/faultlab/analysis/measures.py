@@ -378,7 +378,8 @@ def baseline(phases: Iterable[Phase], samples: Sequence[Sample], windows: Sequen
     the first fault took effect.
 
     The baseline meets the steady state when its requests as a whole do (success rate, p99
-    latency, p99 completion delay) and every PromQL steady-state condition held throughout
+    latency, p99 completion delay of the requests completed before ``t_inject``) and every
+    PromQL steady-state condition held throughout
     (``breaches``: where one did not): one slow request in a one-second window of a healthy
     minute is not an unsteady system. Fewer requests than one window holds are no evidence.
     """
@@ -397,7 +398,9 @@ def baseline(phases: Iterable[Phase], samples: Sequence[Sample], windows: Sequen
     inside = [w for w in windows if w.start >= start - _EPS and w.end <= end + _EPS]
     span = end - start
     latency = latency_stats(s.latency_s for s in chunk)
-    completion = latency_stats(d for t, d in delays if start <= t < end)
+    # Completed before the fault too: a request sent just before it and held by it is the
+    # fault's doing, not the steady state's.
+    completion = latency_stats(d for t, d in delays if start <= t and t + d < end)
     rate = (ok / len(chunk)) if chunk else None
     steady_enough = (bool(inside) and steady.admits(rate, latency.p99_s, completion.p99_s)
                      and first_breach(breaches, start, end) is None)

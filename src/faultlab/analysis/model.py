@@ -29,6 +29,10 @@ __all__ = [
     "FaultDetection",
     "PromqlResult",
     "MonitoringResult",
+    "Answers",
+    "LatencyBreach",
+    "MetricFigures",
+    "Restarts",
     "Verdict",
     "TimelineEvent",
     "Deviation",
@@ -323,6 +327,88 @@ class MonitoringResult:
 
 
 @dataclass(frozen=True)
+class Answers:
+    """The business requests of the run by how the system answered them.
+
+    ``rejected``: answered with an error status (400 and above), of which ``shed`` with one
+    of the statuses the plugin declares for overload (``shed_statuses``; None when it
+    declares none); ``unanswered``: no answer at all before the client gave up (hung, as
+    opposed to refused); ``late``: answered without an error but after the client's
+    timeout. ``rejection_latency``: how long the refused ones took to be refused.
+    """
+
+    sent: int
+    ok: int
+    rejected: int
+    shed: int | None
+    unanswered: int
+    late: int
+    rejection_latency: LatencyStats
+    shed_statuses: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class LatencyBreach:
+    """The steady state's p99 latency bound broken after the fault took effect, until the
+    system recovered (to the end of the run when it did not).
+
+    ``duration``: the total time of the windows whose p99 was over the bound (each window
+    counts its step: the windows slide); ``worst_p99``: the highest p99 of a window after the
+    fault took effect; ``first_t`` / ``last_t``: the first and last window broken.
+    """
+
+    bound_s: float | None
+    duration: Measure
+    worst_p99: Measure
+    first_t: float | None = None
+    last_t: float | None = None
+
+
+@dataclass(frozen=True)
+class MetricFigures:
+    """One metric of the stack over the run, summed over the series its selector matches.
+
+    ``scrapes``: how many scrapes showed it; ``before``: its last value before the fault
+    took effect; ``highest`` / ``lowest``: over every scrape; ``after_highest`` /
+    ``after_lowest``: over the scrapes from ``after_t`` (the fault cleared plus the hold);
+    ``increase`` / ``increase_after`` / ``increase_during``: how much it grew (a counter) over
+    the run, from ``after_t``, and from the fault taking effect to its clearing (the last
+    scrape before the fault to the first after it), a drop counting as a reset to zero. As
+    with Prometheus' ``increase()``, a series is counted from its first scrape: a system
+    should create its labelled counters at zero when it starts, or their first increments go
+    unseen.
+    """
+
+    selector: str
+    scrapes: int
+    series: int
+    before: float | None
+    highest: float | None
+    lowest: float | None
+    after_t: float | None
+    after_scrapes: int
+    after_highest: float | None
+    after_lowest: float | None
+    increase: float | None
+    increase_after: float | None
+    increase_during: float | None = None
+    points: list[tuple[float, float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Restarts:
+    """Restarts by each service's supervisor over the run (the runtime's ``restarted``
+    events), per service; ``most`` is the highest count of any one service."""
+
+    per_service: dict[str, int]
+
+    @property
+    def most(self) -> int:
+        """The most restarts of any one service (0 when none)."""
+        return max(self.per_service.values(), default=0)
+
+
+@dataclass(frozen=True)
 class Verdict:
     """A pre-set target against its measured value.
 
@@ -451,6 +537,14 @@ class Analysis:
     #: The drill programme: the runbook as carried out, decisions, communications, people
     #: (:class:`faultlab.analysis.programme.ProgrammeResult`), None when the run had none.
     programme: Any = None
+    #: The business requests by answer: refused, shed, hung (None for an older journal).
+    answers: Answers | None = None
+    #: The latency objective broken after the fault took effect.
+    latency_breach: LatencyBreach | None = None
+    #: The stack's metrics the targets name, over the run.
+    metrics: list[MetricFigures] = field(default_factory=list)
+    #: Restarts per service (None when the journal has no service records).
+    restarts: Restarts | None = None
 
     @property
     def all_met(self) -> bool:

@@ -10,22 +10,27 @@ missed): an auditor cannot rely on a target nobody measured.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from faultlab.analysis.model import (
+    Answers,
     CompletionDelay,
     ErrorBudget,
     IntegrityResult,
     JobResult,
+    LatencyBreach,
     Measure,
     MeasureStatus,
+    MetricFigures,
+    Restarts,
     Verdict,
 )
 from faultlab.journal import json_number
 from faultlab.plugin.declaration import Declaration
 
-__all__ = ["TARGET_EVALUATORS", "HOW_MEASURED", "evaluate_targets", "integrity_count", "violations_for"]
+__all__ = ["TARGET_EVALUATORS", "HOW_MEASURED", "METRIC_BOUNDS", "evaluate_targets", "integrity_count",
+           "metric_target", "metric_verdicts", "violations_for"]
 
 HOW_MEASURED = frozenset({"detect_by"})
 """Keys of ``targets:`` that say how another target is measured (``detect_by``: the alert
@@ -44,6 +49,10 @@ class _Figures:
     completion_delay: CompletionDelay
     backlog_drain: Measure
     programme: Any = None
+    answers: Answers | None = None
+    latency_breach: LatencyBreach | None = None
+    metrics: tuple[MetricFigures, ...] = ()
+    restarts: Restarts | None = None
 
 
 Evaluator = Callable[[str, Any, _Figures], Verdict]
@@ -171,6 +180,93 @@ def _deadline_impact(target: str, raw: Any, f: _Figures) -> Verdict:
     worst = max(measured, key=lambda d: d.unhealthy_s.value or 0.0)
     why = f"{worst.job}: {worst.unhealthy} of {worst.windows} windows unhealthy from t = {worst.deadline_t:g}"
     return _judge(target, _limit(raw), "s", "le", worst.unhealthy_s, [why])
+def _count(target: str, raw: Any, value: int | None, comparison: str = "le", why: str = "") -> Verdict:
+    measured = (Measure(float(value), "count", None, "exact") if value is not None
+                else Measure(None, "count", None, "exact", MeasureStatus.NOT_MEASURED))
+    return _judge(target, _limit(raw), "count", comparison, measured, [why] if why and value is None else [])
+
+
+def _unanswered(target: str, raw: Any, f: _Figures) -> Verdict:
+    return _count(target, raw, f.answers.unanswered if f.answers is not None else None)
+
+
+def _shed(target: str, raw: Any, f: _Figures) -> Verdict:
+    shed = f.answers.shed if f.answers is not None else None
+    return _count(target, raw, shed, "ge", "the stack's plugin declares no status for a request shed for overload")
+
+
+def _rejection_p99(target: str, raw: Any, f: _Figures) -> Verdict:
+    refused = f.answers.rejection_latency if f.answers is not None else None
+    if refused is None or refused.p99_s is None:
+        # Nothing refused: nothing was refused slowly either (when the answers were counted).
+        status = MeasureStatus.NO_IMPACT if f.answers is not None else MeasureStatus.NOT_MEASURED
+        measured = Measure(None, "s", None, "exact", status)
+        return _judge(target, _limit(raw), "s", "le", measured, met_without_value=f.answers is not None)
+    return _judge(target, _limit(raw), "s", "le", Measure(refused.p99_s, "s", None, "exact"))
+
+
+def _breach(measure_of: Callable[[LatencyBreach], Measure]) -> Evaluator:
+    def evaluate(target: str, raw: Any, f: _Figures) -> Verdict:
+        if f.latency_breach is None:
+            return _judge(target, _limit(raw), "s", "le", Measure(None, "s", None, "exact", MeasureStatus.NOT_MEASURED))
+        measured = measure_of(f.latency_breach)
+        return _judge(target, _limit(raw), "s", "le", measured,
+                      met_without_value=measured.status == MeasureStatus.NO_IMPACT)
+    return evaluate
+
+
+def _restarts(target: str, raw: Any, f: _Figures) -> Verdict:
+    if f.restarts is None:
+        return _count(target, raw, None)
+    most = f.restarts.most
+    worst = [f"{name}: {n}" for name, n in f.restarts.per_service.items() if n == most and n > 0]
+    verdict = _count(target, raw, most)
+    return replace(verdict, evidence=worst) if not verdict.met else verdict
+
+
+#: A metric bound: the figure it judges, and its comparison.
+METRIC_BOUNDS: dict[str, tuple[str, str]] = {
+    "max": ("highest", "le"),
+    "min": ("lowest", "ge"),
+    "after_max": ("after_highest", "le"),
+    "after_min": ("after_lowest", "ge"),
+    "increase_min": ("increase", "ge"),
+    "increase_max": ("increase", "le"),
+    "increase_during_min": ("increase_during", "ge"),
+    "increase_after_max": ("increase_after", "le"),
+}
+
+
+def metric_target(selector: str, bound: str) -> str:
+    """The verdict name of one metric bound: ``metric:<selector>:<bound>``."""
+    return f"metric:{selector}:{bound}"
+
+
+def metric_verdicts(raw: Any, f: _Figures) -> list[Verdict]:
+    """One verdict per bound of each metric the targets name (``metrics: {selector: {bound: value}}``)."""
+    figures = {m.selector: m for m in f.metrics}
+    verdicts = []
+    for selector, bounds in (raw or {}).items():
+        for bound, limit in (bounds or {}).items():
+            if limit is None or bound not in METRIC_BOUNDS:
+                continue
+            name = metric_target(selector, bound)
+            attribute, comparison = METRIC_BOUNDS[bound]
+            found = figures.get(selector)
+            value = getattr(found, attribute) if found is not None else None
+            why = []
+            if found is None or not found.scrapes:
+                why = [f"no scrape of the stack's metrics showed {selector}"]
+            elif value is None:
+                why = ["no scrape before and after the faults" if bound == "increase_during_min"
+                       else "no scrape after the fault cleared and the hold"]
+            measured = (Measure(float(value), "", None, "exact") if value is not None
+                        else Measure(None, "", None, "exact", MeasureStatus.NOT_MEASURED))
+            try:
+                verdicts.append(_judge(name, _limit(limit), "", comparison, measured, why))
+            except TypeError as exc:
+                verdicts.append(_not_assessed(name, limit, str(exc)))
+    return verdicts
 
 
 TARGET_EVALUATORS: dict[str, Evaluator] = {
@@ -184,6 +280,12 @@ TARGET_EVALUATORS: dict[str, Evaluator] = {
     "runbook_within": _runbook_within,
     "decide_within": _decide_within,
     "deadline_impact_within": _deadline_impact,
+    "unanswered_requests": _unanswered,
+    "rejection_p99_within": _rejection_p99,
+    "shed_requests_min": _shed,
+    "latency_breach_within": _breach(lambda b: b.duration),
+    "worst_p99_within": _breach(lambda b: b.worst_p99),
+    "restarts_max": _restarts,
 }
 """Evaluators of the targets every system has, by scenario key."""
 
@@ -215,6 +317,9 @@ def evaluate_targets(targets: dict[str, Any], declaration: Declaration, **figure
     verdicts: list[Verdict] = []
     for key, raw in targets.items():
         if key in HOW_MEASURED:
+            continue
+        if key == "metrics":
+            verdicts.extend(metric_verdicts(raw, f))
             continue
         evaluator = _evaluator(key, declaration)
         if evaluator is None:

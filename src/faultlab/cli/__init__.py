@@ -26,6 +26,7 @@ from faultlab.errors import ExitCode, FaultlabError, InputError, exit_code_for, 
 
 # Command modules, in the order their commands appear in --help.
 COMMAND_MODULES = [
+    "faultlab.cli.init",
     "faultlab.cli.validate",
     "faultlab.cli.run",
     "faultlab.cli.proxy",
@@ -34,6 +35,7 @@ COMMAND_MODULES = [
     "faultlab.cli.keys",
     "faultlab.cli.evidence",
     "faultlab.cli.approve",
+    "faultlab.cli.programme",
 ]
 
 

@@ -103,6 +103,7 @@ def _expand(paths: list[str]) -> tuple[list[Path], list[Problem]]:
 def _describe(document: Any) -> str:
     from faultlab.model import DrillPlan, Scenario, Stack
     from faultlab.model.operators import OperatorScript
+    from faultlab.model.programme import Programme
     from faultlab.model.runbook import Runbook
 
     if isinstance(document, Scenario):
@@ -116,6 +117,8 @@ def _describe(document: Any) -> str:
         return f"runbook {document.id} version {document.version}, {len(document.steps)} steps"
     if isinstance(document, OperatorScript):
         return f"operator script, {len(document.participants)} participants"
+    if isinstance(document, Programme):
+        return f"programme, {len(document.operations)} critical operations, plan {document.plan.name}"
     return type(document).__name__
 
 

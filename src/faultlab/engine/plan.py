@@ -186,5 +186,27 @@ def run_plan(
     started = time.monotonic()
     done = run_trials(plan, trials or plan.trials, plan_dir, langs=langs, info=info, observers=observers,
                       state_dir=state_dir, sealer=sealer, crew=crew)
-    book = write_book(plan_dir, [t.analysis for t in done], info, langs=langs, plan_id=plan_id, sealer=sealer)
+    register = _register(plan, reports_dir, done, langs)
+    book = write_book(plan_dir, [t.analysis for t in done], info, langs=langs, plan_id=plan_id, sealer=sealer,
+                      register=register)
     return PlanResult(plan, plan_dir, done, book, round(time.monotonic() - started, 1), book.seal)
+
+
+def _register(plan: Any, reports_dir: str | Path, done: Sequence[Trial], langs: Sequence[str]) -> Any:
+    """The register of the programme the plan names, drawn up after this drill over every run
+    of the reports folder, and written beside the drill books; None without a programme."""
+    if plan.programme is None:
+        return None
+    from datetime import UTC, datetime
+
+    from faultlab.loader import load_programme
+    from faultlab.register import programme_register
+    from faultlab.report.register import write_register
+
+    programme = load_programme(plan.programme)
+    register = programme_register(programme, reports_dir, datetime.now(UTC),
+                                  analysed={t.run_dir: t.analysis for t in done})
+    write_register(register, Path(reports_dir) / Path(programme.plan).stem, langs=langs)
+    return register
+
+

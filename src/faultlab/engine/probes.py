@@ -20,6 +20,7 @@ import contextlib
 import logging
 import math
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -29,7 +30,7 @@ from faultlab.hub import Hub, Observer
 from faultlab.journal import CanarySample, JournalWriter, MonitorSample
 from faultlab.plugin.results import CanaryOutcome, canary_outcome
 
-__all__ = ["CanaryProbe", "MonitorProbe", "parse_prometheus"]
+__all__ = ["CanaryProbe", "MonitorProbe", "parse_prometheus", "labelled"]
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +196,18 @@ def parse_prometheus(text: str) -> dict[str, float]:
     return values
 
 
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def labelled(key: str, **labels: str) -> str:
+    """A series key of :func:`parse_prometheus` (``name{a="1"}``) with ``labels`` added, the
+    labels in name order as there."""
+    name, brace, rest = key.partition("{")
+    found = dict(_LABEL.findall(rest)) if brace else {}
+    found.update(labels)
+    return f"{name}{{{','.join(f'{k}={chr(34)}{v}{chr(34)}' for k, v in sorted(found.items()))}}}"
+
+
 class MonitorProbe:
     """Polls ``ready_url`` every ``interval_s`` (default 0.1 s) on its own thread.
 
@@ -202,6 +215,13 @@ class MonitorProbe:
     the interval) so polls never pile up. A JSON body goes into ``detail["body"]``; with a
     ``metrics_url`` every ``metrics_every``-th poll also scrapes it into
     ``detail["metrics"]`` through ``parse_metrics`` (Prometheus text by default).
+
+    ``scrape`` (``{service: url}``) scrapes services' metrics on a thread of its own, every
+    ``metrics_every`` intervals, each request within ``scrape_timeout_s``, so a slow metrics
+    endpoint never delays a readiness poll. Each series is labelled ``service="<name>"``;
+    the next poll after a scrape carries it in ``detail["metrics"]`` with the time the
+    scrape began (``detail["metrics_t"]``), and the services that did not answer in
+    ``detail["metrics_error"]``.
     """
 
     def __init__(
@@ -214,6 +234,8 @@ class MonitorProbe:
         metrics_url: str | None = None,
         metrics_every: int = 10,
         parse_metrics: Callable[[str], Mapping[str, Any]] | None = None,
+        scrape: Mapping[str, str] | None = None,
+        scrape_timeout_s: float = 1.0,
         clock: Clock | None = None,
         journal: JournalWriter | None = None,
         observers: Hub | Iterable[Observer] = (),
@@ -229,6 +251,10 @@ class MonitorProbe:
         self.metrics_url = metrics_url
         self.metrics_every = max(1, metrics_every)
         self.parse_metrics = parse_metrics or parse_prometheus
+        self.scrape = dict(scrape or {})
+        self.scrape_timeout_s = scrape_timeout_s
+        self._scraped: dict[str, Any] | None = None
+        self._scraper: threading.Thread | None = None
         self.clock: Clock = clock or MonotonicClock()
         self.journal = journal
         self.hub = Hub.of(observers)
@@ -250,12 +276,17 @@ class MonitorProbe:
             raise RuntimeError("the monitor probe was already started")
         self._thread = threading.Thread(target=self._run, name="faultlab-monitor", daemon=True)
         self._thread.start()
+        if self.scrape:
+            self._scraper = threading.Thread(target=self._scrape_loop, name="faultlab-scrape", daemon=True)
+            self._scraper.start()
 
     def stop(self) -> None:
         """Stop polling and wait for the poll in progress (at most one timeout). Idempotent."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(self.timeout_s * 2 + 1.0)
+        if self._scraper is not None:
+            self._scraper.join(self.scrape_timeout_s * len(self.scrape) + 1.0)
 
     def _run(self) -> None:
         import httpx
@@ -303,5 +334,44 @@ class MonitorProbe:
                 detail["metrics"] = dict(self.parse_metrics(metrics.text))
             except Exception as exc:
                 detail["metrics_error"] = f"{type(exc).__name__}: {exc}"
+        with self._lock:
+            scraped, self._scraped = self._scraped, None
+        if scraped is not None:
+            detail["metrics"] = {**detail.get("metrics", {}), **scraped["metrics"]}
+            detail["metrics_t"] = scraped["t"]
+            if scraped["errors"]:
+                detail["metrics_error"] = "; ".join([*filter(None, [detail.get("metrics_error")]), *scraped["errors"]])
         ready = status is not None and 200 <= status < 300
         return MonitorSample(t=t0 - self.origin, ready=ready, status=status, latency_s=latency, detail=detail)
+
+    def _scrape_loop(self) -> None:
+        import httpx
+
+        period = self.interval_s * self.metrics_every
+        first = self.clock.now()
+        k = 0
+        with httpx.Client(timeout=self.scrape_timeout_s) as client:
+            while not self._stop.is_set():
+                if self.clock.sleep_until(first + k * period, self._stop):
+                    return
+                scraped = self.scrape_services(client)
+                with self._lock:
+                    self._scraped = scraped
+                k = max(k + 1, math.ceil((self.clock.now() - first) / period))
+
+    def scrape_services(self, client: Any) -> dict[str, Any]:
+        """One scrape of every service of ``scrape`` through ``client``: ``{"t", "metrics", "errors"}``,
+        each series labelled with its service."""
+        t = self.clock.now() - self.origin
+        series: dict[str, float] = {}
+        errors: list[str] = []
+        for service, url in self.scrape.items():
+            try:
+                response = client.get(url, timeout=self.scrape_timeout_s)
+                found = self.parse_metrics(response.text)
+            except Exception as exc:
+                errors.append(f"{service}: {type(exc).__name__}: {exc}")
+                continue
+            for key, value in found.items():
+                series[labelled(key, service=service)] = value
+        return {"t": t, "metrics": series, "errors": errors}

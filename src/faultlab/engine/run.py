@@ -9,7 +9,8 @@
    Alertmanager beside it (:mod:`faultlab.monitoring`; their programs are looked up before
    anything starts), and journal the tool versions (``tools``);
 3. start the monitor probe, the PromQL conditions' probe, the canary and the load
-   generator: ``t_load`` is the origin of the scenario's timeline;
+   generator: ``t_load`` is the origin of the scenario's timeline; the ``baseline`` phase
+   begins after the scenario's warm-up;
 4. run the timeline on one monotonic clock: each fault journalled (``planned`` with its
    revert plan, ``injected``, ``active``) before and as it takes effect, and reverted at
    ``at + for`` with what its ``inject`` returned (or kept before failing); abort
@@ -60,6 +61,7 @@ from faultlab.journal import (
     JournalWriter,
     PromqlSample,
     RunHeader,
+    ServiceEvent,
     Tools,
 )
 from faultlab.model.scenario import FaultStep, JobStep, PromqlAbort, Scenario
@@ -430,6 +432,7 @@ def run_scenario(
     preregister_run(run_dir, scenario, run_id, extra=inputs)
     header = _header(scenario, stack_model, plugin, run_id)
     journal = JournalWriter.open(run_dir, header, origin=clock.now(), clock=clock)
+    hub.subscribe(_service_journal(journal), events=["service"])
     ledger = Ledger(run_id, state_dir=state_dir)
     status, reason = "failed", ""
     error: BaseException | None = None
@@ -495,6 +498,18 @@ def _monitoring(stack: StackHandle, binaries: Binaries | None, header: RunHeader
                     hub=hub, ledger=ledger)
 
 
+def _service_journal(journal: JournalWriter) -> Observer:
+    """A hub observer journalling every change of a supervised service (restarts are counted
+    from these)."""
+
+    def record(*, service: str = "", kind: str = "", restart_count: int | None = None, exit_code: int | None = None,
+               signal: str | None = None, by_operator: bool | None = None, **_: Any) -> None:
+        journal.write(ServiceEvent(t=journal.t(), service=str(service), kind=str(kind), restart_count=restart_count,
+                                   exit_code=exit_code, signal=signal, by_operator=by_operator))
+
+    return record
+
+
 def _result(result: RunResult) -> RunResult:
     """The result, or the error that ended the run as faultlab's own exception."""
     error = result.error
@@ -551,9 +566,13 @@ class _Drive:
         spec = self.stack.stack.monitor
         if spec is None:
             return None
+        # Every service's metrics on the probe's scrape thread, labelled with the service, so
+        # a slow metrics endpoint never delays a readiness poll.
+        scrape = {spec.service: spec.metrics} if spec.metrics else {}
+        scrape.update(spec.scrape)
         return MonitorProbe(
             self.stack.url(spec.service, spec.ready), origin=self.journal.origin, interval_s=PROBE_INTERVAL_S,
-            metrics_url=self.stack.url(spec.service, spec.metrics) if spec.metrics else None,
+            scrape={name: self.stack.url(name, path) for name, path in scrape.items()},
             clock=self.clock, journal=self.journal, observers=self.hub,
         )
 
@@ -639,6 +658,11 @@ class _Drive:
 
     def _timeline(self, t_load: float) -> list[TimelineItem]:
         items = []
+        first_fault = min((step.at for _, step in self.scenario.fault_steps()), default=None)
+        warmup = self.scenario.warmup
+        if first_fault is not None and 0 < warmup < first_fault:
+            # The baseline leaves out the load ramping up; it ends where the first fault begins.
+            items.append(TimelineItem(warmup, lambda: self.journal.phase("baseline", "begin"), name="baseline"))
         for step_id, step in self.scenario.steps():
             planned_t = t_load + step.at
             if isinstance(step, FaultStep):

@@ -69,11 +69,19 @@ def _lock(ctx: FaultContext, target: str, tables: list[str], stalled: Stalled) -
         held.ledger_entry = ctx.ledger.pg_session(dsn, backend_pid=held.conn.info.backend_pid)
     try:
         held.conn.execute(f"SET lock_timeout = '{_LOCK_TIMEOUT_S}s'")
+        found = held.conn.execute("SELECT t, to_regclass(quote_ident(t)) IS NOT NULL FROM unnest(%s::text[]) AS t",
+                                  (tables,)).fetchall()
+        missing = [t for t, exists in found if not exists]
+        if missing:
+            raise FaultError(f"could not lock {', '.join(tables)} in {target!r}: no table {', '.join(missing)}")
+        # The fault acts from the moment the lock is asked for, not when it is granted: a
+        # queued exclusive lock request already makes every later request on the tables wait
+        # behind it, while it waits for the transactions in progress to end.
+        ctx.mark_active()
         held.conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
             sql.SQL(", ").join(sql.Identifier(t) for t in tables)))
     except psycopg.Error as exc:
         raise FaultError(f"could not lock {', '.join(tables)} in {target!r}: {exc}".strip()) from exc
-    ctx.mark_active()
 
 
 def _unlock(ctx: FaultContext, held: HeldLock | None) -> None:

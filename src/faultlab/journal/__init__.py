@@ -36,6 +36,8 @@ never a string to parse. NaN and Infinity are not numbers here.
     started, done, confirmed... with who), ``action`` (:class:`ActionEvent`), ``participants``
     (:class:`ParticipantEvent`: planned and joined); a ``decision`` of a rule carries its
     trigger values, who confirmed it and the actions taken;
+  - ``service`` (:class:`ServiceEvent`): a supervised service started, exited, was
+    restarted (with its restart count), killed, paused...;
   - ``end`` (:class:`End`): ``completed``, ``aborted``, ``interrupted`` or ``failed``;
     absent when the harness was killed (the run reads as crashed).
 
@@ -111,6 +113,7 @@ from faultlab.journal.records import (
     RequestSample,
     RunbookEvent,
     RunHeader,
+    ServiceEvent,
     StepEvent,
     Tools,
     UnknownRecord,
@@ -145,6 +148,7 @@ __all__ = [
     "Tools",
     "Alert",
     "PromqlSample",
+    "ServiceEvent",
     "End",
     "UnknownRecord",
     "CanarySample",

@@ -45,6 +45,7 @@ __all__ = [
     "Tools",
     "Alert",
     "PromqlSample",
+    "ServiceEvent",
     "End",
     "UnknownRecord",
     "CanarySample",
@@ -378,6 +379,24 @@ class PromqlSample(Record):
     value: float | None = None
     ok: bool = False
     error: str | None = None
+
+
+@register_record
+@dataclass(frozen=True)
+class ServiceEvent(Record):
+    """A supervised service changed: ``started``, ``exited``, ``restarting``, ``restarted``,
+    ``gave_up``, ``killed``, ``paused``, ``resumed``, ``stopped``... (its runtime's words),
+    with the restart count and the exit code or signal when known; ``by_operator`` marks a
+    change a fault or a person asked for."""
+
+    type: ClassVar[str] = "service"
+    t: float
+    service: str
+    kind: str
+    restart_count: int | None = None
+    exit_code: int | None = None
+    signal: str | None = None
+    by_operator: bool | None = None
 
 
 @register_record

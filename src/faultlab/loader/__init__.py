@@ -7,6 +7,7 @@
     load_operator_script(path) -> OperatorScript (the people of a game day and their answers)
     load_any(path)       -> whichever of these the file is
     load_rules(path)     -> the alert names of a Prometheus rules file (a stack's ``monitoring.rules``)
+    load_programme(path) -> Programme, with its plan loaded (``programme.resolved_plan``)
 
 Each raises :class:`faultlab.errors.InputError` holding every :class:`~faultlab.errors.Problem`
 found, and nothing else, whatever the file holds. The steps, one module each:
@@ -32,17 +33,19 @@ from faultlab.loader.plan import plan_from
 from faultlab.loader.positions import Parsed, parse_yaml, read_document
 from faultlab.loader.positions import display_path as display_path  # used by messages elsewhere
 from faultlab.loader.positions import format_path as format_path
+from faultlab.loader.programme import programme_from
 from faultlab.loader.rules import read_rules
 from faultlab.loader.runbook import load_operator_script_file, load_runbook_file, runbook_from
 from faultlab.loader.scenario import load_scenario_file, scenario_from
 from faultlab.loader.stack import load_stack_file
 from faultlab.model import DrillPlan, Scenario, Stack
 from faultlab.model.operators import OperatorScript
+from faultlab.model.programme import Programme
 from faultlab.model.runbook import Runbook
 from faultlab.model.types import describe
 
-__all__ = ["load_stack", "load_scenario", "load_plan", "load_runbook", "load_operator_script", "load_any",
-           "load_rules", "document_kind", "Parsed", "parse_yaml"]
+__all__ = ["load_stack", "load_scenario", "load_plan", "load_runbook", "load_operator_script", "load_programme",
+           "load_any", "load_rules", "document_kind", "Parsed", "parse_yaml"]
 
 
 def _absolute(path: str | os.PathLike[str]) -> Path:
@@ -107,8 +110,21 @@ def load_operator_script(path: str | os.PathLike[str]) -> OperatorScript:
     return script
 
 
-def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan | Runbook | OperatorScript:
-    """Load a stack, scenario, drill plan, runbook or operator script, telling which by its keys."""
+def load_programme(path: str | os.PathLike[str]) -> Programme:
+    """Load and check a programme and the drill plan it names; raise InputError with all problems."""
+    path = _absolute(path)
+    doc = read_document(path)
+    if doc.data is None:
+        raise InputError(doc.problems)
+    programme, problems = programme_from(doc, path)
+    if problems or programme is None:
+        raise InputError(_unique(problems))
+    return programme
+
+
+def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan | Runbook | OperatorScript | Programme:
+    """Load a stack, scenario, drill plan, runbook, operator script or programme, telling which
+    by its keys."""
     path = _absolute(path)
     doc = read_document(path)
     if doc.data is None:
@@ -117,7 +133,7 @@ def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan | Run
         doc.add((), f"expected a mapping of keys (a stack, scenario or drill plan), got {describe(doc.data)}")
         raise InputError(doc.problems)
     kind = document_kind(doc.data, path)
-    loaded: Stack | Scenario | DrillPlan | Runbook | OperatorScript | None
+    loaded: Stack | Scenario | DrillPlan | Runbook | OperatorScript | Programme | None
     if kind == "stack":
         loaded, problems = load_stack_file(path)
     elif kind == "scenario":
@@ -132,11 +148,13 @@ def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan | Run
         loaded, problems = runbook_from(doc, path, None)
     elif kind == "operators":
         loaded, _, problems = load_operator_script_file(path)
+    elif kind == "programme":
+        loaded, problems = programme_from(doc, path)
     else:
         doc.add(
             (),
             "cannot tell what this document is: a stack has `services:`, a scenario `timeline:`, "
-            "a drill plan `scenarios:`",
+            "a drill plan `scenarios:`, a programme `operations:`",
         )
         raise InputError(doc.problems)
     if problems or loaded is None:

@@ -20,6 +20,7 @@ from faultlab.errors import Problem
 from faultlab.loader.positions import Loc, Parsed, short
 from faultlab.model import DrillPlan, Scenario, Stack
 from faultlab.model.operators import OperatorScript
+from faultlab.model.programme import Programme
 from faultlab.model.runbook import Runbook
 from faultlab.model.types import describe
 from faultlab.registry import unknown_name_message
@@ -27,7 +28,7 @@ from faultlab.registry import unknown_name_message
 __all__ = ["located", "message", "known_keys", "validate", "KIND_NAMES"]
 
 KIND_NAMES: dict[type[BaseModel], str] = {Stack: "stack", Scenario: "scenario", DrillPlan: "drill plan",
-                                          Runbook: "runbook", OperatorScript: "operator script"}
+                                          Runbook: "runbook", OperatorScript: "operator script", Programme: "programme"}
 """Each document model as messages name it."""
 
 

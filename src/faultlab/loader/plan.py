@@ -98,6 +98,7 @@ def plan_from(doc: Parsed, path: Path) -> tuple[DrillPlan | None, list[Problem]]
         ids[scenario.id] = match.file
         scenarios.append(scenario)
         files.append(match.file)
+    _check_programme(doc, path)
     problems = doc.problems + problems
     if problems or plan is None:
         return None, problems
@@ -105,3 +106,20 @@ def plan_from(doc: Parsed, path: Path) -> tuple[DrillPlan | None, list[Problem]]
     plan._scenario_files = files
     plan._scenarios = scenarios
     return plan, []
+
+
+def _check_programme(doc: Parsed, path: Path) -> None:
+    """The ``programme`` a plan names must be a programme file (loaded in full when the drill
+    runs: loading it here would load this plan again)."""
+    value = doc.data.get("programme")
+    if not isinstance(value, str) or not value.strip():
+        return
+    programme = relative_to_file(value, path.parent)
+    if not programme.is_file():
+        doc.add(("programme",), f"programme file not found: {display_path(programme)} (relative to this plan)")
+        return
+    found = read_document(programme)
+    kind = document_kind(found.data, programme) if isinstance(found.data, dict) else None
+    if found.data is not None and kind != "programme":
+        doc.add(("programme",), f"{value!r} is {KIND_WORDS.get(kind or '', 'not a document faultlab knows')}, "
+                                "not a programme")

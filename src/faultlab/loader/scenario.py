@@ -193,6 +193,22 @@ def _check_targets(doc: Parsed, stack: Stack | None, job_starts: dict[str, list[
         )
     if targets.get("detect_by") is not None:
         _check_detect_by(doc, targets, stack)
+    if stack is not None:
+        _check_system_targets(doc, targets, stack)
+
+
+def _check_system_targets(doc: Parsed, targets: dict[Any, Any], stack: Stack) -> None:
+    """Targets that need something of the stack: shed requests its plugin's statuses for
+    overload, metric bounds its monitor's scrape."""
+    if targets.get("shed_requests_min") is not None and not stack.declaration.shed_statuses:
+        doc.add(("targets", "shed_requests_min"),
+                f"the plugin of stack {stack.name!r} declares no status for a request refused for overload "
+                "(`shed_statuses`), so shed requests cannot be told apart")
+    monitor = stack.monitor
+    if targets.get("metrics") and (monitor is None or (monitor.metrics is None and not monitor.scrape)):
+        doc.add(("targets", "metrics"),
+                f"metrics are read from the stack's monitoring, and stack {stack.name!r} scrapes none: "
+                "give `monitor: {metrics: /metrics}` (and `scrape: {SERVICE: /metrics}` for other services)")
 
 
 def _check_detect_by(doc: Parsed, targets: dict[Any, Any], stack: Stack | None) -> None:

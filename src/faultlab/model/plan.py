@@ -158,6 +158,9 @@ class DrillPlan(Document):
         ["en"], min_length=1, description="report languages"
     )
     baseline: Path | None = Field(None, description="baseline run or index the gate compares with")
+    programme: Path | None = Field(
+        None, description="the programme file whose register the book shows for this drill (relative to the plan)"
+    )
     gate: dict[GateKey, Tolerance] = Field(
         default_factory=dict, description="allowed regressions, like {'rto.p90': '+20%'}"
     )
@@ -167,6 +170,7 @@ class DrillPlan(Document):
     _verified_approvals: list[dict[str, Any]] = PrivateAttr(default_factory=list)
 
     _resolve_baseline = field_validator("baseline", mode="before")(resolve_path)
+    _resolve_programme = field_validator("programme", mode="before")(resolve_path)
 
     @field_validator("languages")
     @classmethod

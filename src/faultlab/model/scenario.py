@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from faultlab.model.document import Document, resolve_path
 from faultlab.model.runbook import DecisionRule, RunbookRef
@@ -29,6 +39,8 @@ __all__ = [
     "AbortWhen",
     "PromqlBound",
     "PromqlAbort",
+    "MetricBounds",
+    "METRIC_SELECTOR",
     "FAULT_STEP_KEYS",
 ]
 
@@ -212,6 +224,57 @@ TimelineEntry = Annotated[
 ]
 
 
+METRIC_SELECTOR = re.compile(
+    r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)'
+    r'(?:\{(?P<labels>[a-zA-Z_][a-zA-Z0-9_]*="[^"]*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="[^"]*")*)?\})?$'
+)
+"""A metric as a target names it: ``name`` or ``name{label="value",...}`` (the series of the
+stack's metrics whose name is ``name`` and whose labels include those given, summed)."""
+
+
+class MetricBounds(StrictModel):
+    """Bounds on one of the stack's own metrics, as the monitor scraped it over the run.
+
+    ``max`` / ``min`` bound every scrape of the run; ``after_max`` / ``after_min`` the scrapes
+    after the fault cleared and the system had ``hold`` to settle (no pool still starved, no
+    queue still growing); ``increase_min`` / ``increase_max`` bound how much a counter grew over
+    the run (counter resets, like a restarted process's, are counted as Prometheus does),
+    ``increase_during_min`` how much it grew at least while the faults acted (reads still
+    served), and ``increase_after_max`` how much it still grew after the fault cleared and the
+    hold.
+    """
+
+    max: float | None = Field(None, description="highest value of any scrape")
+    min: float | None = Field(None, description="lowest value of any scrape")
+    after_max: float | None = Field(None, description="highest value after the fault cleared (plus hold)")
+    after_min: float | None = Field(None, description="lowest value after the fault cleared (plus hold)")
+    increase_min: float | None = Field(None, description="least growth of a counter over the run")
+    increase_max: float | None = Field(None, description="most growth of a counter over the run")
+    increase_during_min: float | None = Field(
+        None, description="least growth of a counter while the faults acted (still served under the fault)"
+    )
+    increase_after_max: float | None = Field(
+        None, description="most growth of a counter after the fault cleared (plus hold)"
+    )
+
+    @model_validator(mode="after")
+    def _at_least_one_bound(self) -> MetricBounds:
+        if all(getattr(self, name) is None for name in type(self).model_fields):
+            raise ValueError("give at least one bound: " + ", ".join(type(self).model_fields))
+        return self
+
+
+def _metric_selectors(value: Any) -> Any:
+    if isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str) or not METRIC_SELECTOR.match(key):
+                raise ValueError(
+                    f"{key!r} is not a metric: write a Prometheus name, optionally with labels, "
+                    'like gateway_db_pool_waiting or router_circuit_transitions_total{to="open"}'
+                )
+    return value
+
+
 class Targets(StrictModel):
     """Objectives fixed before the drill; each one left out is not judged.
 
@@ -264,6 +327,30 @@ class Targets(StrictModel):
     )
     deadline_impact_within: Duration | None = Field(
         None, description="unhealthy time from a job's deadline to the end of the load"
+    )
+    unanswered_requests: int | None = Field(
+        None, ge=0, description="most business requests left without any answer (the client gave up): hung, "
+                                "not refused"
+    )
+    rejection_p99_within: Duration | None = Field(
+        None, description="p99 time to answer the business requests refused with an error: refused fast"
+    )
+    shed_requests_min: int | None = Field(
+        None, ge=0, description="least business requests refused as overload (the statuses the stack's plugin "
+                                "declares, like HTTP 429): admission control engaged"
+    )
+    latency_breach_within: Duration | None = Field(
+        None, description="total time the windows broke the steady state's p99 latency, from the fault taking "
+                          "effect to the recovery point"
+    )
+    worst_p99_within: Duration | None = Field(
+        None, description="highest p99 latency of a window after the fault took effect"
+    )
+    restarts_max: int | None = Field(
+        None, ge=0, description="most restarts of any one service by its supervisor over the run"
+    )
+    metrics: Annotated[dict[str, MetricBounds], BeforeValidator(_metric_selectors)] | None = Field(
+        None, description="bounds on the stack's own metrics, by name: {gateway_db_pool_waiting: {after_max: 0}}"
     )
 
     @model_validator(mode="after")
@@ -343,6 +430,11 @@ class Scenario(Document):
     targets: Targets = Field(default_factory=lambda: Targets.model_validate({}))
     abort_when: AbortWhen | None = None
     hold: Duration = Field(default=as_written("5s"), description="how long healthy it must stay to count as recovered")
+    warmup: Duration = Field(
+        default=as_written("2s"),
+        description="load time before the baseline begins (users starting, the stack warming); the baseline "
+                    "runs from then to the first fault (from the first request when the first fault comes sooner)",
+    )
     window: Duration = Field(default=as_written("1s"), description="length of the sliding window judged healthy or not")
     settle: Duration = Field(
         default=as_written("5s"), description="wait after the load stops, before the integrity check"

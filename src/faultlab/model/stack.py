@@ -199,6 +199,13 @@ class Monitor(StrictModel):
     service: Name = Field(description="the service that serves the endpoints")
     ready: UrlPath = Field("/health/ready", description="readiness path (not 2xx: a problem is seen)")
     metrics: UrlPath | None = Field(None, description="Prometheus metrics path")
+    scrape: dict[Name, UrlPath] = Field(
+        default_factory=dict,
+        description=(
+            "other services' Prometheus metrics paths, scraped with the monitor's own "
+            "(like {router: /metrics}); each series is labelled with its service"
+        ),
+    )
 
 
 class Monitoring(StrictModel):
@@ -360,9 +367,17 @@ class Stack(Document):
         return found
 
     def _monitor_problems(self) -> list[Finding]:
-        if self.monitor is not None and self.monitor.service not in self.services:
-            return [(("monitor", "service"), unknown_name_message("service", self.monitor.service, self.services))]
-        return []
+        if self.monitor is None:
+            return []
+        found: list[Finding] = []
+        if self.monitor.service not in self.services:
+            found.append((("monitor", "service"), unknown_name_message("service", self.monitor.service, self.services)))
+        for name in self.monitor.scrape:
+            if name not in self.services:
+                found.append((("monitor", "scrape", name), unknown_name_message("service", name, self.services)))
+            elif self.services[name].port is None:
+                found.append((("monitor", "scrape", name), f"service {name!r} has no `port` to scrape"))
+        return found
 
     def _monitoring_problems(self) -> list[Finding]:
         if self.monitoring is None:

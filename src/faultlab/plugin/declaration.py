@@ -138,7 +138,10 @@ class Declaration:
       was acknowledged (the load recorder reads it);
     - ``request_names``: the load generator's names of its business requests (the payments
       example's ``pay``), so reports count them apart from reads and refunds; empty:
-      every load request is one.
+      every load request is one;
+    - ``shed_statuses``: the answer statuses by which the system refuses a request for
+      overload (its admission control; HTTP 429 for a web service), so a drill can count
+      them apart from other refusals; empty: it declares none.
     """
 
     request: Text = Text("request", "リクエスト")
@@ -150,6 +153,7 @@ class Declaration:
     ack_field: str | None = None
     request_names: tuple[str, ...] = ()
     outcomes: tuple[Outcome, ...] = ()
+    shed_statuses: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.integrity_checks]
@@ -191,6 +195,7 @@ class Declaration:
             "ack_field": self.ack_field,
             "request_names": list(self.request_names),
             "outcomes": [{"name": o.name, "label": o.label.to_json()} for o in self.outcomes],
+            "shed_statuses": list(self.shed_statuses),
         }
 
     @classmethod
@@ -225,4 +230,6 @@ class Declaration:
                            for row in data.get("outcomes") or ()
                            if isinstance(row, Mapping) and isinstance(row.get("name"), str)
                            and CHECK_NAME.match(row["name"])),
+            shed_statuses=tuple(s for s in data.get("shed_statuses") or ()
+                                if isinstance(s, int) and not isinstance(s, bool)),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -127,17 +128,43 @@ def _book(plan_dir: Path, analyses: Sequence[Analysis], plan: dict[str, Any], la
          "rows": rows, "ok": oks},
         *_attention(analyses, lang, cat),
     ])
-    ident = Section("identification", f"2. {cat('sec.identification')}", [{"kind": "kv", "rows": [
+    extra = [view] if (view := _register_view(plan_dir, lang)) is not None else []
+    n = 2 + len(extra)
+    ident = Section("identification", f"{n}. {cat('sec.identification')}", [{"kind": "kv", "rows": [
         (cat("id.plan"), local_text(plan.get("title") or plan.get("id"), cat) or plan_dir.name),
         (cat("id.environment"), local_text(plan.get("environment"), cat) or cat("none")),
         (cat("id.classification"), local_text(plan.get("classification"), cat) or cat("none")),
         (cat("id.language"), cat("lang.name")),
     ]}])
     people = participants_section(cat, plan)
-    people.title = f"3. {people.title}"
-    appendix = Section("appendices", f"4. {cat('sec.appendices')}", [{"kind": "p", "text": cat("book.manifest")}])
+    people.title = f"{n + 1}. {people.title}"
+    appendix = Section("appendices", f"{n + 2}. {cat('sec.appendices')}",
+                       [{"kind": "p", "text": cat("book.manifest")}])
     title = cat("book.title", title=local_text(plan.get("title"), cat) or plan_dir.name)
-    return Document(lang=lang, title=title, banners=[], sections=[summary, ident, people, appendix])
+    return Document(lang=lang, title=title, banners=[], sections=[summary, *extra, ident, people, appendix])
+
+
+REGISTER_VIEW = "register-view.{lang}.json"
+"""The register's view of the drill as drawn up after it, one file per language."""
+
+
+def _write_register_view(plan_dir: Path, register: Any, langs: Sequence[str]) -> None:
+    from faultlab.report.register import drill_view
+
+    for lang in dict.fromkeys(langs):
+        view = drill_view(register, lang, base=plan_dir, number=2)
+        data = {"id": view.id, "title": view.title, "blocks": view.blocks}
+        (plan_dir / REGISTER_VIEW.format(lang=lang)).write_text(
+            json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def _register_view(plan_dir: Path, lang: str) -> Section | None:
+    """The register's view kept in the plan dir for ``lang``, if the drill drew one up."""
+    path = plan_dir / REGISTER_VIEW.format(lang=lang)
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return Section(str(data["id"]), str(data["title"]), list(data["blocks"]))
 
 
 def render_book(plan_dir: Path, analyses: Sequence[Analysis], plan: dict[str, Any],
@@ -160,13 +187,18 @@ def write_book(
     langs: Sequence[str] = ("en",),
     plan_id: str | None = None,
     sealer: Sealer | None = None,
+    register: Any = None,
 ) -> BookFiles:
     """Write ``index.md`` / ``index.html`` over ``runs`` and a manifest of the whole plan dir,
     which records each run's manifest by its SHA-256; with a ``sealer`` the plan dir is sealed
     (``manifest.sig``, a register line) as ``plan_id`` (the folder's name by default).
 
     ``runs`` are run directories (or their analyses). A run without reports gets them
-    written first, so every row links to a report that exists.
+    written first, so every row links to a report that exists. With the programme's
+    ``register`` (:class:`faultlab.register.Register`, drawn up after this drill), the book
+    shows its view of this drill: what passed, what was missed, what is overdue, the findings
+    carried forward. That view is kept in the plan dir (``register-view.<lang>.json``, in its
+    manifest) as it was drawn up, so the book can be rendered again from the plan dir alone.
     """
     plan_dir = Path(plan_dir)
     plan_dir.mkdir(parents=True, exist_ok=True)
@@ -178,6 +210,8 @@ def write_book(
         if not (Path(a.run_dir) / MANIFEST_FILE).exists():
             write_reports(a.run_dir, langs=langs, plan_info=plan, analysis=a, sealer=sealer)
         analyses.append(a)
+    if register is not None:
+        _write_register_view(plan_dir, register, langs)
     for name, data in render_book(plan_dir, analyses, plan, langs).items():
         (plan_dir / name).write_bytes(data)
     index_md, index_html = plan_dir / "index.md", plan_dir / "index.html"
