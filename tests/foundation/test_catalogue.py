@@ -44,10 +44,10 @@ ROW_TARGETS: dict[str, tuple[str, ...]] = {
     "FT-19": ("detect_within", "recover_within", "metrics", "stuck_orders"),
     "FT-20": ("job_margin_min", "recover_after_clear_within"),
     "FT-21": ("job_margin_min", "unreconciled"),
-    "FT-22": ("job_margin_min",),
+    "FT-22": ("decide_within", "deadline_impact_within"),  # the open protected, the decision by rule and timed
     "FT-23": ("detect_within",),
     "FT-24": ("restarts_max", "unanswered_requests", "recover_after_clear_within"),
-    "FT-25": ("recover_within",),
+    "FT-25": ("recover_within", "runbook_within"),         # the recovery steps, each timed
 }
 """The targets each row's "what it must show" becomes (shared/CATALOG.md)."""
 
@@ -67,7 +67,8 @@ ROW_FAULTS: dict[str, tuple[str, ...]] = {
     "FT-08": ("partition",), "FT-09": ("latency",), "FT-10": ("partition",) * 5, "FT-11": ("reset_peer",),
     "FT-12": ("stall",), "FT-13": ("load_spike",), "FT-14": ("load_shape",), "FT-15": ("load_spike", "latency"),
     "FT-16": ("process_kill",), "FT-17": ("process_pause",), "FT-18": ("process_kill",), "FT-19": ("process_kill",),
-    "FT-20": ("db_stall",), "FT-21": ("job_crash",), "FT-24": ("latency",),
+    "FT-20": ("db_stall",), "FT-21": ("job_crash",), "FT-22": ("latency",), "FT-23": ("exchange_silent",),
+    "FT-24": ("latency",), "FT-25": ("db_crash", "process_kill"),
 }
 """The fault kinds each row's "how it is injected" uses, in timeline order."""
 
