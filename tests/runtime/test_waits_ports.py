@@ -5,12 +5,13 @@ from __future__ import annotations
 import http.server
 import socket
 import threading
+from types import SimpleNamespace
 
 import pytest
 
 from faultlab.errors import ReadinessTimeout, ServiceFailed
 from faultlab.runtime.ports import free_port, free_ports, is_port_in_use, start_on_free_port
-from faultlab.runtime.waits import AllOf, CallableWait, Deadline, HttpWait, TcpWait, wait_for
+from faultlab.runtime.waits import AllOf, CallableWait, Deadline, HttpWait, Observation, TcpWait, wait_for
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -42,10 +43,28 @@ def test_http_wait_times_out_saying_what_it_last_saw(server):
     httpd, _ = server
     url = f"http://127.0.0.1:{httpd.server_address[1]}/health/ready"
     with pytest.raises(ReadinessTimeout) as info:
-        wait_for(HttpWait(url), 0.3, poll_s=0.05, evidence=lambda: "log: connection to db refused")
+        wait_for(HttpWait(url), 1.0, poll_s=0.05, evidence=lambda: "log: connection to db refused")
     message = str(info.value)
     assert "status 503: db: down" in message and url in message
     assert info.value.evidence == "log: connection to db refused"
+
+
+def test_a_wait_cut_short_by_its_deadline_also_says_what_the_check_before_saw() -> None:
+    """A busy machine can make the last check time out only because the deadline bounded its
+    timeout: the answer seen just before is what the service was saying."""
+    clock = SimpleNamespace(t=0.0)
+    clock.now = lambda: clock.t
+    answers = [Observation(False, "status 503: db: down", status=503),
+               Observation(False, "ReadTimeout: timed out", error="ReadTimeout: timed out")]
+
+    def check() -> Observation:
+        seen = answers.pop(0)
+        clock.t = 0.1 if answers else 1.5  # the second check ends after the deadline
+        return seen
+
+    with pytest.raises(ReadinessTimeout) as info:
+        wait_for(CallableWait(check, "ready"), Deadline(1.0, clock=clock), poll_s=0.0, sleep=lambda _s: None)
+    assert "last seen: ReadTimeout: timed out; the check before: status 503: db: down" in str(info.value)
 
 
 def test_http_wait_passes_and_recovery_hold(server):

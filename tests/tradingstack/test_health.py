@@ -121,7 +121,7 @@ def test_a_scrape_sees_the_database_as_readiness_does_at_that_moment(settings):
     scrape: a probe of a frozen database waits its whole timeout before it would set it."""
     outcomes = SimpleNamespace(answered_at=0.0, failed_requests=0, failed_at=0.0, read_only_at=0.0)
     store = SimpleNamespace(outcomes=outcomes, breaker=SimpleNamespace(state="closed", code=0), pool=object(),
-                            pool_sizes=lambda: (4, 2))
+                            pool_sizes=lambda: (4, 2), waiting=0)
     health = Health(settings, store, GatewayMetrics())  # type: ignore[arg-type]
 
     def db_up() -> float:

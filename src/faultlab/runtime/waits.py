@@ -209,6 +209,7 @@ def wait_for(
         deadline = Deadline(float(deadline))
     label = what or strategy.description
     last: Observation | None = None
+    before: Observation | None = None
     passing_since: float | None = None
     attempts = 0
     while True:
@@ -220,7 +221,7 @@ def wait_for(
                     evidence=_evidence(evidence),
                 )
         attempts += 1
-        last = strategy.check(deadline)
+        before, last = last, strategy.check(deadline)
         now = deadline.now()
         if last.ok:
             if passing_since is None:
@@ -231,9 +232,14 @@ def wait_for(
             passing_since = None
         if deadline.expired:
             held = f", passing for {now - passing_since:.1f} of {hold_s:.1f} s" if passing_since is not None else ""
+            seen = last.seen
+            if before is not None and before.seen != last.seen:
+                # The last check may have been cut short by the deadline (its own timeout is
+                # bounded by what is left): what the one before saw is said too.
+                seen += f"; the check before: {before.seen}"
             raise ReadinessTimeout(
                 f"{label}: not satisfied within {deadline.timeout_s:g} s after {attempts} checks{held}; "
-                f"last seen: {last.seen}",
+                f"last seen: {seen}",
                 evidence=_evidence(evidence),
             )
         sleep(max(0.0, min(poll_s, deadline.remaining())))
