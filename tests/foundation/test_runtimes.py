@@ -3,6 +3,7 @@ is checked against them, and a fault kind its runtime cannot run is refused at i
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -12,7 +13,8 @@ from typing import ClassVar
 import pytest
 
 from faultlab.errors import InputError
-from faultlab.loader import load_scenario, load_stack
+from faultlab.loader import load_any, load_plan, load_scenario, load_stack
+from faultlab.model import DrillPlan
 from faultlab.registry import fault_kinds, runtimes
 from faultlab.runtime.base import CAPABILITIES, Runtime
 
@@ -129,3 +131,84 @@ def test_faultlab_kinds_and_validate_on_the_command_line(tmp_path: Path) -> None
                              text=True, timeout=60)
     assert refused.returncode == 2, refused.stderr
     assert "runtime: unknown runtime 'dokcer'" in refused.stderr and "Traceback" not in refused.stderr
+
+
+PLAN = """\
+title: one scenario
+environment: a test
+scenarios: [scenario.yaml]
+"""
+
+
+class ImagesRuntime(Runtime):
+    """A runtime that runs `image:` services and offers every capability (a stand-in for docker)."""
+
+    name: ClassVar[str] = "images"
+    summary: ClassVar[str] = "containers"
+    capabilities: ClassVar[frozenset[str]] = frozenset(CAPABILITIES)
+
+    def bring_up(self, stack, run_dir, *, ledger=None, observers=()):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+
+@pytest.fixture
+def images(monkeypatch: pytest.MonkeyPatch) -> type[Runtime]:
+    monkeypatch.setitem(runtimes._load(), ImagesRuntime.name, ImagesRuntime)
+    return ImagesRuntime
+
+
+def _image_only(tmp_path: Path) -> Path:
+    path = tmp_path / "stack.yaml"
+    path.write_text(STACK.format(runtime="local").replace("command: [python, -m, http.server, \"${port}\"]",
+                                                          "image: example/api:1"))
+    return path
+
+
+def test_the_runtime_override_judges_the_stack_before_its_own_runtime_refuses_it(
+        tmp_path: Path, images: type[Runtime]) -> None:
+    path = _image_only(tmp_path)
+    assert _problems(load_stack, path), "the file says local, which cannot run an image"
+    stack = load_stack(path, runtime=images.name)
+    assert stack.runtime == "images"
+    (tmp_path / "scenario.yaml").write_text(SCENARIO.format(mode="freeze"))
+    assert load_scenario(tmp_path / "scenario.yaml", runtime=images.name).resolved_stack.runtime == "images"
+    (tmp_path / "plan.yaml").write_text(PLAN)
+    plan = load_plan(tmp_path / "plan.yaml", runtime=images.name)
+    assert [s.resolved_stack.runtime for s in plan.resolved_scenarios] == ["images"]
+    assert isinstance(load_any(tmp_path / "plan.yaml", runtime=images.name), DrillPlan)
+
+
+def test_the_override_also_decides_which_fault_kinds_are_refused(tmp_path: Path, proxy_only: type[Runtime]) -> None:
+    (tmp_path / "stack.yaml").write_text(STACK.format(runtime="local"))
+    (tmp_path / "scenario.yaml").write_text(SCENARIO.format(mode="freeze"))
+    assert load_scenario(tmp_path / "scenario.yaml").resolved_stack.runtime == "local"
+    assert _problems(functools.partial(load_scenario, runtime=proxy_only.name), tmp_path / "scenario.yaml") == [
+        "7: timeline[0].fault: the proxy-only runtime of stack 'small' cannot run db_stall: it lacks "
+        "database_control (runtimes that can: " + ", ".join(
+            n for n, cls in runtimes.items() if "database_control" in cls.capabilities) + ")"
+    ]
+    (tmp_path / "plan.yaml").write_text(PLAN)
+    assert any("cannot run db_stall" in p for p in _problems(functools.partial(load_plan, runtime=proxy_only.name),
+                                                              tmp_path / "plan.yaml"))
+
+
+def test_an_unknown_override_is_refused_by_its_option(tmp_path: Path) -> None:
+    (tmp_path / "stack.yaml").write_text(STACK.format(runtime="local"))
+    with pytest.raises(InputError) as caught:
+        load_stack(tmp_path / "stack.yaml", runtime="lokal")
+    (problem,) = caught.value.problems
+    assert str(problem).startswith("--runtime: unknown runtime 'lokal'; did you mean 'local'?")
+
+
+def test_validate_and_run_take_the_override_on_the_command_line(tmp_path: Path) -> None:
+    path = _image_only(tmp_path)
+    refused = subprocess.run([sys.executable, "-m", "faultlab", "validate", str(path)], capture_output=True,
+                             text=True, timeout=60)
+    assert refused.returncode == 2 and "has only an `image`" in refused.stderr
+    unknown = subprocess.run([sys.executable, "-m", "faultlab", "validate", "--runtime", "lokal", str(path)],
+                             capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 2 and "--runtime: unknown runtime 'lokal'" in unknown.stderr, unknown.stderr
+    (tmp_path / "scenario.yaml").write_text(SCENARIO.format(mode="freeze"))
+    run = subprocess.run([sys.executable, "-m", "faultlab", "run", "--runtime", "lokal",
+                          str(tmp_path / "scenario.yaml")], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "--runtime: unknown runtime 'lokal'" in run.stderr, run.stderr

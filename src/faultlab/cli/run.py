@@ -17,7 +17,8 @@ def register(subparsers: Any) -> None:
         "run",
         help="run one scenario end to end and write its reports",
         description=(
-            "Bring the scenario's stack up (local processes, embedded PostgreSQL), drive load, "
+            "Bring the scenario's stack up with its runtime (local processes and embedded PostgreSQL "
+            "by default; containers with --runtime docker), drive load, "
             "inject the faults on the timeline, measure detection, recovery and data integrity, "
             "always revert, and write the run directory with its reports."
         ),
@@ -51,6 +52,7 @@ def register(subparsers: Any) -> None:
     up.add_argument("stack", type=Path, help="stack file")
     up.add_argument("--run-dir", type=Path, default=None,
                     help="where logs go (default: a new dir under reports/stacks)")
+    add_runtime_option(up)
     up.set_defaults(handler=_stack_up)
 
     cleanup = subparsers.add_parser(
@@ -68,7 +70,15 @@ def register(subparsers: Any) -> None:
     cleanup.set_defaults(handler=_cleanup)
 
 
+def add_runtime_option(parser: argparse.ArgumentParser) -> None:
+    """``--runtime NAME``: run the stack with this runtime whatever its file's ``runtime:`` says."""
+    parser.add_argument("--runtime", metavar="NAME", default=None,
+                        help="the runtime that brings the stack up (local, docker, ...), instead of the "
+                             "stack file's `runtime:`; `faultlab kinds` lists them")
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
+    add_runtime_option(parser)
     parser.add_argument("--reports", type=Path, default=Path("reports"),
                         help="where run directories go (default: reports)")
     parser.add_argument("--lang", action="append", choices=["en", "ja"], default=None,
@@ -118,7 +128,7 @@ def _run(args: argparse.Namespace) -> ExitCode:
     from faultlab.loader import load_scenario
 
     _expect_kind(args.scenario, "scenario")
-    scenario = load_scenario(args.scenario)
+    scenario = load_scenario(args.scenario, runtime=args.runtime)
     trial = run_trial(scenario, reports_dir=args.reports, langs=args.lang or ["en"],
                       observers=[progress_observer()], state_dir=args.state_dir)
     _print_verdicts(trial.analysis)
@@ -132,7 +142,7 @@ def _drill(args: argparse.Namespace) -> ExitCode:
     from faultlab.loader import load_plan
 
     _expect_kind(args.plan, "plan")
-    plan = load_plan(args.plan)
+    plan = load_plan(args.plan, runtime=args.runtime)
     result = run_plan(plan, reports_dir=args.reports, langs=args.lang, observers=[progress_observer()],
                       state_dir=args.state_dir)
     for analysis in result.analyses:
@@ -149,7 +159,7 @@ def _stack_up(args: argparse.Namespace) -> ExitCode:
     from faultlab.runtime.ledger import Ledger
 
     _expect_kind(args.stack, "stack")
-    stack = load_stack(args.stack)
+    stack = load_stack(args.stack, runtime=args.runtime)
     run_id = new_run_id(stack.name)
     run_dir = args.run_dir or Path("reports") / "stacks" / run_id
     runtime = runtimes.get(stack.runtime)()
