@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "faultlab.cli.proxy",
     "faultlab.cli.report",
     "faultlab.cli.gate",
+    "faultlab.cli.images",
 ]
 
 

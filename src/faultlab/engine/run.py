@@ -456,7 +456,7 @@ class _Drive:
         )
 
     def _load(self) -> LoadDriver | None:
-        from faultlab.engine.load import LoadDriver, LoadSpec
+        from faultlab.engine.load import LoadSpec
 
         load = self.scenario.load
         if load is None or load.users <= 0:
@@ -466,7 +466,7 @@ class _Drive:
             spawn_rate=load.spawn_rate, workers=load.workers if load.workers > 1 else 0,
             env=self.plugin.load_env(self.stack, load.shape), ack_field=self.plugin.declaration.ack_field,
         )
-        return LoadDriver(spec, run_dir=self.stack.run_dir, origin=self.journal.origin, processes=self.stack)
+        return self.stack.load_driver(spec, origin=self.journal.origin)
 
     def _fault_context(self, fault_id: str, step: FaultStep) -> FaultContext:
         return FaultContext(fault_id=fault_id, stack=self.stack, plugin=self.plugin, journal=self.journal,
