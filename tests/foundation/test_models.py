@@ -24,7 +24,8 @@ def test_public_model_api_is_frozen() -> None:
         "Duration", "Rate", "Size", "Bandwidth", "Percentage", "Fraction",
     ])
     assert sorted(faultlab.loader.__all__) == sorted(
-        ["load_stack", "load_scenario", "load_plan", "load_any", "document_kind", "Parsed", "parse_yaml"]
+        ["load_stack", "load_scenario", "load_plan", "load_any", "check_runtime_override", "document_kind", "Parsed",
+         "parse_yaml"]
     )
 
 

@@ -68,12 +68,15 @@ def _problems(call, path: Path) -> list[str]:  # type: ignore[no-untyped-def]
     return []
 
 
-def test_local_is_the_first_runtime_and_the_default() -> None:
-    assert "local" in runtimes.names()
+def test_local_and_docker_are_the_runtimes_and_local_the_default() -> None:
+    assert runtimes.names() == ["docker", "local"]
     assert runtimes.source("local") == "faultlab.runtime.local:LocalRuntime" and runtimes.broken == {}
-    local = runtimes.get("local")
-    assert local.capabilities <= set(CAPABILITIES)
-    assert all(local.supports(kind) for _, kind in fault_kinds.items()), "the local runtime runs every kind"
+    assert runtimes.source("docker") == "faultlab.runtime.docker:DockerRuntime"
+    local, docker = runtimes.get("local"), runtimes.get("docker")
+    assert local.capabilities <= set(CAPABILITIES) and docker.capabilities == set(CAPABILITIES)
+    assert all(docker.supports(kind) for _, kind in fault_kinds.items()), "the docker runtime runs every kind"
+    below_the_proxy = {name for name, kind in fault_kinds.items() if not local.supports(kind)}
+    assert below_the_proxy == {"network_disconnect", "packet_filter"}, "local processes share one network"
 
 
 def test_a_stack_without_runtime_runs_locally(tmp_path: Path) -> None:
@@ -85,7 +88,8 @@ def test_a_stack_without_runtime_runs_locally(tmp_path: Path) -> None:
 def test_an_unknown_runtime_is_refused_at_its_line_with_the_nearest_name(tmp_path: Path) -> None:
     path = tmp_path / "stack.yaml"
     path.write_text(STACK.format(runtime="lokal"))
-    assert _problems(load_stack, path) == ["2: runtime: unknown runtime 'lokal'; did you mean 'local'? known: local"]
+    assert _problems(load_stack, path) == [
+        "2: runtime: unknown runtime 'lokal'; did you mean 'local'? known: docker, local"]
 
 
 def test_a_runtime_that_cannot_run_a_service_says_so_before_anything_starts(tmp_path: Path) -> None:
@@ -102,7 +106,7 @@ def test_a_kind_the_runtime_lacks_is_refused_at_its_timeline_entry(tmp_path: Pat
     scenario.write_text(SCENARIO.format(mode="freeze"))
     assert _problems(load_scenario, scenario) == [
         "7: timeline[0].fault: the proxy-only runtime of stack 'small' cannot run db_stall: it lacks "
-        "database_control (runtimes that can: local)"
+        "database_control (runtimes that can: docker, local)"
     ]
     scenario.write_text(SCENARIO.format(mode="network"))  # stalls the links: the proxy is enough
     assert load_scenario(scenario).timeline[0].kind_params.mode == "network"
@@ -112,19 +116,23 @@ def test_kinds_shows_the_runtimes_of_each_kind(proxy_only: type[Runtime]) -> Non
     from faultlab.cli.validate import _kind_rows, _runtime_rows
 
     rows = {row["kind"]: row for row in _kind_rows()}
-    assert rows["latency"]["runtimes"] == ["local", "proxy-only"]
-    assert rows["db_restart"]["runtimes"] == ["local"] and rows["db_restart"]["requires"] == ["database_control"]
+    assert rows["latency"]["runtimes"] == ["docker", "local", "proxy-only"]
+    assert rows["db_restart"]["runtimes"] == ["docker", "local"]
+    assert rows["db_restart"]["requires"] == ["database_control"]
+    assert rows["packet_filter"]["runtimes"] == ["docker"] and rows["packet_filter"]["requires"] == ["packet_filter"]
     assert rows["load_spike"]["requires"] == [] and "proxy-only" in rows["load_spike"]["runtimes"]
-    assert [r["runtime"] for r in _runtime_rows()] == ["local", "proxy-only"]
+    assert [r["runtime"] for r in _runtime_rows()] == ["docker", "local", "proxy-only"]
 
 
 def test_faultlab_kinds_and_validate_on_the_command_line(tmp_path: Path) -> None:
     kinds = subprocess.run([sys.executable, "-m", "faultlab", "kinds", "--json"], capture_output=True, text=True,
                            timeout=60, check=True)
-    assert {row["kind"]: row["runtimes"] for row in json.loads(kinds.stdout)}["partition"] == ["local"]
+    by_kind = {row["kind"]: row["runtimes"] for row in json.loads(kinds.stdout)}
+    assert by_kind["partition"] == ["docker", "local"] and by_kind["network_disconnect"] == ["docker"]
     table = subprocess.run([sys.executable, "-m", "faultlab", "kinds"], capture_output=True, text=True,
                            timeout=60, check=True)
     assert "RUNTIMES" in table.stdout and "local: processes on 127.0.0.1" in table.stdout
+    assert "docker: containers on a Docker engine" in table.stdout
     path = tmp_path / "stack.yaml"
     path.write_text(STACK.format(runtime="dokcer"))
     refused = subprocess.run([sys.executable, "-m", "faultlab", "validate", str(path)], capture_output=True,

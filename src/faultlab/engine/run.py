@@ -320,7 +320,7 @@ def _header(scenario: Scenario, stack: Stack, plugin: DrillPlugin, run_id: str) 
                   "assumptions": scenario.assumptions,
                   "timeline": [s.model_dump(mode="json", by_alias=True) for s in scenario.timeline],
                   "load": scenario.load.model_dump(mode="json") if scenario.load else None},
-        stack={"name": stack.name, "file": str(stack_file), "sha256": _sha256(stack_file)},
+        stack={"name": stack.name, "file": str(stack_file), "sha256": _sha256(stack_file), "runtime": stack.runtime},
         origin_wall=datetime.now(UTC).isoformat(),
         faultlab_version=__version__,
         host=socket.gethostname(),
@@ -568,7 +568,8 @@ def _call(action: Callable[..., Any], *args: Any) -> Callable[[], Any]:
 
 def _tool_versions(stack: StackHandle) -> dict[str, str]:
     """The versions the report's manifest names: python, locust (looked up, never imported:
-    importing it patches the standard library) and each PostgreSQL server the stack runs
+    importing it patches the standard library), the runtime's own (the Docker engine's) and
+    each PostgreSQL server the stack runs
     (``postgres``, or ``postgres (name)`` when there are several). What cannot be found is
     left out."""
     import platform
@@ -577,6 +578,7 @@ def _tool_versions(stack: StackHandle) -> dict[str, str]:
     tools = {"python": platform.python_version()}
     with contextlib.suppress(PackageNotFoundError):
         tools["locust"] = version("locust")
+    tools.update(stack.tool_versions())
     servers = sorted(name for name, service in stack.stack.services.items() if service.postgres is not None)
     for name in servers:
         found = _postgres_version(stack, name)

@@ -24,6 +24,7 @@ generator, the engine and drill plugins use only that handle::
       start_process(spec) -> ServiceControl   a job (or the load generator), supervised by the runtime
       load_driver(spec, origin=) -> LoadDriver the load generator, its processes where the runtime
                                          runs them (by default through start_process)
+      tool_versions() -> {tool: version}  what the runtime itself runs on ({"docker": "20.10.24"})
 
     ServiceControl                       name, state, pid (None: not running or not known),
                                          exit_code, kill(sig), pause(), resume(),
@@ -282,6 +283,10 @@ class StackHandle(abc.ABC):
         with the run and stopped at teardown. A leading ``python`` in its command is the
         runtime's Python with faultlab installed."""
         raise self.unsupported(f"start the process {spec.name!r}")
+
+    def tool_versions(self) -> dict[str, str]:
+        """Versions of what the runtime itself runs on, for the run's manifest (none by default)."""
+        return {}
 
     def load_driver(self, spec: LoadSpec, *, origin: float) -> LoadDriver:
         """The load generator for ``spec`` (``origin``: the run's origin on the monotonic

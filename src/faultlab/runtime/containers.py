@@ -515,6 +515,14 @@ class DockerStack(StackHandle):
         values.update({f"service.{name}": f"{name}:{port}" for name, port in self.inner_ports.items()})
         return values
 
+    def tool_versions(self) -> dict[str, str]:
+        """The Docker engine's version (and where it is, when not on this machine's socket)."""
+        try:
+            found = str(self.client.version().get("Version", ""))
+        except _errors().APIError:
+            return {}
+        return {"docker": found} if found else {}
+
     def inside_url(self, url: str) -> str:
         """A harness-side URL (a published port) as seen from the run's network."""
         parsed = urllib.parse.urlsplit(url)
