@@ -53,6 +53,7 @@ from faultlab.journal import (
     Cleanup,
     CompletionSample,
     Decision,
+    FaultEvent,
     JournalWriter,
     RunHeader,
     Tools,
@@ -237,13 +238,16 @@ class _Faults:
             planned_t=planned_t, revert_plan=_revert_plan(step),
         )
 
-    def _marker(self, fault_id: str, step: FaultStep, planned_t: float) -> Callable[[], None]:
+    def _marker(self, fault_id: str, step: FaultStep, planned_t: float, ctx: FaultContext) -> Callable[[], None]:
         active = threading.Event()
 
         def mark_active() -> None:
             if not active.is_set():
                 active.set()
-                self.journal.fault("active", fault_id, kind=step.fault, target=step.target or "", planned_t=planned_t)
+                started = ctx.effect_started  # the call that took effect began then (FaultContext.taking_effect)
+                self.journal.write(FaultEvent(t=started if started is not None else self.journal.t(), event="active",
+                                              fault_id=fault_id, kind=step.fault, target=step.target or "",
+                                              planned_t=planned_t))
                 self.hub.publish("fault", state="active", fault_id=fault_id, kind=step.fault, target=step.target)
 
         return mark_active
@@ -251,7 +255,7 @@ class _Faults:
     def inject(self, fault_id: str, step: FaultStep, planned_t: float) -> None:
         kind = step.kind()
         ctx = self.make_context(fault_id, step)
-        ctx.mark_active = self._marker(fault_id, step, planned_t)
+        ctx.mark_active = self._marker(fault_id, step, planned_t, ctx)
         with self._lock:
             self.contexts[fault_id] = ctx
             self.injected[fault_id] = step

@@ -46,8 +46,8 @@ class NetworkDisconnect(FaultKind[NoParams, Disconnected]):
         network = ctx.stack.network(target)
         disconnected = ctx.keep(Disconnected(target))
         disconnected.disconnected = True  # before the call: reconnecting a connected service is harmless
-        network.disconnect()
-        ctx.mark_active()
+        with ctx.taking_effect():
+            network.disconnect()
         return disconnected
 
     def revert(self, ctx: FaultContext, target: str, params: NoParams, injected: Disconnected | None) -> None:
@@ -90,9 +90,9 @@ class PacketFilter(FaultKind[PacketFilterParams, Filtered]):
         network = ctx.stack.network(target)
         filtered = ctx.keep(Filtered(target, _filter_id(ctx.fault_id)))
         filtered.on = True  # before the call: removing a filter that is half there is harmless
-        network.filter_packets(filtered.filter_id, action=params.action, direction=params.direction,
-                               probability=params.probability)
-        ctx.mark_active()
+        with ctx.taking_effect():
+            network.filter_packets(filtered.filter_id, action=params.action, direction=params.direction,
+                                   probability=params.probability)
         return filtered
 
     def revert(self, ctx: FaultContext, target: str, params: PacketFilterParams, injected: Filtered | None) -> None:
