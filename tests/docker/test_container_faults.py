@@ -125,6 +125,10 @@ def test_every_part_runs_in_a_container_labelled_with_the_run(running, docker_cl
     assert [n.name for n in docker_client.networks.list(filters={"label": f"faultlab.run={up.run_id}"})] == [
         up.network_name]
     assert up.address("gateway").startswith("127.0.0.1:"), "ports are published on loopback only"
+    if docker_client.info()["CgroupDriver"] == "cgroupfs":  # each container weighed like its processes
+        weights = {c.labels["faultlab.service"]: (c.attrs["HostConfig"]["CgroupParent"], c.attrs["HostConfig"]["CpuShares"])
+                   for c in containers}
+        assert weights["db"] == ("/", 4096) and weights["gateway"] == ("/", 1024), weights
     outcome = running[3].canary(up)(2.0)
     assert outcome.ok, outcome
     assert up.database("db").server_version().startswith("16")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import signal
 import threading
 import time
@@ -67,6 +68,23 @@ LINK_PORT_BASE = 20000
 PROXY_ALIAS = f"{RESERVED_PREFIX}proxy"
 POSTGRES_START_TIMEOUT_S = 60.0
 _STOP_SIGNALS = {"smart": "SIGTERM", "fast": "SIGINT", "immediate": "SIGQUIT"}
+
+CGROUP_PARENT_VARIABLE = "FAULTLAB_DOCKER_CGROUP_PARENT"
+"""Where the run's containers go in the CPU hierarchy (an engine with the cgroupfs driver).
+
+By default the engine puts every container in one ``docker`` group, which the kernel weighs
+like a single process against every process outside it: while the harness, its load
+generator or anything else on the machine wants the CPU, a whole containerised stack gets
+the share of one process, where the same stack run locally gets one share per process, and
+its latency is the machine's load, not the drill's. So each container of a run goes to the
+top of the hierarchy (``/``), weighed like the processes it runs (:data:`CPU_WEIGHTS`).
+``$FAULTLAB_DOCKER_CGROUP_PARENT`` names another parent; empty keeps the engine's own. With
+the systemd driver the engine's own placement (a scope per container) is kept."""
+
+CPU_WEIGHT = 1024
+"""The kernel's weight of one ordinary process (``cpu.shares``)."""
+CPU_WEIGHTS = {"postgres": 4 * CPU_WEIGHT}
+"""A PostgreSQL server keeps several processes busy (backends, WAL writer, checkpointer)."""
 
 # faultlab's labels, ledger and `faultlab cleanup` reap what a run leaves; Ryuk's image cannot
 # be pulled where no registry is reachable, and a reaper would kill a stack another process runs.
@@ -526,6 +544,7 @@ class DockerStack(StackHandle):
         self._networks: dict[str, ContainerNetwork] = {}
         self._stack_files: dict[str, bytes] | None = None
         self._tc_network: Network | None = None
+        self.cgroup_parent = _cgroup_parent(client)
 
     # --- addresses ---------------------------------------------------------------------
 
@@ -653,7 +672,7 @@ class DockerStack(StackHandle):
                 tc.with_volume_mapping(volume, path, "rw")
             for path, data in (files or {}).items():
                 tc.with_copy_into_container(data, path)
-            options: dict[str, Any] = {"labels": self.labels(role, name), "init": True}
+            options: dict[str, Any] = {"labels": self.labels(role, name), "init": True, **self.cpu_placement(role)}
             if restart != "no":
                 options["restart_policy"] = {"Name": restart}
             if working_dir is not None:
@@ -675,6 +694,12 @@ class DockerStack(StackHandle):
                 self._ports_moved(name, wanted)
             return tc.get_wrapped_container()
         raise AssertionError("unreachable")
+
+    def cpu_placement(self, role: str) -> dict[str, Any]:
+        """Where a container's processes compete for the CPU (see :data:`CGROUP_PARENT_VARIABLE`)."""
+        if self.cgroup_parent is None:
+            return {}
+        return {"cgroup_parent": self.cgroup_parent, "cpu_shares": CPU_WEIGHTS.get(role, CPU_WEIGHT)}
 
     def _ports_moved(self, name: str, wanted: dict[int, int]) -> None:
         """Record host ports chosen again because the first ones were taken."""
@@ -716,6 +741,16 @@ class DockerStack(StackHandle):
         """Whether service ``name``'s command or environment names ``${stack_dir}``."""
         service = self.stack.services[name]
         return any("${stack_dir}" in text for text in [*(service.command or []), *service.env.values()])
+
+
+def _cgroup_parent(client: Any) -> str | None:
+    if CGROUP_PARENT_VARIABLE in os.environ:
+        return os.environ[CGROUP_PARENT_VARIABLE] or None
+    try:
+        driver = client.info().get("CgroupDriver")
+    except _errors().APIError:
+        return None
+    return "/" if driver == "cgroupfs" else None
 
 
 def _port_taken(exc: Exception) -> bool:
