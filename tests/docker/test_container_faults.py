@@ -126,8 +126,8 @@ def test_every_part_runs_in_a_container_labelled_with_the_run(running, docker_cl
         up.network_name]
     assert up.address("gateway").startswith("127.0.0.1:"), "ports are published on loopback only"
     if docker_client.info()["CgroupDriver"] == "cgroupfs":  # each container weighed like its processes
-        weights = {c.labels["faultlab.service"]: (c.attrs["HostConfig"]["CgroupParent"], c.attrs["HostConfig"]["CpuShares"])
-                   for c in containers}
+        host = {c.labels["faultlab.service"]: c.attrs["HostConfig"] for c in containers}
+        weights = {name: (config["CgroupParent"], config["CpuShares"]) for name, config in host.items()}
         assert weights["db"] == ("/", 4096) and weights["gateway"] == ("/", 1024), weights
     outcome = running[3].canary(up)(2.0)
     assert outcome.ok, outcome
