@@ -23,7 +23,8 @@ resting orders and resting stop orders: the stop book).
 Environment:
 
 =========================  ========  ==========================================================
-``EXCHANGE_PORT``          required  listens on 127.0.0.1 only
+``EXCHANGE_PORT``          required  the port it listens on
+``EXCHANGE_HOST``          127.0.0.1 the address it listens on (0.0.0.0 in a container)
 ``EXCHANGE_LATENCY_MS``    0         added to every order/cancel request
 ``EXCHANGE_TICK_MS``       100       random-walk step period
 ``EXCHANGE_VOLATILITY``    0.0005    standard deviation of one step's log return
@@ -419,6 +420,7 @@ async def serve() -> None:
                         latency_ms=float(env.get("EXCHANGE_LATENCY_MS", "0")),
                         journal=env.get("EXCHANGE_JOURNAL") or None, seed=int(seed) if seed else None)
     port = int(env["EXCHANGE_PORT"])
+    host = env.get("EXCHANGE_HOST") or "127.0.0.1"
     tick = float(env.get("EXCHANGE_TICK_MS", "100")) / 1000
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -426,8 +428,8 @@ async def serve() -> None:
         loop.add_signal_handler(signum, stop.set)
     runner = web.AppRunner(create_app(exchange), access_log=None, handle_signals=False)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
-    print(f"exchange ready on 127.0.0.1:{port}", flush=True)
+    await web.TCPSite(runner, host, port, backlog=1024).start()
+    print(f"exchange ready on {host}:{port}", flush=True)
 
     async def walk():
         next_at = time.monotonic()

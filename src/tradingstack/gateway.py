@@ -28,7 +28,8 @@ Endpoints:
 Environment (defaults for ``TRADINGSTACK_PROFILE=strong`` / ``weak``):
 
 ==========================  ============  ==========  =======================================
-``GATEWAY_PORT``            required                  listens on 127.0.0.1 only
+``GATEWAY_PORT``            required                  the port it listens on
+``GATEWAY_HOST``            127.0.0.1                 the address it listens on (0.0.0.0 in a container)
 ``DATABASE_URL``            required                  libpq URL of the trading database
 ``TRADINGSTACK_PROFILE``    strong                    ``weak`` = slower recovery (see below)
 ``DB_CONNECT_TIMEOUT``      1.0 s         10 s        per connection attempt
@@ -109,6 +110,7 @@ class GatewaySettings:
 
     def __init__(self) -> None:
         self.port = int(os.environ["GATEWAY_PORT"])
+        self.host = os.environ.get("GATEWAY_HOST") or "127.0.0.1"
         self.database_url = os.environ["DATABASE_URL"]
         self.profile = profile()
         self.connect_timeout = setting("DB_CONNECT_TIMEOUT", 1.0, 10.0)
@@ -409,9 +411,9 @@ async def serve(settings: GatewaySettings) -> None:
     await gateway.start()
     runner = web.AppRunner(create_app(gateway), access_log=None, handle_signals=False)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", settings.port, backlog=1024).start()
-    log.info("gateway listening on 127.0.0.1:%d (profile %s)", settings.port, settings.profile)
-    print(f"gateway ready on 127.0.0.1:{settings.port}", flush=True)
+    await web.TCPSite(runner, settings.host, settings.port, backlog=1024).start()
+    log.info("gateway listening on %s:%d (profile %s)", settings.host, settings.port, settings.profile)
+    print(f"gateway ready on {settings.host}:{settings.port}", flush=True)
     try:
         await stop.wait()
     finally:

@@ -21,6 +21,7 @@ Environment (defaults for ``TRADINGSTACK_PROFILE=strong`` / ``weak``):
 ``DATABASE_URL``             required            libpq URL of the trading database
 ``EXCHANGE_URL``             required            e.g. ``http://127.0.0.1:9100``
 ``ROUTER_PORT``              unset               serve /health/live, /health/ready, /metrics
+``ROUTER_HOST``              127.0.0.1           the address it serves them on (0.0.0.0 in a container)
 ``ROUTER_BATCH``             500                 outbox entries per exchange request
 ``ROUTER_POLL_MS``           20                  outbox poll period when idle
 ``EXCHANGE_TIMEOUT``         5.0 s       30 s    one exchange request (a slow link still delivers)
@@ -71,6 +72,7 @@ class Router:
         self.database_url = env["DATABASE_URL"]
         self.exchange_url = env["EXCHANGE_URL"].rstrip("/")
         self.port = int(env["ROUTER_PORT"]) if env.get("ROUTER_PORT") else None
+        self.host = env.get("ROUTER_HOST") or "127.0.0.1"
         self.profile = profile()
         self.batch = int(setting("ROUTER_BATCH", 500))
         self.poll = setting("ROUTER_POLL_MS", 20) / 1000
@@ -406,7 +408,7 @@ async def serve() -> None:
     if router.port:
         runner = web.AppRunner(router.create_app(), access_log=None, handle_signals=False)
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", router.port).start()
+        await web.TCPSite(runner, router.host, router.port).start()
     await router.start()
     print("router running", flush=True)
     tasks = [asyncio.create_task(router._retrying("send", router.send_step)),

@@ -3,6 +3,7 @@ hands exactly that to its revert, once."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -64,9 +65,31 @@ class Instant(Whole):
     needs_for = False
 
 
+class SlowCall(Whole):
+    """Takes effect through one runtime call that lasts 0.3 s, as a container engine's pause does."""
+
+    name: ClassVar[str] = "slow_call"
+
+    def inject(self, ctx: FaultContext, target: str, params: NoParams) -> Steps:
+        with ctx.taking_effect():
+            time.sleep(0.3)
+        return Steps(done=["slow"])
+
+
+class RefusedCall(Whole):
+    """The runtime refuses the call that would have made it take effect."""
+
+    name: ClassVar[str] = "refused_call"
+
+    def inject(self, ctx: FaultContext, target: str, params: NoParams) -> Steps:
+        with ctx.taking_effect():
+            raise FaultError("the engine refused")
+        raise AssertionError("unreachable")
+
+
 @pytest.fixture
 def faults(tmp_path, monkeypatch):
-    for kind in (HalfWay, Whole, Instant):
+    for kind in (HalfWay, Whole, Instant, SlowCall, RefusedCall):
         monkeypatch.setitem(fault_kinds._load(), kind.name, kind)
     REVERTS.clear()
     journal = JournalWriter.open(tmp_path, RunHeader(run_id="r"), origin=0.0)
@@ -107,3 +130,19 @@ def test_revert_gets_what_inject_returned(faults):
 def test_an_instantaneous_fault_is_reverted_as_soon_as_it_took_effect(faults):
     faults.inject("timeline[0]", _step("instant"), 1.0)
     assert len(REVERTS) == 1 and REVERTS[0] is not None and REVERTS[0].undone == ["only"]
+
+
+def test_a_fault_taking_effect_through_one_call_is_active_from_the_calls_start(faults, tmp_path):
+    """The effect began during the call (an engine's pause freezes the container before it
+    answers): requests sent during the call are not before the fault, and the times measured
+    from it are never too short."""
+    faults.inject("timeline[0]", _step("slow_call", **{"for": "5s"}), 1.0)
+    events = {e.event: e.t for e in read_run(tmp_path).events("fault")}
+    assert events["active"] - events["injected"] < 0.1, events
+    assert faults.revert("timeline[0]")
+
+
+def test_a_call_the_runtime_refused_marks_nothing_active(faults, tmp_path):
+    with pytest.raises(FaultError, match="refused"):
+        faults.inject("timeline[0]", _step("refused_call", **{"for": "5s"}), 1.0)
+    assert "active" not in [e.event for e in read_run(tmp_path).events("fault")]

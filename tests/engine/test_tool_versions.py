@@ -24,13 +24,17 @@ class _Database:
 class _Stack:
     """What ``_tool_versions`` asks of a runtime's stack handle: the stack and its databases."""
 
-    def __init__(self, **databases: str | None | Exception):
+    def __init__(self, runtime: dict[str, str] | None = None, **databases: str | None | Exception):
         services = {name: {"postgres": {}} for name in databases} or {"svc": {"command": ["true"]}}
         self.stack = Stack.model_validate({"name": "s", "services": services})
         self.databases = {name: _Database(found) for name, found in databases.items()}
+        self.runtime_versions = runtime or {}
 
     def database(self, name: str) -> _Database:
         return self.databases[name]
+
+    def tool_versions(self) -> dict[str, str]:
+        return self.runtime_versions
 
 
 def test_python_and_locust_without_importing_locust():
@@ -40,6 +44,11 @@ def test_python_and_locust_without_importing_locust():
     assert tools["python"] == platform.python_version()
     assert tools["locust"] == version("locust")
     assert "locust" not in sys.modules
+
+
+def test_the_runtime_names_what_it_runs_on():
+    assert _tool_versions(_Stack({"docker": "20.10.24"}))["docker"] == "20.10.24"  # type: ignore[arg-type]
+    assert "docker" not in _tool_versions(_Stack())  # type: ignore[arg-type]
 
 
 def test_an_unreachable_server_is_left_out_not_a_failure():

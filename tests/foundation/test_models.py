@@ -25,7 +25,7 @@ def test_public_model_api_is_frozen() -> None:
     ])
     assert sorted(faultlab.loader.__all__) == sorted(
         ["load_stack", "load_scenario", "load_plan", "load_runbook", "load_operator_script", "load_programme",
-         "load_any", "load_rules", "document_kind", "Parsed", "parse_yaml"]
+         "load_any", "load_rules", "check_runtime_override", "document_kind", "Parsed", "parse_yaml"]
     )
 
 

@@ -50,7 +50,7 @@ def problems(tmp_path: Path, value: str) -> list[str]:
         ),
         (
             '"$HOME/x"',
-            "'$HOME' is not interpolated: faultlab knows ${port}, ${link.NAME}, ${service.NAME}, "
+            "'$HOME' is not interpolated: faultlab knows ${port}, ${host}, ${link.NAME}, ${service.NAME}, "
             "${run_dir}, ${stack_dir} and ${window}; write $$HOME for a literal $HOME",
         ),
         ('"${port"', "'${port' has no closing '}': write ${port}"),

@@ -36,6 +36,7 @@ COMMAND_MODULES = [
     "faultlab.cli.evidence",
     "faultlab.cli.approve",
     "faultlab.cli.programme",
+    "faultlab.cli.images",
 ]
 
 

@@ -64,6 +64,9 @@ def register(subparsers: Any) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
+    from faultlab.cli.run import add_runtime_option
+
+    add_runtime_option(parser)
     parser.add_argument("--trials", type=int, default=None,
                         help=f"trials per scenario (default: the plan's `trials:`, else {DEFAULT_TRIALS})")
     parser.add_argument("--reports", type=Path, default=Path("reports"),
@@ -79,7 +82,7 @@ def _gate(args: argparse.Namespace) -> ExitCode:
     from faultlab.loader import load_plan
     from faultlab.report.gate import failure_lines
 
-    plan = load_plan(args.plan)
+    plan = load_plan(args.plan, runtime=args.runtime)
     sealer = Sealer.choose(args.sign_with)
     run = run_gate(plan, baseline=args.baseline, trials=args.trials, reports_dir=args.reports,
                    observers=[progress_observer()], state_dir=args.state_dir, sealer=sealer)
@@ -104,7 +107,7 @@ def _baseline_update(args: argparse.Namespace) -> ExitCode:
     from faultlab.loader import display_path, load_plan
     from faultlab.report.gate import number_text
 
-    plan = load_plan(args.plan)
+    plan = load_plan(args.plan, runtime=args.runtime)
     out = Path(args.out or plan.baseline or f"reports/baselines/{Path(str(plan.source)).stem}.json")
     if out.is_dir():
         raise InputError([Problem(str(out), 0, 0, "", "is a directory; --out names the baseline file to write")])

@@ -18,7 +18,8 @@ def register(subparsers: Any) -> None:
         "run",
         help="run one scenario end to end and write its reports",
         description=(
-            "Bring the scenario's stack up (local processes, embedded PostgreSQL), drive load, "
+            "Bring the scenario's stack up with its runtime (local processes and embedded PostgreSQL "
+            "by default; containers with --runtime docker), drive load, "
             "inject the faults on the timeline, measure detection, recovery and data integrity, "
             "always revert, and write the run directory with its reports."
         ),
@@ -52,6 +53,7 @@ def register(subparsers: Any) -> None:
     up.add_argument("stack", type=Path, help="stack file")
     up.add_argument("--run-dir", type=Path, default=None,
                     help="where logs go (default: a new dir under reports/stacks)")
+    add_runtime_option(up)
     up.set_defaults(handler=_stack_up)
 
     cleanup = subparsers.add_parser(
@@ -69,9 +71,17 @@ def register(subparsers: Any) -> None:
     cleanup.set_defaults(handler=_cleanup)
 
 
+def add_runtime_option(parser: argparse.ArgumentParser) -> None:
+    """``--runtime NAME``: run the stack with this runtime whatever its file's ``runtime:`` says."""
+    parser.add_argument("--runtime", metavar="NAME", default=None,
+                        help="the runtime that brings the stack up (local, docker, ...), instead of the "
+                             "stack file's `runtime:`; `faultlab kinds` lists them")
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     from faultlab.cli.keys import add_sign_with
 
+    add_runtime_option(parser)
     parser.add_argument("--reports", type=Path, default=Path("reports"),
                         help="where run directories go (default: reports)")
     add_sign_with(parser)
@@ -131,7 +141,7 @@ def _run(args: argparse.Namespace) -> ExitCode:
     from faultlab.loader import load_scenario
 
     _expect_kind(args.scenario, "scenario")
-    scenario = load_scenario(args.scenario)
+    scenario = load_scenario(args.scenario, runtime=args.runtime)
     crew = people_for(args, [scenario], [])
     sealer = Sealer.choose(args.sign_with)
     try:
@@ -154,7 +164,7 @@ def _drill(args: argparse.Namespace) -> ExitCode:
     from faultlab.loader import load_plan
 
     _expect_kind(args.plan, "plan")
-    plan = load_plan(args.plan)
+    plan = load_plan(args.plan, runtime=args.runtime)
     check_approvals(plan)
     crew = people_for(args, plan.resolved_scenarios, [p.person() for p in plan.participants])
     sealer = Sealer.choose(args.sign_with)
@@ -263,7 +273,7 @@ def _stack_up(args: argparse.Namespace) -> ExitCode:
     from faultlab.runtime.ledger import Ledger
 
     _expect_kind(args.stack, "stack")
-    stack = load_stack(args.stack)
+    stack = load_stack(args.stack, runtime=args.runtime)
     run_id = new_run_id(stack.name)
     run_dir = args.run_dir or Path("reports") / "stacks" / run_id
     runtime = runtimes.get(stack.runtime)()

@@ -35,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="a file, a folder (its *.yaml and *.yml, recursively) or a glob like 'scenarios/ft-0*.yaml'",
     )
+    validate.add_argument("--runtime", metavar="NAME", default=None,
+                          help="check every stack as this runtime would run it, whatever its `runtime:` says")
     validate.set_defaults(handler=_validate)
 
     schema = subparsers.add_parser(
@@ -134,8 +136,9 @@ def _is_rules(file: Path) -> bool:
 
 
 def _validate(args: argparse.Namespace) -> ExitCode:
-    from faultlab.loader import load_any, load_rules
+    from faultlab.loader import check_runtime_override, load_any, load_rules
 
+    check_runtime_override(args.runtime)
     files, problems = _expand(args.paths)
     for file in files:
         try:
@@ -144,7 +147,7 @@ def _validate(args: argparse.Namespace) -> ExitCode:
                 print(f"ok  {file} (Prometheus rules, {len(alerts)} alert{'s' if len(alerts) != 1 else ''})",
                       flush=True)
                 continue
-            document = load_any(file)
+            document = load_any(file, runtime=args.runtime)
         except InputError as exc:
             problems.extend(exc.problems)
             continue

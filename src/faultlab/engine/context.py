@@ -12,10 +12,11 @@ supervises and journals their start, finish, window and the margin left before t
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -43,9 +44,11 @@ class FaultContext:
     """Everything one fault may touch.
 
     ``mark_active()`` journals the moment the fault took effect; a fault that does not call
-    it is taken to be active when ``inject`` returns. ``for_s`` is the entry's ``for`` (None
-    for an instantaneous fault). ``journal`` and ``jobs`` are None outside a drill run (the
-    pytest plugin's ``drill`` fixture).
+    it is taken to be active when ``inject`` returns. A fault that takes effect through one
+    call to the runtime (a freeze, a pause, a kill) wraps it in :meth:`taking_effect`, which
+    marks it active as of the call's start. ``for_s`` is the entry's ``for`` (None for an
+    instantaneous fault). ``journal`` and ``jobs`` are None outside a drill run (the pytest
+    plugin's ``drill`` fixture).
     """
 
     fault_id: str
@@ -58,6 +61,7 @@ class FaultContext:
     for_s: float | None = None
     mark_active: Callable[[], None] = _nothing
     kept: object = None
+    effect_started: float | None = None
 
     @property
     def ledger(self) -> Ledger | None:
@@ -70,6 +74,19 @@ class FaultContext:
         ``inject`` raises, the engine reverts with what was kept."""
         self.kept = injected
         return injected
+
+    @contextlib.contextmanager
+    def taking_effect(self) -> Iterator[None]:
+        """Around the one call to the runtime that makes the fault take effect: once it
+        returns, the fault is active as of the moment the call began (``effect_started``,
+        on the journal's clock). The effect begins somewhere during the call, which takes
+        tens of milliseconds through a container engine, so the times measured from it are
+        never too short, and requests sent during the call do not count as before the fault.
+        A call that raises marks nothing."""
+        started = self.journal.t() if self.journal is not None else None
+        yield
+        self.effect_started = started
+        self.mark_active()
 
     def require_jobs(self) -> Jobs:
         """The run's jobs, or FaultError outside a drill run."""

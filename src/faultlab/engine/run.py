@@ -58,6 +58,7 @@ from faultlab.journal import (
     Cleanup,
     CompletionSample,
     Decision,
+    FaultEvent,
     JournalWriter,
     PromqlSample,
     RunHeader,
@@ -258,13 +259,16 @@ class _Faults:
             planned_t=planned_t, revert_plan=_revert_plan(step),
         )
 
-    def _marker(self, fault_id: str, step: FaultStep, planned_t: float) -> Callable[[], None]:
+    def _marker(self, fault_id: str, step: FaultStep, planned_t: float, ctx: FaultContext) -> Callable[[], None]:
         active = threading.Event()
 
         def mark_active() -> None:
             if not active.is_set():
                 active.set()
-                self.journal.fault("active", fault_id, kind=step.fault, target=step.target or "", planned_t=planned_t)
+                started = ctx.effect_started  # the call that took effect began then (FaultContext.taking_effect)
+                self.journal.write(FaultEvent(t=started if started is not None else self.journal.t(), event="active",
+                                              fault_id=fault_id, kind=step.fault, target=step.target or "",
+                                              planned_t=planned_t))
                 self.hub.publish("fault", state="active", fault_id=fault_id, kind=step.fault, target=step.target)
 
         return mark_active
@@ -272,7 +276,7 @@ class _Faults:
     def inject(self, fault_id: str, step: FaultStep, planned_t: float) -> None:
         kind = step.kind()
         ctx = self.make_context(fault_id, step)
-        ctx.mark_active = self._marker(fault_id, step, planned_t)
+        ctx.mark_active = self._marker(fault_id, step, planned_t, ctx)
         with self._lock:
             self.contexts[fault_id] = ctx
             self.injected[fault_id] = step
@@ -341,7 +345,7 @@ def _header(scenario: Scenario, stack: Stack, plugin: DrillPlugin, run_id: str) 
                   "assumptions": text_json(scenario.assumptions),
                   "timeline": [s.model_dump(mode="json", by_alias=True) for s in scenario.timeline],
                   "load": scenario.load.model_dump(mode="json") if scenario.load else None},
-        stack={"name": stack.name, "file": str(stack_file), "sha256": _sha256(stack_file)},
+        stack={"name": stack.name, "file": str(stack_file), "sha256": _sha256(stack_file), "runtime": stack.runtime},
         origin_wall=datetime.now(UTC).isoformat(),
         faultlab_version=__version__,
         host=socket.gethostname(),
@@ -601,7 +605,7 @@ class _Drive:
         )
 
     def _load(self) -> LoadDriver | None:
-        from faultlab.engine.load import LoadDriver, LoadSpec
+        from faultlab.engine.load import LoadSpec
 
         load = self.scenario.load
         if load is None or load.users <= 0:
@@ -611,7 +615,7 @@ class _Drive:
             spawn_rate=load.spawn_rate, workers=load.workers if load.workers > 1 else 0,
             env=self.plugin.load_env(self.stack, load.shape), ack_field=self.plugin.declaration.ack_field,
         )
-        return LoadDriver(spec, run_dir=self.stack.run_dir, origin=self.journal.origin, processes=self.stack)
+        return self.stack.load_driver(spec, origin=self.journal.origin)
 
     def _fault_context(self, fault_id: str, step: FaultStep) -> FaultContext:
         return FaultContext(fault_id=fault_id, stack=self.stack, plugin=self.plugin, journal=self.journal,
@@ -734,7 +738,8 @@ def _call(action: Callable[..., Any], *args: Any) -> Callable[[], Any]:
 
 def _tool_versions(stack: StackHandle) -> dict[str, str]:
     """The versions the report's manifest names: python, locust (looked up, never imported:
-    importing it patches the standard library) and each PostgreSQL server the stack runs
+    importing it patches the standard library), the runtime's own (the Docker engine's) and
+    each PostgreSQL server the stack runs
     (``postgres``, or ``postgres (name)`` when there are several). What cannot be found is
     left out."""
     import platform
@@ -743,6 +748,7 @@ def _tool_versions(stack: StackHandle) -> dict[str, str]:
     tools = {"python": platform.python_version()}
     with contextlib.suppress(PackageNotFoundError):
         tools["locust"] = version("locust")
+    tools.update(stack.tool_versions())
     servers = sorted(name for name, service in stack.stack.services.items() if service.postgres is not None)
     for name in servers:
         found = _postgres_version(stack, name)

@@ -1,4 +1,4 @@
-"""Fault kinds, one module per family: link, database, process, load, job.
+"""Fault kinds, one module per family: link, database, process, network, load, job.
 
 The built-in kinds are registered through the ``faultlab.faults`` entry points in
 pyproject.toml, exactly as a plugin's would be; look them up with

@@ -153,8 +153,8 @@ class DbStall(FaultKind[DbStallParams, Stalled]):
         if params.mode == "freeze":
             database = ctx.stack.database(target)
             stalled.frozen = True  # before the call: thaw undoes a freeze that stopped half the processes
-            database.freeze()
-            ctx.mark_active()
+            with ctx.taking_effect():
+                database.freeze()
         elif params.mode == "lock":
             _lock(ctx, target, params.tables or [], stalled)
         else:

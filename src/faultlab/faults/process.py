@@ -38,8 +38,9 @@ class ProcessKill(FaultKind[ProcessKillParams, None]):
     requires = _CONTROL
 
     def inject(self, ctx: FaultContext, target: str, params: ProcessKillParams) -> None:
-        ctx.stack.service(target).kill(signal.Signals[params.signal])
-        ctx.mark_active()
+        service = ctx.stack.service(target)
+        with ctx.taking_effect():
+            service.kill(signal.Signals[params.signal])
 
     def revert(self, ctx: FaultContext, target: str, params: ProcessKillParams, injected: None) -> None:
         """Nothing to undo: the supervisor restarts the service per its policy."""
@@ -65,8 +66,8 @@ class ProcessPause(FaultKind[NoParams, Paused]):
     def inject(self, ctx: FaultContext, target: str, params: NoParams) -> Paused:
         service = ctx.stack.service(target)
         paused = ctx.keep(Paused(target))  # before the call: a pause may stop the group and then fail
-        service.pause()
-        ctx.mark_active()
+        with ctx.taking_effect():
+            service.pause()
         return paused
 
     def revert(self, ctx: FaultContext, target: str, params: NoParams, injected: Paused | None) -> None:

@@ -9,6 +9,11 @@
     load_rules(path)     -> the alert names of a Prometheus rules file (a stack's ``monitoring.rules``)
     load_programme(path) -> Programme, with its plan loaded (``programme.resolved_plan``)
 
+Each takes ``runtime=``, the command line's ``--runtime``: it replaces the ``runtime:`` of
+every stack file loaded, *before* the runtime's checks run, so a stack of ``image:``
+services is judged by the docker runtime that will run it, and a fault kind by what the
+chosen runtime offers. An unregistered name is a problem of its own.
+
 Each raises :class:`faultlab.errors.InputError` holding every :class:`~faultlab.errors.Problem`
 found, and nothing else, whatever the file holds. The steps, one module each:
 
@@ -36,7 +41,7 @@ from faultlab.loader.positions import format_path as format_path
 from faultlab.loader.programme import programme_from
 from faultlab.loader.rules import read_rules
 from faultlab.loader.runbook import load_operator_script_file, load_runbook_file, runbook_from
-from faultlab.loader.scenario import load_scenario_file, scenario_from
+from faultlab.loader.scenario import StackCache, load_scenario_file, scenario_from
 from faultlab.loader.stack import load_stack_file
 from faultlab.model import DrillPlan, Scenario, Stack
 from faultlab.model.operators import OperatorScript
@@ -44,8 +49,11 @@ from faultlab.model.programme import Programme
 from faultlab.model.runbook import Runbook
 from faultlab.model.types import describe
 
+RUNTIME_OPTION = "--runtime"
+"""How the runtime override is written on the command line (problems about it name it)."""
+
 __all__ = ["load_stack", "load_scenario", "load_plan", "load_runbook", "load_operator_script", "load_programme",
-           "load_any", "load_rules", "document_kind", "Parsed", "parse_yaml"]
+           "load_any", "load_rules", "check_runtime_override", "document_kind", "Parsed", "parse_yaml"]
 
 
 def _absolute(path: str | os.PathLike[str]) -> Path:
@@ -56,29 +64,43 @@ def _unique(problems: list[Problem]) -> list[Problem]:
     return sorted(set(problems))
 
 
-def load_stack(path: str | os.PathLike[str]) -> Stack:
+def check_runtime_override(runtime: str | None) -> None:
+    """Refuse a ``--runtime`` that names no registered runtime (InputError, exit code 2)."""
+    from faultlab.registry import runtimes
+
+    if runtime is None or runtime in runtimes:
+        return
+    broken = runtimes.broken.get(runtime)
+    message = f"runtime {runtime!r} could not be loaded: {broken}" if broken else runtimes.unknown_message(runtime)
+    raise InputError([Problem(RUNTIME_OPTION, 0, 0, "", message)])
+
+
+def load_stack(path: str | os.PathLike[str], *, runtime: str | None = None) -> Stack:
     """Load and check a stack file; raise InputError with every problem found."""
-    stack, problems = load_stack_file(_absolute(path))
+    check_runtime_override(runtime)
+    stack, problems = load_stack_file(_absolute(path), runtime)
     if problems or stack is None:
         raise InputError(problems)
     return stack
 
 
-def load_scenario(path: str | os.PathLike[str]) -> Scenario:
+def load_scenario(path: str | os.PathLike[str], *, runtime: str | None = None) -> Scenario:
     """Load and check a scenario and its stack; raise InputError with every problem found."""
-    scenario, problems = load_scenario_file(_absolute(path))
+    check_runtime_override(runtime)
+    scenario, problems = load_scenario_file(_absolute(path), StackCache(runtime))
     if problems or scenario is None:
         raise InputError(_unique(problems))
     return scenario
 
 
-def load_plan(path: str | os.PathLike[str]) -> DrillPlan:
+def load_plan(path: str | os.PathLike[str], *, runtime: str | None = None) -> DrillPlan:
     """Load and check a drill plan and every scenario it names; raise InputError with all problems."""
+    check_runtime_override(runtime)
     path = _absolute(path)
     doc = read_document(path)
     if doc.data is None:
         raise InputError(doc.problems)
-    plan, problems = plan_from(doc, path)
+    plan, problems = plan_from(doc, path, runtime)
     if problems or plan is None:
         raise InputError(_unique(problems))
     return plan
@@ -122,9 +144,11 @@ def load_programme(path: str | os.PathLike[str]) -> Programme:
     return programme
 
 
-def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan | Runbook | OperatorScript | Programme:
+def load_any(path: str | os.PathLike[str], *,
+             runtime: str | None = None) -> Stack | Scenario | DrillPlan | Runbook | OperatorScript | Programme:
     """Load a stack, scenario, drill plan, runbook, operator script or programme, telling which
-    by its keys."""
+    by its keys; ``runtime`` replaces every stack file's ``runtime:`` (the command line's ``--runtime``)."""
+    check_runtime_override(runtime)
     path = _absolute(path)
     doc = read_document(path)
     if doc.data is None:
@@ -135,11 +159,11 @@ def load_any(path: str | os.PathLike[str]) -> Stack | Scenario | DrillPlan | Run
     kind = document_kind(doc.data, path)
     loaded: Stack | Scenario | DrillPlan | Runbook | OperatorScript | Programme | None
     if kind == "stack":
-        loaded, problems = load_stack_file(path)
+        loaded, problems = load_stack_file(path, runtime)
     elif kind == "scenario":
-        loaded, problems = scenario_from(doc, path, {})
+        loaded, problems = scenario_from(doc, path, StackCache(runtime))
     elif kind == "plan":
-        loaded, problems = plan_from(doc, path)
+        loaded, problems = plan_from(doc, path, runtime)
     elif kind == "rules":
         doc.add((), "this is a Prometheus rules file (a stack's `monitoring.rules`), not a stack, scenario or "
                     "drill plan; check it with `faultlab validate`")

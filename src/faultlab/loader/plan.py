@@ -77,13 +77,14 @@ def _scenario(doc: Parsed, match: _Match, stacks: StackCache) -> tuple[Scenario 
     return scenario, problems
 
 
-def plan_from(doc: Parsed, path: Path) -> tuple[DrillPlan | None, list[Problem]]:
-    """Check a parsed plan and load every scenario it names; the plan, or every problem."""
+def plan_from(doc: Parsed, path: Path, runtime: str | None = None) -> tuple[DrillPlan | None, list[Problem]]:
+    """Check a parsed plan and load every scenario it names; the plan, or every problem
+    (``runtime`` overrides the ``runtime:`` of every stack file its scenarios use)."""
     plan = validate(doc, DrillPlan, path.parent)
     if not isinstance(doc.data, dict):
         return None, doc.problems
     problems: list[Problem] = []
-    stacks: StackCache = {}
+    stacks = StackCache(runtime)
     scenarios: list[Scenario] = []
     files: list[Path] = []
     ids: dict[str, Path] = {}

@@ -37,8 +37,14 @@ class StackFile:
     other_kind: str | None = None
 
 
-StackCache = dict[Path, StackFile]
-"""Stack files already loaded, by path: a plan's scenarios share one stack file."""
+class StackCache(dict[Path, StackFile]):
+    """Stack files already loaded, by path: a plan's scenarios share one stack file.
+
+    ``runtime`` (the command line's ``--runtime``) overrides every stack file's ``runtime:``."""
+
+    def __init__(self, runtime: str | None = None):
+        super().__init__()
+        self.runtime = runtime
 
 _fmt = units.format_duration
 
@@ -72,7 +78,7 @@ def load_scenario_file(path: Path, stacks: StackCache | None = None) -> tuple[Sc
     doc = read_document(path)
     if doc.data is None:
         return None, doc.problems
-    return scenario_from(doc, path, stacks if stacks is not None else {})
+    return scenario_from(doc, path, stacks if stacks is not None else StackCache())
 
 
 def _stack_of(doc: Parsed, path: Path, stacks: StackCache) -> tuple[Stack | None, list[Problem]]:
@@ -88,7 +94,7 @@ def _stack_of(doc: Parsed, path: Path, stacks: StackCache) -> tuple[Stack | None
         )
         return None, []
     if stack_path not in stacks:
-        stacks[stack_path] = _load_stack(stack_path)
+        stacks[stack_path] = _load_stack(stack_path, getattr(stacks, "runtime", None))
     found = stacks[stack_path]
     if found.other_kind is not None:
         doc.add(("stack",), f"{value!r} is {KIND_WORDS[found.other_kind]}, not a stack file")
@@ -98,14 +104,14 @@ def _stack_of(doc: Parsed, path: Path, stacks: StackCache) -> tuple[Stack | None
     return found.stack, found.problems
 
 
-def _load_stack(path: Path) -> StackFile:
+def _load_stack(path: Path, runtime: str | None = None) -> StackFile:
     doc = read_document(path)
     if doc.data is None:
         return StackFile(None, doc.problems)
     kind = document_kind(doc.data, path)
     if kind in ("scenario", "plan", "rules"):
         return StackFile(None, [], other_kind=kind)
-    return StackFile(*stack_from(doc, path))
+    return StackFile(*stack_from(doc, path, runtime))
 
 
 def scenario_from(doc: Parsed, path: Path, stacks: StackCache) -> tuple[Scenario | None, list[Problem]]:

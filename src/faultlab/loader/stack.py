@@ -127,20 +127,27 @@ def _check_rules(doc: Parsed, stack: Stack) -> None:
     monitoring._alerts = alerts
 
 
-def load_stack_file(path: Path) -> tuple[Stack | None, list[Problem]]:
-    """The stack and no problems, or the problems and (if any can be made) a partial stack."""
+def load_stack_file(path: Path, runtime: str | None = None) -> tuple[Stack | None, list[Problem]]:
+    """The stack and no problems, or the problems and (if any can be made) a partial stack.
+
+    ``runtime`` overrides the file's ``runtime:`` (the command line's ``--runtime``) before
+    the runtime's checks run, so a stack is judged by the runtime that will run it."""
     doc = read_document(path)
     if doc.data is None:
         return None, doc.problems
-    return stack_from(doc, path)
+    return stack_from(doc, path, runtime)
 
 
-def stack_from(doc: Parsed, path: Path) -> tuple[Stack | None, list[Problem]]:
-    """Check a parsed stack document: the stack, or the problems and perhaps a partial stack."""
+def stack_from(doc: Parsed, path: Path, runtime: str | None = None) -> tuple[Stack | None, list[Problem]]:
+    """Check a parsed stack document: the stack, or the problems and perhaps a partial stack
+    (``runtime``: as in :func:`load_stack_file`)."""
     stack = validate(doc, Stack, path.parent)
     placeholders: set[Loc] = set()
     if stack is None and isinstance(doc.data, dict):
         stack, placeholders = partial_stack(doc.data, path.parent)
+    if stack is not None and runtime is not None:
+        stack.runtime = runtime
+        placeholders.discard(("runtime",))
     if stack is not None:
         for loc, text in stack.check():
             if not any(loc[: len(p)] == p for p in placeholders):

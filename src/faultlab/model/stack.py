@@ -36,8 +36,8 @@ __all__ = [
 ]
 
 INTERPOLATION = re.compile(r"\$\$|\$\{([^}]*)\}")
-"""``${port}``, ``${link.NAME}``, ``${service.NAME}``, ``${run_dir}``, ``${stack_dir}``, in a job
-``${window}``; ``$$`` is a literal ``$``."""
+"""``${port}``, ``${host}``, ``${link.NAME}``, ``${service.NAME}``, ``${run_dir}``, ``${stack_dir}``,
+in a job ``${window}``; ``$$`` is a literal ``$``."""
 
 
 def _port(value: Any) -> int | Literal["auto"]:
@@ -426,7 +426,7 @@ class Stack(Document):
         kind, _, name = ref.partition(".")
         if ref == "port":
             return [] if has_port else ["${port} is used but this has no `port`"]
-        if ref in ("run_dir", "stack_dir"):
+        if ref in ("run_dir", "stack_dir", "host"):
             return []
         if ref == "window":
             if job_window is None:
@@ -443,7 +443,7 @@ class Stack(Document):
                 return [f"in ${{{ref}}}: service {name!r} has no `port`"]
             return []
         return [
-            f"unknown interpolation ${{{ref}}}; use ${{port}}, ${{link.NAME}}, "
+            f"unknown interpolation ${{{ref}}}; use ${{port}}, ${{host}}, ${{link.NAME}}, "
             "${service.NAME}, ${run_dir}, ${stack_dir} or (in a job) ${window} (write $$ for a literal $)"
         ]
 
@@ -457,9 +457,9 @@ _DOLLARS = re.compile(
 
 def _bare_dollar_message(name: str) -> str:
     kind = name.partition(".")[0]
-    if name in ("port", "run_dir", "stack_dir", "window") or (kind in ("link", "service") and "." in name):
+    if name in ("port", "host", "run_dir", "stack_dir", "window") or (kind in ("link", "service") and "." in name):
         return f"'${name}' is not interpolated: write ${{{name}}} (or $$ for a literal $)"
     return (
-        f"'${name}' is not interpolated: faultlab knows ${{port}}, ${{link.NAME}}, ${{service.NAME}}, "
+        f"'${name}' is not interpolated: faultlab knows ${{port}}, ${{host}}, ${{link.NAME}}, ${{service.NAME}}, "
         f"${{run_dir}}, ${{stack_dir}} and ${{window}}; write $${name} for a literal ${name}"
     )

@@ -21,7 +21,10 @@ generator, the engine and drill plugins use only that handle::
       service(name) -> ServiceControl    a service's process or container
       database(name) -> DatabaseControl  a built-in PostgreSQL service
       network(service) -> NetworkControl a service's own network, below the fault proxy
-      start_process(spec) -> ServiceControl   a job or the load generator, supervised by the runtime
+      start_process(spec) -> ServiceControl   a job (or the load generator), supervised by the runtime
+      load_driver(spec, origin=) -> LoadDriver the load generator, its processes where the runtime
+                                         runs them (by default through start_process)
+      tool_versions() -> {tool: version}  what the runtime itself runs on ({"docker": "20.10.24"})
 
     ServiceControl                       name, state, pid (None: not running or not known),
                                          exit_code, kill(sig), pause(), resume(),
@@ -30,7 +33,9 @@ generator, the engine and drill plugins use only that handle::
     DatabaseControl                      name, database, user, dsn(database=, user=),
                                          server_version(), is_running(), freeze(), thaw(),
                                          stop(mode), start()
-    NetworkControl                       service, disconnect(), reconnect()
+    NetworkControl                       service, disconnect(), reconnect(),
+                                         filter_packets(filter_id, action=, direction=,
+                                         probability=), unfilter_packets(filter_id)
 
 What a runtime cannot do is not an ``isinstance`` check in a fault: the handle's default for
 each control raises :meth:`StackHandle.unsupported`, a :class:`~faultlab.errors.FaultError`
@@ -55,6 +60,7 @@ from faultlab.errors import FaultError
 from faultlab.model.stack import INTERPOLATION, Stack
 
 if TYPE_CHECKING:
+    from faultlab.engine.load import LoadDriver, LoadSpec
     from faultlab.hub import Hub, Observer
     from faultlab.runtime.ledger import Ledger
     from faultlab.runtime.supervisor import ServiceSpec
@@ -79,6 +85,7 @@ CAPABILITIES: Mapping[str, str] = {
     "database_control": "freeze, thaw, stop and start a built-in PostgreSQL server",
     "database_sql": "superuser SQL on a built-in PostgreSQL (locks, settings, connections)",
     "service_network": "take a service off its network and back, below the fault proxy",
+    "packet_filter": "drop or reject a service's packets in its own network namespace (iptables)",
 }
 """What a runtime may offer a fault kind, by name (a kind's ``requires`` names them)."""
 
@@ -184,7 +191,16 @@ class DatabaseControl(Protocol):
 class NetworkControl(Protocol):
     """A service's own network connection, below the fault proxy (a container's network
     interface on docker): a partition at the network level, every peer unreachable, not only
-    the links. ``reconnect`` is harmless when the service is connected."""
+    the links. ``reconnect`` is harmless when the service is connected.
+
+    ``filter_packets`` (capability ``packet_filter``) drops or rejects the service's packets
+    in its own network namespace: ``action`` ``drop`` (silently) or ``reject`` (a TCP reset,
+    else ICMP port unreachable), ``direction`` ``in``, ``out`` or ``both`` (loopback is never
+    touched), ``probability`` the share of packets hit (below 1: packet loss). ``filter_id``
+    names the filter (the caller's, chosen before the call) so that ``unfilter_packets``
+    removes exactly it; removing one that is not there, or half there, is harmless. The
+    runtime writes the filter to the ledger before it applies it.
+    """
 
     @property
     def service(self) -> str: ...
@@ -192,6 +208,11 @@ class NetworkControl(Protocol):
     def disconnect(self) -> None: ...
 
     def reconnect(self) -> None: ...
+
+    def filter_packets(self, filter_id: str, *, action: str = "drop", direction: str = "both",
+                       probability: float = 1.0) -> None: ...
+
+    def unfilter_packets(self, filter_id: str) -> None: ...
 
 
 class ProcessStarter(Protocol):
@@ -253,7 +274,8 @@ class StackHandle(abc.ABC):
         raise self.unsupported(f"reach the database {name!r}")
 
     def network(self, service: str) -> NetworkControl:
-        """The network connection of ``service`` itself (capability ``service_network``)."""
+        """The network connection of ``service`` itself (capabilities ``service_network`` and
+        ``packet_filter``)."""
         raise self.unsupported(f"take {service!r} off its network (use a link fault such as `partition`)")
 
     def start_process(self, spec: ServiceSpec) -> ServiceControl:
@@ -261,6 +283,18 @@ class StackHandle(abc.ABC):
         with the run and stopped at teardown. A leading ``python`` in its command is the
         runtime's Python with faultlab installed."""
         raise self.unsupported(f"start the process {spec.name!r}")
+
+    def tool_versions(self) -> dict[str, str]:
+        """Versions of what the runtime itself runs on, for the run's manifest (none by default)."""
+        return {}
+
+    def load_driver(self, spec: LoadSpec, *, origin: float) -> LoadDriver:
+        """The load generator for ``spec`` (``origin``: the run's origin on the monotonic
+        clock), its locust processes started where this runtime runs them: by default
+        through :meth:`start_process`, writing ``requests.jsonl`` in the run directory."""
+        from faultlab.engine.load import LoadDriver
+
+        return LoadDriver(spec, run_dir=self.run_dir, origin=origin, processes=self)
 
 
 class ProxyOnlyStack(StackHandle):

@@ -121,7 +121,7 @@ class LocalStack(StackHandle):
 
     def interpolation_values(self, owner: str | None = None) -> dict[str, str]:
         """What each ``${...}`` stands for in this stack, for ``owner`` (its ``${port}``)."""
-        values = {"run_dir": str(self.run_dir)}
+        values = {"run_dir": str(self.run_dir), "host": LOOPBACK}
         if self.stack.source is not None:
             values["stack_dir"] = str(Path(self.stack.source).parent)
         if owner is not None and owner in self.ports:
