@@ -55,3 +55,4 @@ def test_ci_runs_lint_types_and_the_readme_test_command() -> None:
     assert ["python3", "-m", "pytest"] in commands
     assert ["python3", "-m", "ruff", "check", "src", "tests", "benchmarks", "examples"] in commands
     assert ["python3", "-m", "mypy"] in commands
+    assert ["python3", "-m", "pytest", "-m", "docker"] in commands  # the container tier, a run of its own
