@@ -1,7 +1,6 @@
 """The failure-test catalogue (shared/CATALOG.md, FT-01 ... FT-25) as scenario files: each
 failure test once, each setting the targets its row asks for, all of them in the quarterly
-drill; the three still waiting for their pieces are listed as pending, so adding one makes
-the checks strict for it."""
+drill (``PENDING`` names a failure test still waiting for its pieces; none is now)."""
 
 from __future__ import annotations
 

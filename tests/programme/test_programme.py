@@ -244,6 +244,25 @@ def test_a_decision_awaiting_a_person_lapses_without_one_and_is_taken_with_one(t
     assert taken[1].t - taken[0].t >= 0.1
 
 
+def test_a_decision_is_confirmed_only_by_someone_with_the_role_its_rule_names(tmp_path, flag):
+    rule = _rule(confirm={"role": "incident commander", "within": "5s"})
+    people = [{"name": "Aiko Tanaka", "role": "Incident Commander"}, {"name": "Ben Carter", "role": "DBA"}]
+    made, writer = programme(tmp_path, None, crew=Crew(participants=people), rules=[rule])
+    made.start(0.0)
+    flag["up"] = True
+    try:
+        assert made.desk.wait_for(lambda: made.desk.decisions["protect"].status == "awaiting", 5.0)
+        with pytest.raises(DeskRefusal, match="confirmed by the incident commander; Ben Carter is the DBA"):
+            made.desk.confirm_decision("protect", "Ben Carter")
+        with pytest.raises(DeskRefusal, match="Chie Mori is not among the drill's people"):
+            made.desk.confirm_decision("protect", "Chie Mori")
+        made.desk.confirm_decision("protect", "Aiko Tanaka")  # roles compare without case
+        assert made.desk.wait_for(lambda: made.desk.decisions["protect"].status == "decided", 5.0)
+    finally:
+        made.stop()
+        writer.close()
+
+
 # --- the runbook runner and the analysis of what people did ----------------------------------------------
 
 

@@ -66,7 +66,7 @@ Condition = Annotated[
 class ActionCall(StrictModel):
     """An action of the registry and its parameters: ``{action: restart_service, with: {service: gateway}}``."""
 
-    action: str = Field(min_length=1, description="an action (see `faultlab kinds`)")
+    action: str = Field(min_length=1, description="an action of the `faultlab.actions` registry (docs/programme.md)")
     with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="the action's parameters")
 
 
@@ -96,7 +96,7 @@ class ActionStep(_Step):
     """Done by faultlab through an action of the registry (started by a person in game-day mode)."""
 
     kind: Literal["action"]
-    action: str = Field(min_length=1, description="an action (see `faultlab kinds`)")
+    action: str = Field(min_length=1, description="an action of the `faultlab.actions` registry (docs/programme.md)")
     with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="the action's parameters")
 
 

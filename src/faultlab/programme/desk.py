@@ -133,6 +133,13 @@ class Desk:
 
     # --- people ---------------------------------------------------------------------------------
 
+    def know(self, people: Iterable[Mapping[str, str]]) -> None:
+        """People who may act without coming to the console (a script's), with their roles;
+        the planned people keep the roles the plan gives them."""
+        with self._cond:
+            for person in people:
+                self.people.setdefault(_name(person["name"]), person.get("role", ""))
+
     def join(self, name: str, role: str = "") -> None:
         """Someone came to the console (journalled once per name: planned or not, they came)."""
         name = _name(name)
@@ -291,13 +298,17 @@ class Desk:
         return t
 
     def confirm_decision(self, rule_id: str, by: str) -> DecisionState:
-        """``by`` confirms a decision awaiting a person."""
+        """``by`` confirms a decision awaiting a person: one with the role the rule names."""
         by = _name(by)
         state = self.decisions.get(rule_id)
         if state is None:
             raise DeskRefusal(f"no decision rule {rule_id!r}")
         with self._cond:
             problem = "" if state.status == "awaiting" else f"decision {rule_id} is {state.status}, not awaiting anyone"
+            role = self.people.get(by, "")
+            if not problem and state.role and role.casefold() != state.role.casefold():
+                problem = (f"decision {rule_id} is confirmed by the {state.role}; {by} is "
+                           + (f"the {role}" if role else "not among the drill's people"))
             if not problem:
                 state.status, state.by, state.decided_t = "confirmed", by, self.journal.t()
         if problem:

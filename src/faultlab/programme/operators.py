@@ -47,6 +47,7 @@ class ScriptedOperator:
 
     def attach(self, desk: Desk, programme: Programme | None = None) -> None:
         self.desk = desk
+        desk.know(p.person() for p in self.script.participants)
         desk.listen(self._on_event)
         self._thread = threading.Thread(target=self._loop, name="faultlab-operator-script", daemon=True)
         self._thread.start()
