@@ -52,6 +52,17 @@ def _journal_times(run_dir: Path) -> dict[str, float | None]:
     return {"stack_up_s": spans.get("stack_up"), "journal_s": last}
 
 
+def collect(reports: Path) -> list[dict[str, Any]]:
+    """Every run of the drill written under ``reports``: outcome, missed targets, times."""
+    runs = []
+    for result_file in sorted((reports / "quarterly").glob("*/runs/*/result.json")):
+        analysis = json.loads(result_file.read_text(encoding="utf-8"))["analysis"]
+        missed = [v["target"] for v in analysis["verdicts"] if v.get("outcome") == "missed"]
+        runs.append({"id": analysis["scenario"]["id"], "outcome": analysis["outcome"], "missed": missed,
+                     "load_s": analysis["header"].get("duration_s"), **_journal_times(result_file.parent)})
+    return sorted(runs, key=lambda r: r["id"])
+
+
 def one_drill(reports: Path) -> dict[str, Any]:
     """Run the quarterly drill once into ``reports``; its wall time and every run's figures."""
     command = [str(Path(sys.executable).with_name("faultlab")), "drill", str(ROOT / "drills" / "quarterly.yaml"),
@@ -61,13 +72,7 @@ def one_drill(reports: Path) -> dict[str, Any]:
     started = time.monotonic()
     result = subprocess.run(command, capture_output=True, text=True)
     wall = time.monotonic() - started
-    runs = []
-    for result_file in sorted((reports / "quarterly").glob("*/runs/*/result.json")):
-        analysis = json.loads(result_file.read_text(encoding="utf-8"))["analysis"]
-        missed = [v["target"] for v in analysis["verdicts"] if v.get("met") is False]
-        runs.append({"id": analysis["scenario"]["id"], "outcome": analysis["outcome"], "missed": missed,
-                     "load_s": analysis["header"].get("duration_s"), **_journal_times(result_file.parent)})
-    runs.sort(key=lambda r: r["id"])
+    runs = collect(reports)
     in_runs = sum(r["journal_s"] or 0.0 for r in runs)
     return {"exit_code": result.returncode, "wall_s": round(wall, 1), "in_runs_s": round(in_runs, 1),
             "load_s": sum(r["load_s"] or 0.0 for r in runs), "passed": sum(r["outcome"] == "passed" for r in runs),
