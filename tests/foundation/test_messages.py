@@ -162,3 +162,14 @@ def _without_section(lines: list[str], key: str) -> list[str]:
         skipping = False
         kept.append(line)
     return kept
+
+
+def test_a_length_message_counts_the_entries_when_pydantic_gives_no_count() -> None:
+    """pydantic 2.14 may leave ``actual_length`` as None in a too-long error: the message
+    still says how many entries there are ("has None entries" before)."""
+    from faultlab.loader.located import _WORDS as words
+
+    assert words["too_long"]({"a": 1, "b": 2}, {"max_length": 1, "actual_length": None}) == \
+        "has 2 entries; at most 1"
+    assert words["too_short"]([1], {"min_length": 3, "actual_length": None}) == "needs at least 3 entries, not 1"
+    assert words["too_long"]([1, 2, 3], {"max_length": 2, "actual_length": 3}) == "has 3 entries; at most 2"

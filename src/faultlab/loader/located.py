@@ -132,15 +132,22 @@ def _quote_hint(value: Any) -> str:
     return ""
 
 
+def _length(value: Any, ctx: dict[str, Any]) -> int:
+    """How many entries ``value`` has: pydantic's count when it gives one (2.14 may leave
+    ``actual_length`` as None), else counted here."""
+    actual = ctx.get("actual_length")
+    return actual if isinstance(actual, int) else len(value or ())
+
+
 def _too_short(value: Any, ctx: dict[str, Any]) -> str:
     least = ctx.get("min_length", 1)
     if least == 1:
         return "needs at least one entry"
-    return f"needs at least {least} entries, not {ctx.get('actual_length', len(value or ()))}"
+    return f"needs at least {least} entries, not {_length(value, ctx)}"
 
 
 def _too_long(value: Any, ctx: dict[str, Any]) -> str:
-    return f"has {ctx.get('actual_length', len(value or ()))} entries; at most {ctx.get('max_length')}"
+    return f"has {_length(value, ctx)} entries; at most {ctx.get('max_length')}"
 
 
 def _string_too_short(value: Any, ctx: dict[str, Any]) -> str:
