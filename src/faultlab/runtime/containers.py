@@ -296,14 +296,9 @@ class ContainerDatabase:
 
     def server_version(self) -> str | None:
         """``SHOW server_version``, or None when it cannot be read."""
-        import psycopg
+        from faultlab.runtime.postgres import server_version
 
-        try:
-            with psycopg.connect(self.dsn(), connect_timeout=5, autocommit=True) as conn:
-                row = conn.execute("SHOW server_version").fetchone()
-        except psycopg.Error:
-            return None
-        return str(row[0]) if row else None
+        return server_version(self.dsn())
 
     def freeze(self) -> None:
         """Pause the container: every server process stops at once."""

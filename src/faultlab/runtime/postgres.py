@@ -38,9 +38,22 @@ from pathlib import Path
 
 from faultlab.errors import ServiceFailed
 
-__all__ = ["PostgresServer", "find_binaries", "free_port"]
+__all__ = ["PostgresServer", "find_binaries", "free_port", "server_version"]
 
 _STOP_SIGNALS = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}
+
+
+def server_version(dsn: str) -> str | None:
+    """``SHOW server_version`` of the server at ``dsn``, or None when it cannot be read (the
+    same question for a database on any runtime)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=5, autocommit=True) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+    except psycopg.Error:
+        return None
+    return str(row[0]) if row else None
 
 
 def free_port() -> int:
