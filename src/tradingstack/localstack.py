@@ -86,7 +86,8 @@ class LocalStack:
     def __init__(self, workdir: str | os.PathLike[str], *, env: dict[str, str] | None = None,
                  service_env: dict[str, dict[str, str]] | None = None, seed_accounts: int = 200,
                  with_router: bool = True, postgres_settings: dict | None = None):
-        from faultlab.runtime.postgres import PostgresServer, free_port  # noqa: PLC0415
+        from faultlab.runtime.ports import free_port  # noqa: PLC0415
+        from faultlab.runtime.postgres import PostgresServer  # noqa: PLC0415
 
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -99,7 +99,8 @@ PUBLIC = {
     "faultlab.runtime.waits": [
         "Deadline", "Observation", "WaitStrategy", "HttpWait", "TcpWait", "CallableWait", "AllOf", "wait_for",
     ],
-    "faultlab.runtime.ports": ["LOOPBACK", "free_port", "free_ports", "start_on_free_port", "is_port_in_use"],
+    "faultlab.runtime.ports": ["LOOPBACK", "free_port", "free_ports", "start_on_free_port", "is_port_in_use",
+                               "ephemeral_range", "candidate_ports"],
     "faultlab.plugin": [
         "ABSENT", "CHECK_NAME", "HOOKS", "CanaryOutcome", "Completion", "Declaration", "DrillPlugin",
         "IntegrityCheck", "IntegrityReport", "MonitorContract", "Outcome", "PluginProblem", "Text", "Violation",

@@ -10,7 +10,14 @@ from types import SimpleNamespace
 import pytest
 
 from faultlab.errors import ReadinessTimeout, ServiceFailed
-from faultlab.runtime.ports import free_port, free_ports, is_port_in_use, start_on_free_port
+from faultlab.runtime.ports import (
+    candidate_ports,
+    ephemeral_range,
+    free_port,
+    free_ports,
+    is_port_in_use,
+    start_on_free_port,
+)
 from faultlab.runtime.waits import AllOf, CallableWait, Deadline, HttpWait, Observation, TcpWait, wait_for
 
 
@@ -105,6 +112,26 @@ def test_ports_are_distinct_and_free():
     assert len(set(ports)) == 5
     assert not any(is_port_in_use(p) for p in ports)
     assert free_port() not in ports
+
+
+def test_ports_are_outside_the_range_outgoing_connections_draw_from():
+    # An outgoing connection's local port comes from the ephemeral range; a port handed out
+    # from it could be taken by a client before the service binds it (a CI failure).
+    low, high = ephemeral_range()
+    ports = free_ports(200)
+    assert len(set(ports)) == 200
+    assert not [p for p in ports if low <= p <= high]
+
+
+def test_the_candidate_stretch_follows_the_kernel_range(tmp_path):
+    assert candidate_ports((32768, 60999)) == range(10000, 32768)
+    assert candidate_ports((10500, 60999)) == range(61000, 65536)
+    assert len(candidate_ports((1024, 65535))) == 0  # no room: the kernel picks (port 0)
+    odd = tmp_path / "range"
+    odd.write_text("40000\t50000\n")
+    assert ephemeral_range(str(odd)) == (40000, 50000)
+    odd.write_text("garbage")
+    assert ephemeral_range(str(odd)) == (32768, 60999)
 
 
 def test_start_on_free_port_retries_a_lost_race():

@@ -31,12 +31,12 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 from faultlab.errors import ServiceFailed
+from faultlab.runtime.ports import free_port
 
 __all__ = ["PostgresServer", "find_binaries", "free_port", "server_version"]
 
@@ -54,13 +54,6 @@ def server_version(dsn: str) -> str | None:
     except psycopg.Error:
         return None
     return str(row[0]) if row else None
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def find_binaries(binaries: str | os.PathLike[str] | None = None) -> Path:
