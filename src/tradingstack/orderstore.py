@@ -33,7 +33,7 @@ from tradingstack.orderbatch import BatchTimeout, OrderBatcher
 from tradingstack.resilience import CircuitBreaker, CircuitOpen, backoff_delay
 from tradingstack.schema import apply_async
 
-__all__ = ["OrderStore", "StoreSettings", "CallOutcomes", "DatabaseUnavailable"]
+__all__ = ["OrderStore", "StoreSettings", "CallOutcomes", "DatabaseUnavailable", "place_arguments"]
 
 log = logging.getLogger("tradingstack.gateway")
 
@@ -44,9 +44,20 @@ _ORDER_COLUMNS = ("id, client_order_id, account_id, symbol, side, type, quantity
 
 # The orders of one group in one statement (one transaction, one commit); each row carries its
 # order's 1-based position in the arrays (batch_index).
-_PLACE_SQL = ("SELECT * FROM place_orders($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], "
-              "$6::bigint[], $7::numeric[], $8::numeric[], $9)")
+# Every column travels as text[] and is cast here: asyncpg decodes text[] itself, while a
+# bigint[] or numeric[] parameter makes it ask the server about the type on each new
+# connection (six round trips more before the first commit; 3.5 s on a 200 ms link, longer
+# than the statement timeout, so a commit on a reconnected pool connection always timed out).
+_PLACE_SQL = ("SELECT * FROM place_orders($1::text[], $2::text[]::bigint[], $3::text[], $4::text[], $5::text[], "
+              "$6::text[]::bigint[], $7::text[]::numeric[], $8::text[]::numeric[], $9)")
 _PLACE_FIELDS = ("client_order_id", "account", "symbol", "side", "type", "quantity", "limit_price", "stop_price")
+
+
+def place_arguments(orders: Sequence[dict[str, Any]], collar: Decimal) -> list[Any]:
+    """The parameters of :data:`_PLACE_SQL` for ``orders``: one text array per field, then the collar."""
+    columns: list[Any] = [[None if order[field] is None else str(order[field]) for order in orders]
+                          for field in _PLACE_FIELDS]
+    return [*columns, collar]
 
 # An order with its execution (a JSON object as text, or NULL), by id or by client order id.
 _ORDER_SQL = (f"SELECT {_ORDER_COLUMNS}, (SELECT row_to_json(e) FROM (SELECT exec_id, quantity, price, "
@@ -142,7 +153,7 @@ class OrderStore:
                                       settings.backoff_max, on_change=on_circuit)
         self.pool: asyncpg.Pool | None = None
         self.outcomes = CallOutcomes()
-        #: Calls waiting for a pooled connection now (a starved pool keeps this up).
+        #: Calls waiting for a pooled connection now, having found none free (a starved pool keeps this up).
         self.waiting = 0
         # Created in the event loop that uses it (see _others).
         self._bulkhead: asyncio.Semaphore | None = None
@@ -222,10 +233,10 @@ class OrderStore:
 
     async def _commit_orders(self, orders: Sequence[dict[str, Any]], deadline: float) -> list[asyncpg.Record]:
         """Place ``orders`` in one transaction; one ``place_orders`` row per order, in order."""
-        columns = [[order[field] for order in orders] for field in _PLACE_FIELDS]
+        arguments = place_arguments(orders, self.collar)
 
         async def op(conn: asyncpg.Connection, timeout: float) -> list[asyncpg.Record]:
-            return await conn.fetch(_PLACE_SQL, *columns, self.collar, timeout=timeout)
+            return await conn.fetch(_PLACE_SQL, *arguments, timeout=timeout)
 
         rows = await self.call(op, deadline=deadline, requests=len(orders), commit=True)
         return sorted(rows, key=lambda row: row["batch_index"])
@@ -311,11 +322,22 @@ class OrderStore:
         # stalled connection is terminated here rather than handed back to the pool.
         async with asyncio.timeout(max(0.01, remaining) + 0.5):
             bulkhead = None if commit else self._others()
-            self.waiting += 1
+            # Counted as waiting only when nothing was free when the call asked: a call that
+            # gets a connection at once still passes an await on the way, and a scrape landing
+            # there is not a starved pool (FT-24's "no one waiting after the fault" read one).
+            queued = False
             try:
                 wait = min(self.s.pool_timeout, max(0.01, remaining))
                 if bulkhead is not None:
-                    await asyncio.wait_for(bulkhead.acquire(), wait)
+                    if bulkhead.locked():
+                        queued = True
+                        self.waiting += 1
+                        await asyncio.wait_for(bulkhead.acquire(), wait)
+                    else:
+                        await bulkhead.acquire()  # a free slot is taken without suspending
+                if not queued and not self._idle_connections():
+                    queued = True
+                    self.waiting += 1
                 try:
                     conn = await self.pool.acquire(timeout=wait)
                 except BaseException:
@@ -327,7 +349,7 @@ class OrderStore:
                     self.on_acquire_timeout()
                 raise
             finally:
-                self.waiting -= 1
+                self.waiting -= queued
             try:
                 left = deadline - time.monotonic()
                 if left <= 0.01:
@@ -359,6 +381,11 @@ class OrderStore:
         """Count the failed requests; the error to raise."""
         self.outcomes.failed(requests)
         return DatabaseUnavailable(code, detail, status)
+
+    def _idle_connections(self) -> int:
+        """Open connections free in the pool now."""
+        sizes = self.pool_sizes()
+        return sizes[1] if sizes is not None else 0
 
     def pool_sizes(self) -> tuple[int, int] | None:
         """Open and idle pooled connections (None before the pool is open)."""

@@ -18,8 +18,15 @@ class FakePool:
     """``size`` connections; ``acquire(timeout)`` waits for one like asyncpg's pool does."""
 
     def __init__(self, size: int):
+        self.size = size
         self.free = asyncio.Semaphore(size)
         self.in_use = 0
+
+    def get_size(self) -> int:
+        return self.size
+
+    def get_idle_size(self) -> int:
+        return self.size - self.in_use
 
     async def acquire(self, timeout: float):
         await asyncio.wait_for(self.free.acquire(), timeout)
@@ -55,6 +62,7 @@ def test_slow_reads_leave_a_connection_for_each_order_commit():
         reads = [asyncio.create_task(store.call(slow_read, write=False)) for _ in range(6)]
         await asyncio.sleep(0.05)
         assert store.pool.in_use == 2  # 4 connections less the 2 kept for the batcher's commits
+        assert store.waiting == 4  # the reads beyond the bulkhead's two slots
         started = time.monotonic()
         assert await store.call(commit, commit=True) == "committed"
         assert time.monotonic() - started < 0.1  # at once, though six reads want the pool
@@ -82,5 +90,31 @@ def test_order_commits_are_never_held_back_by_the_bulkhead():
         assert store.pool.in_use == 4
         release.set()
         await asyncio.gather(*commits)
+
+    asyncio.run(scenario())
+
+
+def test_a_call_that_finds_a_connection_free_is_not_counted_as_waiting():
+    """The pool-waiting gauge counts calls that found nothing free, not calls passing through
+    the acquire's await on their way to a free connection (a scrape may land there)."""
+    async def scenario():
+        store = OrderStore(_settings())
+        store.pool = FakePool(4)
+        release = asyncio.Event()
+
+        async def slow_read(conn, timeout):
+            await release.wait()
+            return "read"
+
+        call = asyncio.create_task(store.call(slow_read, write=False))
+        seen = []
+        for _ in range(50):  # every step of the call's way to its connection
+            await asyncio.sleep(0)
+            seen.append(store.waiting)
+            if store.pool.in_use:
+                break
+        assert store.pool.in_use == 1 and set(seen) == {0}
+        release.set()
+        assert await call == "read"
 
     asyncio.run(scenario())

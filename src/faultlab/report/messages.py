@@ -183,7 +183,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "target.error_budget": ("Error budget consumed", "エラーバジェット消費率"),
     "target.completion_p99": ("{Completion} (p99)", "{Completion}（p99）"),
     "target.unanswered_requests": ("{Requests} left without an answer (hung)", "応答のないまま終わった{Requests}（ハング）"),
-    "target.rejection_p99_within": ("Time to refuse a {request} (p99 of the refusals)", "{request}を拒否するまでの時間（拒否応答の p99）"),
+    "target.rejection_p99_within": ("Time to refuse {requests} (p99 of the refusals)", "{requests}を拒否するまでの時間（拒否応答の p99）"),
     "target.shed_requests_min": ("{Requests} shed for overload (admission control)", "過負荷により受付制限された{Requests}（流入制御）"),
     "target.latency_breach_within": ("Time the latency objective was broken", "レイテンシ目標を超過した時間"),
     "target.worst_p99_within": ("Worst p99 latency after the fault", "障害発生後の最悪 p99 レイテンシ"),
