@@ -46,15 +46,22 @@ def _settings(**changes):
     return SimpleNamespace(**values)
 
 
+def _store_with_held_reads():
+    """A store on a 4-connection fake pool, and a call that holds its connection until ``release`` is set."""
+    store = OrderStore(_settings())
+    store.pool = FakePool(4)
+    release = asyncio.Event()
+
+    async def slow_read(conn, timeout):
+        await release.wait()
+        return "read"
+
+    return store, slow_read, release
+
+
 def test_slow_reads_leave_a_connection_for_each_order_commit():
     async def scenario():
-        store = OrderStore(_settings())
-        store.pool = FakePool(4)
-        release = asyncio.Event()
-
-        async def slow_read(conn, timeout):
-            await release.wait()
-            return "read"
+        store, slow_read, release = _store_with_held_reads()
 
         async def commit(conn, timeout):
             return "committed"
@@ -77,13 +84,7 @@ def test_order_commits_are_never_held_back_by_the_bulkhead():
     """Calls marked as order commits take the pool's connections without a bulkhead slot (the
     batcher bounds how many run at once)."""
     async def scenario():
-        store = OrderStore(_settings())
-        store.pool = FakePool(4)
-        release = asyncio.Event()
-
-        async def slow_read(conn, timeout):
-            await release.wait()
-            return "read"
+        store, slow_read, release = _store_with_held_reads()
 
         commits = [asyncio.create_task(store.call(slow_read, commit=True)) for _ in range(6)]
         await asyncio.sleep(0.05)
@@ -98,13 +99,7 @@ def test_a_call_that_finds_a_connection_free_is_not_counted_as_waiting():
     """The pool-waiting gauge counts calls that found nothing free, not calls passing through
     the acquire's await on their way to a free connection (a scrape may land there)."""
     async def scenario():
-        store = OrderStore(_settings())
-        store.pool = FakePool(4)
-        release = asyncio.Event()
-
-        async def slow_read(conn, timeout):
-            await release.wait()
-            return "read"
+        store, slow_read, release = _store_with_held_reads()
 
         call = asyncio.create_task(store.call(slow_read, write=False))
         seen = []
