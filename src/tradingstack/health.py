@@ -36,7 +36,9 @@ router's cursor; a first sight is no restart. The statistics' alerts (from
 otherwise. Ready means: the database is ok, order intake is not failing and the pool is open.
 A restart and low connections raise alerts without making the gateway unready: it can still
 serve, and its operators must know. The body also carries the statistics themselves
-(:func:`monitoring_stats`).
+(:func:`monitoring_stats`), and ``outbox_oldest_waiting_s``: how long the oldest unsent
+outbox entry has waited at the moment of the answer, at most (the statistics' value aged by
+the time since they were taken; 0 when nothing waited then).
 """
 
 from __future__ import annotations
@@ -250,7 +252,18 @@ def readiness(seen: Evidence, settings: HealthSettings) -> dict[str, Any]:
     return {"ready": ready, "profile": settings.profile,
             "db": {"ok": db_ok, "last_ok_age_s": None if db_age is None else round(db_age, 3),
                    "error": seen.db_error or None, "circuit": seen.circuit},
-            "exchange_link": link, "alerts": alerts, **seen.stats}
+            "exchange_link": link, "alerts": alerts, **seen.stats, **_waiting_now(seen)}
+
+
+def _waiting_now(seen: Evidence) -> dict[str, float]:
+    """``outbox_oldest_waiting_s``: how long the oldest unsent outbox entry has waited *now*, at
+    most: its age when the statistics were taken plus their age (it may have been sent since).
+    A drill measures the drain of a fault's backlog from it: nothing waits from before the fault
+    cleared once it is younger than the time since."""
+    if not seen.stats_at or "outbox_backlog" not in seen.stats:
+        return {}
+    waited = seen.stats["outbox_oldest_age_s"] + (seen.now - seen.stats_at) if seen.stats["outbox_backlog"] else 0.0
+    return {"outbox_oldest_waiting_s": round(waited, 3)}
 
 
 def _restarted(seen: Evidence, component: str, settings: HealthSettings) -> bool:

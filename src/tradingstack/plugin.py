@@ -62,7 +62,8 @@ DECLARATION = Declaration(
     integrity_checks=tuple(IntegrityCheck(name, label, loss=name == "lost_orders")
                            for name, (label, _) in CHECKS.items()),
     completion=Completion("execution_delay", Text("Execution delay", "約定遅延")),
-    monitor=MonitorContract(alerts="alerts", backlog="outbox_backlog", intake_alert="order_intake_failing"),
+    monitor=MonitorContract(alerts="alerts", backlog="outbox_backlog", backlog_age="outbox_oldest_waiting_s",
+                            intake_alert="order_intake_failing"),
     ack_field="client_order_id",
     request_names=("place_order",),
     shed_statuses=(429,),

@@ -39,7 +39,16 @@ def test_a_healthy_gateway_is_ready_and_its_body_carries_the_statistics(settings
     verdict = readiness(_healthy(), settings)
     assert verdict == {"ready": True, "profile": "strong",
                        "db": {"ok": True, "last_ok_age_s": 0.1, "error": None, "circuit": "closed"},
-                       "exchange_link": "ok", "alerts": [], **_GOOD_STATS}
+                       "exchange_link": "ok", "alerts": [], **_GOOD_STATS,
+                       "outbox_oldest_waiting_s": 0.0}
+
+
+def test_the_oldest_outbox_wait_is_aged_by_the_time_since_the_statistics(settings):
+    # A drill judges the drain of a fault's backlog by it: an upper bound of the wait now.
+    waiting = {**_GOOD_STATS, "outbox_backlog": 12, "outbox_oldest_age_s": 2.0}
+    assert readiness(_healthy(stats=waiting, stats_at=NOW - 0.5), settings)["outbox_oldest_waiting_s"] == 2.5
+    assert readiness(_healthy(stats={**waiting, "outbox_backlog": 0}), settings)["outbox_oldest_waiting_s"] == 0.0
+    assert "outbox_oldest_waiting_s" not in readiness(_healthy(stats={}, stats_at=0.0), settings)
 
 
 def test_a_gateway_that_never_reached_its_database_is_not_ready(settings):

@@ -140,7 +140,8 @@ def _analyse(run: Run) -> Analysis:
     if impact.status == MeasureStatus.NO_IMPACT:
         impact_duration = measures.measure_s(None, s.step_s, "window_step", MeasureStatus.NO_IMPACT)
     backlog = measures.backlog_drain(run.monitor, t_inject, t_clear if t_clear is not None else t_inject,
-                                     detection.monitor_interval, declaration.monitor.backlog)
+                                     detection.monitor_interval, declaration.monitor.backlog,
+                                     declaration.monitor.backlog_age)
     completion = measures.completion_delay(delays, t_inject, t_clear)
     budget = measures.error_budget(samples, s.steady)
     jobs = measures.jobs(run.of(JobResult))

@@ -275,31 +275,44 @@ def detection(monitor: Sequence[MonitorSample], t_inject: float | None, alerts_k
 
 
 def backlog_drain(monitor: Sequence[MonitorSample], t_inject: float | None, t_from: float | None,
-                  interval: float | None, key: str | None) -> Measure:
-    """``t_from`` (the fault cleared) until the backlog the plugin declared
-    (``monitor.backlog``, a number in the readiness body) is back to its level before the
-    fault."""
-    series: list[tuple[float, float]] = []
+                  interval: float | None, key: str | None, age_key: str | None = None) -> Measure:
+    """``t_from`` (the fault cleared) until the backlog the fault left is drained.
+
+    The backlog is the number the plugin declared (``monitor.backlog``, in the readiness
+    body). With ``age_key`` (``monitor.backlog_age``, how long the oldest waiting request has
+    waited), it is drained at the first poll where nothing waits from before ``t_from``: the
+    oldest has waited less than the time since. Without it, at the first poll where the
+    number is back to its highest level before the fault. A stack whose backlog settles higher
+    after a burst, or moves by one or two in normal work, reads as not drained by the level
+    alone, which is why a stack that can tell the age should declare it. No impact when the
+    number never rose above that level after ``t_inject``."""
+    series: list[tuple[float, float, float | None]] = []
     for poll in monitor:
-        value = json_number(_body(poll).get(key)) if key else None
+        body = _body(poll)
+        value = json_number(body.get(key)) if key else None
         if value is not None:
-            series.append((poll.t, value))
+            series.append((poll.t, value, json_number(body.get(age_key)) if age_key else None))
 
     def drained(value: float | None, status: str) -> Measure:
         return measure_s(value, interval, "monitor_interval", status)
 
     if not series or t_inject is None or t_from is None:
         return drained(None, MeasureStatus.NOT_MEASURED)
-    series.sort()
-    floor = max((v for t, v in series if t < t_inject), default=0.0)
-    if not any(v > floor for t, v in series if t >= t_inject):
+    series.sort(key=lambda row: row[0])
+    floor = max((v for t, v, _ in series if t < t_inject), default=0.0)
+    if not any(v > floor for t, v, _ in series if t >= t_inject):
         return drained(None, MeasureStatus.NO_IMPACT)
     rose = False
-    for t, v in series:
+    for t, v, age in series:
         if t < t_inject:
             continue
         rose = rose or v > floor
-        if rose and t >= t_from and v <= floor:
+        if t < t_from:
+            continue
+        if age is not None:
+            if v == 0 or age < t - t_from:
+                return drained(t - t_from, MeasureStatus.MEASURED)
+        elif rose and v <= floor:
             return drained(t - t_from, MeasureStatus.MEASURED)
     return drained(None, MeasureStatus.NOT_RECOVERED)
 

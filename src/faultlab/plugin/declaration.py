@@ -115,14 +115,19 @@ class MonitorContract:
 
     ``alerts``: the key of a list of alert names (a new name after a fault counts as
     detection); ``backlog``: the key of a number of requests waiting to be completed (its
-    drain after the fault is measured). None: the body has no such key. ``intake_alert``: the
-    alert that means the system stopped taking business requests (a ``payments_refused``
-    alert, say): its spans are shown as intake halted and resumed.
+    drain after the fault is measured); ``backlog_age``: the key of how long the oldest of
+    them has waited at the moment of the answer, in seconds (at most: an upper bound is
+    fine); with it, the backlog counts as drained once nothing waits from before the fault
+    cleared, else once the number is back to its level before the fault. None: the body has
+    no such key. ``intake_alert``: the alert that means the system stopped taking business
+    requests (a ``payments_refused`` alert, say): its spans are shown as intake halted and
+    resumed.
     """
 
     alerts: str | None = None
     backlog: str | None = None
     intake_alert: str | None = None
+    backlog_age: str | None = None
 
 
 @dataclass(frozen=True)
@@ -191,7 +196,7 @@ class Declaration:
             "completion": None if self.completion is None
             else {"name": self.completion.name, "label": self.completion.label.to_json()},
             "monitor": {"alerts": self.monitor.alerts, "backlog": self.monitor.backlog,
-                        "intake_alert": self.monitor.intake_alert},
+                        "intake_alert": self.monitor.intake_alert, "backlog_age": self.monitor.backlog_age},
             "ack_field": self.ack_field,
             "request_names": list(self.request_names),
             "outcomes": [{"name": o.name, "label": o.label.to_json()} for o in self.outcomes],
@@ -223,7 +228,7 @@ class Declaration:
             integrity_checks=tuple(unique),
             completion=completion,
             monitor=MonitorContract(**{key: monitor[key] if isinstance(monitor.get(key), str) else None
-                                       for key in ("alerts", "backlog", "intake_alert")}),
+                                       for key in ("alerts", "backlog", "intake_alert", "backlog_age")}),
             ack_field=data.get("ack_field") if isinstance(data.get("ack_field"), str) else None,
             request_names=tuple(n for n in data.get("request_names") or () if isinstance(n, str)),
             outcomes=tuple(Outcome(row["name"], Text.of(row.get("label"), Text(row["name"])))

@@ -320,8 +320,10 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "m.impact_duration.def": (f"{g.RECOVERY_POINT.en} − impact start", f"{g.RECOVERY_POINT.ja} − {g.CUSTOMER_IMPACT.ja}の開始"),
     "m.backlog": ("Backlog drain time", "滞留の解消時間"),
     "m.backlog.def": (
-        "fault cleared until the monitored backlog was back at its pre-fault level",
-        "障害解除から、監視している滞留件数が障害前の水準に戻るまで",
+        "fault cleared until the backlog it left was drained: nothing waiting from before the clear "
+        "(where the stack tells the oldest wait), else the monitored number back at its pre-fault level",
+        "障害解除から、障害が残した滞留が解消するまで：解除前から待っているものがなくなる"
+        "（スタックが最古の待ち時間を示す場合）か、さもなければ監視している滞留件数が障害前の水準に戻るまで",
     ),
     "m.data_loss": ("Data lost (recovery point, RPO)", "データ消失の範囲（復旧時点目標、RPO）"),
     "m.data_loss.def": (
