@@ -123,6 +123,21 @@ def test_an_operator_script_that_names_unknown_steps_or_people_is_refused_before
     assert "ops.yaml:4:" in done.stderr and "unknown runbook step 'reconcil'; did you mean 'reconcile'?" in done.stderr
 
 
+@pytest.mark.parametrize("participants", ["[{name: {en: Aiko Tanaka, ja: 田中 愛子}, role: lead}]",
+                                          "{name: Aiko Tanaka}", "Aiko Tanaka"])
+def test_malformed_participants_are_problems_not_a_crash(tmp_path, participants):
+    # Found by the loader fuzz test: a plan's localised participant name ({en, ja}) in an
+    # operator script raised TypeError (unhashable dict) instead of a problem with its line.
+    from faultlab.loader.runbook import load_operator_script_file
+
+    script = tmp_path / "ops.yaml"
+    script.write_text(f"participants: {participants}\nsteps:\n  declare: {{done: {{by: Aiko Tanaka}}}}\n",
+                      encoding="utf-8")
+    loaded, _, problems = load_operator_script_file(script)
+    assert loaded is None and problems
+    assert all(problem.line in (1, 3) for problem in problems)
+
+
 def test_a_runbook_that_needs_people_is_refused_without_anyone_to_answer(tmp_path):
     done = faultlab("run", str(ROOT / "scenarios" / "ft-25-combined-recovery.yaml"),
                     "--reports", str(tmp_path / "reports"))

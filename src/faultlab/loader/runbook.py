@@ -213,7 +213,10 @@ def load_operator_script_file(path: Path) -> tuple[OperatorScript | None, Parsed
     script = validate(doc, OperatorScript, path.parent)
     if not isinstance(doc.data, dict):
         return None, doc, doc.problems
-    names = {p.get("name") for p in doc.data.get("participants") or [] if isinstance(p, dict)}
+    # Only well-formed names count here; a malformed list or name is validate()'s problem to report.
+    participants = doc.data.get("participants")
+    names = {p["name"] for p in (participants if isinstance(participants, list) else [])
+             if isinstance(p, dict) and isinstance(p.get("name"), str)}
     for section in ("steps", "decisions"):
         entries = doc.data.get(section)
         for entry_id, entry in (entries.items() if isinstance(entries, dict) else []):
@@ -221,7 +224,7 @@ def load_operator_script_file(path: Path) -> tuple[OperatorScript | None, Parsed
                 who = response.get("by") if isinstance(response, dict) else None
                 if isinstance(who, str) and who not in names:
                     doc.add((section, entry_id, part, "by"),
-                            unknown_name_message("participant", who, sorted(n for n in names if isinstance(n, str)))
+                            unknown_name_message("participant", who, sorted(names))
                             + " (list them under `participants:`)")
     if doc.problems or script is None:
         return None, doc, doc.problems
