@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import base64
-import json
 import re
-import shutil
 import subprocess
-import time
-import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,77 +13,10 @@ import pytest
 from synthetic_run import RunSpec, write_run
 
 from faultlab.report import write_reports
+from headless_chromium import CHROMIUM, FLAGS, DevTools, first_tab, has_websocket_client, needs_chromium, running
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium, as .ci/run does)"
-)
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
+pytestmark = needs_chromium
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-class DevTools:
-    """A minimal Chrome DevTools Protocol client over one page's websocket."""
-
-    def __init__(self, url: str):
-        import websocket
-
-        self.ws = websocket.create_connection(url, timeout=30)
-        self.next_id = 0
-        self.events: list[dict] = []
-
-    def call(self, method: str, **params):
-        self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.ws.recv())
-            if message.get("id") == self.next_id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message.get("result", {})
-            self.events.append(message)
-
-    def wait_for(self, method: str, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not any(e.get("method") == method for e in self.events):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no {method} within {timeout} s")
-            self.events.append(json.loads(self.ws.recv()))
-
-    def settle(self, seconds: float = 0.5) -> None:
-        """Collect whatever events arrive in the next moments (late console messages)."""
-        self.ws.settimeout(seconds)
-        try:
-            while True:
-                self.events.append(json.loads(self.ws.recv()))
-        except Exception:  # noqa: BLE001 - websocket timeout ends the quiet period
-            pass
-        finally:
-            self.ws.settimeout(30)
-
-    def errors(self) -> list[str]:
-        found = []
-        for e in self.events:
-            method, params = e.get("method"), e.get("params", {})
-            if method == "Runtime.exceptionThrown":
-                details = params.get("exceptionDetails", {})
-                found.append(f"{details.get('text', '')} {details.get('exception', {}).get('description', '')}")
-            elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-                found.append(json.dumps(params.get("args", []))[:300])
-            elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
-                found.append(params["entry"].get("text", ""))
-        return found
-
-
-def has_websocket_client() -> bool:
-    try:
-        import websocket  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def logged_console(page: Path, tmp_path: Path) -> tuple[list[str], str]:
@@ -104,37 +34,13 @@ def logged_console(page: Path, tmp_path: Path) -> tuple[list[str], str]:
 
 
 @contextmanager
-def browser(tmp_path: Path):
-    profile = tmp_path / "chromium-profile"
-    log = (tmp_path / "chromium.log").open("wb")
-    proc = subprocess.Popen(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 60
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log = (tmp_path / "chromium.log").read_text(errors="replace")[-2000:]
-                pytest.fail(f"chromium did not start: {log}")
-            time.sleep(0.1)
-        port = int(port_file.read_text().split()[0])
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
-            pages = [t for t in json.load(response) if t.get("type") == "page"]
-        tools = DevTools(pages[0]["webSocketDebuggerUrl"])
-        for domain in ("Page", "Runtime", "Log"):
-            tools.call(f"{domain}.enable")
-        yield tools
-        tools.ws.close()
-    finally:
-        proc.terminate()
+def browser(tmp_path: Path) -> Iterator[DevTools]:
+    with running(tmp_path) as port:
+        tools = first_tab(port, "Page", "Runtime", "Log")
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            yield tools
+        finally:
+            tools.close()
 
 
 def load(tools: DevTools, page: Path) -> None:

@@ -19,16 +19,12 @@ import pytest
 from synthetic_run import RunSpec, write_run
 
 from faultlab.report import write_reports
+from headless_chromium import CHROMIUM, FLAGS, needs_chromium
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PDFTOTEXT = shutil.which("pdftotext")
 pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)"),
+    needs_chromium,
     pytest.mark.skipif(PDFTOTEXT is None, reason="pdftotext is not installed (apt-get install -y poppler-utils)"),
-]
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync", "--no-pdf-header-footer",
 ]
 JOB = {"started_t": 1.0, "finished_t": 50.0, "window_s": 60, "deadline_t": 55.0, "ok": True,
        "deadline_name": {"en": "the market opens", "ja": "取引開始"}}
@@ -44,7 +40,8 @@ def japanese_font() -> bool:
 def print_pdf(page: Path, tmp_path: Path) -> list[str]:
     """Print ``page`` with a fresh profile; the text of each page of the PDF."""
     pdf = tmp_path / f"{page.stem}.pdf"
-    subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / ('profile-' + page.stem)}",
+    subprocess.run([CHROMIUM, *FLAGS, "--no-pdf-header-footer",
+                    f"--user-data-dir={tmp_path / ('profile-' + page.stem)}",
                     f"--print-to-pdf={pdf}", page.resolve().as_uri()],
                    capture_output=True, timeout=180, check=True)
     text = subprocess.run([PDFTOTEXT, "-layout", str(pdf), "-"], capture_output=True, text=True, timeout=60,
