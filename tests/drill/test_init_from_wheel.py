@@ -80,7 +80,7 @@ def test_init_writes_the_project_and_one_of_its_failure_tests_runs(installed: Pa
     assert made.returncode == 0, made.stderr
     demo = tmp_path / "demo"
     assert (demo / "stacks" / "trading.yaml").is_file() and (demo / "drills" / "smoke.yaml").is_file()
-    assert len(list((demo / "scenarios").glob("ft-*.yaml"))) >= 22 and (demo / "programme.yaml").is_file()
+    assert len(list((demo / "scenarios").glob("ft-*.yaml"))) == 25 and (demo / "programme.yaml").is_file()
     assert not any(p.is_symlink() for p in demo.rglob("*")), "the project holds files, not links"
     checked = _run(installed, "validate", "stacks", "scenarios", "drills", "programme.yaml", cwd=demo)
     assert checked.returncode == 0, checked.stderr

@@ -1,5 +1,6 @@
-"""Whether Debian's Prometheus and Alertmanager are on this machine (a plain module: a second
-conftest.py would clash)."""
+"""Whether Debian's Prometheus and Alertmanager are on this machine: the monitoring tests on
+processes (tests/monitoring) and on containers (tests/docker) skip without them. A plain
+module in the tests' folder, which pytest puts on ``sys.path``."""
 
 from __future__ import annotations
 
