@@ -20,11 +20,11 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
-from installed import needs_monitoring
 
 from faultlab.analysis import analyse
 from faultlab.journal import Alert, FaultEvent, PromqlSample, read_run
 from faultlab.runtime.ledger import RUN_LABEL
+from installed import needs_monitoring
 
 ROOT = Path(__file__).resolve().parents[2]
 

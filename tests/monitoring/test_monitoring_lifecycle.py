@@ -17,10 +17,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from installed import needs_monitoring
 
 from faultlab.journal import read_run
 from faultlab.runtime.ledger import RUN_LABEL
+from installed import needs_monitoring
 
 pytestmark = [pytest.mark.processes, needs_monitoring]
 
