@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 __all__ = ["Text", "IntegrityCheck", "Outcome", "Completion", "MonitorContract", "Declaration", "CHECK_NAME",
@@ -195,8 +195,7 @@ class Declaration:
                                  for c in self.integrity_checks],
             "completion": None if self.completion is None
             else {"name": self.completion.name, "label": self.completion.label.to_json()},
-            "monitor": {"alerts": self.monitor.alerts, "backlog": self.monitor.backlog,
-                        "intake_alert": self.monitor.intake_alert, "backlog_age": self.monitor.backlog_age},
+            "monitor": asdict(self.monitor),
             "ack_field": self.ack_field,
             "request_names": list(self.request_names),
             "outcomes": [{"name": o.name, "label": o.label.to_json()} for o in self.outcomes],
@@ -227,8 +226,8 @@ class Declaration:
             ids=Text.of(data.get("ids"), base.ids),
             integrity_checks=tuple(unique),
             completion=completion,
-            monitor=MonitorContract(**{key: monitor[key] if isinstance(monitor.get(key), str) else None
-                                       for key in ("alerts", "backlog", "intake_alert", "backlog_age")}),
+            monitor=MonitorContract(**{f.name: monitor[f.name] if isinstance(monitor.get(f.name), str) else None
+                                       for f in fields(MonitorContract)}),
             ack_field=data.get("ack_field") if isinstance(data.get("ack_field"), str) else None,
             request_names=tuple(n for n in data.get("request_names") or () if isinstance(n, str)),
             outcomes=tuple(Outcome(row["name"], Text.of(row.get("label"), Text(row["name"])))
